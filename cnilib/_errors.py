@@ -1,0 +1,244 @@
+"""The exception tree of cnilib.
+
+Every failure cnilib reports is a :class:`CNIError`, so callers can catch one type::
+
+    CNIError
+    ├── ConfigError            a configuration (or any CNI document) is malformed; carries a JSON path
+    │   └── ResultError        a plugin result / cached result cannot be parsed or converted
+    ├── ValidationError        a container id, network name, ifname or CNI_ARGS entry is unusable
+    ├── VersionError           an unknown version, or a verb the version does not support
+    ├── PluginNotFoundError    no executable named like the plugin type in any search directory
+    ├── ExecError              the plugin ran but failed without a CNI error object (signal, garbage,
+    │   │                      empty output) or could not be started
+    │   └── PluginTimeoutError the plugin exceeded its deadline and was killed with its process group
+    ├── PluginError            the plugin reported a CNI error object (code, msg, details)
+    ├── CacheError             the on-disk result cache cannot be read or written
+    ├── LockError              a per-container lock or the GC lock could not be taken in time
+    └── MultiError             several independent operations failed (e.g. multi-network attach)
+
+:class:`ExecError` and :class:`PluginError` share :class:`ExecContext` attributes that name the plugin,
+its path, the verb, the container, the exit status or signal and the captured stderr.
+"""
+
+from __future__ import annotations
+
+import enum
+import signal as _signal
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "CNIError",
+    "CacheError",
+    "ConfigError",
+    "ErrorCode",
+    "ExecContext",
+    "ExecError",
+    "LockError",
+    "MultiError",
+    "PluginError",
+    "PluginNotFoundError",
+    "PluginTimeoutError",
+    "ResultError",
+    "ValidationError",
+    "VersionError",
+]
+
+
+class ErrorCode(enum.IntEnum):
+    """The error codes the CNI specification reserves (0-99); 100+ are plugin specific."""
+
+    UNKNOWN = 0
+    INCOMPATIBLE_CNI_VERSION = 1
+    UNSUPPORTED_FIELD = 2
+    UNKNOWN_CONTAINER = 3
+    INVALID_ENVIRONMENT_VARIABLES = 4
+    IO_FAILURE = 5
+    DECODING_FAILURE = 6
+    INVALID_NETWORK_CONFIG = 7
+    TRY_AGAIN_LATER = 11
+    PLUGIN_NOT_AVAILABLE = 50
+    PLUGIN_NOT_AVAILABLE_LIMITED_CONNECTIVITY = 51
+
+
+class CNIError(Exception):
+    """Base class of every error raised by cnilib."""
+
+
+class ConfigError(CNIError, ValueError):
+    """A CNI document is malformed. ``path`` is the JSON path of the offending value (``$.plugins[1]``)."""
+
+    def __init__(self, message: str, *, path: str | None = None, source: str | None = None) -> None:
+        self.message = message
+        self.path = path
+        self.source = source
+        text = message
+        if path and path != "$":
+            text = f"{text} @ {path}"
+        if source:
+            text = f"{source}: {text}"
+        super().__init__(text)
+
+
+class ResultError(ConfigError):
+    """A plugin result (or a cached one) is malformed or cannot be converted to the wanted version."""
+
+
+class ValidationError(CNIError, ValueError):
+    """An identifier that would end up in a path or in the plugin environment is unusable."""
+
+
+class VersionError(CNIError, ValueError):
+    """An unknown CNI version, or a verb that the configuration's version does not support."""
+
+
+class PluginNotFoundError(CNIError, FileNotFoundError):
+    """No executable for a plugin type was found in any of the searched directories."""
+
+    def __init__(self, plugin: str, dirs: Sequence[str]) -> None:
+        self.plugin = plugin
+        self.dirs = tuple(dirs)
+        where = ", ".join(self.dirs) if self.dirs else "(no directories given: set CNI_PATH)"
+        super().__init__(f"failed to find plugin {plugin!r} in path [{where}]")
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return _signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+class ExecContext:
+    """Attributes shared by errors that come from running one plugin process."""
+
+    plugin: str
+    plugin_path: str | None
+    verb: str
+    container_id: str | None
+    exit_status: int | None
+    signal: int | None
+    stderr: bytes
+    stdout: bytes
+    duration: float | None
+
+    def _set_context(
+        self,
+        *,
+        plugin: str,
+        verb: str,
+        plugin_path: str | None = None,
+        container_id: str | None = None,
+        exit_status: int | None = None,
+        signal: int | None = None,
+        stderr: bytes = b"",
+        stdout: bytes = b"",
+        duration: float | None = None,
+    ) -> None:
+        self.plugin = plugin
+        self.plugin_path = plugin_path
+        self.verb = verb
+        self.container_id = container_id
+        self.exit_status = exit_status
+        self.signal = signal
+        self.stderr = stderr
+        self.stdout = stdout
+        self.duration = duration
+
+    @property
+    def stderr_text(self) -> str:
+        """Captured stderr decoded leniently, stripped."""
+        return self.stderr.decode("utf-8", "replace").strip()
+
+    def _how(self) -> str:
+        if self.signal is not None:
+            return f"killed by {_signal_name(self.signal)}"
+        if self.exit_status is not None:
+            return f"exit status {self.exit_status}"
+        return "did not run"
+
+    def _where(self) -> str:
+        who = f"plugin {self.plugin!r} ({self.verb}"
+        if self.container_id:
+            who += f", container {self.container_id}"
+        return who + ")"
+
+    def _tail(self) -> str:
+        err = self.stderr_text
+        if not err:
+            return ""
+        if len(err) > 2000:
+            err = "..." + err[-2000:]
+        return f"; stderr: {err}"
+
+
+class ExecError(CNIError, ExecContext):
+    """A plugin could not be run, died, or printed something that is not a CNI document."""
+
+    def __init__(self, message: str, **context: Any) -> None:
+        self._set_context(**context)
+        self.message = message
+        super().__init__(f"{self._where()} {message} [{self._how()}]{self._tail()}")
+
+
+class PluginTimeoutError(ExecError, TimeoutError):
+    """A plugin exceeded its deadline; it was terminated together with its whole process group."""
+
+    def __init__(self, timeout: float, **context: Any) -> None:
+        self.timeout = timeout
+        self._set_context(**context)
+        self.message = f"timed out after {timeout:g}s and was killed with its process group"
+        CNIError.__init__(self, f"{self._where()} {self.message}{self._tail()}")
+
+
+class PluginError(CNIError, ExecContext):
+    """A plugin reported a CNI error object: the spec's ``code``, ``msg`` and ``details``."""
+
+    def __init__(
+        self,
+        code: int,
+        msg: str,
+        details: str = "",
+        *,
+        extra: Mapping[str, Any] | None = None,
+        **context: Any,
+    ) -> None:
+        self._set_context(**context)
+        self.code = code
+        self.msg = msg
+        self.details = details
+        self.extra: Mapping[str, Any] = dict(extra or {})
+        text = f"{self._where()} failed with CNI error {self.code_name}: {msg}"
+        if details:
+            text += f" ({details})"
+        super().__init__(f"{text} [{self._how()}]{self._tail()}")
+
+    @property
+    def code_name(self) -> str:
+        """The code followed by its spec name when it is a reserved code (``11 TRY_AGAIN_LATER``)."""
+        try:
+            return f"{self.code} {ErrorCode(self.code).name}"
+        except ValueError:
+            return str(self.code)
+
+    @property
+    def temporary(self) -> bool:
+        """True for code 11, which asks the runtime to try again later."""
+        return self.code == ErrorCode.TRY_AGAIN_LATER
+
+
+class CacheError(CNIError, OSError):
+    """The on-disk result cache could not be read or written."""
+
+
+class LockError(CNIError, TimeoutError):
+    """A serialization lock (per container, or the GC lock of a network) was not obtained in time."""
+
+
+class MultiError(CNIError):
+    """Several independent operations failed; ``errors`` maps a label to each failure."""
+
+    def __init__(self, message: str, errors: Mapping[str, BaseException]) -> None:
+        self.errors = dict(errors)
+        lines = "; ".join(f"{key}: {err}" for key, err in self.errors.items())
+        super().__init__(f"{message}: {lines}")

@@ -1,0 +1,323 @@
+"""The sans-IO core of the plugin protocol.
+
+``build_*`` turn (verb, plugin config, runtime config, prevResult) into an :class:`ExecRequest`: the CNI
+environment variables and the stdin bytes. :func:`decode_outcome` turns an :class:`ExecOutcome` (exit status
+or signal, stdout, stderr) into a result, a :class:`~cnilib.VersionInfo`, ``None``, or the right error.
+Nothing here starts a process or reads ``os.environ``: executors (``_exec``) do the I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ._errors import ExecError, PluginError, PluginTimeoutError, ResultError
+from ._models import GCAttachment, PluginConfig, RuntimeConfig, VersionInfo
+from ._results import AnyResult, Result, parse_result
+from ._version import LATEST_VERSION, Verb
+
+__all__ = [
+    "ExecOutcome",
+    "ExecRequest",
+    "build_gc_request",
+    "build_request",
+    "build_status_request",
+    "build_version_request",
+    "decode_outcome",
+    "plugin_stdin",
+]
+
+_EXCERPT = 512
+
+
+@attrs.frozen
+class ExecRequest:
+    """Everything needed to run one plugin once; ``env`` holds only the CNI variables."""
+
+    verb: Verb
+    plugin: str
+    search_path: tuple[str, ...] = attrs.field(converter=tuple)
+    env: Mapping[str, str]
+    stdin: bytes
+    container_id: str | None = None
+    #: The configuration's version: a result without ``cniVersion`` is read as this version.
+    cni_version: str = ""
+
+
+@attrs.frozen
+class ExecOutcome:
+    """What running a plugin produced. ``exit_status`` is None when a signal ended it."""
+
+    exit_status: int | None
+    stdout: bytes = b""
+    stderr: bytes = b""
+    signal: int | None = None
+    plugin_path: str | None = None
+    timed_out: bool = False
+    timeout: float | None = None
+    duration: float = 0.0
+    stdout_truncated: bool = False
+    start_error: str | None = None
+
+
+def cni_env(
+    verb: Verb,
+    *,
+    container_id: str = "",
+    netns: str = "",
+    ifname: str = "",
+    args: str = "",
+    search_path: Sequence[str] = (),
+) -> dict[str, str]:
+    """The CNI_* variables, always all six, as libcni sets them (empty when not applicable)."""
+    return {
+        "CNI_COMMAND": verb.value,
+        "CNI_CONTAINERID": container_id,
+        "CNI_NETNS": netns,
+        "CNI_ARGS": args,
+        "CNI_IFNAME": ifname,
+        "CNI_PATH": ":".join(search_path),
+    }
+
+
+def plugin_stdin(
+    plugin: PluginConfig,
+    *,
+    network_name: str,
+    cni_version: str,
+    prev_result: Result | Mapping[str, Any] | None = None,
+    capability_args: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The object a plugin reads on stdin: its config as written, with the list's name and version,
+    ``prevResult`` when given, and ``runtimeConfig`` holding the capability args it enables.
+
+    Like libcni, ``runtimeConfig`` is replaced only when at least one enabled capability has an arg.
+    """
+    conf = dict(plugin.raw)
+    conf["name"] = network_name
+    conf["cniVersion"] = cni_version
+    if prev_result is not None:
+        conf["prevResult"] = prev_result.to_dict() if isinstance(prev_result, Result) else dict(prev_result)
+    if capability_args and plugin.capabilities:
+        runtime = {
+            cap: capability_args[cap]
+            for cap, enabled in plugin.capabilities.items()
+            if enabled and cap in capability_args
+        }
+        if runtime:
+            conf["runtimeConfig"] = runtime
+    if extra:
+        conf.update(extra)
+    return conf
+
+
+def _dumps(obj: Mapping[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def build_request(
+    verb: Verb,
+    plugin: PluginConfig,
+    runtime: RuntimeConfig,
+    *,
+    network_name: str,
+    cni_version: str,
+    search_path: Sequence[str],
+    prev_result: Result | Mapping[str, Any] | None = None,
+) -> ExecRequest:
+    """An ADD, DEL or CHECK request for one plugin of a list."""
+    stdin = plugin_stdin(
+        plugin,
+        network_name=network_name,
+        cni_version=cni_version,
+        prev_result=prev_result,
+        capability_args=runtime.capability_args,
+    )
+    env = cni_env(
+        verb,
+        container_id=runtime.container_id,
+        netns=runtime.netns,
+        ifname=runtime.ifname,
+        args=runtime.cni_args,
+        search_path=search_path,
+    )
+    return ExecRequest(
+        verb=verb,
+        plugin=plugin.type,
+        search_path=tuple(search_path),
+        env=env,
+        stdin=_dumps(stdin),
+        container_id=runtime.container_id,
+        cni_version=cni_version,
+    )
+
+
+def build_status_request(
+    plugin: PluginConfig, *, network_name: str, cni_version: str, search_path: Sequence[str]
+) -> ExecRequest:
+    """A STATUS request: the plugin config with the list's name and version, no container."""
+    stdin = plugin_stdin(plugin, network_name=network_name, cni_version=cni_version)
+    env = {"CNI_COMMAND": Verb.STATUS.value, "CNI_PATH": ":".join(search_path)}
+    return ExecRequest(
+        verb=Verb.STATUS,
+        plugin=plugin.type,
+        search_path=tuple(search_path),
+        env=env,
+        stdin=_dumps(stdin),
+        cni_version=cni_version,
+    )
+
+
+def build_gc_request(
+    plugin: PluginConfig,
+    *,
+    network_name: str,
+    cni_version: str,
+    search_path: Sequence[str],
+    valid_attachments: Iterable[GCAttachment],
+) -> ExecRequest:
+    """A GC request: env holds only CNI_COMMAND and CNI_PATH; stdin lists the attachments to keep.
+
+    libcni also sends the pre-release key ``cni.dev/attachments``; so do we, for the same plugins.
+    """
+    valid = [a.to_dict() for a in valid_attachments]
+    stdin = plugin_stdin(
+        plugin,
+        network_name=network_name,
+        cni_version=cni_version,
+        extra={"cni.dev/valid-attachments": valid, "cni.dev/attachments": valid},
+    )
+    env = {"CNI_COMMAND": Verb.GC.value, "CNI_PATH": ":".join(search_path)}
+    return ExecRequest(
+        verb=Verb.GC,
+        plugin=plugin.type,
+        search_path=tuple(search_path),
+        env=env,
+        stdin=_dumps(stdin),
+        cni_version=cni_version,
+    )
+
+
+def build_version_request(plugin: str, *, search_path: Sequence[str]) -> ExecRequest:
+    """A VERSION request: stdin names the newest version cnilib speaks."""
+    return ExecRequest(
+        verb=Verb.VERSION,
+        plugin=plugin,
+        search_path=tuple(search_path),
+        env=cni_env(Verb.VERSION, search_path=search_path),
+        stdin=_dumps({"cniVersion": LATEST_VERSION}),
+    )
+
+
+def _context(request: ExecRequest, outcome: ExecOutcome) -> dict[str, Any]:
+    return {
+        "plugin": request.plugin,
+        "plugin_path": outcome.plugin_path,
+        "verb": request.verb.value,
+        "container_id": request.container_id,
+        "exit_status": outcome.exit_status,
+        "signal": outcome.signal,
+        "stderr": outcome.stderr,
+        "stdout": outcome.stdout,
+        "duration": outcome.duration,
+    }
+
+
+def _excerpt(data: bytes) -> str:
+    text = data[:_EXCERPT].decode("utf-8", "replace")
+    return repr(text) + (f" ... ({len(data)} bytes)" if len(data) > _EXCERPT else "")
+
+
+_LEGACY_VERSION_ERROR = "unknown CNI_COMMAND: VERSION"
+
+
+def decode_outcome(request: ExecRequest, outcome: ExecOutcome) -> AnyResult | VersionInfo | None:
+    """Interpret a finished run: the ADD result, the VERSION info, ``None`` for other verbs, or raise.
+
+    Raises :class:`~cnilib.PluginTimeoutError`, :class:`~cnilib.PluginError` (the plugin printed a CNI
+    error object) or :class:`~cnilib.ExecError` (did not start, killed, unparseable or missing output).
+    """
+    ctx = _context(request, outcome)
+    if outcome.timed_out:
+        raise PluginTimeoutError(outcome.timeout or 0.0, **ctx)
+    if outcome.start_error is not None:
+        raise ExecError(f"could not be started: {outcome.start_error}", **ctx)
+    if outcome.signal is not None:
+        raise ExecError("was killed by a signal", **ctx)
+    if outcome.exit_status != 0:
+        if request.verb is Verb.VERSION and _LEGACY_VERSION_ERROR.encode() in outcome.stdout:
+            # Plugins older than VERSION answer with this error: they speak only 0.1.0.
+            return VersionInfo(cni_version="0.1.0", supported_versions=("0.1.0",))
+        raise _plugin_failure(outcome, ctx)
+    if outcome.stdout_truncated:
+        raise ExecError(f"printed more than the output limit ({len(outcome.stdout)} bytes kept)", **ctx)
+    if request.verb is Verb.ADD:
+        return _decode_add(request, outcome, ctx)
+    if request.verb is Verb.VERSION:
+        return _decode_version(outcome, ctx)
+    return None
+
+
+def _plugin_failure(outcome: ExecOutcome, ctx: dict[str, Any]) -> PluginError | ExecError:
+    out = outcome.stdout.strip()
+    if not out:
+        if outcome.stderr.strip():
+            return ExecError("failed", **ctx)
+        return ExecError("failed with no error message", **ctx)
+    try:
+        obj = json.loads(out)
+    except (ValueError, UnicodeDecodeError):
+        return ExecError(f"failed and printed something that is not JSON: {_excerpt(out)}", **ctx)
+    if not isinstance(obj, dict):
+        return ExecError(f"failed and printed a non-object: {_excerpt(out)}", **ctx)
+    code = obj.get("code")
+    msg = obj.get("msg")
+    if type(code) is not int or (msg is not None and not isinstance(msg, str)):
+        return ExecError(f"failed and printed a malformed error object: {_excerpt(out)}", **ctx)
+    details = obj.get("details", "")
+    extra = {k: v for k, v in obj.items() if k not in ("code", "msg", "details", "cniVersion")}
+    return PluginError(
+        code,
+        msg or "",
+        details if isinstance(details, str) else json.dumps(details),
+        extra=extra,
+        **ctx,
+    )
+
+
+def _decode_add(request: ExecRequest, outcome: ExecOutcome, ctx: dict[str, Any]) -> AnyResult | None:
+    out = outcome.stdout.strip()
+    if not out:
+        raise ExecError("succeeded but printed no result", **ctx)
+    if out == b"null":
+        return None  # libcni tolerates it: the plugin had nothing to report
+    try:
+        return parse_result(out, version=request.cni_version or None)
+    except ResultError as exc:
+        raise ExecError(f"printed an invalid result: {exc}", **ctx) from None
+
+
+def _decode_version(outcome: ExecOutcome, ctx: dict[str, Any]) -> VersionInfo:
+    try:
+        obj = json.loads(outcome.stdout)
+    except (ValueError, UnicodeDecodeError):
+        raise ExecError(
+            f"printed version info that is not JSON: {_excerpt(outcome.stdout)}", **ctx
+        ) from None
+    if not isinstance(obj, dict):
+        raise ExecError(f"printed version info that is not an object: {_excerpt(outcome.stdout)}", **ctx)
+    version = obj.get("cniVersion")
+    supported = obj.get("supportedVersions")
+    if not isinstance(version, str) or not version:
+        raise ExecError("printed version info without cniVersion", **ctx)
+    if not supported:
+        if version == "0.2.0":
+            return VersionInfo(cni_version=version, supported_versions=("0.1.0", "0.2.0"))
+        raise ExecError("printed version info without supportedVersions", **ctx)
+    if not isinstance(supported, list) or not all(isinstance(v, str) for v in supported):
+        raise ExecError("printed supportedVersions that is not a list of strings", **ctx)
+    return VersionInfo(cni_version=version, supported_versions=tuple(supported))

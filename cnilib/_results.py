@@ -1,0 +1,330 @@
+"""Typed CNI results for the three shapes of the spec, and conversion between every pair of versions.
+
+* :class:`Result020` -- 0.1.0 and 0.2.0: ``ip4``/``ip6`` blocks, each with its own routes.
+* :class:`Result040` -- 0.3.0, 0.3.1 and 0.4.0: ``interfaces``, ``ips`` (with ``version``), ``routes``.
+* :class:`Result100` -- 1.0.0 and 1.1.0: as 0.4.0 without ``ips[].version``; 1.1.0 adds interface
+  ``mtu``/``socketPath``/``pciID`` and route ``mtu``/``advmss``/``priority``/``table``/``scope``.
+
+Conversion follows libcni's rules (see ``convert_to``), except that going down to 0.2.0 keeps the first
+IPv4 *and* the first IPv6 address even when several of one family come first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeAlias
+
+import attrs
+
+from ._errors import ResultError, VersionError
+from ._version import SUPPORTED_VERSIONS, family
+
+__all__ = [
+    "DNS",
+    "IPConfig",
+    "IPConfig020",
+    "Interface",
+    "Result",
+    "Result020",
+    "Result040",
+    "Result100",
+    "Route",
+    "parse_result",
+]
+
+
+def _tuple_of_str(value: Any) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class Route:
+    """A route: destination CIDR and optional gateway; the other fields are spec 1.1 additions."""
+
+    dst: str
+    gw: str | None = None
+    mtu: int | None = None
+    advmss: int | None = None
+    priority: int | None = None
+    table: int | None = None
+    scope: int | None = None
+
+    @property
+    def is_ipv6(self) -> bool:
+        """True when the destination is an IPv6 prefix."""
+        return ":" in self.dst
+
+    def basic(self) -> Route:
+        """The route reduced to ``dst`` and ``gw`` (what 0.1.0/0.2.0 can express)."""
+        if self.mtu is None and self.advmss is None and self.priority is None and (
+            self.table is None and self.scope is None
+        ):
+            return self
+        return Route(dst=self.dst, gw=self.gw)
+
+
+@attrs.frozen
+class DNS:
+    """DNS settings of a result or a plugin configuration."""
+
+    nameservers: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    domain: str | None = None
+    search: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    options: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+
+    def __bool__(self) -> bool:
+        return bool(self.nameservers or self.domain or self.search or self.options)
+
+
+@attrs.frozen
+class Interface:
+    """An interface created by a plugin (0.3.0+). ``sandbox`` is the netns path for container-side ones."""
+
+    name: str
+    mac: str | None = None
+    mtu: int | None = None
+    sandbox: str | None = None
+    socket_path: str | None = None
+    pci_id: str | None = None
+
+    def basic(self) -> Interface:
+        """The interface without the 1.1-only fields (what 0.3.x/0.4.0 can express)."""
+        if self.mtu is None and self.socket_path is None and self.pci_id is None:
+            return self
+        return Interface(name=self.name, mac=self.mac, sandbox=self.sandbox)
+
+
+@attrs.frozen
+class IPConfig:
+    """An ``ips`` entry (0.3.0+): address in CIDR form, optional gateway and interface index.
+
+    ``version`` ("4" or "6") exists only in 0.3.x/0.4.0 results; it is derived from the address when absent.
+    """
+
+    address: str
+    gateway: str | None = None
+    interface: int | None = None
+    version: str | None = None
+
+    @property
+    def is_ipv6(self) -> bool:
+        """True for an IPv6 address."""
+        return ":" in self.address
+
+
+@attrs.frozen
+class IPConfig020:
+    """The ``ip4``/``ip6`` block of a 0.1.0/0.2.0 result."""
+
+    ip: str
+    gateway: str | None = None
+    routes: tuple[Route, ...] = attrs.field(default=(), converter=tuple)
+
+
+class Result:
+    """Common behaviour of the three result shapes; use :func:`parse_result` to build one."""
+
+    cni_version: str
+    #: The shape (family) this class implements, named by its newest version.
+    FAMILY: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec's JSON object: camelCase keys, empty optional fields omitted, ``dns`` always present."""
+        return _conv().unstructure(self)
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """The spec's JSON text (compact unless ``indent`` is given)."""
+        if indent is None:
+            return json.dumps(self.to_dict(), separators=(",", ":"))
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_bytes(self) -> bytes:
+        """Compact JSON as UTF-8 bytes."""
+        return self.to_json().encode()
+
+    def convert_to(self, version: str) -> Result:
+        """Return this result as ``version`` (see the module docstring for what is lost going down)."""
+        if version not in SUPPORTED_VERSIONS:
+            raise VersionError(f"unsupported CNI result version {version!r}")
+        if version == self.cni_version:
+            return self
+        return _convert_result(self, version)
+
+    @property
+    def all_addresses(self) -> tuple[str, ...]:
+        """Every address in CIDR form, whatever the shape."""
+        raise NotImplementedError  # pragma: no cover - every subclass overrides
+
+
+@attrs.frozen
+class Result020(Result):
+    """A 0.1.0 or 0.2.0 result."""
+
+    FAMILY: ClassVar[str] = "0.2.0"
+
+    cni_version: str
+    ip4: IPConfig020 | None = None
+    ip6: IPConfig020 | None = None
+    dns: DNS = attrs.field(factory=DNS)
+
+    @property
+    def all_addresses(self) -> tuple[str, ...]:
+        """The ip4 then the ip6 address that are set."""
+        return tuple(block.ip for block in (self.ip4, self.ip6) if block is not None)
+
+
+@attrs.frozen
+class Result040(Result):
+    """A 0.3.0, 0.3.1 or 0.4.0 result (``ips`` entries carry ``version``)."""
+
+    FAMILY: ClassVar[str] = "0.4.0"
+
+    cni_version: str
+    interfaces: tuple[Interface, ...] = attrs.field(default=(), converter=tuple)
+    ips: tuple[IPConfig, ...] = attrs.field(default=(), converter=tuple)
+    routes: tuple[Route, ...] = attrs.field(default=(), converter=tuple)
+    dns: DNS = attrs.field(factory=DNS)
+
+    @property
+    def all_addresses(self) -> tuple[str, ...]:
+        """The ``ips`` addresses in order."""
+        return tuple(ip.address for ip in self.ips)
+
+
+@attrs.frozen
+class Result100(Result):
+    """A 1.0.0 or 1.1.0 result."""
+
+    FAMILY: ClassVar[str] = "1.0.0"
+
+    cni_version: str
+    interfaces: tuple[Interface, ...] = attrs.field(default=(), converter=tuple)
+    ips: tuple[IPConfig, ...] = attrs.field(default=(), converter=tuple)
+    routes: tuple[Route, ...] = attrs.field(default=(), converter=tuple)
+    dns: DNS = attrs.field(factory=DNS)
+
+    @property
+    def all_addresses(self) -> tuple[str, ...]:
+        """The ``ips`` addresses in order."""
+        return tuple(ip.address for ip in self.ips)
+
+
+AnyResult: TypeAlias = Result020 | Result040 | Result100
+
+_CLASS_OF_FAMILY: dict[str, type[Result020] | type[Result040] | type[Result100]] = {
+    "0.2.0": Result020,
+    "0.4.0": Result040,
+    "1.0.0": Result100,
+}
+
+
+def parse_result(data: bytes | str | Mapping[str, Any], *, version: str | None = None) -> AnyResult:
+    """Parse a result from JSON bytes, text or a mapping, picking the shape from ``cniVersion``.
+
+    ``version`` is used when the document has no ``cniVersion`` (libcni gives such a result the
+    configuration's version); with neither, the result is taken as 0.1.0 as libcni does.
+    """
+    obj = _load_json_object(data, what="result")
+    raw_version = obj.get("cniVersion")
+    if raw_version is None or raw_version == "":
+        raw_version = version or "0.1.0"
+        obj = {**obj, "cniVersion": raw_version}
+    if not isinstance(raw_version, str):
+        raise ResultError("cniVersion must be a string", path="$.cniVersion")
+    try:
+        fam = family(raw_version)
+    except VersionError:
+        raise ResultError(f"unsupported CNI result version {raw_version!r}", path="$.cniVersion") from None
+    return _conv().structure_checked(obj, _CLASS_OF_FAMILY[fam], error=ResultError)
+
+
+def _load_json_object(data: bytes | str | Mapping[str, Any], *, what: str) -> Mapping[str, Any]:
+    if isinstance(data, (bytes, bytearray, memoryview, str)):
+        try:
+            obj = json.loads(bytes(data) if isinstance(data, memoryview) else data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ResultError(f"{what} is not valid JSON: {exc}", path="$") from None
+    else:
+        obj = data
+    if not isinstance(obj, Mapping):
+        raise ResultError(f"{what} must be a JSON object, not {type(obj).__name__}", path="$")
+    return obj
+
+
+# -- conversion ---------------------------------------------------------------------------------
+
+
+def _convert_result(res: Result, version: str) -> AnyResult:
+    target = family(version)
+    if isinstance(res, Result020):
+        if target == "0.2.0":
+            return attrs.evolve(res, cni_version=version)
+        ips: list[IPConfig] = []
+        routes: list[Route] = []
+        for block, ver in ((res.ip4, "4"), (res.ip6, "6")):
+            if block is not None:
+                ips.append(IPConfig(address=block.ip, gateway=block.gateway))
+                routes.extend(block.routes)
+        up = Result100(cni_version="1.0.0", ips=ips, routes=routes, dns=res.dns)
+        return _convert_result(up, version) if version != "1.0.0" else up
+    if isinstance(res, Result040):
+        if target == "0.4.0":
+            return attrs.evolve(res, cni_version=version)
+        if target == "1.0.0":
+            return Result100(
+                cni_version=version,
+                interfaces=res.interfaces,
+                ips=[attrs.evolve(ip, version=None) for ip in res.ips],
+                routes=res.routes,
+                dns=res.dns,
+            )
+        return _down_to_020(res.ips, res.routes, res.dns, version)
+    if isinstance(res, Result100):
+        if target == "1.0.0":
+            return attrs.evolve(res, cni_version=version)
+        if target == "0.4.0":
+            return Result040(
+                cni_version=version,
+                interfaces=[iface.basic() for iface in res.interfaces],
+                ips=[attrs.evolve(ip, version="6" if ip.is_ipv6 else "4") for ip in res.ips],
+                routes=res.routes,
+                dns=res.dns,
+            )
+        return _down_to_020(res.ips, res.routes, res.dns, version)
+    raise VersionError(f"unsupported CNI result type {type(res).__name__}")  # pragma: no cover
+
+
+def _down_to_020(
+    ips: tuple[IPConfig, ...], routes: tuple[Route, ...], dns: DNS, version: str
+) -> Result020:
+    ip4: IPConfig | None = None
+    ip6: IPConfig | None = None
+    for ip in ips:
+        if ip.is_ipv6:
+            ip6 = ip6 or ip
+        else:
+            ip4 = ip4 or ip
+    if ip4 is None and ip6 is None:
+        raise ResultError("cannot convert: no valid IP addresses", path="$.ips")
+    routes4 = tuple(r.basic() for r in routes if not r.is_ipv6)
+    routes6 = tuple(r.basic() for r in routes if r.is_ipv6)
+    return Result020(
+        cni_version=version,
+        ip4=None if ip4 is None else IPConfig020(ip=ip4.address, gateway=ip4.gateway, routes=routes4),
+        ip6=None if ip6 is None else IPConfig020(ip=ip6.address, gateway=ip6.gateway, routes=routes6),
+        dns=dns,
+    )
+
+
+_CONVERTER: Any = None
+
+
+def _conv() -> Any:
+    # Bound lazily: _convert imports this module's classes to register its hooks.
+    global _CONVERTER
+    if _CONVERTER is None:
+        from ._convert import CONVERTER
+
+        _CONVERTER = CONVERTER
+    return _CONVERTER

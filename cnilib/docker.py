@@ -1,0 +1,368 @@
+"""Attach Docker containers to CNI networks.
+
+A container started with ``docker run --net=none`` gets a network namespace holding only ``lo``;
+this module finds that namespace and the container's full id through the Docker Engine API and
+runs a CNI configuration list against it::
+
+    import cnilib
+    from cnilib import docker
+
+    cni = cnilib.CNI(plugin_dirs=["/usr/lib/cni"])
+    conflist = cnilib.load_network("/etc/cni/net.d", "mybridge")
+    result = docker.attach(cni, "web", conflist)         # ADD, ifname eth0
+    ...
+    docker.detach(cni, "web", conflist)                  # DEL
+
+The engine is reached over its unix socket with httpx, an optional dependency
+(``pip install cnilib[docker]``). The socket comes from ``host=``, else ``DOCKER_HOST``, else
+``unix:///var/run/docker.sock``; only ``unix://`` addresses are supported.
+Failures raise :class:`DockerError` (:class:`ContainerNotFoundError` for an unknown container).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from cnilib._errors import CNIError
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "DEFAULT_HOST",
+    "CNIArgs",
+    "ContainerInfo",
+    "ContainerNotFoundError",
+    "DockerError",
+    "async_attach",
+    "async_detach",
+    "async_inspect",
+    "attach",
+    "detach",
+    "inspect",
+    "netns_path",
+    "socket_path",
+]
+
+#: The engine address used when neither ``host=`` nor ``DOCKER_HOST`` says otherwise.
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+_DEFAULT_TIMEOUT = 10.0
+
+
+#: ``CNI_ARGS`` as :class:`cnilib.RuntimeConfig` takes them: a mapping or ordered pairs.
+CNIArgs = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+class DockerError(CNIError):
+    """The Docker engine could not be reached or asked, or the container cannot be attached."""
+
+
+class ContainerNotFoundError(DockerError):
+    """The Docker engine knows no container by that name or id."""
+
+
+@attrs.frozen
+class ContainerInfo:
+    """What CNI needs to know about a Docker container (from ``GET /containers/{id}/json``)."""
+
+    #: The full 64-hex-digit container id; it is the CNI container id.
+    id: str
+    #: The container's name without Docker's leading ``/``.
+    name: str
+    #: Pid of the container's init process on the engine's host; 0 when not running.
+    pid: int
+    #: ``NetworkSettings.SandboxKey``: the bind mount of the network namespace ("" when none).
+    sandbox_key: str
+    running: bool
+    #: ``HostConfig.NetworkMode``: ``none``, ``bridge``, ``host``, ``container:ID``, a network name.
+    network_mode: str
+
+
+class _SyncCNI(Protocol):
+    def add(self, conflist: Any, rt: Any, /) -> Any: ...
+    def delete(self, conflist: Any, rt: Any, /) -> object: ...
+
+
+class _AsyncCNI(Protocol):
+    async def add(self, conflist: Any, rt: Any, /) -> Any: ...
+    async def delete(self, conflist: Any, rt: Any, /) -> object: ...
+
+
+def socket_path(host: str | None = None) -> str:
+    """Return the engine socket path from ``host``, else ``DOCKER_HOST``, else the default."""
+    address = host if host is not None else (os.environ.get("DOCKER_HOST") or DEFAULT_HOST)
+    if not address.startswith("unix://"):
+        raise DockerError(
+            f"unsupported Docker host {address!r}: only unix:// sockets are supported "
+            "(set DOCKER_HOST=unix:///path/to/docker.sock)"
+        )
+    path = address[len("unix://") :]
+    if not path.startswith("/"):
+        raise DockerError(f"Docker host {address!r} must name an absolute socket path")
+    return path
+
+
+def _httpx() -> Any:
+    # Imported lazily: httpx is the optional `docker` extra and the rest of cnilib must not need it.
+    try:
+        import httpx  # noqa: PLC0415
+    except ImportError as exc:
+        raise DockerError("the Docker integration needs httpx: pip install cnilib[docker]") from exc
+    return httpx
+
+
+def _inspect_url(container: str) -> str:
+    if not isinstance(container, str) or not container:
+        raise DockerError(f"invalid container reference {container!r}")
+    return f"/containers/{urllib.parse.quote(container, safe='')}/json"
+
+
+def _parse_inspect(container: str, status: int, body: bytes, sock: str) -> ContainerInfo:
+    """Turn the engine's answer into a :class:`ContainerInfo` or the matching error (sans-IO)."""
+    import json  # noqa: PLC0415  # only needed here; keeps module import cheap
+
+    try:
+        data: Any = json.loads(body) if body else {}
+    except ValueError:
+        data = {}
+    message = data.get("message") if isinstance(data, dict) else None
+    if status == 404:
+        raise ContainerNotFoundError(
+            f"no such Docker container {container!r} (engine at unix://{sock})"
+        )
+    if status != 200:
+        raise DockerError(
+            f"Docker engine at unix://{sock} answered {status} for container {container!r}: "
+            f"{message or body[:200]!r}"
+        )
+    try:
+        state = data["State"]
+        return ContainerInfo(
+            id=str(data["Id"]),
+            name=str(data.get("Name") or "").lstrip("/"),
+            pid=int(state.get("Pid") or 0),
+            sandbox_key=str((data.get("NetworkSettings") or {}).get("SandboxKey") or ""),
+            running=bool(state.get("Running")),
+            network_mode=str((data.get("HostConfig") or {}).get("NetworkMode") or ""),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DockerError(
+            f"unexpected answer from the Docker engine at unix://{sock} for {container!r}: {exc!r}"
+        ) from exc
+
+
+def _unreachable(sock: str, exc: Exception) -> DockerError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return DockerError(f"cannot reach the Docker engine at unix://{sock}: {reason}")
+
+
+def _probe(sock: str, timeout: float) -> None:
+    # httpcore 1.0's sync transport leaks its socket when a unix connect fails, which resurfaces
+    # later as a ResourceWarning; catch the usual failures (no socket, refused, denied) with a
+    # socket of our own that is always closed.
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(timeout)
+        probe.connect(sock)
+    except OSError as exc:
+        raise _unreachable(sock, exc) from None
+    finally:
+        probe.close()
+
+
+def inspect(
+    container: str, *, host: str | None = None, timeout: float = _DEFAULT_TIMEOUT
+) -> ContainerInfo:
+    """Look a container up by name or (possibly abbreviated) id."""
+    hx = _httpx()
+    sock = socket_path(host)
+    url = _inspect_url(container)
+    _probe(sock, timeout)
+    try:
+        # Plain HTTP over a local socket: no TLS context (loading CA certificates costs ~20 ms)
+        # and nothing taken from the environment (proxies, .netrc) for a local engine.
+        with hx.Client(
+            transport=hx.HTTPTransport(uds=sock, verify=False),
+            base_url="http://docker",
+            timeout=timeout,
+            trust_env=False,
+        ) as client:
+            response: httpx.Response = client.get(url)
+    except hx.TransportError as exc:
+        raise _unreachable(sock, exc) from exc
+    return _parse_inspect(container, response.status_code, response.content, sock)
+
+
+async def async_inspect(
+    container: str, *, host: str | None = None, timeout: float = _DEFAULT_TIMEOUT
+) -> ContainerInfo:
+    """Asyncio twin of :func:`inspect`."""
+    hx = _httpx()
+    sock = socket_path(host)
+    url = _inspect_url(container)
+    try:
+        # Same settings as inspect(): no TLS context, nothing from the environment.
+        async with hx.AsyncClient(
+            transport=hx.AsyncHTTPTransport(uds=sock, verify=False),
+            base_url="http://docker",
+            timeout=timeout,
+            trust_env=False,
+        ) as client:
+            response: httpx.Response = await client.get(url)
+    except hx.TransportError as exc:
+        raise _unreachable(sock, exc) from exc
+    return _parse_inspect(container, response.status_code, response.content, sock)
+
+
+def _is_visible_nsfs(path: str) -> bool:
+    # A SandboxKey is an nsfs bind mount in dockerd's mount namespace. Seen from another mount
+    # namespace it is an empty regular file, which plugins reject ("unknown FS magic"). Every
+    # nsfs inode lives on one superblock, so comparing st_dev with our own namespace file tells
+    # them apart.
+    try:
+        return os.stat(path).st_dev == os.stat("/proc/self/ns/net").st_dev
+    except OSError:
+        return False
+
+
+def netns_path(info: ContainerInfo) -> str:
+    """Return the path of the container's network namespace as seen from this process.
+
+    The ``SandboxKey`` when it is a namespace file visible here, else ``/proc/PID/ns/net``
+    (valid from any mount namespace while the container runs).
+    """
+    if info.sandbox_key and _is_visible_nsfs(info.sandbox_key):
+        return info.sandbox_key
+    if info.pid > 0:
+        from cnilib import netns  # noqa: PLC0415
+
+        try:
+            return netns.path_of_pid(info.pid)
+        except netns.NetnsError as exc:
+            raise DockerError(
+                f"network namespace of container {info.name or info.id} is not reachable: {exc}"
+            ) from exc
+    raise DockerError(f"container {info.name or info.id} has no network namespace (not running?)")
+
+
+def _check_attachable(info: ContainerInfo, *, need_running: bool) -> None:
+    who = info.name or info.id
+    if need_running and not info.running:
+        raise DockerError(f"container {who} is not running")
+    if info.network_mode != "none":
+        # Docker manages this container's networking; adding CNI interfaces would fight it.
+        raise DockerError(
+            f"container {who} uses network mode {info.network_mode!r}; "
+            "start it with --net=none to attach it to CNI networks"
+        )
+
+
+def _runtime_config(
+    info: ContainerInfo,
+    netns_path_: str,
+    ifname: str,
+    args: CNIArgs | None,
+    capability_args: Mapping[str, Any] | None,
+) -> Any:
+    import cnilib  # noqa: PLC0415  # the engine imports nothing from here; avoid a cycle anyway
+
+    kwargs: dict[str, Any] = {
+        "container_id": info.id,
+        "netns": netns_path_,
+        "ifname": ifname,
+    }
+    if args is not None:
+        kwargs["args"] = args
+    if capability_args is not None:
+        kwargs["capability_args"] = capability_args
+    return cnilib.RuntimeConfig(**kwargs)
+
+
+def _detach_netns(info: ContainerInfo) -> str:
+    # DEL must still run for a stopped container so IPAM releases its address; CNI allows an
+    # empty CNI_NETNS then.
+    if not info.running:
+        return ""
+    return netns_path(info)
+
+
+def attach(
+    cni: _SyncCNI,
+    container: str,
+    network: Any,
+    *,
+    ifname: str = "eth0",
+    args: CNIArgs | None = None,
+    capability_args: Mapping[str, Any] | None = None,
+    host: str | None = None,
+) -> Any:
+    """Run ADD of ``network`` (a :class:`cnilib.NetworkConfigList`) for a running container.
+
+    The CNI container id is the full Docker id. The container must run with network mode ``none``;
+    nothing is applied otherwise. Returns the result of ``cni.add``.
+    """
+    info = inspect(container, host=host)
+    _check_attachable(info, need_running=True)
+    rt = _runtime_config(info, netns_path(info), ifname, args, capability_args)
+    return cni.add(network, rt)
+
+
+def detach(
+    cni: _SyncCNI,
+    container: str,
+    network: Any,
+    *,
+    ifname: str = "eth0",
+    args: CNIArgs | None = None,
+    capability_args: Mapping[str, Any] | None = None,
+    host: str | None = None,
+) -> None:
+    """Run DEL of ``network`` for a container attached with :func:`attach`.
+
+    A stopped container is detached with an empty netns so that IPAM still frees its address.
+    """
+    info = inspect(container, host=host)
+    _check_attachable(info, need_running=False)
+    rt = _runtime_config(info, _detach_netns(info), ifname, args, capability_args)
+    cni.delete(network, rt)
+
+
+async def async_attach(
+    cni: _AsyncCNI,
+    container: str,
+    network: Any,
+    *,
+    ifname: str = "eth0",
+    args: CNIArgs | None = None,
+    capability_args: Mapping[str, Any] | None = None,
+    host: str | None = None,
+) -> Any:
+    """Asyncio twin of :func:`attach` for a :class:`cnilib.AsyncCNI`."""
+    info = await async_inspect(container, host=host)
+    _check_attachable(info, need_running=True)
+    rt = _runtime_config(info, netns_path(info), ifname, args, capability_args)
+    return await cni.add(network, rt)
+
+
+async def async_detach(
+    cni: _AsyncCNI,
+    container: str,
+    network: Any,
+    *,
+    ifname: str = "eth0",
+    args: CNIArgs | None = None,
+    capability_args: Mapping[str, Any] | None = None,
+    host: str | None = None,
+) -> None:
+    """Asyncio twin of :func:`detach` for a :class:`cnilib.AsyncCNI`."""
+    info = await async_inspect(container, host=host)
+    _check_attachable(info, need_running=False)
+    rt = _runtime_config(info, _detach_netns(info), ifname, args, capability_args)
+    await cni.delete(network, rt)

@@ -1,0 +1,1 @@
+"""Testing support for users of cnilib: fake executors, fake plugins, Hypothesis strategies, fixtures."""
