@@ -1,28 +1,17 @@
 """cnilib: run CNI plugins from the runtime side, typed end to end.
 
-Start with :func:`load_network` (or :meth:`NetworkConfigList.from_file`), a :class:`RuntimeConfig`, and
-:class:`CNI` / :class:`AsyncCNI`. Every error is a :class:`CNIError`.
+Start with :func:`load_network` (or :meth:`NetworkConfigList.from_file`), a :class:`RuntimeConfig`,
+and :class:`CNI` / :class:`AsyncCNI`. Every error is a :class:`CNIError`.
+
+The models, results and errors load with the package; the engine, executors, cache and config loader
+load on first use (PEP 562), so ``import cnilib`` stays cheap for tools that only parse documents.
 """
 
 from __future__ import annotations
 
-from ._cache import CacheEntry, ResultCache
-from ._config import (
-    ConfigDirectoryError,
-    NetworkNotFoundError,
-    load_conf_file,
-    load_network,
-    load_networks,
-)
-from ._engine import (
-    CNI,
-    AsyncCNI,
-    PlannedCall,
-    PluginReport,
-    PluginRun,
-    RetryPolicy,
-    ValidationReport,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._errors import (
     CacheError,
     CNIError,
@@ -38,7 +27,6 @@ from ._errors import (
     ValidationError,
     VersionError,
 )
-from ._exec import AsyncSubprocessExecutor, SubprocessExecutor, find_plugin
 from ._models import (
     ErrorInfo,
     GCAttachment,
@@ -47,7 +35,6 @@ from ._models import (
     RuntimeConfig,
     VersionInfo,
 )
-from ._protocol import ExecOutcome, ExecRequest
 from ._results import (
     DNS,
     Interface,
@@ -68,38 +55,84 @@ from ._validate import (
 )
 from ._version import LATEST_VERSION, SUPPORTED_VERSIONS, VERB_MIN_VERSION, Verb
 
+if TYPE_CHECKING:
+    from ._cache import CacheEntry, ResultCache
+    from ._config import (
+        ConfigDirectoryError,
+        NetworkNotFoundError,
+        load_conf_file,
+        load_network,
+        load_networks,
+    )
+    from ._engine import (
+        CNI,
+        AsyncCNI,
+        PlannedCall,
+        PluginReport,
+        PluginRun,
+        RetryPolicy,
+        ValidationReport,
+    )
+    from ._exec import AsyncSubprocessExecutor, SubprocessExecutor, find_plugin
+    from ._protocol import ExecOutcome, ExecRequest
+
 __version__ = "0.1.0"
+
+# Public names that live in modules loaded on first access.
+_LAZY: dict[str, str] = {
+    "CacheEntry": "._cache",
+    "ResultCache": "._cache",
+    "ConfigDirectoryError": "._config",
+    "NetworkNotFoundError": "._config",
+    "load_conf_file": "._config",
+    "load_network": "._config",
+    "load_networks": "._config",
+    "CNI": "._engine",
+    "AsyncCNI": "._engine",
+    "PlannedCall": "._engine",
+    "PluginReport": "._engine",
+    "PluginRun": "._engine",
+    "RetryPolicy": "._engine",
+    "ValidationReport": "._engine",
+    "AsyncSubprocessExecutor": "._exec",
+    "SubprocessExecutor": "._exec",
+    "find_plugin": "._exec",
+    "ExecOutcome": "._protocol",
+    "ExecRequest": "._protocol",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cnilib' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "CNI",
-    "AsyncCNI",
-    "AsyncSubprocessExecutor",
-    "CacheEntry",
-    "ConfigDirectoryError",
-    "ExecOutcome",
-    "ExecRequest",
-    "NetworkNotFoundError",
-    "PlannedCall",
-    "PluginReport",
-    "PluginRun",
-    "ResultCache",
-    "RetryPolicy",
-    "SubprocessExecutor",
-    "ValidationReport",
-    "find_plugin",
-    "load_conf_file",
-    "load_network",
-    "load_networks",
     "DNS",
     "LATEST_VERSION",
     "SUPPORTED_VERSIONS",
     "VERB_MIN_VERSION",
+    "AsyncCNI",
+    "AsyncSubprocessExecutor",
     "CNIError",
+    "CacheEntry",
     "CacheError",
+    "ConfigDirectoryError",
     "ConfigError",
     "ErrorCode",
     "ErrorInfo",
     "ExecError",
+    "ExecOutcome",
+    "ExecRequest",
     "GCAttachment",
     "IPConfig",
     "IPConfig020",
@@ -107,22 +140,34 @@ __all__ = [
     "LockError",
     "MultiError",
     "NetworkConfigList",
+    "NetworkNotFoundError",
+    "PlannedCall",
     "PluginConfig",
     "PluginError",
     "PluginNotFoundError",
+    "PluginReport",
+    "PluginRun",
     "PluginTimeoutError",
     "Result",
     "Result020",
     "Result040",
     "Result100",
+    "ResultCache",
     "ResultError",
+    "RetryPolicy",
     "Route",
     "RuntimeConfig",
+    "SubprocessExecutor",
     "ValidationError",
+    "ValidationReport",
     "Verb",
     "VersionError",
     "VersionInfo",
     "__version__",
+    "find_plugin",
+    "load_conf_file",
+    "load_network",
+    "load_networks",
     "parse_result",
     "validate_cni_args",
     "validate_container_id",

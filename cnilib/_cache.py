@@ -84,15 +84,11 @@ def _go_float(value: float) -> str:
         raise ValueError(f"{value!r} cannot be represented in JSON")
     magnitude = abs(value)
     if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
-        text = repr(value)  # Python's repr also uses the exponent form in these ranges
-        mantissa, _, exponent = text.partition("e")
-        sign = exponent[0]
-        digits = exponent[1:].lstrip("0").rjust(1, "0")
-        return (
-            f"{mantissa}e{sign}{digits}"
-            if sign == "-"
-            else f"{mantissa}e{sign}{digits.rjust(2, '0')}"
-        )
+        # Python's repr uses the same exponent form in these ranges ("1e-07", "1e+21").
+        mantissa, _, exponent = repr(value).partition("e")
+        if exponent.startswith("-0"):
+            exponent = "-" + exponent[2:]  # Go's encoder trims "e-07" to "e-7"
+        return f"{mantissa}e{exponent}"
     text = format(decimal.Decimal(repr(value)), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")

@@ -66,7 +66,7 @@ def _format_exception(exc: BaseException, _type: type | None) -> str:
     if isinstance(exc, (TypeError, ValueError)) and exc.args and isinstance(exc.args[0], str):
         msg = exc.args[0]
         # attrs/cattrs internals phrase missing arguments in Python terms; say it in JSON terms.
-        if "required positional argument" in msg or "missing" in msg and "argument" in msg:
+        if "required positional argument" in msg or ("missing" in msg and "argument" in msg):
             return "missing required key"
         return msg
     return f"invalid value ({type(exc).__name__})"
@@ -240,12 +240,18 @@ def _dump_current(res: Result040 | Result100, with_version: bool) -> dict[str, A
     return out
 
 
+def _strict_str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected array, got {_kind(value)}")
+    return tuple(_strict_str(v, None) for v in value)
+
+
 def _structure_version_info(obj: Any, _: Any) -> VersionInfo:
     if not isinstance(obj, Mapping):
         raise TypeError(f"expected object, got {_kind(obj)}")
     return VersionInfo(
         cni_version=_strict_str(obj.get("cniVersion", ""), None),
-        supported_versions=CONVERTER.structure(obj.get("supportedVersions", []), tuple[str, ...]),
+        supported_versions=_strict_str_list(obj.get("supportedVersions", [])),
     )
 
 

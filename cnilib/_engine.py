@@ -1,37 +1,48 @@
 """Running configuration lists: ADD/DEL/CHECK/STATUS/GC/VERSION, one planner and two thin drivers.
 
 Each operation is written once, as a generator (the *plan*) that yields effects -- run this plugin
-request, do this blocking file work, sleep -- and receives their outcome. :class:`CNI` drives plans in the
-calling thread; :class:`AsyncCNI` drives the same plans on an event loop. The dry-run driver behind
-``explain`` drives them without running anything. libcni's semantics are the floor (see the docs'
-"Behaviour" page); everything beyond libcni (rollback, retry, cleanup after a timeout, multi-network
-attach) is opt-in.
+request, do this blocking file work, sleep -- and receives their outcome. :class:`CNI` drives plans
+in the calling thread; :class:`AsyncCNI` drives the same plans on an event loop. The dry-run driver
+behind ``explain`` drives them without running anything. libcni's semantics are the floor (see the
+docs' "Behaviour" page); everything beyond libcni (rollback, retry, cleanup after a timeout,
+multi-network attach) is opt-in.
+
+Import cost matters (the CLI starts in tens of milliseconds): ``asyncio``, ``concurrent.futures``
+and ``random`` are imported by the functions that need them, never at module level.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import os
-import random
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Literal, TypeAlias, TypeVar
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import asynccontextmanager, contextmanager, suppress
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, cast
 
 import attrs
 
-from ._cache import CacheEntry, ResultCache
+from ._cache import CacheEntry, HeldLock, ResultCache
 from ._errors import (
     CacheError,
     CNIError,
     MultiError,
     PluginError,
+    PluginNotFoundError,
     PluginTimeoutError,
     ResultError,
+    ValidationError,
     VersionError,
 )
-from ._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor, find_plugin
+from ._exec import Executor, SubprocessExecutor, find_plugin
 from ._models import GCAttachment, NetworkConfigList, PluginConfig, RuntimeConfig, VersionInfo
 from ._protocol import (
     ExecOutcome,
@@ -42,9 +53,12 @@ from ._protocol import (
     build_version_request,
     decode_outcome,
 )
-from ._results import AnyResult
+from ._results import AnyResult, Result
 from ._validate import validate_network_name
 from ._version import Verb, check_verb_supported, normalize_version, version_at_least
+
+if TYPE_CHECKING:
+    from ._exec import AsyncExecutor
 
 __all__ = [
     "CNI",
@@ -61,12 +75,17 @@ T = TypeVar("T")
 DEFAULT_PLUGIN_DIRS: tuple[str, ...] = ("/opt/cni/bin", "/usr/libexec/cni", "/usr/lib/cni")
 
 
-# -- public value types ----------------------------------------------------------------------------
+# -- public value types ---------------------------------------------------------------------------
 
 
 @attrs.frozen
 class RetryPolicy:
-    """Retry a plugin that answers code 11 ("try again later"): ``attempts`` in all, with backoff."""
+    """Retry a plugin that answers code 11 ("try again later"): ``attempts`` in all, with backoff.
+
+    The pause before retry ``n`` (1-based) is ``backoff * 2**(n-1)``, capped at ``max_backoff``,
+    scaled by a random factor in ``[1 - jitter, 1 + jitter]``. A retry that would start after the
+    operation's deadline is not made: the plugin's error is raised instead.
+    """
 
     attempts: int = 3
     backoff: float = 0.1
@@ -74,14 +93,22 @@ class RetryPolicy:
     jitter: float = 0.1
 
     def delay(self, attempt: int) -> float:
-        """Seconds to wait before attempt ``attempt`` (1-based retries)."""
-        base = min(self.backoff * (2 ** (attempt - 1)), self.max_backoff)
+        """Seconds to wait before retry ``attempt`` (1-based)."""
+        import random  # noqa: PLC0415  (import cost: only retries need it)
+
+        base: float = min(self.backoff * (2 ** (attempt - 1)), self.max_backoff)
         return base * (1 + random.uniform(-self.jitter, self.jitter))
 
 
 @attrs.frozen
 class PluginRun:
-    """What one plugin invocation did; handed to the ``on_plugin`` hook after every run."""
+    """What one plugin invocation did; handed to the ``on_plugin`` hook after every run.
+
+    ``duration`` covers starting the plugin, waiting for it and decoding its output (seconds);
+    ``started`` is the :func:`time.monotonic` value when it was started. ``outcome`` is None when
+    the plugin could not be looked up or its deadline had passed before it could start.
+    ``attempt`` counts retries of code 11 (1 for the first run).
+    """
 
     network: str
     verb: Verb
@@ -92,6 +119,7 @@ class PluginRun:
     duration: float
     error: CNIError | None = None
     attempt: int = 1
+    started: float = 0.0
 
 
 @attrs.frozen
@@ -122,7 +150,7 @@ class PluginReport:
 
 @attrs.frozen
 class ValidationReport:
-    """What :meth:`CNI.validate` found: every problem of every plugin, and the enabled capabilities."""
+    """What :meth:`CNI.validate` found: every problem of every plugin, and enabled capabilities."""
 
     network: str
     cni_version: str
@@ -144,25 +172,42 @@ class ValidationReport:
         return tuple(seen)
 
 
-# -- effects a plan yields -----------------------------------------------------------------------
+# -- effects a plan yields ------------------------------------------------------------------------
+# Plain slotted classes: one is made per plugin run and per file operation, so they stay cheap.
 
 
-@attrs.frozen
 class _Exec:
-    request: ExecRequest
-    deadline: float | None
-    network: str
-    index: int
+    """Run one plugin request and send back its decoded outcome (or throw its error)."""
+
+    __slots__ = ("attempt", "deadline", "index", "network", "request")
+
+    def __init__(
+        self, request: ExecRequest, deadline: float | None, network: str, index: int, attempt: int
+    ) -> None:
+        self.request = request
+        self.deadline = deadline
+        self.network = network
+        self.index = index
+        self.attempt = attempt
 
 
-@attrs.frozen
 class _Blocking:
-    fn: Callable[[], Any]
+    """Blocking file work (cache I/O). ``mutates``: a dry run must not do it."""
+
+    __slots__ = ("fn", "mutates")
+
+    def __init__(self, fn: Callable[[], Any], *, mutates: bool = False) -> None:
+        self.fn = fn
+        self.mutates = mutates
 
 
-@attrs.frozen
 class _Sleep:
-    seconds: float
+    """Pause (retry backoff)."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
 
 
 _Effect: TypeAlias = _Exec | _Blocking | _Sleep
@@ -176,7 +221,20 @@ class _Placeholder:
         self.text = f"<result of plugins[{index}] ({plugin})>"
 
 
-# -- the planner -----------------------------------------------------------------------------------
+def _note(exc: BaseException, text: str) -> None:
+    # BaseException.add_note is 3.11+; on 3.10 keep the note where 3.11 tooling looks for it.
+    add = getattr(exc, "add_note", None)
+    if add is not None:
+        add(text)
+    else:  # pragma: no cover - Python 3.10
+        notes = getattr(exc, "__notes__", None)
+        if notes is None:
+            notes = []
+            exc.__notes__ = notes  # type: ignore[attr-defined]
+        notes.append(text)
+
+
+# -- the planner ----------------------------------------------------------------------------------
 
 
 @attrs.define
@@ -200,7 +258,14 @@ class _Planner:
         limit = timeout if timeout is not None else self.timeouts.get(verb, self.timeout)
         return None if limit is None else time.monotonic() + limit
 
-    def version_of(self, conflist: NetworkConfigList) -> str:
+    def cleanup_deadline(self) -> float | None:
+        limit = self.cleanup_timeout
+        if limit is None:
+            limit = self.timeouts.get(Verb.DEL, self.timeout)
+        return None if limit is None else time.monotonic() + limit
+
+    @staticmethod
+    def version_of(conflist: NetworkConfigList) -> str:
         return normalize_version(conflist.cni_version)
 
     def check_list(self, conflist: NetworkConfigList) -> str:
@@ -209,6 +274,12 @@ class _Planner:
             raise VersionError(f"network {conflist.name!r} has no plugins")
         return self.version_of(conflist)
 
+    def lock_key(self, conflist: NetworkConfigList, rt: RuntimeConfig) -> tuple[str, str, str]:
+        """Validate what builds file paths (every verb, unlike libcni) and return the lock key."""
+        validate_network_name(conflist.name)
+        rt.validate()
+        return (conflist.name, rt.container_id, rt.ifname)
+
     def _invoke(
         self, req: ExecRequest, deadline: float | None, network: str, index: int
     ) -> Plan[AnyResult | VersionInfo | None]:
@@ -216,58 +287,18 @@ class _Planner:
         attempt = 1
         while True:
             try:
-                value = yield _Exec(req, deadline, network, index)
-                return value  # type: ignore[no-any-return]
+                value = yield _Exec(req, deadline, network, index, attempt)
+                return cast("AnyResult | VersionInfo | None", value)
             except PluginError as exc:
-                if not (self.retry and exc.temporary and attempt < self.retry.attempts):
+                retry = self.retry
+                if retry is None or not exc.temporary or attempt >= retry.attempts:
                     raise
-                pause = self.retry.delay(attempt)
+                pause = retry.delay(attempt)
                 if deadline is not None and time.monotonic() + pause >= deadline:
+                    _note(exc, f"not retried: no time left for attempt {attempt + 1}")
                     raise
                 yield _Sleep(pause)
                 attempt += 1
-
-    # -- plans --
-
-    def plan_add(
-        self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None, rollback: bool
-    ) -> Plan[AnyResult | None]:
-        version = self.check_list(conflist)
-        rt.validate()
-        deadline = self.deadline(Verb.ADD, timeout)
-        prev: Any = None
-        applied_result: Any = None
-        for i, plugin in enumerate(conflist.plugins):
-            req = self.request(Verb.ADD, conflist, plugin, rt, version, prev)
-            try:
-                prev = yield from self._invoke(req, deadline, conflist.name, i)
-            except CNIError as exc:
-                timed_out = isinstance(exc, PluginTimeoutError)
-                if rollback or (timed_out and self.cleanup_on_timeout):
-                    # DEL what was applied, the failing plugin included (it may be half done),
-                    # under a fresh deadline: the original one may be what just expired.
-                    try:
-                        yield from self._del_plugins(
-                            conflist, rt, version, applied_result, upto=i,
-                            deadline=self.cleanup_deadline(),
-                        )
-                    except CNIError as cleanup_exc:
-                        exc.add_note(f"cleanup DEL after the failed ADD also failed: {cleanup_exc}")
-                    else:
-                        exc.add_note("the partly applied ADD was rolled back with DEL")
-                raise
-            applied_result = prev
-        if isinstance(prev, _Placeholder):
-            return None
-        entry = CacheEntry.create(conflist, rt, prev)
-        yield _Blocking(lambda: self.cache.write(entry))
-        return prev  # type: ignore[no-any-return]
-
-    def cleanup_deadline(self) -> float | None:
-        limit = self.cleanup_timeout if self.cleanup_timeout is not None else self.timeouts.get(
-            Verb.DEL, self.timeout
-        )
-        return None if limit is None else time.monotonic() + limit
 
     def request(
         self,
@@ -275,6 +306,7 @@ class _Planner:
         conflist: NetworkConfigList,
         plugin: PluginConfig,
         rt: RuntimeConfig,
+        *,
         version: str,
         prev: Any,
     ) -> ExecRequest:
@@ -292,24 +324,79 @@ class _Planner:
             req = _with_placeholder(req, placeholder)
         return req
 
-    def _del_plugins(
+    # -- plans --
+
+    def plan_add(
         self,
         conflist: NetworkConfigList,
         rt: RuntimeConfig,
-        version: str,
-        prev: Any,
         *,
-        upto: int | None = None,
-        deadline: float | None,
+        timeout: float | None,
+        rollback: bool,
+    ) -> Plan[AnyResult | None]:
+        version = self.check_list(conflist)
+        rt.validate()
+        deadline = self.deadline(Verb.ADD, timeout)
+        name = conflist.name
+        prev: Any = None
+        for i, plugin in enumerate(conflist.plugins):
+            req = self.request(Verb.ADD, conflist, plugin, rt, version=version, prev=prev)
+            try:
+                result = yield from self._invoke(req, deadline, name, i)
+            except CNIError as exc:
+                timed_out = isinstance(exc, PluginTimeoutError)
+                if rollback or (timed_out and self.cleanup_on_timeout):
+                    # The failing plugin is DELeted too (it may be half done) unless it never ran.
+                    last = i - 1 if isinstance(exc, (PluginNotFoundError, ValidationError)) else i
+                    yield from self._rollback(
+                        conflist, rt, version=version, applied=prev, last=last, exc=exc
+                    )
+                raise
+            prev = result
+        if isinstance(prev, _Placeholder):
+            return None
+        entry = CacheEntry.create(conflist, rt, prev)
+        yield _Blocking(lambda: self.cache.write(entry), mutates=True)
+        return cast("AnyResult | None", prev)
+
+    def _rollback(
+        self,
+        conflist: NetworkConfigList,
+        rt: RuntimeConfig,
+        *,
+        version: str,
+        applied: Any,
+        last: int,
+        exc: CNIError,
     ) -> Plan[None]:
-        plugins = list(enumerate(conflist.plugins))
-        if upto is not None:
-            plugins = plugins[: upto + 1]
-        if not version_at_least(version, "0.4.0"):
-            prev = None  # prevResult on DEL exists from 0.4.0 on
-        for i, plugin in reversed(plugins):
-            req = self.request(Verb.DEL, conflist, plugin, rt, version, prev)
-            yield from self._invoke(req, deadline, conflist.name, i)
+        """DEL plugins ``last``..0 in reverse, best effort, under a fresh deadline; the outcome
+        becomes a note on ``exc``."""
+        if last < 0:
+            _note(exc, "nothing to roll back: no plugin of the ADD had run")
+            return
+        prev = None
+        if version_at_least(version, "0.4.0") and isinstance(applied, Result):
+            try:
+                prev = applied.convert_to(version)
+            except ResultError:
+                prev = None
+        # The original deadline may be what just expired: cleanup gets one of its own.
+        deadline = self.cleanup_deadline()
+        failures: list[str] = []
+        for j in range(last, -1, -1):
+            plugin = conflist.plugins[j]
+            req = self.request(Verb.DEL, conflist, plugin, rt, version=version, prev=prev)
+            try:
+                yield from self._invoke(req, deadline, conflist.name, j)
+            except CNIError as err:
+                failures.append(f"plugins[{j}] ({plugin.type}): {err}")
+        if failures:
+            _note(exc, "cleanup DEL after the failed ADD also failed: " + "; ".join(failures))
+            return
+        # The attachment is gone: an entry left by an earlier ADD would now lie.
+        key = (conflist.name, rt.container_id, rt.ifname)
+        yield _Blocking(lambda: self.cache.delete(*key), mutates=True)
+        _note(exc, f"the partly applied ADD was rolled back with DEL (plugins[{last}]..plugins[0])")
 
     def plan_del(
         self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None
@@ -317,22 +404,27 @@ class _Planner:
         version = self.check_list(conflist)
         rt.validate()
         deadline = self.deadline(Verb.DEL, timeout)
-        prev: AnyResult | None = None
+        key = (conflist.name, rt.container_id, rt.ifname)
+        prev: Result | None = None
         if version_at_least(version, "0.4.0"):
-            entry, problem = yield _Blocking(
-                lambda: self.cache.read_tolerant(conflist.name, rt.container_id, rt.ifname)
-            )
+            # prevResult on DEL exists from 0.4.0 on: the cached result in the list's version.
+            entry, problem = yield _Blocking(lambda: self.cache.read_tolerant(*key))
+            # A file owned by another attachment with the same name (``foreign``) is left alone.
+            drop = problem is not None and not problem.foreign
             if entry is not None and entry.result is not None:
                 try:
                     prev = entry.parsed_result(version)
                 except CNIError:
-                    problem = "cached result cannot be used"
-            if problem is not None:
-                # libcni: a corrupt cache must never block DEL; drop it and go on without prevResult.
+                    drop = True  # unparseable or not convertible to the list's version
+            if drop:
+                # A corrupt cache must never block DEL: drop it and go on without prevResult.
                 prev = None
-                yield _Blocking(lambda: self.cache.delete(conflist.name, rt.container_id, rt.ifname))
-        yield from self._del_plugins(conflist, rt, version, prev, deadline=deadline)
-        yield _Blocking(lambda: self.cache.delete(conflist.name, rt.container_id, rt.ifname))
+                yield _Blocking(lambda: self.cache.delete(*key), mutates=True)
+        for i in range(len(conflist.plugins) - 1, -1, -1):
+            plugin = conflist.plugins[i]
+            req = self.request(Verb.DEL, conflist, plugin, rt, version=version, prev=prev)
+            yield from self._invoke(req, deadline, conflist.name, i)
+        yield _Blocking(lambda: self.cache.delete(*key), mutates=True)
 
     def plan_check(
         self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None
@@ -343,15 +435,19 @@ class _Planner:
         if conflist.disable_check:
             return
         deadline = self.deadline(Verb.CHECK, timeout)
-        entry = yield _Blocking(lambda: self.cache.read(conflist.name, rt.container_id, rt.ifname))
-        prev: AnyResult | None = None
+        key = (conflist.name, rt.container_id, rt.ifname)
+        # Unlike DEL, an unreadable cache is an error here (CacheError from read()).
+        entry = yield _Blocking(lambda: self.cache.read(*key))
+        prev: Result | None = None
         if entry is not None and entry.result is not None:
             try:
                 prev = entry.parsed_result(version)
             except ResultError as exc:
-                raise CacheError(f"cached result for {conflist.name!r} is unusable: {exc}") from None
+                raise CacheError(
+                    f"cached result for {conflist.name!r} is unusable: {exc}"
+                ) from None
         for i, plugin in enumerate(conflist.plugins):
-            req = self.request(Verb.CHECK, conflist, plugin, rt, version, prev)
+            req = self.request(Verb.CHECK, conflist, plugin, rt, version=version, prev=prev)
             yield from self._invoke(req, deadline, conflist.name, i)
 
     def plan_status(self, conflist: NetworkConfigList, *, timeout: float | None) -> Plan[None]:
@@ -361,7 +457,10 @@ class _Planner:
         deadline = self.deadline(Verb.STATUS, timeout)
         for i, plugin in enumerate(conflist.plugins):
             req = build_status_request(
-                plugin, network_name=conflist.name, cni_version=version, search_path=self.plugin_dirs
+                plugin,
+                network_name=conflist.name,
+                cni_version=version,
+                search_path=self.plugin_dirs,
             )
             yield from self._invoke(req, deadline, conflist.name, i)
 
@@ -372,12 +471,14 @@ class _Planner:
         *,
         timeout: float | None,
     ) -> Plan[None]:
+        # libcni: the stale-attachment DELs happen for every version; the GC verb from 1.1.0 on.
         version = self.check_list(conflist)
-        check_verb_supported(Verb.GC, version)
         if conflist.disable_gc:
             return
         keep = {(a.container_id, a.ifname) for a in valid}
-        entries: list[CacheEntry] = yield _Blocking(lambda: self.cache.entries(network=conflist.name))
+        entries: list[CacheEntry] = yield _Blocking(
+            lambda: self.cache.entries(network=conflist.name)
+        )
         errors: dict[str, BaseException] = {}
         for entry in entries:
             if (entry.container_id, entry.ifname) in keep:
@@ -387,19 +488,24 @@ class _Planner:
                 yield from self.plan_del(conflist, rt, timeout=timeout)
             except CNIError as exc:
                 errors[f"DEL {entry.container_id}/{entry.ifname}"] = exc
-        deadline = self.deadline(Verb.GC, timeout)
-        for i, plugin in enumerate(conflist.plugins):
-            req = build_gc_request(
-                plugin,
-                network_name=conflist.name,
-                cni_version=version,
-                search_path=self.plugin_dirs,
-                valid_attachments=valid,
-            )
-            try:
-                yield from self._invoke(req, deadline, conflist.name, i)
-            except CNIError as exc:
-                errors[f"GC {plugin.type} (plugins[{i}])"] = exc
+            else:
+                # Its lock file too (nobody holds it: GC excludes ADD/DEL/CHECK of the network).
+                lock = self.cache.lock_path_for(*entry.key)
+                yield _Blocking(functools.partial(_unlink_quietly, lock), mutates=True)
+        if version_at_least(version, "1.1.0"):
+            deadline = self.deadline(Verb.GC, timeout)
+            for i, plugin in enumerate(conflist.plugins):
+                req = build_gc_request(
+                    plugin,
+                    network_name=conflist.name,
+                    cni_version=version,
+                    search_path=self.plugin_dirs,
+                    valid_attachments=valid,
+                )
+                try:
+                    yield from self._invoke(req, deadline, conflist.name, i)
+                except CNIError as exc:
+                    errors[f"GC {plugin.type} (plugins[{i}])"] = exc
         if errors:
             raise MultiError(f"GC of network {conflist.name!r} failed", errors)
 
@@ -458,26 +564,59 @@ class _Planner:
             )
             problems.extend(f"plugins[{i}] ({plugin.type}): {p}" for p in mine)
         return ValidationReport(
-            network=conflist.name, cni_version=version, plugins=tuple(reports), problems=tuple(problems)
+            network=conflist.name,
+            cni_version=version,
+            plugins=tuple(reports),
+            problems=tuple(problems),
         )
 
-    # -- locks --
 
-    def lock_key(self, conflist: NetworkConfigList, rt: RuntimeConfig) -> tuple[str, str, str]:
-        validate_network_name(conflist.name)
-        rt.validate()
-        return (conflist.name, rt.container_id, rt.ifname)
+def _unlink_quietly(path: str) -> None:
+    with suppress(OSError):
+        os.unlink(path)
 
 
 def _with_placeholder(req: ExecRequest, placeholder: _Placeholder) -> ExecRequest:
-    import json
+    import json  # noqa: PLC0415  (dry runs only)
 
     stdin = json.loads(req.stdin)
     stdin["prevResult"] = placeholder.text
     return attrs.evolve(req, stdin=json.dumps(stdin, separators=(",", ":")).encode())
 
 
-# -- front ends -------------------------------------------------------------------------------------
+def _report(
+    planner: _Planner,
+    effect: _Exec,
+    outcome: ExecOutcome | None,
+    error: CNIError | None,
+    started: float,
+) -> None:
+    hook = planner.on_plugin
+    if hook is None:
+        return
+    req = effect.request
+    hook(
+        PluginRun(
+            network=effect.network,
+            verb=req.verb,
+            index=effect.index,
+            plugin=req.plugin,
+            request=req,
+            outcome=outcome,
+            duration=time.monotonic() - started,
+            error=error,
+            attempt=effect.attempt,
+            started=started,
+        )
+    )
+
+
+def _expired() -> ExecOutcome:
+    # The operation's deadline passed before this plugin could start: report it as a timeout.
+    return ExecOutcome(exit_status=None, timed_out=True, timeout=0.0)
+
+
+# -- front ends -----------------------------------------------------------------------------------
 
 
 def _plugin_dirs(dirs: Iterable[str] | str | None) -> tuple[str, ...]:
@@ -486,7 +625,27 @@ def _plugin_dirs(dirs: Iterable[str] | str | None) -> tuple[str, ...]:
         return tuple(d for d in env.split(os.pathsep) if d) if env else DEFAULT_PLUGIN_DIRS
     if isinstance(dirs, str):
         return tuple(d for d in dirs.split(os.pathsep) if d)
-    return tuple(dirs)
+    return tuple(os.fspath(d) for d in dirs)
+
+
+def _verb(key: Verb | str) -> Verb:
+    return key if isinstance(key, Verb) else Verb(key.upper())
+
+
+def _executor_kwargs(
+    env: str,
+    env_allow: Sequence[str] | None,
+    extra_env: Mapping[str, str] | None,
+    argv_prefix: Sequence[str],
+) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "env": env,
+        "extra_env": dict(extra_env or {}),
+        "argv_prefix": tuple(argv_prefix),
+    }
+    if env_allow is not None:
+        kwargs["env_allow"] = tuple(env_allow)
+    return kwargs
 
 
 class _Common:
@@ -496,6 +655,7 @@ class _Common:
 
     def _setup(
         self,
+        *,
         plugin_dirs: Iterable[str] | str | None,
         cache_dir: str | os.PathLike[str],
         timeout: float | None,
@@ -511,7 +671,7 @@ class _Common:
             plugin_dirs=_plugin_dirs(plugin_dirs),
             cache=ResultCache(cache_dir),
             timeout=timeout,
-            timeouts={Verb(k): v for k, v in (timeouts or {}).items()},
+            timeouts={_verb(k): v for k, v in (timeouts or {}).items()},
             rollback=rollback,
             retry=retry,
             cleanup_on_timeout=cleanup_on_timeout,
@@ -531,12 +691,15 @@ class _Common:
         return self._planner.cache
 
     def cached_result(self, conflist: NetworkConfigList, rt: RuntimeConfig) -> AnyResult | None:
-        """The cached result of an attachment, converted to the list's version; None if not cached."""
+        """The cached result of an attachment, converted to the list's version; None if not cached.
+
+        Raises :class:`~cnilib.CacheError` for an unreadable entry.
+        """
         key = self._planner.lock_key(conflist, rt)
         entry = self.cache.read(*key)
         if entry is None or entry.result is None:
             return None
-        return entry.parsed_result(self._planner.version_of(conflist))
+        return cast("AnyResult", entry.parsed_result(self._planner.version_of(conflist)))
 
     def cached_config(
         self, conflist: NetworkConfigList, rt: RuntimeConfig
@@ -547,7 +710,9 @@ class _Common:
         if entry is None:
             return None
         cached_rt = entry.runtime_config()
-        return entry.config, attrs.evolve(rt, args=cached_rt.args, capability_args=cached_rt.capability_args)
+        return entry.config, attrs.evolve(
+            rt, args=cached_rt.args, capability_args=cached_rt.capability_args
+        )
 
     def cached_attachments(
         self, container_id: str | None = None, *, network: str | None = None
@@ -565,12 +730,13 @@ class _Common:
     ) -> list[PlannedCall]:
         """A dry run: every plugin call ``verb`` would make, with its CNI variables and stdin.
 
-        Nothing is executed. Where stdin depends on an earlier plugin's output (ADD's prevResult),
-        a placeholder string stands for it; DEL and CHECK show the real cached result.
+        Nothing is executed and nothing is written. Where stdin depends on an earlier plugin's
+        output (ADD's prevResult), a placeholder string stands for it; DEL and CHECK show the real
+        cached result. ``VERSION`` shows the calls :meth:`CNI.validate` makes.
         """
-        verb = Verb(verb)
+        verb = _verb(verb)
         plan = self._plan(verb, conflist, rt, valid_attachments=valid_attachments, timeout=None)
-        return _dry_run(plan, self._planner)
+        return _dry_run(plan)
 
     def _plan(
         self,
@@ -583,16 +749,13 @@ class _Common:
         rollback: bool = False,
     ) -> Plan[Any]:
         p = self._planner
-        if verb in (Verb.ADD, Verb.DEL, Verb.CHECK) and rt is None:
-            raise VersionError(f"{verb.value} needs a runtime configuration")
-        if verb is Verb.ADD:
-            assert rt is not None
-            return p.plan_add(conflist, rt, timeout=timeout, rollback=rollback)
-        if verb is Verb.DEL:
-            assert rt is not None
-            return p.plan_del(conflist, rt, timeout=timeout)
-        if verb is Verb.CHECK:
-            assert rt is not None
+        if verb in (Verb.ADD, Verb.DEL, Verb.CHECK):
+            if rt is None:
+                raise ValidationError(f"{verb.value} needs a runtime configuration")
+            if verb is Verb.ADD:
+                return p.plan_add(conflist, rt, timeout=timeout, rollback=rollback)
+            if verb is Verb.DEL:
+                return p.plan_del(conflist, rt, timeout=timeout)
             return p.plan_check(conflist, rt, timeout=timeout)
         if verb is Verb.STATUS:
             return p.plan_status(conflist, timeout=timeout)
@@ -601,8 +764,8 @@ class _Common:
         return p.plan_validate(conflist, timeout=timeout)
 
 
-def _dry_run(plan: Plan[Any], planner: _Planner) -> list[PlannedCall]:
-    import json
+def _dry_run(plan: Plan[Any]) -> list[PlannedCall]:
+    import json  # noqa: PLC0415  (dry runs only)
 
     calls: list[PlannedCall] = []
     send: Any = None
@@ -633,15 +796,11 @@ def _dry_run(plan: Plan[Any], planner: _Planner) -> list[PlannedCall]:
             )
             if req.verb is Verb.ADD:
                 send = _Placeholder(effect.index, req.plugin)
-        elif isinstance(effect, _Blocking):
-            fn = effect.fn
-            name = getattr(fn, "__name__", "")
-            # Reads are safe to do for real (DEL/CHECK show the true cached prevResult); writes are not.
-            if name == "<lambda>":
-                code = fn.__code__.co_names
-                if any(n in code for n in ("write", "delete")):
-                    continue
-            send = fn()
+            elif req.verb is Verb.VERSION:
+                send = VersionInfo(cni_version="", supported_versions=())
+        elif isinstance(effect, _Blocking) and not effect.mutates:
+            # Reads are done for real (DEL/CHECK show the true cached prevResult); writes are not.
+            send = effect.fn()
 
 
 class CNI(_Common):
@@ -650,10 +809,13 @@ class CNI(_Common):
     ``plugin_dirs`` defaults to ``$CNI_PATH`` (else ``/opt/cni/bin``, ``/usr/libexec/cni``,
     ``/usr/lib/cni``). ``timeout`` bounds a whole operation (all plugins of a verb);
     ``timeouts`` overrides it per verb. ``rollback``: a failed ADD runs DEL for what was applied.
-    ``retry``: retry plugins answering code 11. ``cleanup_on_timeout``: after a timed-out ADD, DEL under a
-    fresh deadline (``cleanup_timeout``). ``on_plugin`` is called after every plugin run with timings.
-    Operations on one (network, container, ifname) are serialized across threads and processes; GC
-    excludes ADD/DEL on its network.
+    ``retry``: retry plugins answering code 11. ``cleanup_on_timeout``: after a timed-out ADD, DEL
+    under a fresh deadline (``cleanup_timeout``). ``on_plugin`` is called after every plugin run
+    with timings (in the thread that ran it; an exception it raises propagates).
+    ``env``/``env_allow``/``extra_env``/``argv_prefix`` configure the default executor (see
+    :class:`~cnilib.SubprocessExecutor`); ``executor`` replaces it (e.g. a fake).
+    Operations on one (network, container, ifname) are serialized across threads and processes;
+    GC excludes ADD/DEL/CHECK on its network (``lock_timeout`` bounds the waits).
     """
 
     def __init__(
@@ -676,15 +838,21 @@ class CNI(_Common):
         on_plugin: Callable[[PluginRun], None] | None = None,
     ) -> None:
         self._setup(
-            plugin_dirs, cache_dir, timeout, timeouts, rollback, retry,
-            cleanup_on_timeout, cleanup_timeout, lock_timeout, on_plugin,
+            plugin_dirs=plugin_dirs,
+            cache_dir=cache_dir,
+            timeout=timeout,
+            timeouts=timeouts,
+            rollback=rollback,
+            retry=retry,
+            cleanup_on_timeout=cleanup_on_timeout,
+            cleanup_timeout=cleanup_timeout,
+            lock_timeout=lock_timeout,
+            on_plugin=on_plugin,
         )
         if executor is None:
-            kwargs: dict[str, Any] = {"env": env, "extra_env": dict(extra_env or {}),
-                                      "argv_prefix": tuple(argv_prefix)}
-            if env_allow is not None:
-                kwargs["env_allow"] = tuple(env_allow)
-            executor = SubprocessExecutor(**kwargs)
+            executor = SubprocessExecutor(
+                **_executor_kwargs(env, env_allow, extra_env, argv_prefix)
+            )
         self.executor: Executor = executor
 
     # -- verbs --
@@ -697,20 +865,36 @@ class CNI(_Common):
         timeout: float | None = None,
         rollback: bool | None = None,
     ) -> AnyResult | None:
-        """ADD: run every plugin in order with prevResult threading; cache and return the last result."""
-        plan = self._planner.plan_add(
-            conflist, rt, timeout=timeout, rollback=self._planner.rollback if rollback is None else rollback
+        """ADD: every plugin in order with prevResult threading; cache and return the last result.
+
+        Stops at the first failure without writing the cache; with ``rollback`` (default: the
+        instance's) what was applied is DELeted first. The error carries notes saying so.
+        """
+        planner = self._planner
+        plan = planner.plan_add(
+            conflist,
+            rt,
+            timeout=timeout,
+            rollback=planner.rollback if rollback is None else rollback,
         )
         with self._locked(conflist, rt):
             return self._drive(plan)
 
-    def delete(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None) -> None:
-        """DEL: every plugin in reverse with the cached result; the cache entry goes on success."""
-        plan = self._planner.plan_del(conflist, rt, timeout=timeout)
-        with self._locked(conflist, rt):
-            self._drive(plan)
+    def delete(
+        self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None
+    ) -> None:
+        """DEL: every plugin in reverse with the cached result; the cache entry goes on success.
 
-    def check(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None) -> None:
+        A missing, empty or corrupt cache entry never blocks DEL. DEL twice succeeds.
+        """
+        plan = self._planner.plan_del(conflist, rt, timeout=timeout)
+        with self._locked(conflist, rt) as held:
+            self._drive(plan)
+            held.discard()  # the attachment is gone: so is its lock file
+
+    def check(
+        self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None
+    ) -> None:
         """CHECK (>= 0.4.0; a no-op with ``disableCheck``): every plugin with the cached result."""
         plan = self._planner.plan_check(conflist, rt, timeout=timeout)
         with self._locked(conflist, rt):
@@ -727,19 +911,28 @@ class CNI(_Common):
         *,
         timeout: float | None = None,
     ) -> None:
-        """GC (>= 1.1.0): DEL cached attachments not in ``valid_attachments``, then GC every plugin."""
+        """GC: DEL every cached attachment of the network not in ``valid_attachments`` (for any
+        version, as libcni), then (>= 1.1.0) send GC to every plugin. A no-op with ``disableGC``.
+
+        Holds the network's lock exclusively: no ADD/DEL/CHECK of the network runs meanwhile.
+        Failures are collected in a :class:`~cnilib.MultiError`.
+        """
         valid = tuple(valid_attachments)
         plan = self._planner.plan_gc(conflist, valid, timeout=timeout)
-        with self.cache.network_lock(conflist.name, exclusive=True, timeout=self._planner.lock_timeout):
+        lt = self._planner.lock_timeout
+        with self.cache.network_lock(conflist.name, exclusive=True, timeout=lt):
             self._drive(plan)
 
     def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
         """VERSION of one plugin type, with libcni's rules for plugins older than VERSION."""
         return self._drive(self._planner.plan_version(plugin, timeout=timeout))
 
-    def validate(self, conflist: NetworkConfigList, *, timeout: float | None = None) -> ValidationReport:
-        """Probe every plugin's VERSION and report every problem (the list's version unsupported, a
-        plugin missing, ...) and the enabled capabilities. Does not raise for problems: see ``ok``."""
+    def validate(
+        self, conflist: NetworkConfigList, *, timeout: float | None = None
+    ) -> ValidationReport:
+        """Probe every plugin's VERSION and report every problem (the list's version unsupported,
+        a plugin missing, ...) and the enabled capabilities. Does not raise for problems: see
+        ``ok``."""
         return self._drive(self._planner.plan_validate(conflist, timeout=timeout))
 
     def add_networks(
@@ -751,20 +944,30 @@ class CNI(_Common):
         rollback: bool = True,
         timeout: float | None = None,
     ) -> list[AnyResult | None]:
-        """Attach one container to several networks concurrently (ifnames ``eth0``..``ethN`` unless
-        given). On any failure the others are rolled back (unless ``rollback=False``) and a
-        :class:`~cnilib.MultiError` names every failure."""
+        """Attach one container to several networks concurrently (ifnames ``eth0``..``ethN``
+        unless given); results in the order of ``networks``. On any failure the other networks
+        are detached again (unless ``rollback=False``) and a :class:`~cnilib.MultiError` names
+        every failure (keys ``"<network>/<ifname>"``)."""
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415  (import cost)
+
         rts = _per_network(networks, rt, ifnames)
         with ThreadPoolExecutor(max_workers=max(1, len(networks))) as pool:
             futures = [
                 pool.submit(self.add, net, r, timeout=timeout, rollback=rollback)
-                for net, r in zip(networks, rts)
+                for net, r in zip(networks, rts, strict=True)
             ]
             outcomes = [_result_or_error(f.result) for f in futures]
-        return _settle_multi(
-            networks, rts, outcomes, rollback,
-            lambda net, r: self.delete(net, r, timeout=timeout),
-        )
+        errors = _failures(networks, rts, outcomes)
+        if not errors:
+            return cast("list[AnyResult | None]", outcomes)
+        if rollback:
+            for net, r, o in zip(networks, rts, outcomes, strict=True):
+                if not isinstance(o, BaseException):
+                    try:
+                        self.delete(net, r, timeout=timeout)
+                    except CNIError as exc:
+                        errors[f"rollback {net.name}/{r.ifname}"] = exc
+        raise MultiError("attaching to several networks failed", errors)
 
     def delete_networks(
         self,
@@ -775,27 +978,31 @@ class CNI(_Common):
         timeout: float | None = None,
     ) -> None:
         """DEL one container from several networks concurrently; failures aggregated."""
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415  (import cost)
+
         rts = _per_network(networks, rt, ifnames)
         with ThreadPoolExecutor(max_workers=max(1, len(networks))) as pool:
-            futures = [pool.submit(self.delete, net, r, timeout=timeout) for net, r in zip(networks, rts)]
-            errors = {
-                f"{net.name}/{r.ifname}": err
-                for net, r, f in zip(networks, rts, futures)
-                if (err := f.exception()) is not None
-            }
+            futures = [
+                pool.submit(self.delete, net, r, timeout=timeout)
+                for net, r in zip(networks, rts, strict=True)
+            ]
+            outcomes = [_result_or_error(f.result) for f in futures]
+        errors = _failures(networks, rts, outcomes)
         if errors:
             raise MultiError("detaching from several networks failed", errors)
 
     # -- driver --
 
     @contextmanager
-    def _locked(self, conflist: NetworkConfigList, rt: RuntimeConfig) -> Iterator[None]:
+    def _locked(self, conflist: NetworkConfigList, rt: RuntimeConfig) -> Iterator[HeldLock]:
         key = self._planner.lock_key(conflist, rt)
         lt = self._planner.lock_timeout
-        with self.cache.network_lock(conflist.name, exclusive=False, timeout=lt), self.cache.lock(
-            *key, timeout=lt
+        cache = self.cache
+        with (
+            cache.network_lock(key[0], exclusive=False, timeout=lt),
+            cache.lock(*key, timeout=lt) as held,
         ):
-            yield
+            yield held
 
     def _drive(self, plan: Plan[T]) -> T:
         send: Any = None
@@ -805,59 +1012,39 @@ class CNI(_Common):
                 try:
                     effect = plan.throw(throw) if throw is not None else plan.send(send)
                 except StopIteration as stop:
-                    return stop.value  # type: ignore[no-any-return]
+                    return cast("T", stop.value)
                 send, throw = None, None
                 try:
-                    if isinstance(effect, _Exec):
+                    if type(effect) is _Exec:
                         send = self._exec(effect)
-                    elif isinstance(effect, _Blocking):
+                    elif type(effect) is _Blocking:
                         send = effect.fn()
                     else:
-                        time.sleep(effect.seconds)
+                        time.sleep(cast("_Sleep", effect).seconds)
                 except CNIError as exc:
                     throw = exc
         finally:
             plan.close()
 
     def _exec(self, effect: _Exec) -> AnyResult | VersionInfo | None:
-        remaining = None if effect.deadline is None else max(effect.deadline - time.monotonic(), 0.0)
-        return _finish(self._planner, effect, lambda: self.executor.run(effect.request, timeout=remaining),
-                       remaining)
-
-
-def _finish(
-    planner: _Planner,
-    effect: _Exec,
-    run: Callable[[], ExecOutcome],
-    remaining: float | None,
-) -> AnyResult | VersionInfo | None:
-    req = effect.request
-    started = time.monotonic()
-    outcome: ExecOutcome | None = None
-    error: CNIError | None = None
-    try:
-        if remaining is not None and remaining <= 0:
-            outcome = ExecOutcome(exit_status=None, timed_out=True, timeout=0.0)
-        else:
-            outcome = run()
-        return decode_outcome(req, outcome)
-    except CNIError as exc:
-        error = exc
-        raise
-    finally:
-        if planner.on_plugin is not None:
-            planner.on_plugin(
-                PluginRun(
-                    network=effect.network,
-                    verb=req.verb,
-                    index=effect.index,
-                    plugin=req.plugin,
-                    request=req,
-                    outcome=outcome,
-                    duration=time.monotonic() - started,
-                    error=error,
-                )
-            )
+        req = effect.request
+        started = time.monotonic()
+        outcome: ExecOutcome | None = None
+        error: CNIError | None = None
+        try:
+            if effect.deadline is None:
+                outcome = self.executor.run(req, timeout=None)
+            elif effect.deadline > started:
+                outcome = self.executor.run(req, timeout=effect.deadline - started)
+            else:
+                outcome = _expired()
+            return decode_outcome(req, outcome)
+        except CNIError as exc:
+            error = exc
+            raise
+        finally:
+            if self._planner.on_plugin is not None:
+                _report(self._planner, effect, outcome, error, started)
 
 
 def _per_network(
@@ -865,47 +1052,39 @@ def _per_network(
 ) -> list[RuntimeConfig]:
     names = list(ifnames) if ifnames is not None else [f"eth{i}" for i in range(len(networks))]
     if len(names) != len(networks):
-        raise VersionError(f"{len(networks)} networks but {len(names)} interface names")
+        raise ValidationError(f"{len(networks)} networks but {len(names)} interface names")
+    keys = [(net.name, n) for net, n in zip(networks, names, strict=True)]
+    if len(set(keys)) != len(keys):
+        raise ValidationError("the same network and interface name are given twice")
     return [attrs.evolve(rt, ifname=n) for n in names]
 
 
-def _result_or_error(get: Callable[[], T]) -> T | BaseException:
+def _result_or_error(get: Callable[[], T]) -> T | CNIError:
     try:
         return get()
     except CNIError as exc:
         return exc
 
 
-def _settle_multi(
+def _failures(
     networks: Sequence[NetworkConfigList],
     rts: Sequence[RuntimeConfig],
-    outcomes: Sequence[AnyResult | None | BaseException],
-    rollback: bool,
-    undo: Callable[[NetworkConfigList, RuntimeConfig], None],
-) -> list[AnyResult | None]:
-    errors = {
+    outcomes: Sequence[object],
+) -> dict[str, BaseException]:
+    return {
         f"{net.name}/{r.ifname}": o
-        for net, r, o in zip(networks, rts, outcomes)
+        for net, r, o in zip(networks, rts, outcomes, strict=True)
         if isinstance(o, BaseException)
     }
-    if not errors:
-        return [o for o in outcomes if not isinstance(o, BaseException)]
-    if rollback:
-        for net, r, o in zip(networks, rts, outcomes):
-            if not isinstance(o, BaseException):
-                try:
-                    undo(net, r)
-                except CNIError as exc:
-                    errors[f"rollback {net.name}/{r.ifname}"] = exc
-    raise MultiError("attaching to several networks failed", errors)
 
 
 class AsyncCNI(_Common):
     """The asyncio front end: the same verbs as :class:`CNI`, as coroutines.
 
-    Plans are the same as :class:`CNI`'s; plugin processes are watched by the event loop, blocking cache
-    I/O runs in a worker thread, and cancelling a call kills the running plugin's process group.
-    Usable as ``async with AsyncCNI(...) as cni:`` (no resources are held; it is there for symmetry).
+    Plans are the same as :class:`CNI`'s; plugin processes are watched by the event loop, blocking
+    cache I/O runs in a worker thread, and cancelling a call kills the running plugin's process
+    group. Usable as ``async with AsyncCNI(...) as cni:`` (no resources are held; it is there for
+    symmetry).
     """
 
     def __init__(
@@ -928,15 +1107,23 @@ class AsyncCNI(_Common):
         on_plugin: Callable[[PluginRun], None] | None = None,
     ) -> None:
         self._setup(
-            plugin_dirs, cache_dir, timeout, timeouts, rollback, retry,
-            cleanup_on_timeout, cleanup_timeout, lock_timeout, on_plugin,
+            plugin_dirs=plugin_dirs,
+            cache_dir=cache_dir,
+            timeout=timeout,
+            timeouts=timeouts,
+            rollback=rollback,
+            retry=retry,
+            cleanup_on_timeout=cleanup_on_timeout,
+            cleanup_timeout=cleanup_timeout,
+            lock_timeout=lock_timeout,
+            on_plugin=on_plugin,
         )
         if executor is None:
-            kwargs: dict[str, Any] = {"env": env, "extra_env": dict(extra_env or {}),
-                                      "argv_prefix": tuple(argv_prefix)}
-            if env_allow is not None:
-                kwargs["env_allow"] = tuple(env_allow)
-            executor = AsyncSubprocessExecutor(**kwargs)
+            from ._exec import AsyncSubprocessExecutor  # noqa: PLC0415
+
+            executor = AsyncSubprocessExecutor(
+                **_executor_kwargs(env, env_allow, extra_env, argv_prefix)
+            )
         self.executor: AsyncExecutor = executor
 
     async def __aenter__(self) -> AsyncCNI:
@@ -954,8 +1141,12 @@ class AsyncCNI(_Common):
         rollback: bool | None = None,
     ) -> AnyResult | None:
         """ADD (see :meth:`CNI.add`)."""
-        plan = self._planner.plan_add(
-            conflist, rt, timeout=timeout, rollback=self._planner.rollback if rollback is None else rollback
+        planner = self._planner
+        plan = planner.plan_add(
+            conflist,
+            rt,
+            timeout=timeout,
+            rollback=planner.rollback if rollback is None else rollback,
         )
         async with self._locked(conflist, rt):
             return await self._drive(plan)
@@ -965,8 +1156,9 @@ class AsyncCNI(_Common):
     ) -> None:
         """DEL (see :meth:`CNI.delete`)."""
         plan = self._planner.plan_del(conflist, rt, timeout=timeout)
-        async with self._locked(conflist, rt):
+        async with self._locked(conflist, rt) as held:
             await self._drive(plan)
+            held.discard()
 
     async def check(
         self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None
@@ -990,9 +1182,8 @@ class AsyncCNI(_Common):
         """GC (see :meth:`CNI.gc`)."""
         valid = tuple(valid_attachments)
         plan = self._planner.plan_gc(conflist, valid, timeout=timeout)
-        async with self.cache.anetwork_lock(
-            conflist.name, exclusive=True, timeout=self._planner.lock_timeout
-        ):
+        lt = self._planner.lock_timeout
+        async with self.cache.anetwork_lock(conflist.name, exclusive=True, timeout=lt):
             await self._drive(plan)
 
     async def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
@@ -1015,30 +1206,30 @@ class AsyncCNI(_Common):
         timeout: float | None = None,
     ) -> list[AnyResult | None]:
         """Attach to several networks concurrently (see :meth:`CNI.add_networks`)."""
+        import asyncio  # noqa: PLC0415  (import cost)
+
         rts = _per_network(networks, rt, ifnames)
         outcomes = await asyncio.gather(
-            *(self.add(n, r, timeout=timeout, rollback=rollback) for n, r in zip(networks, rts)),
+            *(
+                self.add(n, r, timeout=timeout, rollback=rollback)
+                for n, r in zip(networks, rts, strict=True)
+            ),
             return_exceptions=True,
         )
         for o in outcomes:
             if isinstance(o, BaseException) and not isinstance(o, CNIError):
                 raise o
-        undone: list[tuple[NetworkConfigList, RuntimeConfig]] = []
-        try:
-            return _settle_multi(networks, rts, outcomes, False, lambda n, r: None)
-        except MultiError as exc:
-            if not rollback:
-                raise
-            for net, r, o in zip(networks, rts, outcomes):
+        errors = _failures(networks, rts, outcomes)
+        if not errors:
+            return cast("list[AnyResult | None]", outcomes)
+        if rollback:
+            for net, r, o in zip(networks, rts, outcomes, strict=True):
                 if not isinstance(o, BaseException):
-                    undone.append((net, r))
-            errors = dict(exc.errors)
-            for net, r in undone:
-                try:
-                    await self.delete(net, r, timeout=timeout)
-                except CNIError as err:
-                    errors[f"rollback {net.name}/{r.ifname}"] = err
-            raise MultiError("attaching to several networks failed", errors) from None
+                    try:
+                        await self.delete(net, r, timeout=timeout)
+                    except CNIError as err:
+                        errors[f"rollback {net.name}/{r.ifname}"] = err
+        raise MultiError("attaching to several networks failed", errors)
 
     async def delete_networks(
         self,
@@ -1049,31 +1240,39 @@ class AsyncCNI(_Common):
         timeout: float | None = None,
     ) -> None:
         """DEL from several networks concurrently (see :meth:`CNI.delete_networks`)."""
+        import asyncio  # noqa: PLC0415  (import cost)
+
         rts = _per_network(networks, rt, ifnames)
         outcomes = await asyncio.gather(
-            *(self.delete(n, r, timeout=timeout) for n, r in zip(networks, rts)), return_exceptions=True
+            *(self.delete(n, r, timeout=timeout) for n, r in zip(networks, rts, strict=True)),
+            return_exceptions=True,
         )
-        errors: dict[str, BaseException] = {}
-        for net, r, o in zip(networks, rts, outcomes):
-            if isinstance(o, CNIError):
-                errors[f"{net.name}/{r.ifname}"] = o
-            elif isinstance(o, BaseException):
+        for o in outcomes:
+            if isinstance(o, BaseException) and not isinstance(o, CNIError):
                 raise o
+        errors = _failures(networks, rts, outcomes)
         if errors:
             raise MultiError("detaching from several networks failed", errors)
 
     # -- driver --
 
     @asynccontextmanager
-    async def _locked(self, conflist: NetworkConfigList, rt: RuntimeConfig) -> AsyncIterator[None]:
+    async def _locked(
+        self, conflist: NetworkConfigList, rt: RuntimeConfig
+    ) -> AsyncIterator[HeldLock]:
         key = self._planner.lock_key(conflist, rt)
         lt = self._planner.lock_timeout
-        async with self.cache.anetwork_lock(conflist.name, exclusive=False, timeout=lt), self.cache.alock(
-            *key, timeout=lt
+        cache = self.cache
+        async with (
+            cache.anetwork_lock(key[0], exclusive=False, timeout=lt),
+            cache.alock(*key, timeout=lt) as held,
         ):
-            yield
+            yield held
 
     async def _drive(self, plan: Plan[T]) -> T:
+        import asyncio  # noqa: PLC0415  (import cost; already loaded when a loop runs)
+
+        loop = asyncio.get_running_loop()
         send: Any = None
         throw: BaseException | None = None
         try:
@@ -1081,29 +1280,37 @@ class AsyncCNI(_Common):
                 try:
                     effect = plan.throw(throw) if throw is not None else plan.send(send)
                 except StopIteration as stop:
-                    return stop.value  # type: ignore[no-any-return]
+                    return cast("T", stop.value)
                 send, throw = None, None
                 try:
-                    if isinstance(effect, _Exec):
+                    if type(effect) is _Exec:
                         send = await self._exec(effect)
-                    elif isinstance(effect, _Blocking):
-                        send = await _to_thread(effect.fn)
+                    elif type(effect) is _Blocking:
+                        # Cache I/O (fsync) would stall the loop: a worker thread does it.
+                        send = await loop.run_in_executor(None, effect.fn)
                     else:
-                        await asyncio.sleep(effect.seconds)
+                        await asyncio.sleep(cast("_Sleep", effect).seconds)
                 except CNIError as exc:
                     throw = exc
         finally:
             plan.close()
 
     async def _exec(self, effect: _Exec) -> AnyResult | VersionInfo | None:
-        remaining = None if effect.deadline is None else max(effect.deadline - time.monotonic(), 0.0)
+        req = effect.request
+        started = time.monotonic()
         outcome: ExecOutcome | None = None
-        if remaining is None or remaining > 0:
-            outcome = await self.executor.run(effect.request, timeout=remaining)
-        got = outcome
-        return _finish(self._planner, effect, lambda: got or ExecOutcome(exit_status=None), remaining)
-
-
-async def _to_thread(fn: Callable[[], T]) -> T:
-    # Cache I/O (fsync) would stall the loop; a worker thread keeps other attachments moving.
-    return await asyncio.get_running_loop().run_in_executor(None, fn)
+        error: CNIError | None = None
+        try:
+            if effect.deadline is None:
+                outcome = await self.executor.run(req, timeout=None)
+            elif effect.deadline > started:
+                outcome = await self.executor.run(req, timeout=effect.deadline - started)
+            else:
+                outcome = _expired()
+            return decode_outcome(req, outcome)
+        except CNIError as exc:
+            error = exc
+            raise
+        finally:
+            if self._planner.on_plugin is not None:
+                _report(self._planner, effect, outcome, error, started)

@@ -1,9 +1,9 @@
 """The only place that starts processes: plugin discovery and the sync/asyncio subprocess executors.
 
-Each plugin runs in its own process group (a new session), with argv never going through a shell. stdin
-is written while stdout and stderr are drained concurrently, each capped so a runaway plugin cannot
-exhaust memory. On a deadline (or asyncio cancellation) the whole group gets SIGTERM, a short grace,
-then SIGKILL, and the call returns even if a grandchild escaped holding the pipes.
+Each plugin runs in its own process group (a new session), with argv never going through a shell.
+stdin is written while stdout and stderr are drained concurrently, each capped so a runaway plugin
+cannot exhaust memory. On a deadline (or asyncio cancellation) the whole group gets SIGTERM, a short
+grace, then SIGKILL, and the call returns even if a grandchild escaped holding the pipes.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import io
+import math
 import os
-import selectors
+import select
 import signal
 import subprocess
 import time
@@ -22,7 +24,7 @@ from typing import IO, Literal, Protocol
 import attrs
 
 from ._errors import PluginNotFoundError, ValidationError
-from ._protocol import ExecOutcome, ExecRequest
+from ._protocol import ExecOutcome, ExecRequest, _str_tuple
 
 __all__ = [
     "DEFAULT_ENV_ALLOW",
@@ -38,8 +40,6 @@ __all__ = [
 DEFAULT_ENV_ALLOW: tuple[str, ...] = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 
 _CHUNK = 65536
-_STDIN = object()  # selector tags
-_EXIT = object()
 _TXTBSY_DELAYS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
 
 
@@ -48,7 +48,9 @@ def check_plugin_name(plugin: str) -> None:
     if not isinstance(plugin, str) or not plugin or plugin in (".", ".."):
         raise ValidationError(f"invalid plugin name {plugin!r}")
     if "/" in plugin or "\0" in plugin or (os.altsep and os.altsep in plugin):
-        raise ValidationError(f"invalid plugin name {plugin!r}: it must not contain a path separator")
+        raise ValidationError(
+            f"invalid plugin name {plugin!r}: it must not contain a path separator"
+        )
 
 
 def find_plugin(plugin: str, dirs: Iterable[str]) -> str:
@@ -85,45 +87,53 @@ class AsyncExecutor(Protocol):
         ...
 
 
-@attrs.define
-class _Drain:
-    """Buffers of one run: stdin still to write, stdout/stderr kept up to ``limit`` bytes each."""
+class _Capture:
+    """One output stream, kept up to ``limit`` bytes; the rest is still read, then dropped."""
 
-    stdin: memoryview
-    limit: int
-    stdout: bytearray = attrs.field(factory=bytearray)
-    stderr: bytearray = attrs.field(factory=bytearray)
-    truncated: bool = False
+    __slots__ = ("buf", "dropped", "room")
 
-    def feed(self, which: bytearray, data: bytes) -> None:
-        room = self.limit - len(which)
-        if len(data) > room:
+    def __init__(self, limit: int) -> None:
+        # BytesIO.getvalue() hands over its buffer without a copy: peak memory stays ~limit.
+        self.buf = io.BytesIO()
+        self.room = limit
+        self.dropped = False
+
+    def feed(self, data: bytes) -> None:
+        if len(data) > self.room:
             # Keep draining so the plugin never blocks on a full pipe, but drop the excess.
-            if which is self.stdout:
-                self.truncated = True
-            data = data[: max(room, 0)]
-        which += data
+            self.dropped = True
+            data = data[: self.room]
+        if data:
+            self.room -= self.buf.write(data)
+
+    def value(self) -> bytes:
+        return self.buf.getvalue()
+
+
+class _Drain:
+    """The I/O state of one run: stdin still to write, and the two captured output streams."""
+
+    __slots__ = ("stderr", "stdin", "stdout")
+
+    def __init__(self, stdin: bytes, limit: int) -> None:
+        self.stdin = memoryview(stdin)
+        self.stdout = _Capture(limit)
+        self.stderr = _Capture(limit)
 
     def write_stdin(self, fd: int) -> bool:
         """Write what the pipe takes; True when stdin is finished (all written or plugin gone)."""
         try:
-            n = os.write(fd, self.stdin[:_CHUNK])
+            n = os.write(fd, self.stdin)
         except BlockingIOError:
             return False
-        except (BrokenPipeError, OSError):
+        except OSError:  # EPIPE: the plugin exited or closed stdin without reading everything
             return True
         self.stdin = self.stdin[n:]
         return not self.stdin
 
 
-def _set_nonblocking(f: IO[bytes] | None) -> int:
-    assert f is not None
-    fd = f.fileno()
-    os.set_blocking(fd, False)
-    return fd
-
-
 def _pidfd(pid: int) -> int | None:
+    # A pidfd turns "the plugin exited" into a readable descriptor: no polling, no SIGCHLD handler.
     try:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):
@@ -143,12 +153,22 @@ def _status(returncode: int | None) -> tuple[int | None, int | None]:
     return returncode, None
 
 
+def _pipes(proc: subprocess.Popen[bytes]) -> tuple[int, int, int]:
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    fds = (proc.stdin.fileno(), proc.stdout.fileno(), proc.stderr.fileno())
+    for fd in fds:
+        os.set_blocking(fd, False)
+    return fds
+
+
 @attrs.define
 class _Base:
     env: Literal["inherit", "clean"] = "inherit"
-    env_allow: tuple[str, ...] = attrs.field(default=DEFAULT_ENV_ALLOW, converter=tuple)
+    env_allow: tuple[str, ...] = attrs.field(default=DEFAULT_ENV_ALLOW, converter=_str_tuple)
     extra_env: Mapping[str, str] = attrs.field(factory=dict)
-    argv_prefix: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    argv_prefix: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     output_limit: int = 16 * 1024 * 1024
     kill_grace: float = 0.5
     linger: float = 1.0
@@ -157,7 +177,7 @@ class _Base:
     def build_env(self, cni_vars: Mapping[str, str]) -> dict[bytes, bytes]:
         """The plugin's environment: parent env (or its allow-listed part), extras, then CNI vars.
 
-        Built as bytes: the parent's variables are then copied without decoding and re-encoding each.
+        Built as bytes: the parent's variables are copied without decoding and re-encoding each.
         """
         parent = _environb() if self.parent_env is None else self.parent_env()
         if self.env == "inherit":
@@ -174,32 +194,70 @@ class _Base:
             env[name.encode()] = os.fsencode(value)
         return env
 
+    def _popen(self, path: str, env: Mapping[bytes, bytes]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [*self.argv_prefix, path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+            # Its own session, hence its own process group: the whole group can be killed.
+            start_new_session=True,
+        )
+
     def _spawn(self, path: str, env: Mapping[bytes, bytes]) -> subprocess.Popen[bytes]:
-        argv = [*self.argv_prefix, path]
-        for delay in (*_TXTBSY_DELAYS, None):
+        for delay in _TXTBSY_DELAYS:
             try:
-                return subprocess.Popen(
-                    argv,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    env=env,
-                    close_fds=True,
-                    start_new_session=True,
-                )
+                return self._popen(path, env)
             except OSError as exc:
                 # A plugin binary being replaced is briefly "text file busy": libcni retries too.
-                if exc.errno != errno.ETXTBSY or delay is None:
+                if exc.errno != errno.ETXTBSY:
                     raise
-                time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+            time.sleep(delay)
+        return self._popen(path, env)
 
-    def _start_failed(self, path: str | None, exc: OSError, started: float) -> ExecOutcome:
+    async def _spawn_async(self, path: str, env: Mapping[bytes, bytes]) -> subprocess.Popen[bytes]:
+        for delay in _TXTBSY_DELAYS:
+            try:
+                return self._popen(path, env)
+            except OSError as exc:
+                if exc.errno != errno.ETXTBSY:
+                    raise
+            await asyncio.sleep(delay)  # never block the event loop while retrying
+        return self._popen(path, env)
+
+    def _start_failed(self, path: str, exc: OSError, started: float) -> ExecOutcome:
+        # With an argv_prefix the program that failed may be the wrapper (nsenter), not the plugin.
+        failed = os.fsdecode(exc.filename) if exc.filename is not None else path
         return ExecOutcome(
             exit_status=None,
             plugin_path=path,
-            start_error=f"{exc.strerror or exc} ({path})",
+            start_error=f"{exc.strerror or exc} ({failed})",
             duration=time.monotonic() - started,
+        )
+
+    def _outcome(
+        self,
+        proc: subprocess.Popen[bytes],
+        *,
+        path: str,
+        drain: _Drain,
+        started: float,
+        timeout: float | None,
+        timed_out: bool,
+    ) -> ExecOutcome:
+        exit_status, sig = _status(proc.returncode)
+        return ExecOutcome(
+            exit_status=exit_status,
+            signal=sig,
+            stdout=drain.stdout.value(),
+            stderr=drain.stderr.value(),
+            plugin_path=path,
+            timed_out=timed_out,
+            timeout=timeout,
+            duration=time.monotonic() - started,
+            stdout_truncated=drain.stdout.dropped,
         )
 
 
@@ -220,15 +278,22 @@ def _close(*files: IO[bytes] | None) -> None:
 class SubprocessExecutor(_Base):
     """Runs plugins with :mod:`subprocess` in the calling thread.
 
-    ``env``: ``"inherit"`` passes the whole parent environment (libcni's behaviour, so PATH reaches
-    plugins that call iptables); ``"clean"`` passes only ``env_allow``. ``extra_env`` is added either way.
-    ``argv_prefix`` runs plugins through a wrapper, e.g. ``cnilib.netns.enter_argv(path)`` to run them in
-    another network namespace. ``linger``: how long to wait for the pipes to close after the plugin exited
-    (a left-behind child holding them is then killed with the group).
+    ``env``: ``"inherit"`` passes the whole parent environment (libcni's behaviour, so PATH
+    reaches plugins that call iptables); ``"clean"`` passes only ``env_allow``. ``extra_env`` is
+    added either way, and the CNI variables override both. ``argv_prefix`` runs plugins through a
+    wrapper, e.g. ``cnilib.netns.enter_argv(path)`` to run them in another network namespace.
+    ``output_limit`` caps what is kept of stdout and of stderr (the rest is read and dropped).
+    On a timeout the plugin's process group gets SIGTERM, ``kill_grace`` seconds, then SIGKILL.
+    ``linger``: how long to wait for the pipes to close after the plugin exited (a left-behind
+    child holding them is then killed with the group; the plugin's exit status is reported).
     """
 
     def run(self, request: ExecRequest, *, timeout: float | None = None) -> ExecOutcome:
-        """Run the plugin and return its outcome (never raises for plugin failures)."""
+        """Run the plugin and return its outcome (never raises for plugin failures).
+
+        Raises :class:`~cnilib.ValidationError` or :class:`~cnilib.PluginNotFoundError` before
+        anything is started when the plugin type is unusable or not found.
+        """
         path = find_plugin(request.plugin, request.search_path)
         started = time.monotonic()
         try:
@@ -236,101 +301,101 @@ class SubprocessExecutor(_Base):
         except OSError as exc:
             return self._start_failed(path, exc, started)
         try:
-            return self._drive(proc, path, request.stdin, started, timeout)
+            drain, timed_out = self._drive(proc, request.stdin, started, timeout)
         finally:
             _close(proc.stdin, proc.stdout, proc.stderr)
-            if proc.returncode is None:  # only on an unexpected error inside _drive
+            if proc.returncode is None:  # only on an unexpected error (or KeyboardInterrupt)
                 _killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-
-    def _drive(
-        self,
-        proc: subprocess.Popen[bytes],
-        path: str,
-        stdin: bytes,
-        started: float,
-        timeout: float | None,
-    ) -> ExecOutcome:
-        deadline = None if timeout is None else started + timeout
-        drain = _Drain(stdin=memoryview(stdin), limit=self.output_limit)
-        out_fd = _set_nonblocking(proc.stdout)
-        err_fd = _set_nonblocking(proc.stderr)
-        pidfd = _pidfd(proc.pid)
-        sel = selectors.DefaultSelector()
-        try:
-            if drain.stdin:
-                sel.register(_set_nonblocking(proc.stdin), selectors.EVENT_WRITE, _STDIN)
-            else:
-                _close(proc.stdin)
-            sel.register(out_fd, selectors.EVENT_READ, drain.stdout)
-            sel.register(err_fd, selectors.EVENT_READ, drain.stderr)
-            if pidfd is not None:
-                sel.register(pidfd, selectors.EVENT_READ, _EXIT)
-            open_pipes = 2
-            exited_at: float | None = None
-            timed_out = False
-            while open_pipes or proc.returncode is None:
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    timed_out = True
-                    break
-                if exited_at is not None and now >= exited_at + self.linger:
-                    break  # a left-behind child holds the pipes; it is killed below
-                wait = None if deadline is None else deadline - now
-                if exited_at is not None:
-                    wait = min(wait or self.linger, exited_at + self.linger - now)
-                if pidfd is None:
-                    wait = 0.02 if wait is None else min(wait, 0.02)
-                for key, _ in sel.select(wait):
-                    tag = key.data
-                    if tag is _STDIN:
-                        if drain.write_stdin(key.fd):
-                            sel.unregister(key.fd)
-                            _close(proc.stdin)
-                    elif tag is _EXIT:
-                        sel.unregister(key.fd)
-                        proc.wait()
-                    else:
-                        try:
-                            data = os.read(key.fd, _CHUNK)
-                        except BlockingIOError:
-                            continue
-                        if data:
-                            drain.feed(tag, data)
-                        else:
-                            sel.unregister(key.fd)
-                            open_pipes -= 1
-                if proc.returncode is None and (pidfd is None or not open_pipes):
-                    proc.poll()
-                if proc.returncode is not None and exited_at is None:
-                    exited_at = time.monotonic()
-            if timed_out:
-                self._terminate(proc)
-            elif open_pipes:
-                _killpg(proc.pid, signal.SIGKILL)
-        finally:
-            sel.close()
-            if pidfd is not None:
-                os.close(pidfd)
-        exit_status, sig = _status(proc.returncode)
-        return ExecOutcome(
-            exit_status=exit_status,
-            signal=sig,
-            stdout=bytes(drain.stdout),
-            stderr=bytes(drain.stderr),
-            plugin_path=path,
-            timed_out=timed_out,
-            timeout=timeout,
-            duration=time.monotonic() - started,
-            stdout_truncated=drain.truncated,
+        return self._outcome(
+            proc, path=path, drain=drain, started=started, timeout=timeout, timed_out=timed_out
         )
 
-    def _terminate(self, proc: subprocess.Popen[bytes]) -> None:
-        _killpg(proc.pid, signal.SIGTERM)
+    def _drive(
+        self, proc: subprocess.Popen[bytes], stdin: bytes, started: float, timeout: float | None
+    ) -> tuple[_Drain, bool]:
+        deadline = None if timeout is None else started + timeout
+        drain = _Drain(stdin, self.output_limit)
+        in_fd, out_fd, err_fd = _pipes(proc)
+        # select.poll rather than a selectors object: no epoll descriptor to create per call.
+        poller = select.poll()
+        # Most configs fit in the pipe buffer: write at once and skip a poll round.
+        if drain.write_stdin(in_fd):
+            _close(proc.stdin)
+            in_fd = -1
+        else:
+            poller.register(in_fd, select.POLLOUT)
+        buffers = {out_fd: drain.stdout, err_fd: drain.stderr}
+        poller.register(out_fd, select.POLLIN)
+        poller.register(err_fd, select.POLLIN)
+        pidfd = _pidfd(proc.pid)
+        if pidfd is not None:
+            poller.register(pidfd, select.POLLIN)
+        exited_at: float | None = None
+        timed_out = False
         try:
-            proc.wait(self.kill_grace)
-        except subprocess.TimeoutExpired:
-            pass
+            while buffers or proc.returncode is None:
+                now = time.monotonic()
+                end = deadline
+                if exited_at is not None:
+                    # The plugin is done; only a left-behind child holds the pipes. Not a timeout
+                    # even when the deadline cuts this short: the plugin's exit status is reported.
+                    linger_end = exited_at + self.linger
+                    end = linger_end if end is None else min(end, linger_end)
+                    if now >= end:
+                        break
+                elif end is not None and now >= end:
+                    timed_out = True
+                    break
+                wait_ms = -1 if end is None else math.ceil((end - now) * 1000)
+                if pidfd is None:  # no exit notification: poll for it
+                    wait_ms = 20 if wait_ms < 0 else min(wait_ms, 20)
+                for fd, _ in poller.poll(wait_ms):
+                    buf = buffers.get(fd)
+                    if buf is not None:
+                        try:
+                            data = os.read(fd, _CHUNK)
+                        except BlockingIOError:
+                            continue
+                        except OSError:
+                            data = b""
+                        if data:
+                            buf.feed(data)
+                        else:
+                            poller.unregister(fd)
+                            del buffers[fd]
+                    elif fd == in_fd:
+                        if drain.write_stdin(fd):
+                            poller.unregister(fd)
+                            _close(proc.stdin)
+                            in_fd = -1
+                    elif fd == pidfd:
+                        poller.unregister(fd)
+                        proc.wait()  # readable pidfd: it has exited, this only reaps it
+                if proc.returncode is None and pidfd is None:
+                    proc.poll()
+                if exited_at is None and proc.returncode is not None:
+                    exited_at = time.monotonic()
+            if timed_out:
+                self._terminate(proc, pidfd)
+            elif buffers:
+                _killpg(proc.pid, signal.SIGKILL)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        return drain, timed_out
+
+    def _terminate(self, proc: subprocess.Popen[bytes], pidfd: int | None) -> None:
+        _killpg(proc.pid, signal.SIGTERM)
+        if proc.returncode is None:
+            if pidfd is not None:
+                poller = select.poll()
+                poller.register(pidfd, select.POLLIN)
+                poller.poll(math.ceil(self.kill_grace * 1000))
+                proc.poll()
+            else:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(self.kill_grace)
         # SIGKILL the group even if the leader left: grandchildren may have ignored SIGTERM.
         _killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -338,49 +403,62 @@ class SubprocessExecutor(_Base):
 
 @attrs.define
 class AsyncSubprocessExecutor(_Base):
-    """The asyncio executor: same behaviour as :class:`SubprocessExecutor`, driven by the event loop.
+    """The asyncio executor: same behaviour and options as :class:`SubprocessExecutor`.
 
-    The pipes and a pidfd are watched with ``loop.add_reader`` (no child-watcher thread per process).
-    Cancelling the awaiting task terminates the plugin's process group before the cancellation propagates.
+    The pipes and a pidfd are watched with ``loop.add_reader`` (no child-watcher thread per
+    process). Cancelling the awaiting task terminates the plugin's process group before the
+    cancellation propagates.
     """
 
     async def run(self, request: ExecRequest, *, timeout: float | None = None) -> ExecOutcome:
-        """Run the plugin and return its outcome (never raises for plugin failures)."""
+        """Run the plugin and return its outcome (never raises for plugin failures).
+
+        Raises :class:`~cnilib.ValidationError` or :class:`~cnilib.PluginNotFoundError` before
+        anything is started; cancellation kills the plugin's process group, then propagates.
+        """
         path = find_plugin(request.plugin, request.search_path)
         started = time.monotonic()
         try:
-            proc = self._spawn(path, self.build_env(request.env))
+            proc = await self._spawn_async(path, self.build_env(request.env))
         except OSError as exc:
             return self._start_failed(path, exc, started)
-        run = _AsyncRun(self, proc, request.stdin)
+        run: _AsyncRun | None = None
         try:
-            timed_out = await run.wait(timeout, started)
-            if timed_out:
+            run = _AsyncRun(self, proc, request.stdin)
+            how = await run.finish(None if timeout is None else started + timeout)
+            if how is _TIMEOUT:
                 await run.terminate()
-            elif run.open_pipes:
+            elif how is _LINGER:
                 _killpg(proc.pid, signal.SIGKILL)
         except BaseException:
             # Cancellation (or any error): the plugin must not outlive the call.
-            await asyncio.shield(run.terminate())
+            if run is not None:
+                await asyncio.shield(run.terminate())
             raise
         finally:
-            run.close()
-        exit_status, sig = _status(proc.returncode)
-        return ExecOutcome(
-            exit_status=exit_status,
-            signal=sig,
-            stdout=bytes(run.drain.stdout),
-            stderr=bytes(run.drain.stderr),
-            plugin_path=path,
-            timed_out=timed_out,
+            if run is not None:
+                run.close()
+            _close(proc.stdin, proc.stdout, proc.stderr)
+            if proc.returncode is None:
+                _killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        return self._outcome(
+            proc,
+            path=path,
+            drain=run.drain,
+            started=started,
             timeout=timeout,
-            duration=time.monotonic() - started,
-            stdout_truncated=run.drain.truncated,
+            timed_out=how is _TIMEOUT,
         )
 
 
+_DONE = "done"
+_TIMEOUT = "timeout"
+_LINGER = "linger"
+
+
 class _AsyncRun:
-    """Event-loop callbacks for one process: drain pipes, feed stdin, notice the exit."""
+    """Event-loop callbacks for one process: drain pipes, feed stdin, notice exit and deadlines."""
 
     def __init__(
         self, owner: AsyncSubprocessExecutor, proc: subprocess.Popen[bytes], stdin: bytes
@@ -388,30 +466,41 @@ class _AsyncRun:
         self.owner = owner
         self.proc = proc
         self.loop = asyncio.get_running_loop()
-        self.drain = _Drain(stdin=memoryview(stdin), limit=owner.output_limit)
-        self.changed = asyncio.Event()
-        self.open_pipes = 2
-        self.fds: list[int] = []
-        self.pidfd = _pidfd(proc.pid)
-        self.exited_at: float | None = None
-        self._poller: asyncio.TimerHandle | None = None
-        for f, buf in ((proc.stdout, self.drain.stdout), (proc.stderr, self.drain.stderr)):
-            fd = _set_nonblocking(f)
-            self.loop.add_reader(fd, self._on_read, fd, buf)
-            self.fds.append(fd)
-        if self.drain.stdin:
-            fd = _set_nonblocking(proc.stdin)
-            self.loop.add_writer(fd, self._on_write, fd)
-            self.stdin_fd: int | None = fd
-        else:
-            self.stdin_fd = None
+        self.drain = _Drain(stdin, owner.output_limit)
+        self.result: asyncio.Future[str] = self.loop.create_future()
+        self.exited: asyncio.Future[None] = self.loop.create_future()
+        self.timers: list[asyncio.TimerHandle] = []
+        self.readers: dict[int, _Capture] = {}
+        in_fd, out_fd, err_fd = _pipes(proc)
+        self.stdin_fd: int | None = None
+        self.pidfd: int | None = None
+        if self.drain.write_stdin(in_fd):
             _close(proc.stdin)
+        else:
+            self.stdin_fd = in_fd
+            self.loop.add_writer(in_fd, self._on_write)
+        for fd, buf in ((out_fd, self.drain.stdout), (err_fd, self.drain.stderr)):
+            self.loop.add_reader(fd, self._on_read, fd)
+            self.readers[fd] = buf
+        self.pidfd = _pidfd(proc.pid)
         if self.pidfd is not None:
             self.loop.add_reader(self.pidfd, self._on_exit)
         else:
             self._poll()
 
-    def _on_read(self, fd: int, buf: bytearray) -> None:
+    async def finish(self, deadline: float | None) -> str:
+        """Wait for the plugin's exit and closed pipes: ``_DONE``, ``_TIMEOUT`` or ``_LINGER``."""
+        if deadline is not None:
+            self.timers.append(
+                self.loop.call_later(max(0.0, deadline - time.monotonic()), self._on_deadline)
+            )
+        return await self.result
+
+    def _settle(self, how: str) -> None:
+        if not self.result.done():
+            self.result.set_result(how)
+
+    def _on_read(self, fd: int) -> None:
         try:
             data = os.read(fd, _CHUNK)
         except BlockingIOError:
@@ -419,15 +508,15 @@ class _AsyncRun:
         except OSError:
             data = b""
         if data:
-            self.drain.feed(buf, data)
+            self.readers[fd].feed(data)
             return
         self.loop.remove_reader(fd)
-        self.fds.remove(fd)
-        self.open_pipes -= 1
-        self.changed.set()
+        del self.readers[fd]
+        if not self.readers and self.proc.returncode is not None:
+            self._settle(_DONE)
 
-    def _on_write(self, fd: int) -> None:
-        if self.drain.write_stdin(fd):
+    def _on_write(self) -> None:
+        if self.stdin_fd is not None and self.drain.write_stdin(self.stdin_fd):
             self._close_stdin()
 
     def _close_stdin(self) -> None:
@@ -444,59 +533,44 @@ class _AsyncRun:
 
     def _poll(self) -> None:
         if self.proc.poll() is None:
-            self._poller = self.loop.call_later(0.02, self._poll)
+            self.timers.append(self.loop.call_later(0.02, self._poll))
         else:
             self._mark_exit()
 
     def _mark_exit(self) -> None:
-        if self.proc.returncode is not None and self.exited_at is None:
-            self.exited_at = time.monotonic()
-            self.changed.set()
+        if self.proc.returncode is None or self.exited.done():
+            return
+        self.exited.set_result(None)
+        if not self.readers:
+            self._settle(_DONE)
+        else:
+            # A left-behind child holds the pipes: give it ``linger`` seconds, then it is killed.
+            self.timers.append(self.loop.call_later(self.owner.linger, self._settle, _LINGER))
 
-    async def wait(self, timeout: float | None, started: float) -> bool:
-        """Wait until the plugin exited and its pipes closed; True on timeout."""
-        deadline = None if timeout is None else started + timeout
-        linger = self.owner.linger
-        while self.open_pipes or self.proc.returncode is None:
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                return True
-            if self.exited_at is not None and now >= self.exited_at + linger:
-                return False
-            wait = None if deadline is None else deadline - now
-            if self.exited_at is not None:
-                wait = min(wait or linger, self.exited_at + linger - now)
-            self.changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), wait)
-        return False
+    def _on_deadline(self) -> None:
+        # After the plugin exited, the deadline only cuts the linger short: not a timeout.
+        self._settle(_LINGER if self.exited.done() else _TIMEOUT)
 
     async def terminate(self) -> None:
-        """SIGTERM the group, wait the grace, SIGKILL the group, reap the plugin."""
-        proc = self.proc
-        if proc.returncode is None:
-            _killpg(proc.pid, signal.SIGTERM)
-            end = time.monotonic() + self.owner.kill_grace
-            while proc.poll() is None and time.monotonic() < end:
-                await asyncio.sleep(0.01)
-        _killpg(proc.pid, signal.SIGKILL)
-        while proc.poll() is None:
-            await asyncio.sleep(0.005)
-        self._mark_exit()
+        """SIGTERM the group, wait the grace (or the exit), SIGKILL the group, reap the plugin."""
+        if self.proc.returncode is None:
+            _killpg(self.proc.pid, signal.SIGTERM)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.exited), self.owner.kill_grace)
+        _killpg(self.proc.pid, signal.SIGKILL)
+        if self.proc.returncode is None:
+            await self.exited
 
     def close(self) -> None:
-        """Detach every callback and close every descriptor of this run."""
-        for fd in self.fds:
+        """Detach every callback and timer of this run and close its descriptors."""
+        for fd in self.readers:
             self.loop.remove_reader(fd)
-        self.fds.clear()
+        self.readers.clear()
         self._close_stdin()
         if self.pidfd is not None:
             self.loop.remove_reader(self.pidfd)
             os.close(self.pidfd)
             self.pidfd = None
-        if self._poller is not None:
-            self._poller.cancel()
-        _close(self.proc.stdout, self.proc.stderr)
-        if self.proc.returncode is None:
-            _killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        for timer in self.timers:
+            timer.cancel()
+        self.timers.clear()

@@ -6,6 +6,7 @@ keys are opaque to cnilib and must reach the plugin unchanged, so stdin is alway
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -13,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from ._errors import ConfigError
+from ._errors import ConfigError, VersionError
 from ._results import DNS
 from ._validate import validate_cni_args, validate_container_id, validate_ifname
 from ._version import SUPPORTED_VERSIONS, parse_version
@@ -91,29 +92,25 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 _KIND_NAMES = {str: "string", bool: "boolean", int: "integer", dict: "object", list: "array"}
 
 
-def _get_bool(
-    obj: Mapping[str, Any], key: str, path: str, *, source: str | None = None
-) -> bool:
+def _get_bool(obj: Mapping[str, Any], key: str, path: str, *, source: str | None = None) -> bool:
     # libcni accepts the strings "true"/"false" (any case) for these list-level switches.
     value = _get(obj, key, (bool, str), path, source=source)
     if value is None:
         return False
     if isinstance(value, bool):
         return value
-    lowered = value.lower()
+    lowered = str(value).lower()
     if lowered in ("true", "false"):
         return lowered == "true"
     raise ConfigError(
-        f"expected a boolean or \"true\"/\"false\", got {value!r}", path=f"{path}.{key}", source=source
+        f'expected a boolean or "true"/"false", got {value!r}', path=f"{path}.{key}", source=source
     )
 
 
 def _check_version_string(value: str, path: str, source: str | None) -> None:
     try:
         parse_version(value)
-    except ConfigError:
-        raise
-    except Exception as exc:
+    except VersionError as exc:
         raise ConfigError(str(exc), path=path, source=source) from None
 
 
@@ -139,7 +136,9 @@ class PluginConfig:
         """Build from a decoded JSON object; ``path`` prefixes error locations (``$.plugins[1]``)."""
         if not isinstance(obj, Mapping):
             raise ConfigError(
-                f"plugin configuration must be an object, not {_json_type(obj)}", path=path, source=source
+                f"plugin configuration must be an object, not {_json_type(obj)}",
+                path=path,
+                source=source,
             )
         ptype = _get(obj, "type", str, path, required=True, source=source)
         if not ptype:
@@ -158,7 +157,9 @@ class PluginConfig:
         ipam = _get(obj, "ipam", dict, path, source=source)
         if ipam is not None and "type" in ipam and not isinstance(ipam["type"], str):
             raise ConfigError(
-                f"expected string, got {_json_type(ipam['type'])}", path=f"{path}.ipam.type", source=source
+                f"expected string, got {_json_type(ipam['type'])}",
+                path=f"{path}.ipam.type",
+                source=source,
             )
         dns_raw = _get(obj, "dns", dict, path, source=source)
         dns = None
@@ -182,7 +183,9 @@ class PluginConfig:
     @classmethod
     def from_bytes(cls, data: bytes | str, *, source: str | None = None) -> PluginConfig:
         """Parse one plugin configuration from JSON."""
-        return cls.from_dict(load_json_object(data, what="plugin configuration", source=source), source=source)
+        return cls.from_dict(
+            load_json_object(data, what="plugin configuration", source=source), source=source
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A copy of the configuration exactly as written (plugin-specific keys included)."""
@@ -192,6 +195,10 @@ class PluginConfig:
     def enabled_capabilities(self) -> tuple[str, ...]:
         """Capabilities set to true, in the order written."""
         return tuple(cap for cap, on in self.capabilities.items() if on)
+
+
+def _freeze_plugins(value: Iterable[PluginConfig]) -> tuple[PluginConfig, ...]:
+    return tuple(value)
 
 
 @attrs.frozen(eq=True)
@@ -204,9 +211,9 @@ class NetworkConfigList:
 
     name: str
     cni_version: str
-    plugins: tuple[PluginConfig, ...] = attrs.field(converter=tuple)
+    plugins: tuple[PluginConfig, ...] = attrs.field(converter=_freeze_plugins)
     raw: Mapping[str, Any] = attrs.field(repr=False)
-    bytes: bytes = attrs.field(repr=False)
+    bytes: builtins.bytes = attrs.field(repr=False)
     cni_versions: tuple[str, ...] = ()
     disable_check: bool = False
     disable_gc: bool = False
@@ -218,7 +225,7 @@ class NetworkConfigList:
         cls,
         obj: Mapping[str, Any],
         *,
-        data: bytes | None = None,
+        data: builtins.bytes | None = None,
         source: str | None = None,
         allow_empty: bool = False,
     ) -> NetworkConfigList:
@@ -229,7 +236,9 @@ class NetworkConfigList:
         """
         if not isinstance(obj, Mapping):
             raise ConfigError(
-                f"network configuration must be an object, not {_json_type(obj)}", path="$", source=source
+                f"network configuration must be an object, not {_json_type(obj)}",
+                path="$",
+                source=source,
             )
         if "plugins" not in obj and "type" in obj:
             return cls._wrap_single(obj, source=source)
@@ -243,7 +252,9 @@ class NetworkConfigList:
             for i, entry in enumerate(versions_raw):
                 if not isinstance(entry, str):
                     raise ConfigError(
-                        f"expected string, got {_json_type(entry)}", path=f"$.cniVersions[{i}]", source=source
+                        f"expected string, got {_json_type(entry)}",
+                        path=f"$.cniVersions[{i}]",
+                        source=source,
                     )
                 _check_version_string(entry, f"$.cniVersions[{i}]", source)
             versions = tuple(versions_raw)
@@ -288,7 +299,7 @@ class NetworkConfigList:
 
     @classmethod
     def from_bytes(
-        cls, data: bytes | str, *, source: str | None = None, allow_empty: bool = False
+        cls, data: builtins.bytes | str, *, source: str | None = None, allow_empty: bool = False
     ) -> NetworkConfigList:
         """Parse a ``.conflist`` (or a single ``.conf``, wrapped) from JSON text."""
         raw = data.encode() if isinstance(data, str) else bytes(data)
@@ -296,19 +307,23 @@ class NetworkConfigList:
         return cls.from_dict(obj, data=raw, source=source, allow_empty=allow_empty)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], *, allow_empty: bool = False) -> NetworkConfigList:
+    def from_file(
+        cls, path: str | os.PathLike[str], *, allow_empty: bool = False
+    ) -> NetworkConfigList:
         """Read a ``.conflist``, ``.conf`` or ``.json`` file."""
         fspath = os.fspath(path)
         try:
             with open(fspath, "rb") as fh:
                 data = fh.read()
         except OSError as exc:
-            raise ConfigError(f"cannot read network configuration: {exc.strerror}", source=fspath) from None
+            raise ConfigError(
+                f"cannot read network configuration: {exc.strerror}", source=fspath
+            ) from None
         return cls.from_bytes(data, source=fspath, allow_empty=allow_empty)
 
     def with_plugins(self, extra: Iterable[PluginConfig]) -> NetworkConfigList:
         """A copy with ``extra`` plugins appended (spec 1.1 drop-in plugin files)."""
-        return attrs.evolve(self, plugins=(*self.plugins, *extra))
+        return attrs.evolve(self, plugins=self.plugins + tuple(extra))
 
     def to_dict(self) -> dict[str, Any]:
         """The list as written (a wrapped ``.conf`` gives the wrapping libcni makes)."""
@@ -318,13 +333,18 @@ class NetworkConfigList:
 def _pick_version(candidates: tuple[str, ...], current: str) -> str:
     # libcni: the highest of cniVersions (plus cniVersion) that is not newer than the implementation.
     newest = parse_version(SUPPORTED_VERSIONS[-1])
-    usable = [v for v in (*candidates, *((current,) if current else ())) if parse_version(v) <= newest]
+    usable = [
+        v for v in (*candidates, *((current,) if current else ())) if parse_version(v) <= newest
+    ]
     if not usable:
         return current
-    return max(usable, key=parse_version)
+    best: str = max(usable, key=parse_version)
+    return best
 
 
-def _to_pairs(value: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
+def _to_pairs(
+    value: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     items = value.items() if isinstance(value, Mapping) else value
@@ -361,12 +381,16 @@ class RuntimeConfig:
         return ";".join(f"{k}={v}" for k, v in self.args)
 
 
+def _freeze_str(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class VersionInfo:
     """A plugin's answer to VERSION."""
 
     cni_version: str
-    supported_versions: tuple[str, ...] = attrs.field(converter=tuple)
+    supported_versions: tuple[str, ...] = attrs.field(converter=_freeze_str)
 
     def supports(self, version: str) -> bool:
         """True if the plugin lists ``version`` (an empty version means 0.1.0)."""

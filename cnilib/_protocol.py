@@ -33,13 +33,18 @@ __all__ = [
 _EXCERPT = 512
 
 
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    # A typed converter: mypy cannot infer the element type of a bare ``converter=tuple``.
+    return tuple(value)
+
+
 @attrs.frozen
 class ExecRequest:
     """Everything needed to run one plugin once; ``env`` holds only the CNI variables."""
 
     verb: Verb
     plugin: str
-    search_path: tuple[str, ...] = attrs.field(converter=tuple)
+    search_path: tuple[str, ...] = attrs.field(converter=_str_tuple)
     env: Mapping[str, str]
     stdin: bytes
     container_id: str | None = None
@@ -274,7 +279,8 @@ def _plugin_failure(outcome: ExecOutcome, ctx: dict[str, Any]) -> PluginError | 
         return ExecError(f"failed and printed something that is not JSON: {_excerpt(out)}", **ctx)
     if not isinstance(obj, dict):
         return ExecError(f"failed and printed a non-object: {_excerpt(out)}", **ctx)
-    code = obj.get("code")
+    # libcni decodes any object into its Error type: a message without a code is code 0 (unknown).
+    code = obj.get("code", 0 if isinstance(obj.get("msg"), str) else None)
     msg = obj.get("msg")
     if type(code) is not int or (msg is not None and not isinstance(msg, str)):
         return ExecError(f"failed and printed a malformed error object: {_excerpt(out)}", **ctx)

@@ -12,7 +12,7 @@ IPv4 *and* the first IPv6 address even when several of one family come first.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, TypeAlias
 
 import attrs
@@ -34,7 +34,19 @@ __all__ = [
 ]
 
 
-def _tuple_of_str(value: Any) -> tuple[str, ...]:
+def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _routes(value: Iterable[Route]) -> tuple[Route, ...]:
+    return tuple(value)
+
+
+def _ips(value: Iterable[IPConfig]) -> tuple[IPConfig, ...]:
+    return tuple(value)
+
+
+def _interfaces(value: Iterable[Interface]) -> tuple[Interface, ...]:
     return tuple(value)
 
 
@@ -57,8 +69,11 @@ class Route:
 
     def basic(self) -> Route:
         """The route reduced to ``dst`` and ``gw`` (what 0.1.0/0.2.0 can express)."""
-        if self.mtu is None and self.advmss is None and self.priority is None and (
-            self.table is None and self.scope is None
+        if (
+            self.mtu is None
+            and self.advmss is None
+            and self.priority is None
+            and (self.table is None and self.scope is None)
         ):
             return self
         return Route(dst=self.dst, gw=self.gw)
@@ -119,7 +134,7 @@ class IPConfig020:
 
     ip: str
     gateway: str | None = None
-    routes: tuple[Route, ...] = attrs.field(default=(), converter=tuple)
+    routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
 
 
 class Result:
@@ -131,7 +146,8 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """The spec's JSON object: camelCase keys, empty optional fields omitted, ``dns`` always present."""
-        return _conv().unstructure(self)
+        out: dict[str, Any] = _conv().unstructure(self)
+        return out
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The spec's JSON text (compact unless ``indent`` is given)."""
@@ -181,9 +197,9 @@ class Result040(Result):
     FAMILY: ClassVar[str] = "0.4.0"
 
     cni_version: str
-    interfaces: tuple[Interface, ...] = attrs.field(default=(), converter=tuple)
-    ips: tuple[IPConfig, ...] = attrs.field(default=(), converter=tuple)
-    routes: tuple[Route, ...] = attrs.field(default=(), converter=tuple)
+    interfaces: tuple[Interface, ...] = attrs.field(default=(), converter=_interfaces)
+    ips: tuple[IPConfig, ...] = attrs.field(default=(), converter=_ips)
+    routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
     dns: DNS = attrs.field(factory=DNS)
 
     @property
@@ -199,9 +215,9 @@ class Result100(Result):
     FAMILY: ClassVar[str] = "1.0.0"
 
     cni_version: str
-    interfaces: tuple[Interface, ...] = attrs.field(default=(), converter=tuple)
-    ips: tuple[IPConfig, ...] = attrs.field(default=(), converter=tuple)
-    routes: tuple[Route, ...] = attrs.field(default=(), converter=tuple)
+    interfaces: tuple[Interface, ...] = attrs.field(default=(), converter=_interfaces)
+    ips: tuple[IPConfig, ...] = attrs.field(default=(), converter=_ips)
+    routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
     dns: DNS = attrs.field(factory=DNS)
 
     @property
@@ -235,8 +251,11 @@ def parse_result(data: bytes | str | Mapping[str, Any], *, version: str | None =
     try:
         fam = family(raw_version)
     except VersionError:
-        raise ResultError(f"unsupported CNI result version {raw_version!r}", path="$.cniVersion") from None
-    return _conv().structure_checked(obj, _CLASS_OF_FAMILY[fam], error=ResultError)
+        raise ResultError(
+            f"unsupported CNI result version {raw_version!r}", path="$.cniVersion"
+        ) from None
+    result: AnyResult = _conv().structure_checked(obj, _CLASS_OF_FAMILY[fam], error=ResultError)
+    return result
 
 
 def _load_json_object(data: bytes | str | Mapping[str, Any], *, what: str) -> Mapping[str, Any]:
@@ -262,7 +281,7 @@ def _convert_result(res: Result, version: str) -> AnyResult:
             return attrs.evolve(res, cni_version=version)
         ips: list[IPConfig] = []
         routes: list[Route] = []
-        for block, ver in ((res.ip4, "4"), (res.ip6, "6")):
+        for block in (res.ip4, res.ip6):
             if block is not None:
                 ips.append(IPConfig(address=block.ip, gateway=block.gateway))
                 routes.extend(block.routes)
@@ -311,8 +330,12 @@ def _down_to_020(
     routes6 = tuple(r.basic() for r in routes if r.is_ipv6)
     return Result020(
         cni_version=version,
-        ip4=None if ip4 is None else IPConfig020(ip=ip4.address, gateway=ip4.gateway, routes=routes4),
-        ip6=None if ip6 is None else IPConfig020(ip=ip6.address, gateway=ip6.gateway, routes=routes6),
+        ip4=None
+        if ip4 is None
+        else IPConfig020(ip=ip4.address, gateway=ip4.gateway, routes=routes4),
+        ip6=None
+        if ip6 is None
+        else IPConfig020(ip=ip6.address, gateway=ip6.gateway, routes=routes6),
         dns=dns,
     )
 

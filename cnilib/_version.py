@@ -22,7 +22,15 @@ __all__ = [
 ]
 
 #: Every spec version cnilib knows, oldest first.
-SUPPORTED_VERSIONS: tuple[str, ...] = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+SUPPORTED_VERSIONS: tuple[str, ...] = (
+    "0.1.0",
+    "0.2.0",
+    "0.3.0",
+    "0.3.1",
+    "0.4.0",
+    "1.0.0",
+    "1.1.0",
+)
 #: The newest spec version; sent with VERSION requests.
 LATEST_VERSION = SUPPORTED_VERSIONS[-1]
 
@@ -71,7 +79,9 @@ def normalize_version(version: str | None) -> str:
     if version in SUPPORTED_VERSIONS:
         return version
     parse_version(version)  # a malformed string gets the more precise message
-    raise VersionError(f"unsupported CNI version {version!r} (known: {', '.join(SUPPORTED_VERSIONS)})")
+    raise VersionError(
+        f"unsupported CNI version {version!r} (known: {', '.join(SUPPORTED_VERSIONS)})"
+    )
 
 
 def version_at_least(version: str, minimum: str) -> bool:
@@ -94,7 +104,9 @@ def highest_version(candidates: Iterable[str]) -> str | None:
     best: str | None = None
     for cand in candidates:
         parse_version(cand)
-        if cand in SUPPORTED_VERSIONS and (best is None or parse_version(cand) > parse_version(best)):
+        if cand in SUPPORTED_VERSIONS and (
+            best is None or parse_version(cand) > parse_version(best)
+        ):
             best = cand
     return best
 

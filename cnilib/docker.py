@@ -16,7 +16,11 @@ runs a CNI configuration list against it::
 The engine is reached over its unix socket with httpx, an optional dependency
 (``pip install cnilib[docker]``). The socket comes from ``host=``, else ``DOCKER_HOST``, else
 ``unix:///var/run/docker.sock``; only ``unix://`` addresses are supported.
-Failures raise :class:`DockerError` (:class:`ContainerNotFoundError` for an unknown container).
+Failures raise :class:`DockerError` (:class:`ContainerNotFoundError` for an unknown container);
+errors of the plugins themselves are the engine's usual :class:`cnilib.CNIError` subclasses.
+
+:func:`attach` never leaves a half-applied network behind: when ADD fails, what was applied is
+deleted again (DEL) before the error is raised; a note on the error says whether that worked.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import os
 import socket
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -33,6 +37,10 @@ from cnilib._errors import CNIError
 
 if TYPE_CHECKING:
     import httpx
+
+    from cnilib._engine import CNI, AsyncCNI
+    from cnilib._models import NetworkConfigList, RuntimeConfig
+    from cnilib._results import AnyResult
 
 __all__ = [
     "DEFAULT_HOST",
@@ -83,16 +91,8 @@ class ContainerInfo:
     running: bool
     #: ``HostConfig.NetworkMode``: ``none``, ``bridge``, ``host``, ``container:ID``, a network name.
     network_mode: str
-
-
-class _SyncCNI(Protocol):
-    def add(self, conflist: Any, rt: Any, /) -> Any: ...
-    def delete(self, conflist: Any, rt: Any, /) -> object: ...
-
-
-class _AsyncCNI(Protocol):
-    async def add(self, conflist: Any, rt: Any, /) -> Any: ...
-    async def delete(self, conflist: Any, rt: Any, /) -> object: ...
+    #: ``State.Status``: ``created``, ``running``, ``paused``, ``restarting``, ``exited``, ``dead``.
+    status: str = ""
 
 
 def socket_path(host: str | None = None) -> str:
@@ -151,6 +151,7 @@ def _parse_inspect(container: str, status: int, body: bytes, sock: str) -> Conta
             sandbox_key=str((data.get("NetworkSettings") or {}).get("SandboxKey") or ""),
             running=bool(state.get("Running")),
             network_mode=str((data.get("HostConfig") or {}).get("NetworkMode") or ""),
+            status=str(state.get("Status") or ""),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DockerError(
@@ -160,7 +161,10 @@ def _parse_inspect(container: str, status: int, body: bytes, sock: str) -> Conta
 
 def _unreachable(sock: str, exc: Exception) -> DockerError:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return DockerError(f"cannot reach the Docker engine at unix://{sock}: {reason}")
+    return DockerError(
+        f"cannot reach the Docker engine at unix://{sock}: {reason} "
+        "(is dockerd running? pass host= or set DOCKER_HOST=unix:///path/to/docker.sock)"
+    )
 
 
 def _probe(sock: str, timeout: float) -> None:
@@ -253,9 +257,12 @@ def netns_path(info: ContainerInfo) -> str:
 
 
 def _check_attachable(info: ContainerInfo, *, need_running: bool) -> None:
-    who = info.name or info.id
+    who = info.name or info.id[:12]
     if need_running and not info.running:
-        raise DockerError(f"container {who} is not running")
+        status = f" (status {info.status!r})" if info.status else ""
+        raise DockerError(
+            f"container {who} is not running{status}: start it before attaching it to a CNI network"
+        )
     if info.network_mode != "none":
         # Docker manages this container's networking; adding CNI interfaces would fight it.
         raise DockerError(
@@ -270,19 +277,34 @@ def _runtime_config(
     ifname: str,
     args: CNIArgs | None,
     capability_args: Mapping[str, Any] | None,
-) -> Any:
-    import cnilib  # noqa: PLC0415  # the engine imports nothing from here; avoid a cycle anyway
+) -> RuntimeConfig:
+    from cnilib._models import RuntimeConfig  # noqa: PLC0415  # keeps `import cnilib.docker` cheap
 
-    kwargs: dict[str, Any] = {
-        "container_id": info.id,
-        "netns": netns_path_,
-        "ifname": ifname,
-    }
-    if args is not None:
-        kwargs["args"] = args
-    if capability_args is not None:
-        kwargs["capability_args"] = capability_args
-    return cnilib.RuntimeConfig(**kwargs)
+    return RuntimeConfig(
+        container_id=info.id,
+        netns=netns_path_,
+        ifname=ifname,
+        args=args if args is not None else (),
+        capability_args=capability_args if capability_args is not None else {},
+    )
+
+
+def _with_cached_args(
+    cni: CNI | AsyncCNI,
+    network: NetworkConfigList,
+    rt: RuntimeConfig,
+    args: CNIArgs | None,
+    capability_args: Mapping[str, Any] | None,
+) -> RuntimeConfig:
+    # DEL should see the CNI_ARGS and capability args the attachment was made with (portmap and
+    # bandwidth act on them); libcni's cache keeps both, so a caller need not repeat them.
+    if args is not None or capability_args is not None:
+        return rt
+    try:
+        cached = cni.cached_config(network, rt)
+    except CNIError:
+        return rt  # an unreadable cache entry must not block DEL
+    return rt if cached is None else cached[1]
 
 
 def _detach_netns(info: ContainerInfo) -> str:
@@ -293,31 +315,45 @@ def _detach_netns(info: ContainerInfo) -> str:
     return netns_path(info)
 
 
+def _refuse_async(cni: object, func: str) -> None:
+    import inspect as _inspect  # noqa: PLC0415  # this module has an `inspect` of its own
+
+    if _inspect.iscoroutinefunction(getattr(cni, "add", None)):
+        raise TypeError(f"{func}() needs a cnilib.CNI; use async_{func}() with a cnilib.AsyncCNI")
+
+
 def attach(
-    cni: _SyncCNI,
+    cni: CNI,
     container: str,
-    network: Any,
+    network: NetworkConfigList,
     *,
     ifname: str = "eth0",
     args: CNIArgs | None = None,
     capability_args: Mapping[str, Any] | None = None,
     host: str | None = None,
-) -> Any:
-    """Run ADD of ``network`` (a :class:`cnilib.NetworkConfigList`) for a running container.
+) -> AnyResult | None:
+    """Run ADD of ``network`` for a running Docker container started with ``--net=none``.
 
-    The CNI container id is the full Docker id. The container must run with network mode ``none``;
-    nothing is applied otherwise. Returns the result of ``cni.add``.
+    ``container`` is a name or a (possibly abbreviated) id; the CNI container id is the full
+    Docker id and ``CNI_NETNS`` the container's network namespace (its ``SandboxKey`` when that
+    is visible from here, else ``/proc/PID/ns/net``). Returns the typed result of
+    :meth:`cnilib.CNI.add`.
+
+    Nothing is applied to a container that is not running or not in network mode ``none``
+    (:class:`DockerError`). When a plugin fails, the plugins that ran are deleted again (DEL, in
+    reverse order) before the plugin's error is raised, so no half-applied network is left.
     """
+    _refuse_async(cni, "attach")
     info = inspect(container, host=host)
     _check_attachable(info, need_running=True)
     rt = _runtime_config(info, netns_path(info), ifname, args, capability_args)
-    return cni.add(network, rt)
+    return cni.add(network, rt, rollback=True)
 
 
 def detach(
-    cni: _SyncCNI,
+    cni: CNI,
     container: str,
-    network: Any,
+    network: NetworkConfigList,
     *,
     ifname: str = "eth0",
     args: CNIArgs | None = None,
@@ -326,35 +362,38 @@ def detach(
 ) -> None:
     """Run DEL of ``network`` for a container attached with :func:`attach`.
 
-    A stopped container is detached with an empty netns so that IPAM still frees its address.
+    Without ``args`` and ``capability_args`` the ones cached at ADD time are used. A stopped
+    container is detached with an empty netns so that IPAM still frees its address. DEL of an
+    attachment that does not exist succeeds.
     """
+    _refuse_async(cni, "detach")
     info = inspect(container, host=host)
     _check_attachable(info, need_running=False)
     rt = _runtime_config(info, _detach_netns(info), ifname, args, capability_args)
-    cni.delete(network, rt)
+    cni.delete(network, _with_cached_args(cni, network, rt, args, capability_args))
 
 
 async def async_attach(
-    cni: _AsyncCNI,
+    cni: AsyncCNI,
     container: str,
-    network: Any,
+    network: NetworkConfigList,
     *,
     ifname: str = "eth0",
     args: CNIArgs | None = None,
     capability_args: Mapping[str, Any] | None = None,
     host: str | None = None,
-) -> Any:
-    """Asyncio twin of :func:`attach` for a :class:`cnilib.AsyncCNI`."""
+) -> AnyResult | None:
+    """Asyncio twin of :func:`attach` for a :class:`cnilib.AsyncCNI` (same rollback on failure)."""
     info = await async_inspect(container, host=host)
     _check_attachable(info, need_running=True)
     rt = _runtime_config(info, netns_path(info), ifname, args, capability_args)
-    return await cni.add(network, rt)
+    return await cni.add(network, rt, rollback=True)
 
 
 async def async_detach(
-    cni: _AsyncCNI,
+    cni: AsyncCNI,
     container: str,
-    network: Any,
+    network: NetworkConfigList,
     *,
     ifname: str = "eth0",
     args: CNIArgs | None = None,
@@ -365,4 +404,4 @@ async def async_detach(
     info = await async_inspect(container, host=host)
     _check_attachable(info, need_running=False)
     rt = _runtime_config(info, _detach_netns(info), ifname, args, capability_args)
-    await cni.delete(network, rt)
+    await cni.delete(network, _with_cached_args(cni, network, rt, args, capability_args))

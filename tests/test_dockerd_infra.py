@@ -51,25 +51,35 @@ class RecordingCNI:
     """Stands in for cnilib.CNI: records what attach/detach hand to the engine."""
 
     calls: list[tuple[str, Any, cnilib.RuntimeConfig]] = attrs.Factory(list)
+    kwargs: list[dict[str, Any]] = attrs.Factory(list)
 
-    def add(self, conflist: Any, rt: cnilib.RuntimeConfig) -> str:
+    def add(self, conflist: Any, rt: cnilib.RuntimeConfig, **kwargs: Any) -> str:
         self.calls.append(("add", conflist, rt))
+        self.kwargs.append(kwargs)
         return "result"
 
-    def delete(self, conflist: Any, rt: cnilib.RuntimeConfig) -> None:
+    def delete(self, conflist: Any, rt: cnilib.RuntimeConfig, **kwargs: Any) -> None:
         self.calls.append(("delete", conflist, rt))
+        self.kwargs.append(kwargs)
+
+    def cached_config(self, conflist: Any, rt: cnilib.RuntimeConfig) -> None:
+        return None
 
 
 @attrs.define
 class AsyncRecordingCNI:
     calls: list[tuple[str, Any, cnilib.RuntimeConfig]] = attrs.Factory(list)
 
-    async def add(self, conflist: Any, rt: cnilib.RuntimeConfig) -> str:
+    async def add(self, conflist: Any, rt: cnilib.RuntimeConfig, **kwargs: Any) -> str:
+        assert kwargs == {"rollback": True}
         self.calls.append(("add", conflist, rt))
         return "result"
 
     async def delete(self, conflist: Any, rt: cnilib.RuntimeConfig) -> None:
         self.calls.append(("delete", conflist, rt))
+
+    def cached_config(self, conflist: Any, rt: cnilib.RuntimeConfig) -> None:
+        return None
 
 
 # -- cnilib.docker without an engine ----------------------------------------------------------
@@ -120,6 +130,29 @@ def test_httpx_missing(monkeypatch: pytest.MonkeyPatch) -> None:
         docker.attach(RecordingCNI(), "web", None, host="unix:///nonexistent.sock")
 
 
+def test_sync_attach_refuses_an_async_engine() -> None:
+    # Without the check the coroutine would never be awaited and nothing would be attached.
+    with pytest.raises(TypeError, match="async_attach"):
+        docker.attach(AsyncRecordingCNI(), "web", None, host="unix:///nonexistent.sock")
+    with pytest.raises(TypeError, match="async_detach"):
+        docker.detach(AsyncRecordingCNI(), "web", None, host="unix:///nonexistent.sock")
+
+
+def test_unreachable_engine_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(DockerError, match="is dockerd running.*DOCKER_HOST"):
+        docker.attach(RecordingCNI(), "web", None, host=f"unix://{tmp_path}/none.sock")
+
+
+def test_not_running_and_wrong_mode_messages() -> None:
+    info = ContainerInfo("c" * 64, "web", 0, "", False, "none", "exited")
+    with pytest.raises(DockerError, match=r"container web is not running \(status 'exited'\)"):
+        docker._check_attachable(info, need_running=True)
+    docker._check_attachable(info, need_running=False)  # DEL of a stopped container is fine
+    bridged = attrs.evolve(info, running=True, status="running", network_mode="bridge")
+    with pytest.raises(DockerError, match=r"network mode 'bridge'; start it with --net=none"):
+        docker._check_attachable(bridged, need_running=True)
+
+
 def test_empty_container_reference() -> None:
     with pytest.raises(DockerError, match="invalid container reference"):
         docker.inspect("", host="unix:///nonexistent.sock")
@@ -160,14 +193,16 @@ def test_parse_inspect_errors() -> None:
             {
                 "Id": "b" * 64,
                 "Name": "/x",
-                "State": {"Pid": 42, "Running": True},
+                "State": {"Pid": 42, "Running": True, "Status": "running"},
                 "NetworkSettings": {"SandboxKey": "/var/run/docker/netns/abc"},
                 "HostConfig": {"NetworkMode": "none"},
             }
         ).encode(),
         "/s",
     )
-    assert info == ContainerInfo("b" * 64, "x", 42, "/var/run/docker/netns/abc", True, "none")
+    assert info == ContainerInfo(
+        "b" * 64, "x", 42, "/var/run/docker/netns/abc", True, "none", "running"
+    )
 
 
 # -- the private engine -----------------------------------------------------------------------
@@ -279,6 +314,7 @@ class TestPrivateEngine:
         assert rt1.ifname == rt2.ifname == "net1"
         assert rt1.args == (("K8S_POD_NAME", "web"),)
         assert dict(rt1.capability_args) == {"portMappings": []}
+        assert cni.kwargs == [{"rollback": True}, {}]  # a failed ADD is always rolled back
 
     def test_async_attach_and_detach(self, dockerd: PrivateDockerd, web: str) -> None:
         cni = AsyncRecordingCNI()

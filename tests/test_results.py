@@ -27,12 +27,16 @@ from cnilib.testing import strategies as cst
 
 ALL = cnilib.SUPPORTED_VERSIONS
 SHAPE = {
-    "0.1.0": Result020, "0.2.0": Result020,
-    "0.3.0": Result040, "0.3.1": Result040, "0.4.0": Result040,
-    "1.0.0": Result100, "1.1.0": Result100,
+    "0.1.0": Result020,
+    "0.2.0": Result020,
+    "0.3.0": Result040,
+    "0.3.1": Result040,
+    "0.4.0": Result040,
+    "1.0.0": Result100,
+    "1.1.0": Result100,
 }
 
-# A realistic bridge result (host bridge, host veth, container eth0), as the bridge plugin prints it.
+# A realistic bridge result (host bridge, host veth, container eth0) as the bridge plugin prints it.
 BRIDGE_100: dict[str, Any] = {
     "cniVersion": "1.0.0",
     "interfaces": [
@@ -50,7 +54,7 @@ BRIDGE_100: dict[str, Any] = {
 
 
 @pytest.mark.parametrize("version", ALL)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_round_trip_every_version(version: str, data: st.DataObject) -> None:
     result = data.draw(cst.results(version))
@@ -62,14 +66,14 @@ def test_round_trip_every_version(version: str, data: st.DataObject) -> None:
     assert json.loads(result.to_json()) == result.to_dict()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(cst.results())
 def test_round_trip_is_a_fixed_point_of_the_json(result: cnilib.Result) -> None:
     text = result.to_json()
     assert parse_result(text).to_json() == text
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(cst.results())
 def test_dns_is_always_written(result: cnilib.Result) -> None:
     doc = result.to_dict()
@@ -79,7 +83,7 @@ def test_dns_is_always_written(result: cnilib.Result) -> None:
 
 
 @pytest.mark.parametrize("version", ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"])
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(data=st.data())
 def test_no_11_only_fields_before_11(version: str, data: st.DataObject) -> None:
     text = data.draw(cst.results(version)).to_json()
@@ -103,7 +107,9 @@ def test_bridge_result_round_trips_byte_for_byte() -> None:
     result = parse_result(text)
     assert isinstance(result, Result100)
     assert result.to_json() == text
-    assert result.interfaces[2] == Interface(name="eth0", mac="0a:10:d8:7b:e6:5d", sandbox="/run/netns/ctr")
+    assert result.interfaces[2] == Interface(
+        name="eth0", mac="0a:10:d8:7b:e6:5d", sandbox="/run/netns/ctr"
+    )
     assert result.ips == (IPConfig(address="10.22.0.5/16", gateway="10.22.0.1", interface=2),)
     assert result.routes == (Route(dst="0.0.0.0/0", gw="10.22.0.1"),)
     assert result.dns == DNS()
@@ -113,11 +119,26 @@ def test_bridge_result_round_trips_byte_for_byte() -> None:
 def test_key_order_of_a_full_11_result() -> None:
     result = Result100(
         cni_version="1.1.0",
-        interfaces=[Interface(name="eth0", mac="aa:bb:cc:dd:ee:ff", mtu=1400, sandbox="/run/netns/x",
-                              socket_path="/run/s.sock", pci_id="0000:00:1f.6")],
+        interfaces=[
+            Interface(
+                name="eth0",
+                mac="aa:bb:cc:dd:ee:ff",
+                mtu=1400,
+                sandbox="/run/netns/x",
+                socket_path="/run/s.sock",
+                pci_id="0000:00:1f.6",
+            )
+        ],
         ips=[IPConfig(address="fd00::2/64", gateway="fd00::1", interface=0)],
-        routes=[Route(dst="::/0", gw="fd00::1", mtu=1400, advmss=1360, priority=10, table=100, scope=0)],
-        dns=DNS(nameservers=["fd00::53"], domain="example.org", search=["a.example"], options=["ndots:2"]),
+        routes=[
+            Route(dst="::/0", gw="fd00::1", mtu=1400, advmss=1360, priority=10, table=100, scope=0)
+        ],
+        dns=DNS(
+            nameservers=["fd00::53"],
+            domain="example.org",
+            search=["a.example"],
+            options=["ndots:2"],
+        ),
     )
     doc = result.to_dict()
     assert list(doc) == ["cniVersion", "interfaces", "ips", "routes", "dns"]
@@ -237,8 +258,14 @@ def test_route_basic_and_family() -> None:
 
 
 def test_interface_basic() -> None:
-    full = Interface(name="eth0", mac="aa:bb:cc:dd:ee:ff", mtu=9000, sandbox="/x", socket_path="/s",
-                     pci_id="0000:01:00.0")
+    full = Interface(
+        name="eth0",
+        mac="aa:bb:cc:dd:ee:ff",
+        mtu=9000,
+        sandbox="/x",
+        socket_path="/s",
+        pci_id="0000:01:00.0",
+    )
     assert full.basic() == Interface(name="eth0", mac="aa:bb:cc:dd:ee:ff", sandbox="/x")
     plain = Interface(name="lo")
     assert plain.basic() is plain
@@ -279,3 +306,75 @@ def test_convert_to_same_version_is_identity() -> None:
 def test_convert_to_unknown_version(version: str) -> None:
     with pytest.raises(VersionError, match="unsupported CNI result version"):
         parse_result(BRIDGE_100).convert_to(version)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="lead: empty strings in interface mac/sandbox/socketPath/pciID and dns.domain parse "
+    "as '' but are written as absent (omitempty), so they read back as None; gateway/gw already "
+    "normalize '' to None",
+)
+def test_empty_optional_strings_are_stable() -> None:
+    doc = {
+        "cniVersion": "1.1.0",
+        "interfaces": [{"name": "eth0", "mac": "", "sandbox": "", "socketPath": "", "pciID": ""}],
+        "dns": {"domain": ""},
+    }
+    parsed = parse_result(doc)
+    assert parse_result(parsed.to_json()) == parsed
+
+
+# -- the public strategies keep their promises ----------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(cst.cidrs(4), cst.cidrs(6), cst.ips(4), cst.ips(6), cst.cidrs(), cst.ips())
+def test_address_strategies(c4: str, c6: str, i4: str, i6: str, c: str, i: str) -> None:
+    import ipaddress
+
+    assert ipaddress.ip_interface(c4).version == 4
+    assert ipaddress.ip_interface(c6).version == 6
+    assert ipaddress.ip_address(i4).version == 4
+    assert ipaddress.ip_address(i6).version == 6
+    assert "/" in c4 and "/" in c6 and "/" in c
+    ipaddress.ip_address(i)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), version=cst.versions())
+def test_piece_strategies_follow_the_version(data: st.DataObject, version: str) -> None:
+    route = data.draw(cst.routes(version))
+    if version != "1.1.0":
+        assert route.basic() is route
+    if route.gw is not None:
+        assert route.is_ipv6 == (":" in route.gw)
+    iface = data.draw(cst.interfaces(version))
+    if version != "1.1.0":
+        assert iface.basic() is iface
+    ip = data.draw(cst.ip_configs(version, n_interfaces=2))
+    assert ip.interface in (None, 0, 1)
+    if version in ("0.3.0", "0.3.1", "0.4.0"):
+        assert ip.version == ("6" if ip.is_ipv6 else "4")
+    else:
+        assert ip.version is None
+    assert isinstance(data.draw(cst.dns()), DNS)
+
+
+@settings(max_examples=20, deadline=None)
+@given(cst.results("0.2.0", min_ips=2), cst.results("1.1.0", min_ips=3))
+def test_results_min_ips(r020: cnilib.Result, r110: cnilib.Result) -> None:
+    assert len(r020.all_addresses) == 2
+    assert len(r110.all_addresses) >= 3
+
+
+def test_results_min_ips_too_many_for_020() -> None:
+    with pytest.raises(ValueError, match="at most two"):
+        cst.results("0.1.0", min_ips=3).example()
+
+
+def test_import_cnilib_does_not_import_hypothesis() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, cnilib; assert 'hypothesis' not in sys.modules, 'hypothesis imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -45,8 +45,22 @@ def test_parse_version(text: str, expected: tuple[int, int, int]) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["1", "1.0", "1.0.0.0", "v1.0.0", "1.0.x", "a.b.c", "1..0", " 1.0.0", "1.0.0 ", "-1.0.0",
-     "1.0.-1", "\u0661.0.0", "1,0,0", "１.0.0"],
+    [
+        "1",
+        "1.0",
+        "1.0.0.0",
+        "v1.0.0",
+        "1.0.x",
+        "a.b.c",
+        "1..0",
+        " 1.0.0",
+        "1.0.0 ",
+        "-1.0.0",
+        "1.0.-1",
+        "\u0661.0.0",
+        "1,0,0",
+        "\uff11.0.0",
+    ],
 )
 def test_parse_version_rejects(text: str) -> None:
     with pytest.raises(VersionError, match="invalid CNI version"):
@@ -54,7 +68,9 @@ def test_parse_version_rejects(text: str) -> None:
 
 
 @given(st.tuples(*[st.integers(0, 1000)] * 3), st.tuples(*[st.integers(0, 1000)] * 3))
-def test_ordering_is_numeric_not_lexicographic(a: tuple[int, int, int], b: tuple[int, int, int]) -> None:
+def test_ordering_is_numeric_not_lexicographic(
+    a: tuple[int, int, int], b: tuple[int, int, int]
+) -> None:
     va, vb = ".".join(map(str, a)), ".".join(map(str, b))
     assert parse_version(va) == a
     assert version_at_least(va, vb) == (a >= b)
@@ -78,9 +94,13 @@ def test_normalize_version(given_version: str | None, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "match"),
-    [("9.9.9", "unsupported CNI version"), ("0.5.0", "unsupported CNI version"),
-     ("1.2.0", "unsupported CNI version"), ("x", "invalid CNI version"),
-     ("1.0", "invalid CNI version")],
+    [
+        ("9.9.9", "unsupported CNI version"),
+        ("0.5.0", "unsupported CNI version"),
+        ("1.2.0", "unsupported CNI version"),
+        ("x", "invalid CNI version"),
+        ("1.0", "invalid CNI version"),
+    ],
 )
 def test_normalize_version_rejects(text: str, match: str) -> None:
     with pytest.raises(VersionError, match=match):
@@ -95,8 +115,16 @@ def test_version_error_is_a_cni_error() -> None:
 
 @pytest.mark.parametrize(
     ("version", "shape"),
-    [("", "0.2.0"), ("0.1.0", "0.2.0"), ("0.2.0", "0.2.0"), ("0.3.0", "0.4.0"), ("0.3.1", "0.4.0"),
-     ("0.4.0", "0.4.0"), ("1.0.0", "1.0.0"), ("1.1.0", "1.0.0")],
+    [
+        ("", "0.2.0"),
+        ("0.1.0", "0.2.0"),
+        ("0.2.0", "0.2.0"),
+        ("0.3.0", "0.4.0"),
+        ("0.3.1", "0.4.0"),
+        ("0.4.0", "0.4.0"),
+        ("1.0.0", "1.0.0"),
+        ("1.1.0", "1.0.0"),
+    ],
 )
 def test_family(version: str, shape: str) -> None:
     assert family(version) == shape

@@ -1,8 +1,8 @@
 """Fake CNI plugins written as real executables, for tests that exercise the real executors.
 
-Every helper writes a small ``#!/bin/sh`` script into a directory (usually pytest's ``tmp_path``) and
-returns its path; put that directory on the search path of an :class:`~cnilib.ExecRequest`. Shell
-scripts start in about a millisecond, so a test suite can run hundreds of them::
+Every helper writes a small ``#!/bin/sh`` script into a directory (usually pytest's ``tmp_path``)
+and returns its path; put that directory on the search path of an ``ExecRequest``. Shell scripts
+start in about a millisecond, so a test suite can run hundreds of them::
 
     from cnilib.testing.plugins import recording_plugin
 
@@ -11,19 +11,21 @@ scripts start in about a millisecond, so a test suite can run hundreds of them::
     [call] = rec.records()
     assert call.env["CNI_COMMAND"] == "ADD" and call.config["name"] == "net"
 
-Scripted output is embedded with ``printf`` octal escapes, so any bytes (NUL included) can be printed.
-The fault plugins (hangs, signals, garbage, floods, lingering children) are what the executor tests use
-to prove that timeouts, output caps and process-group kills work.
+Scripted output is embedded with ``printf`` octal escapes, so any bytes (NUL included) can be
+printed. The fault plugins (hangs, signals, garbage, floods, lingering children) are what the
+executor tests use to prove that timeouts, output caps and process-group kills work.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import tempfile
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -38,9 +40,13 @@ __all__ = [
     "exiting_plugin",
     "flooding_plugin",
     "hanging_plugin",
+    "is_running",
     "lingering_plugin",
+    "parse_env_dump",
+    "read_pids",
     "recording_plugin",
     "stdin_saving_plugin",
+    "wait_gone",
     "write_plugin",
 ]
 
@@ -62,14 +68,17 @@ Status: TypeAlias = "int | Mapping[str, int]"
 PathLike: TypeAlias = "str | os.PathLike[str]"
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.:;-_+=/{}[]()<>@#!?^~|&*$`\"")
+_SAFE = frozenset(
+    b'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.:;-_+=/{}[]()<>@#!?^~|&*$`"'
+)
 
 
 def write_plugin(directory: PathLike, name: str, body: str, *, shebang: str = "#!/bin/sh") -> Path:
     """Write an executable ``directory/name`` holding ``shebang`` and ``body``; return its path.
 
-    The file is written under a temporary name and renamed into place, so a plugin being rewritten is
-    never seen half-written and no write descriptor of it is open when it is executed ("text file busy").
+    The file is written under a temporary name and renamed into place, so a plugin being rewritten
+    is never seen half-written and no write descriptor of it is open when it runs ("text file
+    busy").
     """
     dirpath = Path(directory)
     dirpath.mkdir(parents=True, exist_ok=True)
@@ -86,10 +95,8 @@ def write_plugin(directory: PathLike, name: str, body: str, *, shebang: str = "#
 
 
 def _unlink(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _quote(text: str | os.PathLike[str]) -> str:
@@ -111,7 +118,7 @@ def _printf(data: str | bytes) -> str:
     return "printf '" + "".join(out) + "'"
 
 
-def _by_verb(value: Any, render: Any) -> str:
+def _by_verb(value: Any, render: Callable[[Any], str]) -> str:
     """A ``case "$CNI_COMMAND"`` statement choosing ``render(value)`` per verb."""
     if not isinstance(value, Mapping):
         return render(value) + "\n"
@@ -148,9 +155,7 @@ def _stdout_json(value: Output | Mapping[str, Any] | None) -> Output | None:
     if all(isinstance(v, (str, bytes, Mapping)) for v in value.values()) and all(
         k == "*" or k.isupper() for k in value
     ):
-        return {
-            k: v if isinstance(v, (str, bytes)) else json.dumps(v) for k, v in value.items()
-        }
+        return {k: v if isinstance(v, (str, bytes)) else json.dumps(v) for k, v in value.items()}
     return json.dumps(value)
 
 
@@ -162,9 +167,9 @@ def exiting_plugin(
     stderr: Output | None = None,
     exit_status: Status = 0,
 ) -> Path:
-    """A plugin that prints ``stdout``/``stderr`` (per verb if mappings) and exits with ``exit_status``.
+    """A plugin that prints ``stdout``/``stderr`` (per verb if mappings), exits ``exit_status``.
 
-    Use it for garbage output (``stdout=b"\\xffnot json"``), an error object with an exit status of 1,
+    Use it for garbage output (``stdout=b"\\xffnot json"``), an error object with exit status 1,
     empty output with only stderr, and so on. It does not read stdin.
     """
     return write_plugin(directory, name, _emit(stdout, stderr, exit_status))
@@ -238,7 +243,9 @@ class RecordingPlugin:
                 PluginRecord(
                     env=obj["env"],
                     # stdin is embedded as the JSON it is; re-encode compactly for byte comparisons.
-                    stdin=b"" if stdin is None else json.dumps(stdin, separators=(",", ":")).encode(),
+                    stdin=b""
+                    if stdin is None
+                    else json.dumps(stdin, separators=(",", ":")).encode(),
                     argv0=obj.get("argv0", ""),
                 )
             )
@@ -262,9 +269,10 @@ def recording_plugin(
     """A plugin that appends ``{"argv0", "env", "stdin"}`` as one JSON line to ``log`` per call.
 
     ``env`` holds the six ``CNI_*`` variables that are set (an unset one is absent, an empty one is
-    ``""``) plus any of ``record_vars``. ``stdin`` must be JSON (cnilib always sends JSON): it is embedded
-    as is, newlines turned into spaces. Then the plugin prints ``stdout`` and ``stderr`` and exits with
-    ``exit_status`` (mappings choose per verb; ``stdout`` may hold result objects, dumped as JSON).
+    ``""``) plus any of ``record_vars``. ``stdin`` must be JSON (cnilib always sends JSON): it is
+    embedded as is, newlines turned into spaces. Then the plugin prints ``stdout`` and ``stderr``
+    and exits with ``exit_status`` (mappings choose per verb; ``stdout`` may hold result objects,
+    dumped as JSON).
     """
     log_path = Path(log) if log is not None else Path(directory) / f"{name}.log"
     names = list(dict.fromkeys((*CNI_VARS, *record_vars)))
@@ -274,7 +282,8 @@ def recording_plugin(
     body = [_SH_JSON, "_in=$(cat)", "nl='\n'"]
     # JSON holds raw newlines only between tokens, so spaces there keep it valid and one line long.
     body.append(
-        'while :; do case $_in in *"$nl"*) _in="${_in%%"$nl"*} ${_in#*"$nl"}";; *) break;; esac; done'
+        'while :; do case $_in in *"$nl"*) _in="${_in%%"$nl"*} ${_in#*"$nl"}";; *) break;; esac;'
+        " done"
     )
     body.append('[ -n "$_in" ] || _in=null')
     body.append('_j "$0"; _line="{\\"argv0\\":$_J,\\"env\\":{"; _sep=')
@@ -292,9 +301,16 @@ def recording_plugin(
 def env_dump_plugin(directory: PathLike, name: str = "envdump", *, exit_status: int = 0) -> Path:
     """A plugin that prints its whole environment NUL-separated (``env -0``) on stdout.
 
-    Parse the outcome with ``dict(e.split(b"=", 1) for e in stdout.split(b"\\0") if e)``.
+    The ``PWD`` that the shell itself exports is dropped, so the output is exactly what the plugin
+    was given (apart from ``PWD``). Decode it with :func:`parse_env_dump`.
     """
-    return write_plugin(directory, name, f"env -0\nexit {int(exit_status)}\n")
+    return write_plugin(directory, name, f"unset PWD\nenv -0\nexit {int(exit_status)}\n")
+
+
+def parse_env_dump(stdout: bytes) -> dict[str, str]:
+    """The environment printed by an :func:`env_dump_plugin`."""
+    pairs = (entry.split(b"=", 1) for entry in stdout.split(b"\0") if entry)
+    return {os.fsdecode(k): os.fsdecode(v) for k, v in pairs}
 
 
 def stdin_saving_plugin(directory: PathLike, name: str, save_to: PathLike) -> Path:
@@ -311,8 +327,8 @@ def hanging_plugin(
     ignore_term: bool = False,
     stdout: str | bytes = "",
 ) -> Path:
-    """A plugin that never finishes: writes its pid to ``pid_dir/pid`` and, with ``child``, starts a
-    ``sleep`` in its process group that holds stdout open and writes that pid to ``pid_dir/child.pid``.
+    """A plugin that never finishes: writes its pid to ``pid_dir/pid`` and, with ``child``, starts
+    a ``sleep`` in its process group that holds stdout open, its pid in ``pid_dir/child.pid``.
 
     ``ignore_term`` ignores SIGTERM in the plugin and its child (only SIGKILL ends them).
     """
@@ -323,7 +339,10 @@ def hanging_plugin(
     if stdout:
         lines.append(_printf(stdout))
     if child:
-        lines += ["sleep 1000 &", f'echo $! > {pdir}/child.pid.tmp && mv {pdir}/child.pid.tmp {pdir}/child.pid']
+        lines += [
+            "sleep 1000 &",
+            f"echo $! > {pdir}/child.pid.tmp && mv {pdir}/child.pid.tmp {pdir}/child.pid",
+        ]
     lines += [f"echo $$ > {pdir}/pid.tmp && mv {pdir}/pid.tmp {pdir}/pid"]
     # A loop, not `wait`: with SIGTERM ignored, each SIGTERM must not end the wait early.
     lines.append("while :; do sleep 1; done")
@@ -383,3 +402,44 @@ def flooding_plugin(
     lines.append(f"head -c {int(size)} /dev/zero | tr '\\0' x")
     lines += ["wait", f"exit {int(exit_status)}"]
     return write_plugin(directory, name, "\n".join(lines) + "\n")
+
+
+def read_pids(pid_dir: PathLike, *, timeout: float = 5.0) -> list[int]:
+    """The pids written by a :func:`hanging_plugin` or :func:`lingering_plugin` (plugin first, then
+    its child when there is one), waiting up to ``timeout`` for the plugin's own pid file."""
+    pdir = Path(pid_dir)
+    end = time.monotonic() + timeout
+    while not (pdir / "pid").exists():
+        if time.monotonic() > end:
+            raise TimeoutError(f"no pid file in {pdir}")
+        time.sleep(0.005)
+    pids = [int((pdir / "pid").read_text())]
+    if (pdir / "child.pid").exists():
+        pids.append(int((pdir / "child.pid").read_text()))
+    return pids
+
+
+def is_running(pid: int) -> bool:
+    """True if ``pid`` exists and is not a zombie (an exited process nobody reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    # The state follows the parenthesised command name, which may itself hold ") ".
+    state = stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3]
+    return state not in (b"Z", b"X")
+
+
+def wait_gone(pids: Iterable[int], *, timeout: float = 2.0) -> list[int]:
+    """Wait up to ``timeout`` for every pid to be gone; return those still running (empty: none).
+
+    SIGKILL is delivered asynchronously, so a just-killed process may take a moment to disappear.
+    """
+    remaining = list(pids)
+    end = time.monotonic() + timeout
+    while True:
+        remaining = [pid for pid in remaining if is_running(pid)]
+        if not remaining or time.monotonic() > end:
+            return remaining
+        time.sleep(0.01)

@@ -23,6 +23,7 @@ are either absent (None) or non-empty, because the spec's JSON omits empty strin
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
@@ -69,12 +70,28 @@ AnyResult = Result020 | Result040 | Result100
 
 # Keys that PluginConfig reads and type-checks; plugin-specific keys are drawn outside this set.
 _PLUGIN_KEYS = frozenset(
-    {"type", "name", "cniVersion", "capabilities", "ipam", "dns", "args", "runtimeConfig",
-     "prevResult"}
+    {
+        "type",
+        "name",
+        "cniVersion",
+        "capabilities",
+        "ipam",
+        "dns",
+        "args",
+        "runtimeConfig",
+        "prevResult",
+    }
 )
 _LIST_KEYS = frozenset(
-    {"name", "cniVersion", "cniVersions", "plugins", "disableCheck", "disableGC",
-     "loadOnlyInlinedPlugins"}
+    {
+        "name",
+        "cniVersion",
+        "cniVersions",
+        "plugins",
+        "disableCheck",
+        "disableGC",
+        "loadOnlyInlinedPlugins",
+    }
 )
 _CAPABILITIES = ("portMappings", "bandwidth", "ipRanges", "mac", "ips", "dns", "aliases")
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
@@ -94,49 +111,80 @@ def _words(first: Sequence[str], rest: str, max_rest: int) -> st.SearchStrategy[
 
 def versions() -> st.SearchStrategy[str]:
     """One of the spec versions cnilib supports (0.1.0 ... 1.1.0)."""
-    return st.sampled_from(SUPPORTED_VERSIONS)
+    return _VERSIONS
 
 
-def _family(draw: st.DrawFn, fam: Family) -> Literal[4, 6]:
+_VERSIONS = st.sampled_from(SUPPORTED_VERSIONS)
+T = TypeVar("T")
+
+
+def _build(cls: Callable[..., T], **fields: Any) -> T:
+    # The models' tuple fields take any iterable (attrs converter=tuple), which type checkers cannot
+    # express for generic ``tuple``; building through ``**fields`` keeps this module strict-clean.
+    return cls(**fields)
+
+
+def _optional(strategy: st.SearchStrategy[T]) -> st.SearchStrategy[T | None]:
+    return st.none() | strategy
+
+
+def _is_11(version: str) -> bool:
+    return version == "1.1.0"
+
+
+# Strategies are built once and cached: constructing (and validating) strategy objects inside every
+# draw would dominate the cost of an example.
+
+
+@functools.cache
+def _ips(fam: Family) -> st.SearchStrategy[str]:
     if fam is None:
-        return draw(st.sampled_from((4, 6)))
-    return fam
+        return _ips(4) | _ips(6)
+    return st.ip_addresses(v=fam).map(str)
 
 
-@st.composite
-def ips(draw: st.DrawFn, family: Family = None) -> str:
+def ips(family: Family = None) -> st.SearchStrategy[str]:
     """A bare IP address string (``10.1.2.3``, ``fd00::1``); ``family`` 4 or 6 fixes the family."""
-    fam = _family(draw, family)
-    return str(draw(st.ip_addresses(v=fam)))
+    return _ips(family)
 
 
-@st.composite
-def cidrs(draw: st.DrawFn, family: Family = None) -> str:
-    """An address with a prefix length (``10.1.2.3/24``), host bits possibly set, as in results."""
-    fam = _family(draw, family)
-    address = draw(st.ip_addresses(v=fam))
-    prefix = draw(st.integers(0, 32 if fam == 4 else 128))
+def _join_cidr(address: str, prefix: int) -> str:
     return f"{address}/{prefix}"
 
 
-@st.composite
-def _network_cidrs(draw: st.DrawFn, family: Family = None) -> str:
+@functools.cache
+def _cidrs(fam: Family) -> st.SearchStrategy[str]:
+    if fam is None:
+        return _cidrs(4) | _cidrs(6)
+    return st.builds(_join_cidr, _ips(fam), st.integers(0, 32 if fam == 4 else 128))
+
+
+def cidrs(family: Family = None) -> st.SearchStrategy[str]:
+    """An address with a prefix length (``10.1.2.3/24``), host bits possibly set, as in results."""
+    return _cidrs(family)
+
+
+def _route_dst(cidr: str, kind: int) -> str:
     # Route destinations are usually networks (host bits clear), default routes included.
-    fam = _family(draw, family)
-    default = "0.0.0.0/0" if fam == 4 else "::/0"
-    cidr = draw(cidrs(fam))
-    net = str(ipaddress.ip_interface(cidr).network)
-    return draw(st.sampled_from((default, net, cidr)))
+    net = ipaddress.ip_interface(cidr).network
+    if kind == 0:
+        return "::/0" if net.version == 6 else "0.0.0.0/0"
+    return str(net) if kind == 1 else cidr
+
+
+@functools.cache
+def _route_dsts(fam: Literal[4, 6]) -> st.SearchStrategy[str]:
+    return st.builds(_route_dst, _cidrs(fam), st.integers(0, 2))
 
 
 def container_ids() -> st.SearchStrategy[str]:
     """A container id libcni accepts: ``^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`` (up to 64 characters)."""
-    return _words(_ALNUM, _ALNUM + "_.-", 63)
+    return _CONTAINER_IDS
 
 
 def network_names() -> st.SearchStrategy[str]:
     """A network name libcni accepts (same rule as container ids)."""
-    return _words(_ALNUM, _ALNUM + "_.-", 31)
+    return _NETWORK_NAMES
 
 
 def _ifname_ok(name: str) -> bool:
@@ -150,141 +198,147 @@ def ifnames() -> st.SearchStrategy[str]:
 
     Mostly the usual ``eth0``/``net1``/``veth...``, sometimes any characters the rules allow.
     """
-    usual = _words(("eth", "net", "veth", "lo", "br", "cni", "ens"), "0123456789abcdef", 8)
-    odd = st.text(
-        alphabet=st.characters(
-            codec="utf-8",
-            exclude_categories=("Cs", "Zs", "Zl", "Zp", "Cc"),
-            exclude_characters="/:",
-        ),
+    return _IFNAMES
+
+
+def _mac(raw: bytes) -> str:
+    return ":".join(f"{x:02x}" for x in raw)
+
+
+def _pci_id(domain: int, bus: int, dev: int, fn: int) -> str:
+    return f"{domain:04x}:{bus:02x}:{dev:02x}.{fn:x}"
+
+
+_CONTAINER_IDS = _words(_ALNUM, _ALNUM + "_.-", 63)
+_NETWORK_NAMES = _words(_ALNUM, _ALNUM + "_.-", 31)
+_IFNAMES = st.one_of(
+    _words(("eth", "net", "veth", "lo", "br", "cni", "ens"), "0123456789abcdef", 8),
+    st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="/:"),
         min_size=1,
         max_size=15,
-    )
-    return st.one_of(usual, odd).filter(_ifname_ok)
-
-
-def _macs() -> st.SearchStrategy[str]:
-    return st.binary(min_size=6, max_size=6).map(lambda b: ":".join(f"{x:02x}" for x in b))
-
-
-def _sandboxes() -> st.SearchStrategy[str]:
-    return st.one_of(
-        _words(("/run/netns/", "/var/run/netns/"), _LOWER + "0123456789-", 20),
-        st.integers(1, 4_194_304).map(lambda pid: f"/proc/{pid}/ns/net"),
-    )
-
-
-def _pci_ids() -> st.SearchStrategy[str]:
-    return st.tuples(
-        st.integers(0, 0xFFFF), st.integers(0, 0xFF), st.integers(0, 0x1F), st.integers(0, 7)
-    ).map(lambda t: f"{t[0]:04x}:{t[1]:02x}:{t[2]:02x}.{t[3]:x}")
-
-
-T = TypeVar("T")
-
-
-def _build(cls: Callable[..., T], **fields: Any) -> T:
-    # The models' tuple fields take any iterable (attrs converter=tuple), which type checkers cannot
-    # express for generic ``tuple``; building through ``**fields`` keeps this module strict-clean.
-    return cls(**fields)
-
-
-def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.none() | strategy
-
-
-def _is_11(version: str) -> bool:
-    return version == "1.1.0"
+    ),
+).filter(_ifname_ok)
+_MACS = st.binary(min_size=6, max_size=6).map(_mac)
+_SANDBOXES = st.one_of(
+    _words(("/run/netns/", "/var/run/netns/"), _LOWER + "0123456789-", 20),
+    st.integers(1, 4_194_304).map(lambda pid: f"/proc/{pid}/ns/net"),
+)
+_SOCKETS = _words(("/run/vhost-user/", "/run/dpdk/"), _LOWER, 12).map(lambda p: p + ".sock")
+_PCI_IDS = st.builds(
+    _pci_id, st.integers(0, 0xFFFF), st.integers(0, 0xFF), st.integers(0, 0x1F), st.integers(0, 7)
+)
+_MTUS = _optional(st.integers(68, 65535))
 
 
 # -- result pieces ------------------------------------------------------------------------------
 
 
-@st.composite
-def routes(draw: st.DrawFn, version: str = "1.1.0", family: Family = None) -> Route:
+@functools.cache
+def _routes(version: str, fam: Family) -> st.SearchStrategy[Route]:
+    if fam is None:
+        return _routes(version, 4) | _routes(version, 6)
+    if not _is_11(version):
+        return st.builds(Route, dst=_route_dsts(fam), gw=_optional(_ips(fam)))
+    return st.builds(
+        Route,
+        dst=_route_dsts(fam),
+        gw=_optional(_ips(fam)),
+        mtu=_MTUS,
+        advmss=_optional(st.integers(0, 65535)),
+        priority=_optional(st.integers(0, 2**32 - 1)),
+        table=_optional(st.integers(0, 2**32 - 1)),
+        scope=_optional(st.integers(0, 255)),
+    )
+
+
+def routes(version: str = "1.1.0", family: Family = None) -> st.SearchStrategy[Route]:
     """A route valid in ``version``: the 1.1 fields (mtu, advmss, ...) only for 1.1.0.
 
     The gateway, when set, is of the destination's family.
     """
-    fam = _family(draw, family)
-    dst = draw(_network_cidrs(fam))
-    gw = draw(_optional(ips(fam)))
-    if not _is_11(version):
-        return Route(dst=dst, gw=gw)
-    return Route(
-        dst=dst,
-        gw=gw,
-        mtu=draw(_optional(st.integers(68, 65535))),
-        advmss=draw(_optional(st.integers(0, 65535))),
-        priority=draw(_optional(st.integers(0, 2**32 - 1))),
-        table=draw(_optional(st.integers(0, 2**32 - 1))),
-        scope=draw(_optional(st.integers(0, 255))),
-    )
+    return _routes(version, family)
 
 
-@st.composite
-def dns(draw: st.DrawFn) -> DNS:
+def _join_option(key: str, value: int) -> str:
+    return f"{key}:{value}"
+
+
+_LABELS = _words(_LOWER, _LOWER + "0123456789-", 10)
+_DOMAINS = st.lists(_LABELS, min_size=1, max_size=4).map(".".join)
+_OPTIONS = st.one_of(
+    st.sampled_from(("rotate", "edns0", "single-request", "use-vc")),
+    st.builds(_join_option, st.sampled_from(("ndots", "timeout", "attempts")), st.integers(0, 15)),
+)
+_DNS = st.builds(
+    lambda ns, dom, se, op: DNS(nameservers=ns, domain=dom, search=se, options=op),
+    st.lists(_ips(None), max_size=3),
+    _optional(_DOMAINS),
+    st.lists(_DOMAINS, max_size=3),
+    st.lists(_OPTIONS, max_size=3),
+)
+
+
+def dns() -> st.SearchStrategy[DNS]:
     """DNS settings: nameservers of both families, domain, search list and resolver options."""
-    label = _words(_LOWER, _LOWER + "0123456789-", 10)
-    domains = st.lists(label, min_size=1, max_size=4).map(".".join)
-    options = st.one_of(
-        st.sampled_from(("rotate", "edns0", "single-request", "use-vc")),
-        st.builds(lambda k, n: f"{k}:{n}", st.sampled_from(("ndots", "timeout", "attempts")),
-                  st.integers(0, 15)),
-    )
-    return DNS(
-        nameservers=draw(st.lists(ips(), max_size=3)),
-        domain=draw(_optional(domains)),
-        search=draw(st.lists(domains, max_size=3)),
-        options=draw(st.lists(options, max_size=3)),
+    return _DNS
+
+
+@functools.cache
+def _interfaces(is_11: bool) -> st.SearchStrategy[Interface]:
+    if not is_11:
+        return st.builds(
+            Interface, name=_IFNAMES, mac=_optional(_MACS), sandbox=_optional(_SANDBOXES)
+        )
+    return st.builds(
+        Interface,
+        name=_IFNAMES,
+        mac=_optional(_MACS),
+        sandbox=_optional(_SANDBOXES),
+        mtu=_MTUS,
+        socket_path=_optional(_SOCKETS),
+        pci_id=_optional(_PCI_IDS),
     )
 
 
-@st.composite
-def interfaces(draw: st.DrawFn, version: str = "1.1.0") -> Interface:
+def interfaces(version: str = "1.1.0") -> st.SearchStrategy[Interface]:
     """An interface entry valid in ``version`` (0.3.0+); mtu/socketPath/pciID only in 1.1.0."""
-    name = draw(ifnames())
-    mac = draw(_optional(_macs()))
-    sandbox = draw(_optional(_sandboxes()))
-    if not _is_11(version):
-        return Interface(name=name, mac=mac, sandbox=sandbox)
-    return Interface(
-        name=name,
-        mac=mac,
-        sandbox=sandbox,
-        mtu=draw(_optional(st.integers(68, 65535))),
-        socket_path=draw(_optional(_words(("/run/vhost-user/", "/run/dpdk/"), _LOWER, 12)
-                                   .map(lambda p: p + ".sock"))),
-        pci_id=draw(_optional(_pci_ids())),
+    return _interfaces(_is_11(version))
+
+
+@functools.cache
+def _ip_configs(with_version: bool, n_interfaces: int, fam: Family) -> st.SearchStrategy[IPConfig]:
+    if fam is None:
+        both = (_ip_configs(with_version, n_interfaces, f) for f in (4, 6))
+        return st.one_of(*both)
+    index = _optional(st.integers(0, n_interfaces - 1)) if n_interfaces > 0 else st.none()
+    return st.builds(
+        IPConfig,
+        address=_cidrs(fam),
+        gateway=_optional(_ips(fam)),
+        interface=index,
+        version=st.just(str(fam) if with_version else None),
     )
 
 
-@st.composite
 def ip_configs(
-    draw: st.DrawFn, version: str = "1.0.0", *, n_interfaces: int = 0, family: Family = None
-) -> IPConfig:
+    version: str = "1.0.0", *, n_interfaces: int = 0, family: Family = None
+) -> st.SearchStrategy[IPConfig]:
     """An ``ips`` entry valid in ``version`` (0.3.0+).
 
     ``version`` ("4"/"6", agreeing with the address) is set for 0.3.x/0.4.0 and absent for 1.x; the
     interface index, when set, is below ``n_interfaces``.
     """
-    fam = _family(draw, family)
-    index = draw(_optional(st.integers(0, n_interfaces - 1))) if n_interfaces else None
-    return IPConfig(
-        address=draw(cidrs(fam)),
-        gateway=draw(_optional(ips(fam))),
-        interface=index,
-        version=str(fam) if _shape(version) == "0.4.0" else None,
-    )
+    return _ip_configs(_shape(version) == "0.4.0", n_interfaces, family)
 
 
-@st.composite
-def _ip020(draw: st.DrawFn, fam: Literal[4, 6]) -> IPConfig020:
-    return _build(
-        IPConfig020,
-        ip=draw(cidrs(fam)),
-        gateway=draw(_optional(ips(fam))),
-        routes=draw(st.lists(routes("0.2.0", fam), max_size=3)),
+@functools.cache
+def _ip020(fam: Literal[4, 6]) -> st.SearchStrategy[IPConfig020]:
+    return st.builds(
+        lambda ip, gw, rts: _build(IPConfig020, ip=ip, gateway=gw, routes=rts),
+        _cidrs(fam),
+        _optional(_ips(fam)),
+        st.lists(_routes("0.2.0", fam), max_size=3),
     )
 
 
@@ -295,7 +349,7 @@ def results(draw: st.DrawFn, version: str | None = None, *, min_ips: int = 0) ->
     ``min_ips`` asks for at least that many addresses (at most 2 for 0.1.0/0.2.0, which hold one
     IPv4 and one IPv6 block).
     """
-    ver = draw(versions()) if version is None else version
+    ver = draw(_VERSIONS) if version is None else version
     shape = _shape(ver)
     if shape == "0.2.0":
         if min_ips > 2:
@@ -306,27 +360,34 @@ def results(draw: st.DrawFn, version: str | None = None, *, min_ips: int = 0) ->
             ip4 = ip4 or draw(_ip020(4))
         if (ip4 is not None) + (ip6 is not None) < min_ips:
             ip6 = ip6 or draw(_ip020(6))
-        return Result020(cni_version=ver, ip4=ip4, ip6=ip6, dns=draw(dns()))
-    ifaces = draw(st.lists(interfaces(ver), max_size=3))
-    addrs = draw(st.lists(ip_configs(ver, n_interfaces=len(ifaces)), min_size=min_ips, max_size=4))
-    rts = draw(st.lists(routes(ver), max_size=4))
+        return Result020(cni_version=ver, ip4=ip4, ip6=ip6, dns=draw(_DNS))
+    ifaces = draw(_lists(_interfaces(_is_11(ver)), 0, 3))
+    addrs = draw(_lists(_ip_configs(shape == "0.4.0", len(ifaces), None), min_ips, 4))
+    rts = draw(_lists(_routes(ver, None), 0, 4))
     fields: dict[str, Any] = {
-        "cni_version": ver, "interfaces": ifaces, "ips": addrs, "routes": rts, "dns": draw(dns())
+        "cni_version": ver,
+        "interfaces": ifaces,
+        "ips": addrs,
+        "routes": rts,
+        "dns": draw(_DNS),
     }
     if shape == "0.4.0":
         return _build(Result040, **fields)
     return _build(Result100, **fields)
 
 
+@functools.cache
+def _lists(
+    elements: st.SearchStrategy[T], min_size: int, max_size: int
+) -> st.SearchStrategy[list[T]]:
+    return st.lists(elements, min_size=min_size, max_size=max_size)
+
+
 # -- JSON and configurations --------------------------------------------------------------------
 
 
-def json_values(*, allow_nan: bool = False, max_leaves: int = 12) -> st.SearchStrategy[Any]:
-    """Any JSON value: null, booleans, big and small ints, floats, unicode strings, arrays, objects.
-
-    NaN and infinities are excluded unless ``allow_nan`` (JSON has none; Python's ``json`` takes
-    them).
-    """
+@functools.cache
+def _json_values(allow_nan: bool, max_leaves: int) -> st.SearchStrategy[Any]:
     scalars = st.one_of(
         st.none(),
         st.booleans(),
@@ -344,6 +405,15 @@ def json_values(*, allow_nan: bool = False, max_leaves: int = 12) -> st.SearchSt
     )
 
 
+def json_values(*, allow_nan: bool = False, max_leaves: int = 12) -> st.SearchStrategy[Any]:
+    """Any JSON value: null, booleans, big and small ints, floats, unicode strings, arrays, objects.
+
+    NaN and infinities are excluded unless ``allow_nan`` (JSON has none; Python's ``json`` takes
+    them).
+    """
+    return _json_values(allow_nan, max_leaves)
+
+
 def _dns_dict(d: DNS) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if d.nameservers:
@@ -357,79 +427,102 @@ def _dns_dict(d: DNS) -> dict[str, Any]:
     return out
 
 
+@functools.cache
 def _extra_keys(reserved: frozenset[str]) -> st.SearchStrategy[dict[str, Any]]:
     keys = st.text(min_size=1, max_size=12).filter(lambda k: k not in reserved)
-    return st.dictionaries(keys, json_values(), max_size=4)
+    return st.dictionaries(keys, _json_values(False, 8), max_size=4)
+
+
+_PLUGIN_TYPES = _words(_LOWER, _LOWER + "0123456789-", 15)
+_CAPS = st.dictionaries(st.sampled_from(_CAPABILITIES), st.booleans(), max_size=3)
+_IPAM_TYPES = st.sampled_from(("host-local", "static", "dhcp"))
+_ARGS = st.dictionaries(st.text(min_size=1, max_size=8), _json_values(False, 8), max_size=3)
 
 
 @st.composite
-def plugin_config_dicts(draw: st.DrawFn, *, in_list: bool = False) -> dict[str, Any]:
-    """The JSON object of one plugin configuration, with plugin-specific keys of any JSON type.
-
-    A standalone one (``in_list=False``) has a ``name``, as a ``.conf`` file needs to.
-    """
+def _plugin_config_dicts(draw: st.DrawFn, in_list: bool) -> dict[str, Any]:
     obj: dict[str, Any] = draw(_extra_keys(_PLUGIN_KEYS))
-    obj["type"] = draw(_words(_LOWER, _LOWER + "0123456789-", 15))
+    obj["type"] = draw(_PLUGIN_TYPES)
     if not in_list:
-        obj["name"] = draw(network_names())
-        obj["cniVersion"] = draw(versions())
+        obj["name"] = draw(_NETWORK_NAMES)
+        obj["cniVersion"] = draw(_VERSIONS)
     if draw(st.booleans()):
-        caps = st.sampled_from(_CAPABILITIES)
-        obj["capabilities"] = draw(st.dictionaries(caps, st.booleans(), max_size=3))
+        obj["capabilities"] = draw(_CAPS)
     if draw(st.booleans()):
         ipam: dict[str, Any] = draw(_extra_keys(frozenset({"type"})))
-        ipam["type"] = draw(st.sampled_from(("host-local", "static", "dhcp")))
+        ipam["type"] = draw(_IPAM_TYPES)
         obj["ipam"] = ipam
     if draw(st.booleans()):
-        obj["dns"] = _dns_dict(draw(dns()))
+        obj["dns"] = _dns_dict(draw(_DNS))
     if draw(st.booleans()):
-        arg_keys = st.text(min_size=1, max_size=8)
-        obj["args"] = draw(st.dictionaries(arg_keys, json_values(), max_size=3))
+        obj["args"] = draw(_ARGS)
     # Keep the typed keys at varied positions: key order is part of "as written".
     items = list(obj.items())
     order = draw(st.permutations(range(len(items))))
     return {items[i][0]: items[i][1] for i in order}
 
 
+_PLUGIN_DICTS = {flag: _plugin_config_dicts(flag) for flag in (False, True)}
+
+
+def plugin_config_dicts(*, in_list: bool = False) -> st.SearchStrategy[dict[str, Any]]:
+    """The JSON object of one plugin configuration, with plugin-specific keys of any JSON type.
+
+    A standalone one (``in_list=False``) has a ``name`` and a ``cniVersion``, as a ``.conf`` file
+    needs; one inside a list (``in_list=True``) has neither, as usual.
+    """
+    return _PLUGIN_DICTS[in_list]
+
+
 def plugin_configs() -> st.SearchStrategy[PluginConfig]:
     """A parsed standalone plugin configuration (see :func:`plugin_config_dicts`)."""
-    return plugin_config_dicts().map(PluginConfig.from_dict)
+    return _PLUGIN_CONFIGS
 
 
+_PLUGIN_CONFIGS = _PLUGIN_DICTS[False].map(PluginConfig.from_dict)
 _BOOL_SPELLINGS = (True, False, "true", "false", "True", "FALSE")
+_VERSION_LISTS = st.lists(_VERSIONS | st.sampled_from(("1.2.0", "1.10.0", "2.0.0")), max_size=4)
+_SWITCH = st.sampled_from(_BOOL_SPELLINGS)
+_PLUGIN_LISTS = st.lists(_PLUGIN_DICTS[True], min_size=1, max_size=3)
 
 
 @st.composite
-def network_config_dicts(draw: st.DrawFn) -> dict[str, Any]:
+def _network_config_dicts(draw: st.DrawFn) -> dict[str, Any]:
+    obj: dict[str, Any] = draw(_extra_keys(_LIST_KEYS))
+    obj["name"] = draw(_NETWORK_NAMES)
+    if draw(st.integers(0, 4)):
+        obj["cniVersion"] = draw(_VERSIONS)
+    if draw(st.booleans()):
+        obj["cniVersions"] = draw(_VERSION_LISTS)
+    for key in ("disableCheck", "disableGC", "loadOnlyInlinedPlugins"):
+        if draw(st.booleans()):
+            obj[key] = draw(_SWITCH)
+    obj["plugins"] = draw(_PLUGIN_LISTS)
+    return obj
+
+
+_NETWORK_DICTS = _network_config_dicts()
+
+
+def network_config_dicts() -> st.SearchStrategy[dict[str, Any]]:
     """The JSON object of a ``.conflist``: 1-3 plugins, optional ``cniVersions`` and switches.
 
     The switches (``disableCheck``...) are drawn as booleans or as the strings libcni accepts.
     ``cniVersions`` may name versions newer than 1.1.0, which version selection must skip.
     """
-    obj: dict[str, Any] = draw(_extra_keys(_LIST_KEYS))
-    obj["name"] = draw(network_names())
-    if draw(st.integers(0, 4)):
-        obj["cniVersion"] = draw(versions())
-    if draw(st.booleans()):
-        newer = st.sampled_from(("1.2.0", "1.10.0", "2.0.0"))
-        obj["cniVersions"] = draw(st.lists(versions() | newer, max_size=4))
-    for key in ("disableCheck", "disableGC", "loadOnlyInlinedPlugins"):
-        if draw(st.booleans()):
-            obj[key] = draw(st.sampled_from(_BOOL_SPELLINGS))
-    obj["plugins"] = draw(st.lists(plugin_config_dicts(in_list=True), min_size=1, max_size=3))
-    return obj
+    return _NETWORK_DICTS
 
 
-@st.composite
-def network_config_lists(draw: st.DrawFn, *, single: bool | None = False) -> NetworkConfigList:
+def network_config_lists(*, single: bool | None = False) -> st.SearchStrategy[NetworkConfigList]:
     """A parsed network configuration list.
 
     ``single=True`` gives a wrapped single-plugin ``.conf``, ``None`` either kind.
     """
-    one = draw(st.booleans()) if single is None else single
-    if one:
-        return NetworkConfigList.from_dict(draw(plugin_config_dicts()))
-    return NetworkConfigList.from_dict(draw(network_config_dicts()))
+    lists = _NETWORK_DICTS.map(NetworkConfigList.from_dict)
+    singles = _PLUGIN_DICTS[False].map(NetworkConfigList.from_dict)
+    if single is None:
+        return lists | singles
+    return singles if single else lists
 
 
 def _arg_text(min_size: int) -> st.SearchStrategy[str]:
@@ -440,29 +533,43 @@ def _arg_text(min_size: int) -> st.SearchStrategy[str]:
     )
 
 
+_UPPER = _LOWER.upper() + "_"
+_ARG_PAIRS = st.lists(
+    st.tuples(st.one_of(_words(_UPPER, _UPPER + "0123456789", 15), _arg_text(1)), _arg_text(0)),
+    max_size=4,
+)
+
+
 def cni_arg_pairs() -> st.SearchStrategy[list[tuple[str, str]]]:
     """``CNI_ARGS`` pairs that pass :func:`cnilib.validate_cni_args` (no ``;``, ``=``, NUL)."""
-    upper = _LOWER.upper() + "_"
-    keys = st.one_of(_words(upper, upper + "0123456789", 15), _arg_text(1))
-    return st.lists(st.tuples(keys, _arg_text(0)), max_size=4)
+    return _ARG_PAIRS
+
+
+_CAP_ARGS = st.dictionaries(st.sampled_from(_CAPABILITIES), _json_values(False, 8), max_size=3)
+_NETNS = st.just("") | _SANDBOXES
 
 
 @st.composite
-def runtime_configs(draw: st.DrawFn) -> RuntimeConfig:
+def _runtime_configs(draw: st.DrawFn) -> RuntimeConfig:
+    pairs = draw(_ARG_PAIRS)
+    args: Mapping[str, str] | Sequence[tuple[str, str]] = pairs
+    if draw(st.booleans()):
+        args = dict(pairs)
+    return RuntimeConfig(
+        container_id=draw(_CONTAINER_IDS),
+        netns=draw(_NETNS),
+        ifname=draw(_IFNAMES),
+        args=args,
+        capability_args=draw(_CAP_ARGS),
+    )
+
+
+_RUNTIME_CONFIGS = _runtime_configs()
+
+
+def runtime_configs() -> st.SearchStrategy[RuntimeConfig]:
     """A runtime configuration that passes :meth:`cnilib.RuntimeConfig.validate`.
 
     ``args`` is given either as ordered pairs or as a mapping (both are accepted).
     """
-    pairs = draw(cni_arg_pairs())
-    args: Mapping[str, str] | Sequence[tuple[str, str]] = pairs
-    if draw(st.booleans()):
-        args = dict(pairs)
-    cap_names = st.sampled_from(_CAPABILITIES)
-    return RuntimeConfig(
-        container_id=draw(container_ids()),
-        netns=draw(st.just("") | _sandboxes()),
-        ifname=draw(ifnames()),
-        args=args,
-        capability_args=draw(st.dictionaries(cap_names, json_values(), max_size=3)),
-    )
-
+    return _RUNTIME_CONFIGS
