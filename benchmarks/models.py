@@ -134,9 +134,7 @@ def importtime_breakdown(code: str) -> dict[str, float]:
         elif name in ("attrs", "cattrs"):
             out[name] = cumulative_ms
     own = sum(v for k, v in out.items() if k.startswith("cnilib"))
-    out["stdlib and other"] = (
-        out.get("total", 0.0) - own - out.get("attrs", 0) - out.get("cattrs", 0)
-    )
+    out["stdlib and other"] = out.get("total", 0.0) - own - out.get("attrs", 0) - out.get("cattrs", 0)
     return out
 
 
@@ -170,9 +168,7 @@ def main() -> int:
     print(f"  {'command':<18} {'median':>9} {'min':>9} {'median - python':>16}")
     for label in IMPORTS:
         extra = (med[label] - med["python (pass)"]) * 1e3
-        print(
-            f"  {label:<18} {med[label] * 1e3:>7.1f}ms {low[label] * 1e3:>7.1f}ms {extra:>14.1f}ms"
-        )
+        print(f"  {label:<18} {med[label] * 1e3:>7.1f}ms {low[label] * 1e3:>7.1f}ms {extra:>14.1f}ms")
     added = med["cnilib"] - med["attrs + cattrs"]
     added_used = med["cnilib+1st parse"] - med["attrs + cattrs"]
     verdict = "ok" if added < 0.010 else "ABOVE AIM"

@@ -17,18 +17,15 @@ Lock files live outside ``results/``, which is the only directory libcni reads.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import contextlib
-import decimal
 import errno
 import fcntl
 import json
 import math
 import os
 import re
-import secrets
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
@@ -89,6 +86,8 @@ def _go_float(value: float) -> str:
         if exponent.startswith("-0"):
             exponent = "-" + exponent[2:]  # Go's encoder trims "e-07" to "e-7"
         return f"{mantissa}e{exponent}"
+    import decimal  # only for floats in capability args: keep it off the import path
+
     text = format(decimal.Decimal(repr(value)), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
@@ -659,7 +658,7 @@ class ResultCache:
         tmp: str | None = None
         try:
             self._make_dir(self.results_dir)
-            tmp = os.path.join(self.results_dir, f"{_TEMP_PREFIX}{secrets.token_hex(8)}")
+            tmp = os.path.join(self.results_dir, f"{_TEMP_PREFIX}{os.urandom(8).hex()}")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
             try:
                 view = memoryview(data)
@@ -781,6 +780,8 @@ class ResultCache:
         self, path: str, exclusive: bool, timeout: float | None, what: str
     ) -> HeldLock:
         operation = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        import asyncio  # the sync paths (and the CLI) never pay for it
+
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         delay = _POLL_FIRST

@@ -393,7 +393,7 @@ def go_abs(path: str) -> str:
 
 def container_id_for(netns: str) -> str:
     """cnitool's container id for a netns path: ``cnitool-`` + hex of sha512(abs path)[:10]."""
-    import hashlib  # noqa: PLC0415  # only the commands that derive an id need it
+    import hashlib  # only the commands that derive an id need it
 
     return "cnitool-" + hashlib.sha512(go_abs(netns).encode()).digest()[:10].hex()
 
@@ -529,8 +529,13 @@ def _human_json(value: Any) -> str:
 
 
 def _write(text: str) -> None:
-    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
-    sys.stdout.buffer.flush()
+    out = sys.stdout.buffer
+    view = memoryview(text.encode("utf-8", "surrogateescape"))
+    # With PYTHONUNBUFFERED (python -u) this is the raw file, whose write() may be partial.
+    while view:
+        written = out.write(view)
+        view = view[written or 0 :]
+    out.flush()
 
 
 def _print_json(value: Any) -> None:
@@ -870,7 +875,7 @@ def _config_text(config: bytes) -> str:
 
 
 def _cmd_docker(ns: argparse.Namespace) -> int:
-    from cnilib import docker  # noqa: PLC0415  # httpx comes with it; only this command needs it
+    from cnilib import docker  # httpx comes with it; only this command needs it
 
     conflist = _load(ns)
     cni = _engine(ns)
@@ -955,6 +960,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns.command = command
     handler = _COMMANDS[ns.command]
     try:
+        ns.timeout = _timeout(ns)  # a bad CNI_TIMEOUT is a usage error before anything runs
         return handler(ns)
     except _Usage as exc:
         sys.stderr.write(f"{_PROG} {ns.command}: error: {exc} (see {_PROG} --help)\n")

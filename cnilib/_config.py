@@ -15,7 +15,6 @@ restores libcni's behaviour.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -40,7 +39,6 @@ __all__ = [
     "scan_networks",
 ]
 
-_log = logging.getLogger("cnilib.config")
 
 #: Extensions of configuration list files.
 LIST_EXTENSIONS: tuple[str, ...] = (".conflist",)
@@ -244,7 +242,9 @@ def load_network(
             continue
         if cand.name is None:
             error = _error_of(cand, directory)
-            _log.warning("skipping %s", error)
+            import logging  # rarely needed; not worth its import time on every start
+
+            logging.getLogger("cnilib.config").warning("skipping %s", error)
             skipped.append(error)
             continue
         if cand.name == name:

@@ -13,6 +13,7 @@ and ``random`` are imported by the functions that need them, never at module lev
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import time
@@ -25,12 +26,23 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import (
+    asynccontextmanager,
+    contextmanager,
+    suppress,
+)
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, cast
 
 import attrs
 
-from ._cache import CacheEntry, HeldLock, ResultCache
+from ._cache import (
+    CacheEntry,
+    HeldLock,
+    ResultCache,
+    _lock_timeout,
+    _open_lock_file,
+    _try_flock,
+)
 from ._errors import (
     CacheError,
     CNIError,
@@ -94,7 +106,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry ``attempt`` (1-based)."""
-        import random  # noqa: PLC0415  (import cost: only retries need it)
+        import random  # (import cost: only retries need it)
 
         base: float = min(self.backoff * (2 ** (attempt - 1)), self.max_backoff)
         return base * (1 + random.uniform(-self.jitter, self.jitter))
@@ -577,7 +589,7 @@ def _unlink_quietly(path: str) -> None:
 
 
 def _with_placeholder(req: ExecRequest, placeholder: _Placeholder) -> ExecRequest:
-    import json  # noqa: PLC0415  (dry runs only)
+    import json  # (dry runs only)
 
     stdin = json.loads(req.stdin)
     stdin["prevResult"] = placeholder.text
@@ -614,6 +626,113 @@ def _report(
 def _expired() -> ExecOutcome:
     # The operation's deadline passed before this plugin could start: report it as a timeout.
     return ExecOutcome(exit_status=None, timed_out=True, timeout=0.0)
+
+
+# -- the GC gate ----------------------------------------------------------------------------------
+# ADD/DEL/CHECK hold the network lock shared, GC holds it exclusively. flock(2) grants a shared lock
+# while an exclusive request waits, so a steady stream of ADD/DEL would starve GC for ever. A gate
+# file beside the network lock gives GC preference: GC holds the gate while it waits for the
+# network lock; the others pass through the gate (lock, unlock) before taking theirs.
+
+_GATE_POLL_FIRST = 0.001
+_GATE_POLL_MAX = 0.05
+
+
+def _gate_path(cache: ResultCache, network: str) -> str:
+    # "<network>.gate" never equals another network's "<name>.lock".
+    lock = cache.network_lock_path_for(network)
+    return os.path.join(os.path.dirname(lock), f"{network}.gate")
+
+
+def _open_gate(path: str, cache: ResultCache) -> int:
+    try:
+        try:
+            return _open_lock_file(path)
+        except FileNotFoundError:
+            cache._make_dir(os.path.dirname(path))
+            return _open_lock_file(path)
+    except OSError as exc:
+        raise CacheError(f"cannot open lock file {path}: {exc.strerror or exc}") from None
+
+
+def _take_gate(cache: ResultCache, network: str, timeout: float | None) -> int:
+    """The gate's descriptor, locked; closing it lets the others through."""
+    path = _gate_path(cache, network)
+    fd = _open_gate(path, cache)
+    try:
+        if timeout is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return fd
+        deadline = time.monotonic() + timeout
+        delay = _GATE_POLL_FIRST
+        while not _try_flock(fd, fcntl.LOCK_EX):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _lock_timeout(f"GC gate of network {network}", path, timeout)
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, _GATE_POLL_MAX)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+async def _atake_gate(cache: ResultCache, network: str, timeout: float | None) -> int:
+    import asyncio  # (import cost; already loaded when a loop runs)
+
+    path = _gate_path(cache, network)
+    fd = _open_gate(path, cache)
+    try:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = _GATE_POLL_FIRST
+        # Polling with LOCK_NB keeps the loop free and makes cancellation immediate.
+        while not _try_flock(fd, fcntl.LOCK_EX):
+            wait = delay
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _lock_timeout(f"GC gate of network {network}", path, timeout or 0.0)
+                wait = min(delay, remaining)
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, _GATE_POLL_MAX)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
+
+@contextmanager
+def _gc_held(cache: ResultCache, network: str, timeout: float | None) -> Iterator[None]:
+    """The network lock held exclusively (GC), taken through the gate."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    gate = _take_gate(cache, network, timeout)
+    try:
+        with cache.network_lock(network, exclusive=True, timeout=_left(deadline)):
+            os.close(gate)  # the others may queue on the network lock now
+            gate = -1
+            yield
+    finally:
+        if gate >= 0:
+            os.close(gate)
+
+
+@asynccontextmanager
+async def _agc_held(cache: ResultCache, network: str, timeout: float | None) -> AsyncIterator[None]:
+    """The asyncio version of :func:`_gc_held`."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    gate = await _atake_gate(cache, network, timeout)
+    try:
+        async with cache.anetwork_lock(network, exclusive=True, timeout=_left(deadline)):
+            os.close(gate)
+            gate = -1
+            yield
+    finally:
+        if gate >= 0:
+            os.close(gate)
 
 
 # -- front ends -----------------------------------------------------------------------------------
@@ -765,7 +884,7 @@ class _Common:
 
 
 def _dry_run(plan: Plan[Any]) -> list[PlannedCall]:
-    import json  # noqa: PLC0415  (dry runs only)
+    import json  # (dry runs only)
 
     calls: list[PlannedCall] = []
     send: Any = None
@@ -920,7 +1039,7 @@ class CNI(_Common):
         valid = tuple(valid_attachments)
         plan = self._planner.plan_gc(conflist, valid, timeout=timeout)
         lt = self._planner.lock_timeout
-        with self.cache.network_lock(conflist.name, exclusive=True, timeout=lt):
+        with _gc_held(self.cache, conflist.name, lt):
             self._drive(plan)
 
     def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
@@ -948,7 +1067,7 @@ class CNI(_Common):
         unless given); results in the order of ``networks``. On any failure the other networks
         are detached again (unless ``rollback=False``) and a :class:`~cnilib.MultiError` names
         every failure (keys ``"<network>/<ifname>"``)."""
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415  (import cost)
+        from concurrent.futures import ThreadPoolExecutor  # (import cost)
 
         rts = _per_network(networks, rt, ifnames)
         with ThreadPoolExecutor(max_workers=max(1, len(networks))) as pool:
@@ -978,7 +1097,7 @@ class CNI(_Common):
         timeout: float | None = None,
     ) -> None:
         """DEL one container from several networks concurrently; failures aggregated."""
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415  (import cost)
+        from concurrent.futures import ThreadPoolExecutor  # (import cost)
 
         rts = _per_network(networks, rt, ifnames)
         with ThreadPoolExecutor(max_workers=max(1, len(networks))) as pool:
@@ -997,10 +1116,12 @@ class CNI(_Common):
     def _locked(self, conflist: NetworkConfigList, rt: RuntimeConfig) -> Iterator[HeldLock]:
         key = self._planner.lock_key(conflist, rt)
         lt = self._planner.lock_timeout
+        deadline = None if lt is None else time.monotonic() + lt
         cache = self.cache
+        os.close(_take_gate(cache, key[0], lt))  # wait while a GC is queued, then pass
         with (
-            cache.network_lock(key[0], exclusive=False, timeout=lt),
-            cache.lock(*key, timeout=lt) as held,
+            cache.network_lock(key[0], exclusive=False, timeout=_left(deadline)),
+            cache.lock(*key, timeout=_left(deadline)) as held,
         ):
             yield held
 
@@ -1119,7 +1240,7 @@ class AsyncCNI(_Common):
             on_plugin=on_plugin,
         )
         if executor is None:
-            from ._exec import AsyncSubprocessExecutor  # noqa: PLC0415
+            from ._exec import AsyncSubprocessExecutor
 
             executor = AsyncSubprocessExecutor(
                 **_executor_kwargs(env, env_allow, extra_env, argv_prefix)
@@ -1183,7 +1304,7 @@ class AsyncCNI(_Common):
         valid = tuple(valid_attachments)
         plan = self._planner.plan_gc(conflist, valid, timeout=timeout)
         lt = self._planner.lock_timeout
-        async with self.cache.anetwork_lock(conflist.name, exclusive=True, timeout=lt):
+        async with _agc_held(self.cache, conflist.name, lt):
             await self._drive(plan)
 
     async def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
@@ -1206,7 +1327,7 @@ class AsyncCNI(_Common):
         timeout: float | None = None,
     ) -> list[AnyResult | None]:
         """Attach to several networks concurrently (see :meth:`CNI.add_networks`)."""
-        import asyncio  # noqa: PLC0415  (import cost)
+        import asyncio  # (import cost)
 
         rts = _per_network(networks, rt, ifnames)
         outcomes = await asyncio.gather(
@@ -1240,7 +1361,7 @@ class AsyncCNI(_Common):
         timeout: float | None = None,
     ) -> None:
         """DEL from several networks concurrently (see :meth:`CNI.delete_networks`)."""
-        import asyncio  # noqa: PLC0415  (import cost)
+        import asyncio  # (import cost)
 
         rts = _per_network(networks, rt, ifnames)
         outcomes = await asyncio.gather(
@@ -1262,15 +1383,17 @@ class AsyncCNI(_Common):
     ) -> AsyncIterator[HeldLock]:
         key = self._planner.lock_key(conflist, rt)
         lt = self._planner.lock_timeout
+        deadline = None if lt is None else time.monotonic() + lt
         cache = self.cache
+        os.close(await _atake_gate(cache, key[0], lt))  # wait while a GC is queued, then pass
         async with (
-            cache.anetwork_lock(key[0], exclusive=False, timeout=lt),
-            cache.alock(*key, timeout=lt) as held,
+            cache.anetwork_lock(key[0], exclusive=False, timeout=_left(deadline)),
+            cache.alock(*key, timeout=_left(deadline)) as held,
         ):
             yield held
 
     async def _drive(self, plan: Plan[T]) -> T:
-        import asyncio  # noqa: PLC0415  (import cost; already loaded when a loop runs)
+        import asyncio  # (import cost; already loaded when a loop runs)
 
         loop = asyncio.get_running_loop()
         send: Any = None

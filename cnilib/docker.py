@@ -26,6 +26,7 @@ deleted again (DEL) before the error is raised; a note on the error says whether
 from __future__ import annotations
 
 import os
+import re
 import socket
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -112,7 +113,7 @@ def socket_path(host: str | None = None) -> str:
 def _httpx() -> Any:
     # Imported lazily: httpx is the optional `docker` extra and the rest of cnilib must not need it.
     try:
-        import httpx  # noqa: PLC0415
+        import httpx
     except ImportError as exc:
         raise DockerError("the Docker integration needs httpx: pip install cnilib[docker]") from exc
     return httpx
@@ -126,7 +127,7 @@ def _inspect_url(container: str) -> str:
 
 def _parse_inspect(container: str, status: int, body: bytes, sock: str) -> ContainerInfo:
     """Turn the engine's answer into a :class:`ContainerInfo` or the matching error (sans-IO)."""
-    import json  # noqa: PLC0415  # only needed here; keeps module import cheap
+    import json  # only needed here; keeps module import cheap
 
     try:
         data: Any = json.loads(body) if body else {}
@@ -245,7 +246,7 @@ def netns_path(info: ContainerInfo) -> str:
     if info.sandbox_key and _is_visible_nsfs(info.sandbox_key):
         return info.sandbox_key
     if info.pid > 0:
-        from cnilib import netns  # noqa: PLC0415
+        from cnilib import netns
 
         try:
             return netns.path_of_pid(info.pid)
@@ -278,7 +279,7 @@ def _runtime_config(
     args: CNIArgs | None,
     capability_args: Mapping[str, Any] | None,
 ) -> RuntimeConfig:
-    from cnilib._models import RuntimeConfig  # noqa: PLC0415  # keeps `import cnilib.docker` cheap
+    from cnilib._models import RuntimeConfig  # keeps `import cnilib.docker` cheap
 
     return RuntimeConfig(
         container_id=info.id,
@@ -307,6 +308,21 @@ def _with_cached_args(
     return rt if cached is None else cached[1]
 
 
+_FULL_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def _gone(container: str, exc: ContainerNotFoundError) -> ContainerInfo:
+    # Docker already removed the container: DEL must still run so that IPAM frees its address and
+    # the plugins drop their rules; that needs the full id (the CNI container id).
+    if not _FULL_ID.fullmatch(container):
+        raise ContainerNotFoundError(
+            f"{exc}; to release what a removed container still holds, detach it by its full id"
+        ) from exc
+    return ContainerInfo(
+        id=container, name="", pid=0, sandbox_key="", running=False, network_mode="none"
+    )
+
+
 def _detach_netns(info: ContainerInfo) -> str:
     # DEL must still run for a stopped container so IPAM releases its address; CNI allows an
     # empty CNI_NETNS then.
@@ -316,7 +332,7 @@ def _detach_netns(info: ContainerInfo) -> str:
 
 
 def _refuse_async(cni: object, func: str) -> None:
-    import inspect as _inspect  # noqa: PLC0415  # this module has an `inspect` of its own
+    import inspect as _inspect  # this module has an `inspect` of its own
 
     if _inspect.iscoroutinefunction(getattr(cni, "add", None)):
         raise TypeError(f"{func}() needs a cnilib.CNI; use async_{func}() with a cnilib.AsyncCNI")
@@ -363,11 +379,16 @@ def detach(
     """Run DEL of ``network`` for a container attached with :func:`attach`.
 
     Without ``args`` and ``capability_args`` the ones cached at ADD time are used. A stopped
-    container is detached with an empty netns so that IPAM still frees its address. DEL of an
-    attachment that does not exist succeeds.
+    container, or one Docker has already removed (give its full id then), is detached with an
+    empty netns so that IPAM still frees its address. DEL of an attachment that does not exist
+    succeeds. Detach before stopping or removing a container when you can: without the netns some
+    plugins cannot undo everything (Debian's bridge 1.1.1 then leaves its ipMasq NAT chain).
     """
     _refuse_async(cni, "detach")
-    info = inspect(container, host=host)
+    try:
+        info = inspect(container, host=host)
+    except ContainerNotFoundError as exc:
+        info = _gone(container, exc)
     _check_attachable(info, need_running=False)
     rt = _runtime_config(info, _detach_netns(info), ifname, args, capability_args)
     cni.delete(network, _with_cached_args(cni, network, rt, args, capability_args))
@@ -401,7 +422,10 @@ async def async_detach(
     host: str | None = None,
 ) -> None:
     """Asyncio twin of :func:`detach` for a :class:`cnilib.AsyncCNI`."""
-    info = await async_inspect(container, host=host)
+    try:
+        info = await async_inspect(container, host=host)
+    except ContainerNotFoundError as exc:
+        info = _gone(container, exc)
     _check_attachable(info, need_running=False)
     rt = _runtime_config(info, _detach_netns(info), ifname, args, capability_args)
     await cni.delete(network, _with_cached_args(cni, network, rt, args, capability_args))

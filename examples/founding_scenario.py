@@ -236,7 +236,12 @@ def run(args: argparse.Namespace, check: Checks) -> str:
                 raise RuntimeError(f"--docker: {why_not_docker}")
         if engine is not None:
             if args.keep:
-                print(f"kept: private dockerd pid {engine.pid}, {engine.host}")
+                cgroup = engine.cgroup_parent.strip("/")
+                print(
+                    f"kept: private dockerd pid {engine.pid}, {engine.host}; to remove it: "
+                    f"/usr/bin/docker -H {engine.host} rm -f {CONTAINER}; kill {engine.pid}; "
+                    f"then rmdir /sys/fs/cgroup/*/{cgroup} and rm -rf {workdir}"
+                )
             else:
                 stack.callback(engine.stop)
             return _docker_path(engine, cni, conflist, host_ns=host.path, data_dir=data_dir, check=check)

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  containernetworking-plugins iptables iproute2 util-linux procps
+  containernetworking-plugins iptables iproute2 util-linux procps iputils-ping
   docker.io busybox-static
   golang-go golang-github-appc-cni-dev
 )

@@ -131,12 +131,12 @@ def overlapping(intervals: Iterable[tuple[int, int]]) -> list[tuple[tuple[int, i
 def install_plugins11(directory: Path, names: Iterable[str] = ("cni11",)) -> list[Path]:
     """Install the 1.1.0 test plugin under each of ``names`` in ``directory``.
 
-    The shebang is this interpreter with ``-I -S`` (no site, isolated): no PATH shim, fast start.
+    The shebang is this interpreter with ``-IS`` (no site, isolated): no PATH shim, fast start.
     """
     source = PLUGINS11_SOURCE.read_text()
     body = source.split("\n", 1)[1]  # drop the file's own shebang
     return [
-        write_plugin(directory, name, body, shebang=f"#!{sys.executable} -I -S") for name in names
+        write_plugin(directory, name, body, shebang=f"#!{sys.executable} -IS") for name in names
     ]
 
 

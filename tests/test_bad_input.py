@@ -397,15 +397,10 @@ XFAIL_CASES: list[tuple[str, Any, type[CNIError], str, str]] = [
 
 @pytest.mark.parametrize(
     ("parser", "doc", "exc", "path", "why"),
-    [
-        pytest.param(*c, marks=pytest.mark.xfail(strict=True, reason=f"lead: {c[4]}"))
-        for c in XFAIL_CASES
-    ],
+    [pytest.param(*c, marks=pytest.mark.xfail(strict=True, reason=f"lead: {c[4]}")) for c in XFAIL_CASES],
     ids=[f"{c[0]}:{c[3]}" for c in XFAIL_CASES],
 )
-def test_bad_input_known_gaps(
-    parser: str, doc: Any, exc: type[CNIError], path: str, why: str
-) -> None:
+def test_bad_input_known_gaps(parser: str, doc: Any, exc: type[CNIError], path: str, why: str) -> None:
     test_bad_input_names_the_path(parser, doc, exc, path)
 
 
@@ -450,9 +445,7 @@ def test_ifname_with_undecodable_bytes() -> None:
 
 
 def test_config_error_text() -> None:
-    err = ConfigError(
-        "expected string, got number", path="$.plugins[1].type", source="/etc/x.conflist"
-    )
+    err = ConfigError("expected string, got number", path="$.plugins[1].type", source="/etc/x.conflist")
     assert str(err) == "/etc/x.conflist: expected string, got number @ $.plugins[1].type"
     assert (err.message, err.path, err.source) == (
         "expected string, got number",
@@ -540,8 +533,7 @@ _SCALARS = st.one_of(
 _DOCS = st.recursive(
     _SCALARS,
     lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.dictionaries(_KEYS | st.text(max_size=4), inner, max_size=5)
+        st.lists(inner, max_size=3) | st.dictionaries(_KEYS | st.text(max_size=4), inner, max_size=5)
     ),
     max_leaves=20,
 )
@@ -575,3 +567,22 @@ def test_fuzz_bytes_raise_only_cni_errors(parser: str, data: bytes) -> None:
 def test_fuzz_any_json_value(value: Any) -> None:
     for fn in (parse_result, NetworkConfigList.from_dict, PluginConfig.from_dict):
         _only_cni_errors(fn, value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="lead: _models.load_json_object and _results._load_json_object catch ValueError and "
+    "UnicodeDecodeError but not the RecursionError json raises for deeply nested input",
+)
+@pytest.mark.parametrize("parser", ["result", "list", "plugin"])
+def test_deeply_nested_json(parser: str) -> None:
+    deep = b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(ConfigError) as info:
+        PARSERS[parser](deep)
+    assert info.value.path == "$"
+
+
+def test_huge_number_is_a_config_error() -> None:
+    doc = b'{"cniVersion":"1.0.0","interfaces":[{"name":"a","mtu":' + b"1" * 5000 + b"}]}"
+    with pytest.raises(ResultError, match="not valid JSON"):
+        parse_result(doc)

@@ -33,9 +33,7 @@ ALL = cnilib.SUPPORTED_VERSIONS
 # Plugins whose output is not what their cniVersion says. loopback (containernetworking/plugins)
 # builds a current-shaped result, stamps it with the config's version and prints it unconverted:
 # at 0.1.0/0.2.0 it prints interfaces/ips instead of ip4/ip6, at 0.3.x/0.4.0 its ips lack "version".
-KNOWN_QUIRKS = {
-    "loopback": "prints a current-shaped result under the config's version, unconverted"
-}
+KNOWN_QUIRKS = {"loopback": "prints a current-shaped result under the config's version, unconverted"}
 
 
 def _load_index() -> dict[str, dict[str, Any]]:
@@ -140,9 +138,7 @@ def _lacks_ip_version(name: str) -> bool:
 @pytest.mark.parametrize(
     ("name", "target"),
     [
-        pytest.param(
-            n, t, marks=[_NO_IP_VERSION] if _lacks_ip_version(n) and family(t) == "0.4.0" else []
-        )
+        pytest.param(n, t, marks=[_NO_IP_VERSION] if _lacks_ip_version(n) and family(t) == "0.4.0" else [])
         for n in RESULTS
         for t in ALL
     ],

@@ -139,7 +139,7 @@ def test_sync_attach_refuses_an_async_engine() -> None:
 
 
 def test_unreachable_engine_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(DockerError, match="is dockerd running.*DOCKER_HOST"):
+    with pytest.raises(DockerError, match=r"is dockerd running\?.*DOCKER_HOST"):
         docker.attach(RecordingCNI(), "web", None, host=f"unix://{tmp_path}/none.sock")
 
 

@@ -152,9 +152,7 @@ def test_not_found_without_directories(runner: Run) -> None:
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", "../../bin/sh", "sub/p", "/bin/sh", "p\0x"])
-def test_bad_plugin_names_rejected_and_nothing_runs(
-    tmp_path: Path, runner: Run, name: str
-) -> None:
+def test_bad_plugin_names_rejected_and_nothing_runs(tmp_path: Path, runner: Run, name: str) -> None:
     search = tmp_path / "a" / "b"
     marker = tmp_path / "marker"
     body = f"touch {marker}\n"
@@ -178,9 +176,7 @@ def test_recording_plugin_sees_cni_vars_and_stdin(bindir: Path, runner: Run) -> 
     rt = RuntimeConfig(
         container_id="c-1", netns="/run/netns/x", ifname="net1", args=[("A", '"q"'), ("B", "\\")]
     )
-    r = build_request(
-        Verb.ADD, conf, rt, network_name="n", cni_version="1.0.0", search_path=[str(bindir)]
-    )
+    r = build_request(Verb.ADD, conf, rt, network_name="n", cni_version="1.0.0", search_path=[str(bindir)])
     res = decode_outcome(r, runner(r))
     assert isinstance(res, Result100)
     assert res.all_addresses == ("10.9.0.2/24",)
@@ -197,9 +193,7 @@ def test_recording_plugin_sees_cni_vars_and_stdin(bindir: Path, runner: Run) -> 
     assert call.argv0 == str(bindir / "rec")
 
 
-def test_inherit_passes_the_parent_env(
-    bindir: Path, runner: Run, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_inherit_passes_the_parent_env(bindir: Path, runner: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CNILIB_TEST_PARENT", "from-parent")
     monkeypatch.setenv("CNI_NETNS", "/parent/value")  # CNI vars override parent vars
     monkeypatch.setenv("CNI_COMMAND", "BOGUS")
@@ -357,7 +351,10 @@ _MEMORY_PROBE = textwrap.dedent(
     if flavour == "sync":
         out = SubprocessExecutor(output_limit=limit).run(req)
     else:
-        out = asyncio.run(AsyncSubprocessExecutor(output_limit=limit).run(req))
+        # Not asyncio.run(): its Runner has a transient peak of its own around large return values.
+        loop = asyncio.new_event_loop()
+        out = loop.run_until_complete(AsyncSubprocessExecutor(output_limit=limit).run(req))
+        loop.close()
     print(json.dumps({"grew_kib": hwm_kib() - before, "kept": len(out.stdout),
                       "truncated": out.stdout_truncated, "exit": out.exit_status,
                       "stderr": len(out.stderr)}))
@@ -367,7 +364,7 @@ _MEMORY_PROBE = textwrap.dedent(
 
 def test_100mb_of_output_keeps_memory_bounded(bindir: Path, runner: Run) -> None:
     size = 100 * 1024 * 1024
-    limit = 4 * 1024 * 1024
+    limit = SubprocessExecutor().output_limit  # the default, 16 MiB
     fp.flooding_plugin(bindir, "flood", size, stderr_size=size // 4)
     flavour = runner.flavour  # type: ignore[attr-defined]
     # A child interpreter: its high-water mark says what this run alone cost.
@@ -382,7 +379,8 @@ def test_100mb_of_output_keeps_memory_bounded(bindir: Path, runner: Run) -> None
     assert got["kept"] == limit
     assert got["stderr"] == limit
     assert got["truncated"]
-    assert got["grew_kib"] < 40 * 1024, got  # two capped buffers and their copies, not 100 MB
+    # The two capped buffers (stdout and stderr), nothing proportional to the 125 MB printed.
+    assert got["grew_kib"] < (2 * limit + 8 * 1024 * 1024) // 1024, got
 
 
 def test_truncated_output_on_add_is_an_error(bindir: Path, runner: Run) -> None:
@@ -426,9 +424,7 @@ def test_text_file_busy_is_retried(bindir: Path, runner: Run) -> None:
     assert out.stdout == b"ran"
 
 
-def test_linger_kills_a_child_left_holding_stdout(
-    bindir: Path, tmp_path: Path, runner: Run
-) -> None:
+def test_linger_kills_a_child_left_holding_stdout(bindir: Path, tmp_path: Path, runner: Run) -> None:
     pids = tmp_path / "pids"
     fp.lingering_plugin(bindir, "p", pids, stdout={"ADD": RESULT})
     r = req("p", [bindir])
@@ -442,9 +438,7 @@ def test_linger_kills_a_child_left_holding_stdout(
     assert fp.wait_gone(fp.read_pids(pids)) == []
 
 
-def test_deadline_during_linger_reports_the_exit_status(
-    bindir: Path, tmp_path: Path, runner: Run
-) -> None:
+def test_deadline_during_linger_reports_the_exit_status(bindir: Path, tmp_path: Path, runner: Run) -> None:
     pids = tmp_path / "pids"
     fp.lingering_plugin(bindir, "p", pids, stdout={"ADD": RESULT})
     r = req("p", [bindir])
@@ -518,12 +512,14 @@ def test_argv_prefix_wraps_the_plugin(bindir: Path, runner: Run) -> None:
     assert out.stdout == b"wrapped 0"  # run through the wrapper, with no arguments of its own
 
 
-def test_plugin_runs_in_its_own_session(bindir: Path, runner: Run) -> None:
-    fp.write_plugin(bindir, "p", 'ps -o pid=,pgid=,sid= -p $$\n')
+def test_plugin_runs_in_its_own_process_group(bindir: Path, runner: Run) -> None:
+    fp.write_plugin(bindir, "p", "ps -o pid=,pgid=,sid= -p $$\n")
     out = runner(req("p", [bindir], Verb.DEL))
     pid, pgid, sid = (int(x) for x in out.stdout.split())
-    assert pid == pgid == sid
-    assert sid != os.getsid(0)
+    assert pid == pgid  # a group of its own: killing the group cannot hit the caller
+    assert pgid != os.getpgid(0)
+    # Same session as the caller on Python >= 3.11: a new session is a new scheduler autogroup.
+    assert (sid == os.getsid(0)) == (sys.version_info >= (3, 11))
 
 
 # -- the fake executor --------------------------------------------------------------------------

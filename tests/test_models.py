@@ -31,7 +31,7 @@ from cnilib._convert import CONVERTER
 from cnilib._version import parse_version
 from cnilib.testing import strategies as cst
 
-SETTINGS = settings(max_examples=40, deadline=None)
+SETTINGS = settings(max_examples=30, deadline=None)
 
 
 def strict_equal(a: Any, b: Any) -> None:
@@ -84,9 +84,7 @@ def test_plugin_config_keeps_every_key_exactly() -> None:
         cfg = PluginConfig.from_bytes(data)
         strict_equal(cfg.to_dict(), original)
         # ...and writing it again gives the same JSON text the user wrote, up to whitespace.
-        assert json.dumps(cfg.to_dict(), ensure_ascii=False) == json.dumps(
-            original, ensure_ascii=False
-        )
+        assert json.dumps(cfg.to_dict(), ensure_ascii=False) == json.dumps(original, ensure_ascii=False)
     out = cfg.to_dict()
     assert type(out["mtu"]) is int
     assert type(out["hairpinRatio"]) is float
@@ -260,9 +258,7 @@ def test_single_conf_is_wrapped_like_libcni(tmp_path: Path) -> None:
     ncl = NetworkConfigList.from_file(path)
     wrapped = {"cniVersion": "0.4.0", "name": "br", "plugins": [conf]}
     assert ncl.bytes == json.dumps(wrapped, separators=(",", ":"), sort_keys=True).encode()
-    assert ncl.bytes.startswith(
-        b'{"cniVersion":"0.4.0","name":"br","plugins":[{"alpha":{"b":2,"y":1}'
-    )
+    assert ncl.bytes.startswith(b'{"cniVersion":"0.4.0","name":"br","plugins":[{"alpha":{"b":2,"y":1}')
     assert ncl.to_dict() == wrapped
     assert ncl.name == "br"
     assert ncl.cni_version == "0.4.0"
@@ -291,9 +287,7 @@ def _expected_version(obj: dict[str, Any]) -> str:
     if "cniVersions" not in obj:
         return current
     usable = [
-        v
-        for v in [*obj["cniVersions"], *([current] if current else [])]
-        if parse_version(v) <= (1, 1, 0)
+        v for v in [*obj["cniVersions"], *([current] if current else [])] if parse_version(v) <= (1, 1, 0)
     ]
     return max(usable, key=parse_version) if usable else current
 
@@ -368,9 +362,7 @@ def test_cni_versions_selection_skips_unknown_older_versions() -> None:
 )
 def test_cni_versions_invalid_entries(versions: Any, path: str) -> None:
     with pytest.raises(ConfigError) as info:
-        NetworkConfigList.from_dict(
-            {"name": "n", "cniVersions": versions, "plugins": [{"type": "x"}]}
-        )
+        NetworkConfigList.from_dict({"name": "n", "cniVersions": versions, "plugins": [{"type": "x"}]})
     assert info.value.path == path
 
 
@@ -435,12 +427,8 @@ def test_runtime_config_defaults() -> None:
 
 def test_runtime_config_args_as_mapping_or_pairs() -> None:
     as_map = RuntimeConfig(container_id="c", args={"K8S_POD_NAME": "web", "IgnoreUnknown": "1"})
-    as_pairs = RuntimeConfig(
-        container_id="c", args=[("K8S_POD_NAME", "web"), ("IgnoreUnknown", "1")]
-    )
-    as_iter = RuntimeConfig(
-        container_id="c", args=iter([("K8S_POD_NAME", "web"), ("IgnoreUnknown", "1")])
-    )
+    as_pairs = RuntimeConfig(container_id="c", args=[("K8S_POD_NAME", "web"), ("IgnoreUnknown", "1")])
+    as_iter = RuntimeConfig(container_id="c", args=iter([("K8S_POD_NAME", "web"), ("IgnoreUnknown", "1")]))
     assert as_map.args == (("K8S_POD_NAME", "web"), ("IgnoreUnknown", "1"))
     assert as_map == as_pairs == as_iter
     assert as_map.cni_args == "K8S_POD_NAME=web;IgnoreUnknown=1"
@@ -487,9 +475,7 @@ def test_runtime_configs_strategy_is_valid(rt: RuntimeConfig) -> None:
 # -- validation rules ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "good", ["a", "0", "abc", "A1_b.c-d", "x" * 300, "cnitool-0123456789abcdef0123"]
-)
+@pytest.mark.parametrize("good", ["a", "0", "abc", "A1_b.c-d", "x" * 300, "cnitool-0123456789abcdef0123"])
 def test_valid_ids_and_names(good: str) -> None:
     validate_container_id(good)
     validate_network_name(good)
@@ -619,9 +605,7 @@ def test_invalid_cni_args(pairs: list[tuple[Any, Any]]) -> None:
 
 @given(st.lists(st.tuples(st.text(max_size=5), st.text(max_size=5)), max_size=4))
 def test_cni_args_rule_property(pairs: list[tuple[str, str]]) -> None:
-    ok = all(
-        k and not any(c in k for c in ";=\0") and not any(c in v for c in ";=\0") for k, v in pairs
-    )
+    ok = all(k and not any(c in k for c in ";=\0") and not any(c in v for c in ";=\0") for k, v in pairs)
     if ok:
         validate_cni_args(pairs)
     else:

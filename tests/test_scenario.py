@@ -223,17 +223,20 @@ def wait_no_tentative(ns: str, timeout: float = 5.0) -> None:
         time.sleep(0.05)
 
 
-def plugin_processes() -> list[tuple[int, str]]:
-    """Processes running a binary from the plugin directory (none may outlive an operation)."""
+def plugin_processes(ns: str) -> list[tuple[int, str]]:
+    """Processes running a plugin binary inside the namespace at ``ns`` (none may outlive an
+    operation). Plugins of other test runs on the machine live in other namespaces."""
+    inode = os.stat(ns).st_ino
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             exe = os.readlink(f"/proc/{entry}/exe")
+            same_ns = os.stat(f"/proc/{entry}/ns/net").st_ino == inode
         except OSError:
             continue
-        if exe.startswith(PLUGIN_DIR + "/"):
+        if same_ns and exe.startswith(PLUGIN_DIR + "/"):
             found.append((int(entry), exe))
     return found
 
@@ -250,6 +253,9 @@ def sandbox_clean(host_ns: netns.NetNS) -> Iterator[None]:
     test left in the host namespace (bridges, a macvlan master) are deleted and iptables is
     restored from a snapshot, so a bridge of one test never meets another test's addresses.
     """
+    # Links these modules name, left by someone else's failed run, would break the first test.
+    for name in set(link_names(host_ns.path)) & {"cni_bridge1", "cni_dual0", "cnimv0"}:
+        host_ns.run(["ip", "link", "del", name], check=False)
     links_before = set(link_names(host_ns.path))
     saved = {
         prog: host_ns.run([f"{prog}-save"]).stdout for prog in ("iptables", "ip6tables")

@@ -68,9 +68,7 @@ def test_parse_version_rejects(text: str) -> None:
 
 
 @given(st.tuples(*[st.integers(0, 1000)] * 3), st.tuples(*[st.integers(0, 1000)] * 3))
-def test_ordering_is_numeric_not_lexicographic(
-    a: tuple[int, int, int], b: tuple[int, int, int]
-) -> None:
+def test_ordering_is_numeric_not_lexicographic(a: tuple[int, int, int], b: tuple[int, int, int]) -> None:
     va, vb = ".".join(map(str, a)), ".".join(map(str, b))
     assert parse_version(va) == a
     assert version_at_least(va, vb) == (a >= b)

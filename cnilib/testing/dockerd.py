@@ -249,7 +249,7 @@ class PrivateDockerd:
             *self.extra_args,
         ]
         if self.netns is not None:
-            from cnilib.netns import enter_argv  # noqa: PLC0415
+            from cnilib.netns import enter_argv
 
             cmd = [*enter_argv(self.netns), *cmd]
         return cmd

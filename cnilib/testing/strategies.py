@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from hypothesis import strategies as st
@@ -104,9 +104,7 @@ _ALNUM = _LOWER + _LOWER.upper() + "0123456789"
 def _words(first: Sequence[str], rest: str, max_rest: int) -> st.SearchStrategy[str]:
     # A prefix drawn from ``first`` followed by up to ``max_rest`` characters of ``rest``; much
     # cheaper to generate than st.from_regex.
-    return st.builds(
-        lambda a, b: a + b, st.sampled_from(first), st.text(alphabet=rest, max_size=max_rest)
-    )
+    return st.builds(lambda a, b: a + b, st.sampled_from(first), st.text(alphabet=rest, max_size=max_rest))
 
 
 def versions() -> st.SearchStrategy[str]:
@@ -116,12 +114,6 @@ def versions() -> st.SearchStrategy[str]:
 
 _VERSIONS = st.sampled_from(SUPPORTED_VERSIONS)
 T = TypeVar("T")
-
-
-def _build(cls: Callable[..., T], **fields: Any) -> T:
-    # The models' tuple fields take any iterable (attrs converter=tuple), which type checkers cannot
-    # express for generic ``tuple``; building through ``**fields`` keeps this module strict-clean.
-    return cls(**fields)
 
 
 def _optional(strategy: st.SearchStrategy[T]) -> st.SearchStrategy[T | None]:
@@ -287,9 +279,7 @@ def dns() -> st.SearchStrategy[DNS]:
 @functools.cache
 def _interfaces(is_11: bool) -> st.SearchStrategy[Interface]:
     if not is_11:
-        return st.builds(
-            Interface, name=_IFNAMES, mac=_optional(_MACS), sandbox=_optional(_SANDBOXES)
-        )
+        return st.builds(Interface, name=_IFNAMES, mac=_optional(_MACS), sandbox=_optional(_SANDBOXES))
     return st.builds(
         Interface,
         name=_IFNAMES,
@@ -335,10 +325,10 @@ def ip_configs(
 @functools.cache
 def _ip020(fam: Literal[4, 6]) -> st.SearchStrategy[IPConfig020]:
     return st.builds(
-        lambda ip, gw, rts: _build(IPConfig020, ip=ip, gateway=gw, routes=rts),
-        _cidrs(fam),
-        _optional(_ips(fam)),
-        st.lists(_routes("0.2.0", fam), max_size=3),
+        IPConfig020,
+        ip=_cidrs(fam),
+        gateway=_optional(_ips(fam)),
+        routes=st.lists(_routes("0.2.0", fam), max_size=3),
     )
 
 
@@ -364,22 +354,12 @@ def results(draw: st.DrawFn, version: str | None = None, *, min_ips: int = 0) ->
     ifaces = draw(_lists(_interfaces(_is_11(ver)), 0, 3))
     addrs = draw(_lists(_ip_configs(shape == "0.4.0", len(ifaces), None), min_ips, 4))
     rts = draw(_lists(_routes(ver, None), 0, 4))
-    fields: dict[str, Any] = {
-        "cni_version": ver,
-        "interfaces": ifaces,
-        "ips": addrs,
-        "routes": rts,
-        "dns": draw(_DNS),
-    }
-    if shape == "0.4.0":
-        return _build(Result040, **fields)
-    return _build(Result100, **fields)
+    cls = Result040 if shape == "0.4.0" else Result100
+    return cls(cni_version=ver, interfaces=ifaces, ips=addrs, routes=rts, dns=draw(_DNS))
 
 
 @functools.cache
-def _lists(
-    elements: st.SearchStrategy[T], min_size: int, max_size: int
-) -> st.SearchStrategy[list[T]]:
+def _lists(elements: st.SearchStrategy[T], min_size: int, max_size: int) -> st.SearchStrategy[list[T]]:
     return st.lists(elements, min_size=min_size, max_size=max_size)
 
 
@@ -398,9 +378,7 @@ def _json_values(allow_nan: bool, max_leaves: int) -> st.SearchStrategy[Any]:
     )
     return st.recursive(
         scalars,
-        lambda inner: (
-            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
-        ),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
         max_leaves=max_leaves,
     )
 
