@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
+import resource
 import secrets
 import shutil
 import statistics
@@ -94,7 +96,9 @@ def capability_args(chain: str) -> dict[str, Any]:
 # -- workers (each runs in its own process, inside the sandbox host namespace) ------------------
 
 
-def _raw_stdin(conf: dict[str, Any], plugin: dict[str, Any], prev: Any, caps: dict[str, Any]) -> bytes:
+def _raw_stdin(
+    conf: dict[str, Any], plugin: dict[str, Any], prev: Any, caps: dict[str, Any]
+) -> bytes:
     obj = dict(plugin)
     obj["name"] = conf["name"]
     obj["cniVersion"] = conf["cniVersion"]
@@ -106,7 +110,9 @@ def _raw_stdin(conf: dict[str, Any], plugin: dict[str, Any], prev: Any, caps: di
     return json.dumps(obj).encode()
 
 
-def raw_attachment(conf: dict[str, Any], spec: dict[str, Any], i: int, verb: str, state: dict[int, Any]) -> None:
+def raw_attachment(
+    conf: dict[str, Any], spec: dict[str, Any], i: int, verb: str, state: dict[int, Any]
+) -> None:
     """The loop a runtime without a library would write: one subprocess.run per plugin."""
     plugins = conf["plugins"] if verb == "ADD" else list(reversed(conf["plugins"]))
     caps = capability_args(spec["chain"])
@@ -136,7 +142,9 @@ def raw_attachment(conf: dict[str, Any], spec: dict[str, Any], i: int, verb: str
         state[i] = prev
 
 
-async def raw_attachment_async(conf: dict[str, Any], spec: dict[str, Any], i: int, verb: str, state: dict[int, Any]) -> None:
+async def raw_attachment_async(
+    conf: dict[str, Any], spec: dict[str, Any], i: int, verb: str, state: dict[int, Any]
+) -> None:
     plugins = conf["plugins"] if verb == "ADD" else list(reversed(conf["plugins"]))
     caps = capability_args(spec["chain"])
     env = dict(os.environ)
@@ -160,8 +168,43 @@ async def raw_attachment_async(conf: dict[str, Any], spec: dict[str, Any], i: in
         state[i] = prev
 
 
+def _cpu() -> float:
+    """CPU seconds of this process (all threads), not of its children (the plugins)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _warm_up() -> None:
+    from cnilib import CNI, NetworkConfigList, RuntimeConfig
+    from cnilib.testing.fake import FakeExecutor, result_outcome
+
+    fake = FakeExecutor()
+    fake.script("*", "ADD", result_outcome({
+        "cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": "/x"}],
+        "ips": [{"address": "10.0.0.2/24", "interface": 0}], "routes": [{"dst": "0.0.0.0/0"}],
+    }))  # fmt: skip
+    net = NetworkConfigList.from_dict(
+        {"cniVersion": "1.0.0", "name": "warm", "plugins": [{"type": "a"}, {"type": "b"}]}
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        cni = CNI(["/nowhere"], tmp, executor=fake)
+        rt = RuntimeConfig(container_id="warm", netns="/x")
+        cni.add(net, rt)
+        cni.check(net, rt)
+        cni.delete(net, rt)
+
+
 def worker(spec: dict[str, Any]) -> dict[str, float]:
-    """Run one variant; return the seconds its ADD phase and its DEL phase took."""
+    """Run one variant; return the seconds its ADD and DEL phases took, and the CPU it used."""
+    if not spec["variant"].startswith("raw"):
+        _warm_up()  # import and first-use costs (cattrs code generation) are not measured
+    cpu0 = _cpu()
+    timings = _worker(spec)
+    timings["CPU"] = _cpu() - cpu0
+    return timings
+
+
+def _worker(spec: dict[str, Any]) -> dict[str, float]:
     variant: str = spec["variant"]
     count: int = spec["count"]
     conf = json.loads(Path(spec["conf"]).read_bytes())
@@ -378,36 +421,50 @@ def report(
     samples: dict[tuple[str, str], list[dict[str, float]]],
     count: int,
 ) -> None:
-    def med(chain: str, variant: str) -> float:
-        return statistics.median(s["ADD"] + s["DEL"] for s in samples[(chain, variant)])
+    """Print the table: medians per variant, overhead over the raw loop, ratio to Go."""
 
-    baseline = {"seq": "raw-seq", "threads8": "raw-threads8", "asyncio8": "raw-asyncio8"}
-    go_of = {"seq": "go-seq", "threads8": "go-8", "asyncio8": "go-8"}
-    print(f"{count} containers, ADD then DEL; wall seconds, median of "
-          f"{len(next(iter(samples.values())))} rounds; overhead = (cnilib - raw) / plugin runs")  # fmt: skip
-    header = f"{'chain':34} {'variant':20} {'wall s':>8} {'ADD s':>7} {'DEL s':>7} {'ovh ms/plugin':>14} {'vs Go':>7}"
-    print(header)
-    print("-" * len(header))
+    def med(chain: str, variant: str, key: str) -> float:
+        runs = samples[(chain, variant)]
+        if key == "wall":
+            return statistics.median(r["ADD"] + r["DEL"] for r in runs)
+        return statistics.median(r.get(key, float("nan")) for r in runs)
+
+    mode_of = {"seq": "seq", "threads8": "threads8", "asyncio8": "asyncio8"}
+    rounds = len(next(iter(samples.values())))
+    print(
+        f"{count} containers ADDed then DELeted; medians of {rounds} rounds. "
+        "ovh = (cnilib - raw loop of the same concurrency) / plugin runs; "
+        "cpu = the runtime process's own CPU (plugins excluded); vs Go = wall / Go's wall "
+        "(8-way compared with 8 goroutines)."
+    )
+    head = (
+        f"{'chain':33} {'variant':19} {'wall s':>7} {'ADD s':>6} {'DEL s':>6} {'cpu s':>6} "
+        f"{'ovh ms':>7} {'cpu ovh ms':>10} {'vs Go':>6}"
+    )
+    print(head)
+    print("-" * len(head))
     for chain in chains:
-        n_plugins = len(chain.split("+"))
-        runs = count * n_plugins * 2
+        runs = count * len(chain.split("+")) * 2
         for variant in variants:
             if (chain, variant) not in samples:
                 continue
-            wall = med(chain, variant)
-            add = statistics.median(s["ADD"] for s in samples[(chain, variant)])
-            dele = statistics.median(s["DEL"] for s in samples[(chain, variant)])
-            mode = variant.split("-")[1] if "-" in variant else ""
-            ovh = ""
-            ratio = ""
+            wall = med(chain, variant, "wall")
+            cpu = med(chain, variant, "CPU")
+            mode = mode_of.get(variant.split("-")[1], "") if "-" in variant else ""
+            ovh = cpu_ovh = ratio = ""
             if variant.startswith("cnilib"):
-                base = baseline.get(mode)
-                if base and (chain, base) in samples:
-                    ovh = f"{(wall - med(chain, base)) / runs * 1000:+.3f}"
-                g = go_of.get(mode)
-                if g and (chain, g) in samples:
-                    ratio = f"{wall / med(chain, g):.3f}"
-            print(f"{chain:34} {variant:20} {wall:8.3f} {add:7.3f} {dele:7.3f} {ovh:>14} {ratio:>7}")
+                raw = f"raw-{mode}"
+                if (chain, raw) in samples:
+                    ovh = f"{(wall - med(chain, raw, 'wall')) / runs * 1000:+.3f}"
+                    cpu_ovh = f"{(cpu - med(chain, raw, 'CPU')) / runs * 1000:+.3f}"
+                go = "go-seq" if mode == "seq" else "go-8"
+                if (chain, go) in samples:
+                    ratio = f"{wall / med(chain, go, 'wall'):.3f}"
+            cpu_text = "" if math.isnan(cpu) else f"{cpu:6.3f}"  # Go reports no CPU
+            print(
+                f"{chain:33} {variant:19} {wall:7.3f} {med(chain, variant, 'ADD'):6.3f} "
+                f"{med(chain, variant, 'DEL'):6.3f} {cpu_text:>6} {ovh:>7} {cpu_ovh:>10} {ratio:>6}"
+            )
         print()
 
 

@@ -99,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
         cli_env = {**env, "CNI_CACHE_DIR": str(work / "cli-cache")}
+        site_packages = next(p for p in sys.path if p.endswith("site-packages"))
+        plain_env = {**cli_env, "PYTHONPATH": f"{HERE.parent}:{site_packages}"}
         go_env = {**env, "CNI_CACHE_DIR": str(work / "go-cache")}
 
         cni = cnilib.CNI(plugin_dirs=[PLUGIN_DIR], cache_dir=work / "api-cache")
@@ -124,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("cnilib --version (CLI start-up, no-op)",
              lambda: _timed([str(CNILIB), "--version"], cli_env)),
             ("cnilib --help", lambda: _timed([str(CNILIB), "--help"], cli_env)),
+            # What a regular (wheel) install costs: no editable-install finder in site.
+            ("python -S -m cnilib --version (no editable finder)",
+             lambda: _timed([py, "-S", "-m", "cnilib", "--version"], plain_env)),
         ]
         pairs: list[tuple[str, Callable[[str], float]]] = [
             ("cnilib CLI", lambda verb: _timed([str(CNILIB), verb, "lo", ns.path], cli_env)),

@@ -3,8 +3,9 @@
 Start with :func:`load_network` (or :meth:`NetworkConfigList.from_file`), a :class:`RuntimeConfig`,
 and :class:`CNI` / :class:`AsyncCNI`. Every error is a :class:`CNIError`.
 
-The models, results and errors load with the package; the engine, executors, cache and config loader
-load on first use (PEP 562), so ``import cnilib`` stays cheap for tools that only parse documents.
+Only the errors, versions and validators load with the package; everything else (models, results, the
+engine, executors, cache, config loader) loads on first use (PEP 562), so a command-line start pays
+only for what it uses.
 """
 
 from __future__ import annotations
@@ -26,26 +27,6 @@ from ._errors import (
     ResultError,
     ValidationError,
     VersionError,
-)
-from ._models import (
-    ErrorInfo,
-    GCAttachment,
-    NetworkConfigList,
-    PluginConfig,
-    RuntimeConfig,
-    VersionInfo,
-)
-from ._results import (
-    DNS,
-    Interface,
-    IPConfig,
-    IPConfig020,
-    Result,
-    Result020,
-    Result040,
-    Result100,
-    Route,
-    parse_result,
 )
 from ._validate import (
     validate_cni_args,
@@ -74,12 +55,48 @@ if TYPE_CHECKING:
         ValidationReport,
     )
     from ._exec import AsyncSubprocessExecutor, SubprocessExecutor, find_plugin
+    from ._models import (
+        ErrorInfo,
+        GCAttachment,
+        NetworkConfigList,
+        PluginConfig,
+        RuntimeConfig,
+        VersionInfo,
+    )
     from ._protocol import ExecOutcome, ExecRequest
+    from ._results import (
+        DNS,
+        Interface,
+        IPConfig,
+        IPConfig020,
+        Result,
+        Result020,
+        Result040,
+        Result100,
+        Route,
+        parse_result,
+    )
 
 __version__ = "0.1.0"
 
 # Public names that live in modules loaded on first access.
 _LAZY: dict[str, str] = {
+    "ErrorInfo": "._models",
+    "GCAttachment": "._models",
+    "NetworkConfigList": "._models",
+    "PluginConfig": "._models",
+    "RuntimeConfig": "._models",
+    "VersionInfo": "._models",
+    "DNS": "._results",
+    "Interface": "._results",
+    "IPConfig": "._results",
+    "IPConfig020": "._results",
+    "Result": "._results",
+    "Result020": "._results",
+    "Result040": "._results",
+    "Result100": "._results",
+    "Route": "._results",
+    "parse_result": "._results",
     "CacheEntry": "._cache",
     "ResultCache": "._cache",
     "ConfigDirectoryError": "._config",

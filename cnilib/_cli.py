@@ -20,9 +20,9 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
-# Free: this module lives in the package, so ``cnilib/__init__`` (models, results, errors, and json
-# through them) is loaded already. The engine, cache and config loader are attributes that load
-# on first use, so only the commands that need them pay for them.
+# Free: this module lives in the package, so ``cnilib/__init__`` has run already. The engine, the
+# cache and the config loader are attributes loaded on first use: only commands that need them
+# pay for them.
 import cnilib
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ environment (a command-line option wins over its variable):
   NETCONFPATH     configuration directory (--conf-dir), default /etc/cni/net.d
   CNI_PATH        plugin directories separated by ':' (--cni-path),
                   default /opt/cni/bin:/usr/libexec/cni:/usr/lib/cni
-  CNI_IFNAME      interface name (--ifname/-i), default eth0 (set but empty stays empty)
+  CNI_IFNAME      interface name (--ifname/-i), default eth0 (set but empty is an error)
   CNI_ARGS        plugin arguments K=V;K2=V2 (a pair with an empty key or value is an error)
   CAP_ARGS        capability arguments, a JSON object ({"portMappings": [...]})
   CNI_CONTAINERID container id (--container-id); default "cnitool-" + the first 10 bytes

@@ -204,13 +204,16 @@ class _Exec:
 
 
 class _Blocking:
-    """Blocking file work (cache I/O). ``mutates``: a dry run must not do it."""
+    """Blocking file work (cache I/O). ``mutates``: a dry run must not do it. ``quick``: reading
+    one small file, which the asyncio driver does inline rather than in a worker thread (the
+    hand-off costs more than the read); writes (fsync) and directory scans go to a thread."""
 
-    __slots__ = ("fn", "mutates")
+    __slots__ = ("fn", "mutates", "quick")
 
-    def __init__(self, fn: Callable[[], Any], *, mutates: bool = False) -> None:
+    def __init__(self, fn: Callable[[], Any], *, mutates: bool = False, quick: bool = False) -> None:
         self.fn = fn
         self.mutates = mutates
+        self.quick = quick
 
 
 class _Sleep:
@@ -405,10 +408,13 @@ class _Planner:
         if failures:
             _note(exc, "cleanup DEL after the failed ADD also failed: " + "; ".join(failures))
             return
+        _note(exc, f"the partly applied ADD was rolled back with DEL (plugins[{last}]..plugins[0])")
         # The attachment is gone: an entry left by an earlier ADD would now lie.
         key = (conflist.name, rt.container_id, rt.ifname)
-        yield _Blocking(lambda: self.cache.delete(*key), mutates=True)
-        _note(exc, f"the partly applied ADD was rolled back with DEL (plugins[{last}]..plugins[0])")
+        try:
+            yield _Blocking(lambda: self.cache.delete(*key), mutates=True)
+        except CacheError as err:
+            _note(exc, f"the stale cache entry could not be removed: {err}")
 
     def plan_del(
         self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None
@@ -420,7 +426,7 @@ class _Planner:
         prev: Result | None = None
         if version_at_least(version, "0.4.0"):
             # prevResult on DEL exists from 0.4.0 on: the cached result in the list's version.
-            entry, problem = yield _Blocking(lambda: self.cache.read_tolerant(*key))
+            entry, problem = yield _Blocking(lambda: self.cache.read_tolerant(*key), quick=True)
             # A file owned by another attachment with the same name (``foreign``) is left alone.
             drop = problem is not None and not problem.foreign
             if entry is not None and entry.result is not None:
@@ -449,7 +455,7 @@ class _Planner:
         deadline = self.deadline(Verb.CHECK, timeout)
         key = (conflist.name, rt.container_id, rt.ifname)
         # Unlike DEL, an unreadable cache is an error here (CacheError from read()).
-        entry = yield _Blocking(lambda: self.cache.read(*key))
+        entry = yield _Blocking(lambda: self.cache.read(*key), quick=True)
         prev: Result | None = None
         if entry is not None and entry.result is not None:
             try:
@@ -1409,8 +1415,11 @@ class AsyncCNI(_Common):
                     if type(effect) is _Exec:
                         send = await self._exec(effect)
                     elif type(effect) is _Blocking:
-                        # Cache I/O (fsync) would stall the loop: a worker thread does it.
-                        send = await loop.run_in_executor(None, effect.fn)
+                        if effect.quick:
+                            send = effect.fn()
+                        else:
+                            # Cache writes (fsync) would stall the loop: a worker thread does them.
+                            send = await loop.run_in_executor(None, effect.fn)
                     else:
                         await asyncio.sleep(cast("_Sleep", effect).seconds)
                 except CNIError as exc:

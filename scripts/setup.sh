@@ -35,3 +35,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,docker,lint,docs]' 2>&1 \
   | { grep -v -e '^WARNING: Location' -e 'is ignored: it is neither' || true; }
+# Byte-compile now: with PYTHONDONTWRITEBYTECODE set (as on these machines) an editable install would
+# otherwise recompile cnilib on every start of the command line.
+.venv/bin/python -m compileall -q cnilib >/dev/null

@@ -522,6 +522,27 @@ def test_plugin_runs_in_its_own_process_group(bindir: Path, runner: Run) -> None
     assert (sid == os.getsid(0)) == (sys.version_info >= (3, 11))
 
 
+def test_without_pidfd_support(
+    bindir: Path, tmp_path: Path, runner: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kernels before 5.3 have no pidfd: the executors then poll for the exit.
+    import cnilib._exec
+
+    monkeypatch.setattr(cnilib._exec, "_pidfd", lambda pid: None)
+    fp.exiting_plugin(bindir, "ok", stdout={"ADD": json.dumps(RESULT)})
+    r = req("ok", [bindir])
+    assert isinstance(decode_outcome(r, runner(r)), Result100)
+    fp.hanging_plugin(bindir, "hang", tmp_path / "hang")
+    out = runner(req("hang", [bindir]), timeout=0.5, kill_grace=0.2)
+    assert out.timed_out
+    fp.lingering_plugin(bindir, "linger", tmp_path / "linger", stdout={"ADD": RESULT})
+    t0 = time.monotonic()
+    out = runner(req("linger", [bindir]), linger=0.2)
+    assert time.monotonic() - t0 < 1.0
+    assert out.exit_status == 0
+    assert fp.wait_gone([*fp.read_pids(tmp_path / "hang"), *fp.read_pids(tmp_path / "linger")]) == []
+
+
 # -- the fake executor --------------------------------------------------------------------------
 
 

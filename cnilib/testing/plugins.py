@@ -65,6 +65,7 @@ Output: TypeAlias = "str | bytes | Mapping[str, str | bytes]"
 #: An exit status; a mapping picks by verb, ``"*"`` being the fallback (0 when absent).
 Status: TypeAlias = "int | Mapping[str, int]"
 
+#: A directory or file argument.
 PathLike: TypeAlias = "str | os.PathLike[str]"
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
