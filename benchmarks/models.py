@@ -8,9 +8,11 @@ under 10 ms to an import of attrs and cattrs) are reported, never asserted.
   one address, routes, empty dns), parsed with :func:`cnilib.parse_result` and written with
   ``to_bytes()``, against ``json.loads`` and compact ``json.dumps`` of the very same bytes, timed in
   the same process with the same loop.
-* Imports: fresh interpreters (this one's ``sys.executable``, not a shim) run ``pass``,
-  ``import attrs, cattrs`` and ``import cnilib``, interleaved, many times; medians are compared.
-  ``-X importtime`` then shows cnilib's own share of one import.
+* Imports: fresh interpreters (this one's ``sys.executable``, not a shim) time, in-process, ``import
+  attrs``, ``import attrs, cattrs``, ``import cnilib`` and ``import cnilib`` plus a first parse
+  (which loads the lazily imported models and builds the cattrs converter), interleaved, many times;
+  medians are compared, the whole-process wall time is shown beside them. A last variant times
+  cnilib's modules one after the other on top of an already imported attrs and cattrs.
 """
 
 from __future__ import annotations
@@ -81,61 +83,66 @@ def bench_models(number: int, repeat: int) -> list[tuple[str, float, float]]:
     return rows
 
 
-def _run(code: str, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, env=env)
-    return time.perf_counter() - start
-
-
+# Each variant runs in a fresh interpreter; ``PRE`` is imported untimed, ``STMT`` timed in-process,
+# so interpreter start-up noise stays out of the numbers.
+_CHILD = """
+import json, sys, time
+{pre}
+t0 = time.perf_counter()
+{stmt}
+sys.stdout.write(json.dumps(time.perf_counter() - t0))
+"""
 FIRST_PARSE = f"import cnilib; cnilib.parse_result({BRIDGE_RESULT!r})"
-IMPORTS = {
-    "python (pass)": "pass",
-    "attrs": "import attrs",
-    "attrs + cattrs": "import attrs, cattrs",
-    "cnilib": "import cnilib",
-    "cnilib+1st parse": FIRST_PARSE,
+IMPORTS: dict[str, tuple[str, str]] = {
+    "attrs": ("", "import attrs"),
+    "attrs + cattrs": ("", "import attrs, cattrs"),
+    "cnilib": ("", "import cnilib"),
+    "cnilib + 1st parse": ("", FIRST_PARSE),
+    "cnilib + 1st parse, attrs+cattrs already loaded": ("import attrs, cattrs", FIRST_PARSE),
 }
+# Where the time goes: cnilib's modules imported one after the other on top of attrs and cattrs.
+STEPS = ["cnilib", "cnilib._results", "cnilib._models", "cnilib._convert"]
+_STEPS_CHILD = f"""
+import json, sys, time, importlib
+import attrs, cattrs
+out = []
+for name in {STEPS!r}:
+    t0 = time.perf_counter()
+    importlib.import_module(name)
+    out.append(time.perf_counter() - t0)
+import cnilib
+t0 = time.perf_counter()
+cnilib.parse_result({BRIDGE_RESULT!r})
+out.append(time.perf_counter() - t0)
+sys.stdout.write(json.dumps(out))
+"""
 
 
-def bench_imports(rounds: int) -> dict[str, list[float]]:
+def _child(code: str, env: dict[str, str]) -> tuple[object, float]:
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True)
+    return json.loads(proc.stdout), time.perf_counter() - start
+
+
+def bench_imports(rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]], list[list[float]]]:
+    """In-process seconds and whole-process wall seconds per variant; per-step seconds."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPROFILEIMPORTTIME"}
-    for code in IMPORTS.values():  # warm the OS cache and the .pyc files
-        _run(code, env)
-    samples: dict[str, list[float]] = {label: [] for label in IMPORTS}
+    codes = {label: _CHILD.format(pre=pre, stmt=stmt) for label, (pre, stmt) in IMPORTS.items()}
+    for code in [*codes.values(), _STEPS_CHILD]:  # warm the OS cache and the .pyc files
+        _child(code, env)
+    inner: dict[str, list[float]] = {label: [] for label in IMPORTS}
+    wall: dict[str, list[float]] = {label: [] for label in IMPORTS}
+    steps: list[list[float]] = []
     for _ in range(rounds):  # interleaved, so drift hits every variant alike
-        for label, code in IMPORTS.items():
-            samples[label].append(_run(code, env))
-    return samples
-
-
-def importtime_breakdown(code: str) -> dict[str, float]:
-    """Milliseconds of one ``-X importtime`` run of ``code``, by who is to blame.
-
-    ``total`` is the cumulative time of the top-level cnilib imports (``cnilib``, and
-    ``cnilib._convert`` when the first parse pulls it in lazily); ``attrs``/``cattrs`` their
-    cumulative time inside it; each ``cnilib.*`` module its self time (class creation included);
-    ``stdlib and other`` the rest (typing, json, signal, ipaddress...).
-    """
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code], check=True, capture_output=True, text=True
-    )
-    out: dict[str, float] = {}
-    for line in proc.stderr.splitlines():
-        fields = line.removeprefix("import time:").split("|")
-        if len(fields) != 3 or not fields[0].strip().isdigit():
-            continue
-        self_ms, cumulative_ms, raw = float(fields[0]) / 1e3, float(fields[1]) / 1e3, fields[2]
-        name = raw.strip()
-        top_level = not raw[1:].startswith(" ")  # nested imports are indented
-        if top_level and name.split(".")[0] == "cnilib":  # cnilib, later cnilib._convert (lazy)
-            out["total"] = out.get("total", 0.0) + cumulative_ms
-        if name.split(".")[0] == "cnilib":
-            out[name] = self_ms
-        elif name in ("attrs", "cattrs"):
-            out[name] = cumulative_ms
-    own = sum(v for k, v in out.items() if k.startswith("cnilib"))
-    out["stdlib and other"] = out.get("total", 0.0) - own - out.get("attrs", 0) - out.get("cattrs", 0)
-    return out
+        for label, code in codes.items():
+            took, elapsed = _child(code, env)
+            assert isinstance(took, float)
+            inner[label].append(took)
+            wall[label].append(elapsed)
+        took, _ = _child(_STEPS_CHILD, env)
+        assert isinstance(took, list)
+        steps.append([float(x) for x in took])
+    return inner, wall, steps
 
 
 def main() -> int:
@@ -161,26 +168,23 @@ def main() -> int:
     verdict = "ok" if ratio_rt <= 4.0 else "ABOVE AIM"
     print(f"  aim: parse+serialize <= 4.0x json -> {ratio_rt:.1f}x ({verdict})\n")
 
-    samples = bench_imports(rounds)
-    med = {label: statistics.median(v) for label, v in samples.items()}
-    low = {label: min(v) for label, v in samples.items()}
-    print(f"fresh interpreters, {rounds} runs each (wall time of the whole process)")
-    print(f"  {'command':<18} {'median':>9} {'min':>9} {'median - python':>16}")
+    inner, wall, steps = bench_imports(rounds)
+    med = {label: statistics.median(v) * 1e3 for label, v in inner.items()}
+    print(f"imports in fresh interpreters, median of {rounds} runs (ms)")
+    print(f"  {'what is timed':<48} {'in-process':>10} {'min':>7} {'process wall':>13}")
     for label in IMPORTS:
-        extra = (med[label] - med["python (pass)"]) * 1e3
-        print(f"  {label:<18} {med[label] * 1e3:>7.1f}ms {low[label] * 1e3:>7.1f}ms {extra:>14.1f}ms")
-    added = med["cnilib"] - med["attrs + cattrs"]
-    added_used = med["cnilib+1st parse"] - med["attrs + cattrs"]
-    verdict = "ok" if added < 0.010 else "ABOVE AIM"
-    print(f"  aim: import cnilib adds < 10 ms to attrs+cattrs -> {added * 1e3:+.1f} ms ({verdict})")
-    print(f"       with the first parse (builds the converter): {added_used * 1e3:+.1f} ms\n")
-
-    print("-X importtime, one run each (ms)")
-    for title, code in (("import cnilib", "import cnilib"), ("+ first parse", FIRST_PARSE)):
-        parts = importtime_breakdown(code)
-        total = parts.pop("total", 0.0)
-        shown = ", ".join(f"{k} {v:.1f}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1]))
-        print(f"  {title:<14} {total:5.1f} = {shown}")
+        low = min(inner[label]) * 1e3
+        print(f"  {label:<48} {med[label]:>10.1f} {low:>7.1f} {statistics.median(wall[label]) * 1e3:>13.1f}")
+    added_import = med["cnilib"] - med["attrs + cattrs"]
+    added_used = med["cnilib + 1st parse, attrs+cattrs already loaded"]
+    verdict = "ok" if added_import < 10.0 else "ABOVE AIM"
+    print(f"  aim: import cnilib adds < 10 ms to attrs+cattrs -> {added_import:+.1f} ms ({verdict})")
+    verdict = "ok" if added_used < 10.0 else "above 10 ms"
+    print(f"  first use (lazy models, converter): {added_used:.1f} ms on top of attrs+cattrs ({verdict})")
+    cols = [*STEPS, "first parse_result"]
+    per_step = [statistics.median(run[i] for run in steps) * 1e3 for i in range(len(cols))]
+    shown = ", ".join(f"{name} {ms:.1f}" for name, ms in zip(cols, per_step, strict=True))
+    print(f"  on top of attrs+cattrs, step by step: {shown}")
     return 0
 
 

@@ -1,14 +1,15 @@
 """The only place that starts processes: plugin discovery and the sync/asyncio subprocess executors.
 
-Each plugin runs in its own process group, with argv never going through a shell.
-stdin is written while stdout and stderr are drained concurrently, each capped so a runaway plugin
-cannot exhaust memory. On a deadline (or asyncio cancellation) the whole group gets SIGTERM, a short
-grace, then SIGKILL, and the call returns even if a grandchild escaped holding the pipes.
+Each plugin runs in its own process group, with argv never going through a shell. stdin is written
+while stdout and stderr are drained concurrently, each capped so a runaway plugin cannot exhaust
+memory. On a deadline (or asyncio cancellation) the whole group gets SIGTERM, a short grace, then
+SIGKILL, and the call returns even if a grandchild escaped holding the pipes. A plugin that exited
+while a child it left behind still holds the pipes is waited for ``linger`` seconds, then that child
+is killed with the group.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import io
@@ -20,9 +21,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import IO, Any, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
+
+if TYPE_CHECKING:
+    import asyncio
 
 from ._errors import PluginNotFoundError, ValidationError
 from ._protocol import ExecOutcome, ExecRequest, _str_tuple
@@ -405,6 +409,8 @@ class AsyncSubprocessExecutor(_Base):
     """
 
     async def _spawn_async(self, path: str, env: Mapping[bytes, bytes]) -> subprocess.Popen[bytes]:
+        import asyncio  # imported here: the sync paths (and the CLI) never pay for it
+
         for delay in _TXTBSY_DELAYS:
             try:
                 return self._popen(path, env)
@@ -420,6 +426,8 @@ class AsyncSubprocessExecutor(_Base):
         Raises :class:`~cnilib.ValidationError` or :class:`~cnilib.PluginNotFoundError` before
         anything is started; cancellation kills the plugin's process group, then propagates.
         """
+        import asyncio  # imported here: the sync paths (and the CLI) never pay for it
+
         path = find_plugin(request.plugin, request.search_path)
         started = time.monotonic()
         try:
@@ -470,6 +478,8 @@ class _AsyncRun:
     """
 
     def __init__(self, owner: AsyncSubprocessExecutor, proc: subprocess.Popen[bytes], stdin: bytes) -> None:
+        import asyncio  # imported here: the sync paths (and the CLI) never pay for it
+
         self.owner = owner
         self.proc = proc
         self.loop = asyncio.get_running_loop()
@@ -503,7 +513,8 @@ class _AsyncRun:
             raise
 
     def _on_events(self) -> None:
-        assert self.epoll is not None
+        if self.epoll is None:  # closed while this callback was already queued
+            return
         for fd, _ in self.epoll.poll(0):
             if fd in self.readers:
                 self._on_read(fd)
@@ -514,6 +525,7 @@ class _AsyncRun:
 
     async def finish(self, deadline: float | None) -> str:
         """Wait for the plugin's exit and closed pipes: ``_DONE``, ``_TIMEOUT`` or ``_LINGER``."""
+
         if deadline is not None:
             self.timers.append(self.loop.call_later(max(0.0, deadline - time.monotonic()), self._on_deadline))
         return await self.result
@@ -580,6 +592,8 @@ class _AsyncRun:
 
     async def terminate(self) -> None:
         """SIGTERM the group, wait the grace (or the exit), SIGKILL the group, reap the plugin."""
+        import asyncio  # imported here: the sync paths (and the CLI) never pay for it
+
         if self.proc.returncode is None:
             _killpg(self.proc.pid, signal.SIGTERM)
             with contextlib.suppress(asyncio.TimeoutError):

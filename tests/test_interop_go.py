@@ -38,6 +38,7 @@ from cnilib import (
     netns,
     parse_result,
 )
+from cnilib._cache import go_json_dumps
 
 pytestmark = [pytest.mark.go, pytest.mark.root]
 
@@ -377,3 +378,27 @@ def test_the_list_object_matches_what_go_loads(shared: Shared) -> None:
     founding = load_network(shared.confdir, "mybridge")
     assert isinstance(founding, NetworkConfigList)
     assert json.loads(founding.bytes)["plugins"][0]["type"] == "bridge"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="lead: NetworkConfigList._wrap_single writes the wrapper with json.dumps(sort_keys=True); "
+    "libcni re-marshals it with Go's encoder (HTML escapes, raw UTF-8, float64 numbers), so the "
+    "cached config of such a .conf differs; cnilib._cache.go_json_dumps(wrapped) matches exactly",
+)
+def test_wrapped_conf_bytes_with_unusual_values(
+    shared: Shared, ctr_ns: Callable[[], netns.NetNS]
+) -> None:
+    conf = '{"cniVersion": "1.0.0", "name": "lonet", "type": "loopback", "note": "<\u00e9&>", ' \
+        '"ratio": 1.0, "big": 12345678901234567890, "tiny": 1e-7}'  # fmt: skip
+    (shared.confdir / "10-lonet.conf").write_text(conf)
+    ctr = ctr_ns()
+    ok(shared.go("add", "lonet", ctr, caps=False))
+    try:
+        go = json.loads(shared.cache_file("lonet", ctr).read_bytes())
+    finally:
+        ok(shared.go("del", "lonet", ctr, caps=False))
+    go_config = base64.b64decode(go["config"])
+    conflist = load_network(shared.confdir, "lonet")
+    assert go_json_dumps(conflist.raw).encode() == go_config  # what cnilib could write
+    assert conflist.bytes == go_config

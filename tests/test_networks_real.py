@@ -1,4 +1,4 @@
-# ruff: noqa: PLR0917  # pytest fixtures are parameters: their number says nothing here
+# pytest fixtures are parameters: their number says nothing here
 """Real configuration lists beyond the founding scenario, with the Debian plugins (1.1.1).
 
 The founding network as a list at 0.3.1, 0.4.0 and 1.0.0 chained with portmap, firewall, tuning

@@ -1,4 +1,4 @@
-# ruff: noqa: PLR0917  # pytest fixtures are parameters: their number says nothing here
+# pytest fixtures are parameters: their number says nothing here
 """The founding scenario with a real Docker container (``docker run --net=none``).
 
 The private engine (conftest's ``dockerd``) runs in the sandbox host namespace with all of Docker's
