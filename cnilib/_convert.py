@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import attrs
 import cattrs
 from cattrs.errors import BaseValidationError
 from cattrs.gen import make_dict_structure_fn, override
@@ -56,6 +58,7 @@ class CNIConverter(cattrs.Converter):
             text, _, where = first.rpartition(" @ ")
             if not text:
                 text, where = first, path
+            where = json_path(where)
             more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
             raise error(text + more, path=where, source=source) from None
 
@@ -259,33 +262,85 @@ def _is(expected: Any, tp: Any) -> bool:
     return bool(tp == expected)
 
 
+def _object_only(fn: Callable[[Any, Any], T], fix: Callable[[T], T] | None = None) -> Callable[[Any, Any], T]:
+    def hook(value: Any, t: Any) -> T:
+        # cattrs' generated functions index whatever they get; a JSON object only, named so.
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected object, got {_kind(value)}")
+        out = fn(value, t)
+        return out if fix is None else fix(out)
+
+    return hook
+
+
+def _str_or_none(value: Any, _: Any) -> str | None:
+    # Go's omitempty writes "" as absent; reading "" as absent keeps parse(dump(x)) == x.
+    if value is None or value == "":
+        return None
+    return _strict_str(value, None)
+
+
+def _fill_ip_versions(res: Result040) -> Result040:
+    # 0.3.x/0.4.0 entries carry "version"; some plugins (loopback) omit it: derive it from the address.
+    if all(ip.version is not None for ip in res.ips):
+        return res
+    ips = tuple(
+        ip if ip.version is not None else attrs.evolve(ip, version="6" if ip.is_ipv6 else "4")
+        for ip in res.ips
+    )
+    return attrs.evolve(res, ips=ips)
+
+
+#: Python attribute names that the JSON spells differently, for error paths.
+_JSON_NAMES = {
+    "cni_version": "cniVersion",
+    "socket_path": "socketPath",
+    "pci_id": "pciID",
+    "container_id": "containerID",
+}
+_PATH_SEGMENT = re.compile(r"\.(" + "|".join(_JSON_NAMES) + r")(?=$|[.\[])")
+
+
+def json_path(path: str) -> str:
+    """Rewrite a cattrs error path with the JSON key names (``.socket_path`` -> ``.socketPath``)."""
+    return _PATH_SEGMENT.sub(lambda m: "." + _JSON_NAMES[m.group(1)], path)
+
+
 def make_converter() -> CNIConverter:
-    """Build the converter with every hook cnilib uses (called once, at import)."""
+    """Build the converter with every hook cnilib uses (called once, at first use).
+
+    Order matters: cattrs captures element hooks when it generates a container's hook, so leaves
+    (strict scalars, arrays of strings) are registered before the classes that hold them.
+    """
     conv = CNIConverter(detailed_validation=True, forbid_extra_keys=False)
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(int, _strict_int)
     conv.register_structure_hook(bool, _strict_bool)
 
-    def gen(cl: type, **overrides: Any) -> None:
-        conv.register_structure_hook(cl, make_dict_structure_fn(cl, conv, **overrides))
+    def tuples(*types: Any) -> None:
+        for tp in types:
+            conv.register_structure_hook_func(functools.partial(_is, tp), _list_only(conv, tp))
 
-    gen(DNS)
+    def gen(cl: type[T], fix: Callable[[T], T] | None = None, **overrides: Any) -> None:
+        conv.register_structure_hook(cl, _object_only(make_dict_structure_fn(cl, conv, **overrides), fix))
+
+    optional = override(struct_hook=_str_or_none)
+    tuples(tuple[str, ...])
+    gen(DNS, domain=optional)
     gen(Route, dst=override(struct_hook=_cidr), gw=override(struct_hook=_ip_or_none))
     gen(
         Interface,
-        socket_path=override(rename="socketPath"),
-        pci_id=override(rename="pciID"),
+        mac=optional,
+        sandbox=optional,
+        socket_path=override(rename="socketPath", struct_hook=_str_or_none),
+        pci_id=override(rename="pciID", struct_hook=_str_or_none),
     )
-    gen(
-        IPConfig,
-        address=override(struct_hook=_cidr),
-        gateway=override(struct_hook=_ip_or_none),
-    )
+    gen(IPConfig, address=override(struct_hook=_cidr), gateway=override(struct_hook=_ip_or_none))
+    tuples(tuple[Route, ...], tuple[Interface, ...], tuple[IPConfig, ...])
     gen(IPConfig020, ip=override(struct_hook=_cidr), gateway=override(struct_hook=_ip_or_none))
-    for tp in (tuple[str, ...], tuple[Route, ...], tuple[Interface, ...], tuple[IPConfig, ...]):
-        conv.register_structure_hook_func(functools.partial(_is, tp), _list_only(conv, tp))
-    for cl in (Result020, Result040, Result100):
-        gen(cl, cni_version=override(rename="cniVersion"))
+    gen(Result020, cni_version=override(rename="cniVersion"))
+    gen(Result040, _fill_ip_versions, cni_version=override(rename="cniVersion"))
+    gen(Result100, cni_version=override(rename="cniVersion"))
     gen(ErrorInfo, cni_version=override(rename="cniVersion"))
     gen(GCAttachment, container_id=override(rename="containerID"))
     conv.register_structure_hook(VersionInfo, _structure_version_info)
@@ -296,6 +351,8 @@ def make_converter() -> CNIConverter:
     conv.register_unstructure_hook(Result020, _dump_result020)
     conv.register_unstructure_hook(Result040, lambda r: _dump_current(r, True))
     conv.register_unstructure_hook(Result100, lambda r: _dump_current(r, False))
+    for cl in (VersionInfo, ErrorInfo, GCAttachment):
+        conv.register_unstructure_hook(cl, lambda x: x.to_dict())
     return conv
 
 

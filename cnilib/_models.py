@@ -14,9 +14,15 @@ from typing import Any
 
 import attrs
 
-from ._errors import ConfigError, VersionError
-from ._results import DNS
-from ._validate import validate_cni_args, validate_container_id, validate_ifname
+from ._errors import ConfigError, ValidationError, VersionError
+from ._results import DNS, decode_json
+from ._results import json_type as _json_type
+from ._validate import (
+    validate_cni_args,
+    validate_container_id,
+    validate_ifname,
+    validate_network_name,
+)
 from ._version import SUPPORTED_VERSIONS, parse_version
 
 __all__ = [
@@ -33,30 +39,12 @@ __all__ = [
 def load_json_object(data: bytes | str, *, what: str, source: str | None = None) -> dict[str, Any]:
     """Decode JSON text that must be an object; errors are :class:`ConfigError` at ``$``."""
     try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{what} is not valid JSON: {exc}", path="$", source=source) from None
+        obj = decode_json(data, what=what, error=ConfigError)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, path="$", source=source) from None
     if not isinstance(obj, dict):
-        raise ConfigError(
-            f"{what} must be a JSON object, not {_json_type(obj)}", path="$", source=source
-        )
+        raise ConfigError(f"{what} must be a JSON object, not {_json_type(obj)}", path="$", source=source)
     return obj
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 _MISSING = object()
@@ -79,9 +67,7 @@ def _get(
     # bool is an int subclass in Python but never a JSON number here.
     if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
         names = " or ".join(_KIND_NAMES.get(k, k.__name__) for k in _as_tuple(kind))
-        raise ConfigError(
-            f"expected {names}, got {_json_type(value)}", path=f"{path}.{key}", source=source
-        )
+        raise ConfigError(f"expected {names}, got {_json_type(value)}", path=f"{path}.{key}", source=source)
     return value
 
 
@@ -130,9 +116,7 @@ class PluginConfig:
     prev_result: Mapping[str, Any] | None = None
 
     @classmethod
-    def from_dict(
-        cls, obj: Mapping[str, Any], *, path: str = "$", source: str | None = None
-    ) -> PluginConfig:
+    def from_dict(cls, obj: Mapping[str, Any], *, path: str = "$", source: str | None = None) -> PluginConfig:
         """Build from a decoded JSON object; ``path`` prefixes error locations (``$.plugins[1]``)."""
         if not isinstance(obj, Mapping):
             raise ConfigError(
@@ -243,6 +227,7 @@ class NetworkConfigList:
         if "plugins" not in obj and "type" in obj:
             return cls._wrap_single(obj, source=source)
         name = _get(obj, "name", str, "$", required=True, source=source)
+        _check_name(name, source)
         version = _get(obj, "cniVersion", str, "$", source=source) or ""
         if version:
             _check_version_string(version, "$.cniVersion", source)
@@ -285,9 +270,13 @@ class NetworkConfigList:
     def _wrap_single(cls, obj: Mapping[str, Any], *, source: str | None) -> NetworkConfigList:
         plugin = PluginConfig.from_dict(obj, source=source)
         name = _get(obj, "name", str, "$", required=True, source=source)
-        # libcni re-marshals a wrapped .conf this way (sorted keys), so the cached config matches.
+        _check_name(name, source)
+        # libcni re-marshals a wrapped .conf with Go's encoder (sorted keys, Go escapes and numbers);
+        # writing the same bytes keeps the cached config identical to what cnitool would cache.
+        from ._cache import go_json_dumps
+
         wrapped = {"cniVersion": plugin.cni_version, "name": name, "plugins": [dict(obj)]}
-        data = json.dumps(wrapped, separators=(",", ":"), sort_keys=True).encode()
+        data = go_json_dumps(wrapped).encode()
         return cls(
             name=name,
             cni_version=plugin.cni_version,
@@ -307,18 +296,14 @@ class NetworkConfigList:
         return cls.from_dict(obj, data=raw, source=source, allow_empty=allow_empty)
 
     @classmethod
-    def from_file(
-        cls, path: str | os.PathLike[str], *, allow_empty: bool = False
-    ) -> NetworkConfigList:
+    def from_file(cls, path: str | os.PathLike[str], *, allow_empty: bool = False) -> NetworkConfigList:
         """Read a ``.conflist``, ``.conf`` or ``.json`` file."""
         fspath = os.fspath(path)
         try:
             with open(fspath, "rb") as fh:
                 data = fh.read()
         except OSError as exc:
-            raise ConfigError(
-                f"cannot read network configuration: {exc.strerror}", source=fspath
-            ) from None
+            raise ConfigError(f"cannot read network configuration: {exc.strerror}", source=fspath) from None
         return cls.from_bytes(data, source=fspath, allow_empty=allow_empty)
 
     def with_plugins(self, extra: Iterable[PluginConfig]) -> NetworkConfigList:
@@ -330,12 +315,18 @@ class NetworkConfigList:
         return dict(self.raw)
 
 
+def _check_name(name: str, source: str | None) -> None:
+    # The name becomes part of cache file paths: refuse it at load, not only when a verb runs.
+    try:
+        validate_network_name(name)
+    except ValidationError as exc:
+        raise ConfigError(str(exc), path="$.name", source=source) from None
+
+
 def _pick_version(candidates: tuple[str, ...], current: str) -> str:
-    # libcni: the highest of cniVersions (plus cniVersion) that is not newer than the implementation.
-    newest = parse_version(SUPPORTED_VERSIONS[-1])
-    usable = [
-        v for v in (*candidates, *((current,) if current else ())) if parse_version(v) <= newest
-    ]
+    # The highest of cniVersions (plus cniVersion) that cnilib supports; libcni would also take an
+    # unknown version below its own newest, which no plugin result could then be converted to.
+    usable = [v for v in (*candidates, *((current,) if current else ())) if v in SUPPORTED_VERSIONS]
     if not usable:
         return current
     best: str = max(usable, key=parse_version)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, TypeAlias
 
 import attrs
 
-from ._errors import ResultError, VersionError
+from ._errors import ConfigError, ResultError, VersionError
 from ._version import SUPPORTED_VERSIONS, family
 
 __all__ = [
@@ -251,23 +251,46 @@ def parse_result(data: bytes | str | Mapping[str, Any], *, version: str | None =
     try:
         fam = family(raw_version)
     except VersionError:
-        raise ResultError(
-            f"unsupported CNI result version {raw_version!r}", path="$.cniVersion"
-        ) from None
+        raise ResultError(f"unsupported CNI result version {raw_version!r}", path="$.cniVersion") from None
     result: AnyResult = _conv().structure_checked(obj, _CLASS_OF_FAMILY[fam], error=ResultError)
     return result
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type (``null``, ``boolean``, ``array``, ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return type(value).__name__
+
+
+def decode_json(data: bytes | bytearray | memoryview | str, *, what: str, error: type[ConfigError]) -> Any:
+    """``json.loads`` whose failures (syntax, encoding, absurd nesting) are ``error`` at ``$``."""
+    try:
+        return json.loads(bytes(data) if isinstance(data, memoryview) else data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise error(f"{what} is not valid JSON: {exc}", path="$") from None
+    except RecursionError:
+        raise error(f"{what} is nested too deeply to decode", path="$") from None
+
+
 def _load_json_object(data: bytes | str | Mapping[str, Any], *, what: str) -> Mapping[str, Any]:
-    if isinstance(data, (bytes, bytearray, memoryview, str)):
-        try:
-            obj = json.loads(bytes(data) if isinstance(data, memoryview) else data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ResultError(f"{what} is not valid JSON: {exc}", path="$") from None
-    else:
-        obj = data
+    obj = (
+        decode_json(data, what=what, error=ResultError)
+        if isinstance(data, (bytes, bytearray, memoryview, str))
+        else data
+    )
     if not isinstance(obj, Mapping):
-        raise ResultError(f"{what} must be a JSON object, not {type(obj).__name__}", path="$")
+        raise ResultError(f"{what} must be a JSON object, not {json_type(obj)}", path="$")
     return obj
 
 
@@ -314,9 +337,7 @@ def _convert_result(res: Result, version: str) -> AnyResult:
     raise VersionError(f"unsupported CNI result type {type(res).__name__}")  # pragma: no cover
 
 
-def _down_to_020(
-    ips: tuple[IPConfig, ...], routes: tuple[Route, ...], dns: DNS, version: str
-) -> Result020:
+def _down_to_020(ips: tuple[IPConfig, ...], routes: tuple[Route, ...], dns: DNS, version: str) -> Result020:
     ip4: IPConfig | None = None
     ip6: IPConfig | None = None
     for ip in ips:
@@ -330,12 +351,8 @@ def _down_to_020(
     routes6 = tuple(r.basic() for r in routes if r.is_ipv6)
     return Result020(
         cni_version=version,
-        ip4=None
-        if ip4 is None
-        else IPConfig020(ip=ip4.address, gateway=ip4.gateway, routes=routes4),
-        ip6=None
-        if ip6 is None
-        else IPConfig020(ip=ip6.address, gateway=ip6.gateway, routes=routes6),
+        ip4=None if ip4 is None else IPConfig020(ip=ip4.address, gateway=ip4.gateway, routes=routes4),
+        ip6=None if ip6 is None else IPConfig020(ip=ip6.address, gateway=ip6.gateway, routes=routes6),
         dns=dns,
     )
 

@@ -299,7 +299,7 @@ def test_bad_input_names_the_path(parser: str, doc: Any, exc: type[CNIError], pa
 
 
 # Cases where the lead's parsers accept bad input or report the wrong path (see the report).
-XFAIL_CASES: list[tuple[str, Any, type[CNIError], str, str]] = [
+GAP_CASES: list[tuple[str, Any, type[CNIError], str, str]] = [
     (
         "result",
         {**V1, "dns": {"nameservers": "8.8.8.8"}},
@@ -397,18 +397,13 @@ XFAIL_CASES: list[tuple[str, Any, type[CNIError], str, str]] = [
 
 @pytest.mark.parametrize(
     ("parser", "doc", "exc", "path", "why"),
-    [pytest.param(*c, marks=pytest.mark.xfail(strict=True, reason=f"lead: {c[4]}")) for c in XFAIL_CASES],
-    ids=[f"{c[0]}:{c[3]}" for c in XFAIL_CASES],
+    GAP_CASES,
+    ids=[f"{c[0]}:{c[3]}" for c in GAP_CASES],
 )
 def test_bad_input_known_gaps(parser: str, doc: Any, exc: type[CNIError], path: str, why: str) -> None:
     test_bad_input_names_the_path(parser, doc, exc, path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lead: _models accepts any network name at load time; the plan's bad-input table "
-    "expects a bad name to fail with its JSON path (libcni checks it only when running a verb)",
-)
 @pytest.mark.parametrize("name", ["bad name", "-x", "a/b", ""])
 def test_bad_network_name_in_a_list(name: str) -> None:
     with pytest.raises(CNIError) as info:
@@ -434,11 +429,6 @@ def test_bad_ids_and_names_are_validation_errors(check: Callable[[Any], None], v
         assert repr(value) in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lead: _validate.validate_ifname calls ifname.encode() and raises UnicodeEncodeError "
-    "for a surrogate-escaped name (os.environ['CNI_IFNAME'] with non-UTF-8 bytes)",
-)
 def test_ifname_with_undecodable_bytes() -> None:
     with pytest.raises(ValidationError):
         cnilib.validate_ifname("eth\udcff" * 4)
@@ -569,11 +559,6 @@ def test_fuzz_any_json_value(value: Any) -> None:
         _only_cni_errors(fn, value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lead: _models.load_json_object and _results._load_json_object catch ValueError and "
-    "UnicodeDecodeError but not the RecursionError json raises for deeply nested input",
-)
 @pytest.mark.parametrize("parser", ["result", "list", "plugin"])
 def test_deeply_nested_json(parser: str) -> None:
     deep = b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"

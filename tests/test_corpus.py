@@ -124,24 +124,9 @@ def test_result_round_trips(name: str) -> None:
         assert _orders(written) == _orders(fixed)
 
 
-_NO_IP_VERSION = pytest.mark.xfail(
-    strict=True,
-    reason="lead: a 0.3.x/0.4.0 result whose ips lack 'version' parses with version=None but is "
-    "written with the derived version, so parse(dump(r)) != r; parse_result should fill it in",
-)
-
-
-def _lacks_ip_version(name: str) -> bool:
-    return _quirk(json.loads(_read(name))) == "ips-without-version" if CORPUS.is_dir() else False
-
-
 @pytest.mark.parametrize(
     ("name", "target"),
-    [
-        pytest.param(n, t, marks=[_NO_IP_VERSION] if _lacks_ip_version(n) and family(t) == "0.4.0" else [])
-        for n in RESULTS
-        for t in ALL
-    ],
+    [(n, t) for n in RESULTS for t in ALL],
 )
 def test_result_converts_to_every_version(name: str, target: str) -> None:
     result = parse_result(_read(name))
@@ -164,7 +149,7 @@ def test_result_converts_to_every_version(name: str, target: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=[_NO_IP_VERSION] if _lacks_ip_version(n) else []) for n in RESULTS],
+    RESULTS,
 )
 def test_result_survives_a_trip_through_the_newest_version(name: str) -> None:
     result = parse_result(_read(name))

@@ -380,12 +380,6 @@ def test_the_list_object_matches_what_go_loads(shared: Shared) -> None:
     assert json.loads(founding.bytes)["plugins"][0]["type"] == "bridge"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lead: NetworkConfigList._wrap_single writes the wrapper with json.dumps(sort_keys=True); "
-    "libcni re-marshals it with Go's encoder (HTML escapes, raw UTF-8, float64 numbers), so the "
-    "cached config of such a .conf differs; cnilib._cache.go_json_dumps(wrapped) matches exactly",
-)
 def test_wrapped_conf_bytes_with_unusual_values(
     shared: Shared, ctr_ns: Callable[[], netns.NetNS]
 ) -> None:

@@ -314,8 +314,15 @@ def test_conflist_round_trip_and_fields(obj: dict[str, Any]) -> None:
 @SETTINGS
 @given(cst.network_config_lists(single=None))
 def test_network_config_lists_strategy(ncl: NetworkConfigList) -> None:
-    assert NetworkConfigList.from_bytes(ncl.bytes) == ncl
     assert ncl.plugins
+    if ncl.raw == json.loads(ncl.bytes):
+        assert NetworkConfigList.from_bytes(ncl.bytes) == ncl
+        return
+    # A wrapped .conf caches the bytes libcni would write: Go's encoder, numbers as float64.
+    from cnilib._cache import go_json_dumps
+
+    assert ncl.bytes == go_json_dumps(ncl.raw).encode()
+    assert NetworkConfigList.from_bytes(ncl.bytes).name == ncl.name
 
 
 @pytest.mark.parametrize(
@@ -340,11 +347,6 @@ def test_cni_versions_selection(versions: list[str], current: str, expected: str
     assert ncl.cni_versions == tuple(versions)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lead: _models._pick_version keeps unknown versions <= 1.1.0 (e.g. '0.5.0'); the plan "
-    "says the highest *supported* one is picked",
-)
 def test_cni_versions_selection_skips_unknown_older_versions() -> None:
     obj = {"name": "n", "cniVersions": ["0.4.0", "0.5.0"], "plugins": [{"type": "x"}]}
     assert NetworkConfigList.from_dict(obj).cni_version == "0.4.0"
@@ -650,12 +652,6 @@ def test_gc_attachment_round_trip(att: GCAttachment) -> None:
     assert CONVERTER.structure_checked(json.loads(json.dumps(doc)), GCAttachment) == att
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lead: _convert.make_converter registers no unstructure hooks for VersionInfo/"
-    "ErrorInfo/GCAttachment, so CONVERTER.unstructure gives snake_case keys its own structure "
-    "hooks do not read",
-)
 @pytest.mark.parametrize(
     "value",
     [

@@ -31,7 +31,8 @@ def test_cni_fixture_runs_the_list_against_the_fake(
     conflist = cnilib.NetworkConfigList.from_dict(CONF)
     rt = cnilib.RuntimeConfig(container_id="c1", netns="/run/netns/c1")
     result = cni.add(conflist, rt)
-    assert result is not None and result.all_addresses == ("10.1.0.2/24",)
+    assert result is not None
+    assert result.all_addresses == ("10.1.0.2/24",)
     assert [(c.plugin, c.verb.value) for c in cni_fake.calls] == [("bridge", "ADD"), ("tuning", "ADD")]
     assert cni_fake.calls[1].config["prevResult"]["ips"][0]["address"] == "10.1.0.2/24"
     assert (cni_cache_dir / "results" / "unit-c1-eth0").is_file()

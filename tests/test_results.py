@@ -309,12 +309,6 @@ def test_convert_to_unknown_version(version: str) -> None:
         parse_result(BRIDGE_100).convert_to(version)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lead: empty strings in interface mac/sandbox/socketPath/pciID and dns.domain parse "
-    "as '' but are written as absent (omitempty), so they read back as None; gateway/gw already "
-    "normalize '' to None",
-)
 def test_empty_optional_strings_are_stable() -> None:
     doc = {
         "cniVersion": "1.1.0",
