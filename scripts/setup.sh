@@ -33,7 +33,8 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,docker,lint,docs]' 2>&1 \
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,docker,lint,docs]' \
+  --config-settings editable_mode=compat 2>&1 \
   | { grep -v -e '^WARNING: Location' -e 'is ignored: it is neither' || true; }
 # Byte-compile now: with PYTHONDONTWRITEBYTECODE set (as on these machines) an editable install would
 # otherwise recompile cnilib on every start of the command line.
