@@ -31,6 +31,7 @@ from ._results import (
     Result100,
     Route,
 )
+from ._results import json_type as _kind
 
 __all__ = ["CONVERTER", "CNIConverter", "make_converter"]
 
@@ -73,20 +74,6 @@ def _format_exception(exc: BaseException, _type: type | None) -> str:
             return "missing required key"
         return msg
     return f"invalid value ({type(exc).__name__})"
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def _strict_str(value: Any, _: Any) -> str:

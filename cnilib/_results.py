@@ -191,10 +191,8 @@ class Result020(Result):
 
 
 @attrs.frozen
-class Result040(Result):
-    """A 0.3.0, 0.3.1 or 0.4.0 result (``ips`` entries carry ``version``)."""
-
-    FAMILY: ClassVar[str] = "0.4.0"
+class _CurrentResult(Result):
+    """The fields shared by the 0.3.0+ shapes (``interfaces``, ``ips``, ``routes``, ``dns``)."""
 
     cni_version: str
     interfaces: tuple[Interface, ...] = attrs.field(default=(), converter=_interfaces)
@@ -209,21 +207,17 @@ class Result040(Result):
 
 
 @attrs.frozen
-class Result100(Result):
+class Result040(_CurrentResult):
+    """A 0.3.0, 0.3.1 or 0.4.0 result (``ips`` entries carry ``version``)."""
+
+    FAMILY: ClassVar[str] = "0.4.0"
+
+
+@attrs.frozen
+class Result100(_CurrentResult):
     """A 1.0.0 or 1.1.0 result."""
 
     FAMILY: ClassVar[str] = "1.0.0"
-
-    cni_version: str
-    interfaces: tuple[Interface, ...] = attrs.field(default=(), converter=_interfaces)
-    ips: tuple[IPConfig, ...] = attrs.field(default=(), converter=_ips)
-    routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
-    dns: DNS = attrs.field(factory=DNS)
-
-    @property
-    def all_addresses(self) -> tuple[str, ...]:
-        """The ``ips`` addresses in order."""
-        return tuple(ip.address for ip in self.ips)
 
 
 AnyResult: TypeAlias = Result020 | Result040 | Result100

@@ -393,15 +393,9 @@ def json_values(*, allow_nan: bool = False, max_leaves: int = 12) -> st.SearchSt
 
 
 def _dns_dict(d: DNS) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if d.nameservers:
-        out["nameservers"] = list(d.nameservers)
-    if d.domain:
-        out["domain"] = d.domain
-    if d.search:
-        out["search"] = list(d.search)
-    if d.options:
-        out["options"] = list(d.options)
+    from cnilib._convert import CONVERTER
+
+    out: dict[str, Any] = CONVERTER.unstructure(d)
     return out
 
 
