@@ -96,9 +96,7 @@ def capability_args(chain: str) -> dict[str, Any]:
 # -- workers (each runs in its own process, inside the sandbox host namespace) ------------------
 
 
-def _raw_stdin(
-    conf: dict[str, Any], plugin: dict[str, Any], prev: Any, caps: dict[str, Any]
-) -> bytes:
+def _raw_stdin(conf: dict[str, Any], plugin: dict[str, Any], prev: Any, caps: dict[str, Any]) -> bytes:
     obj = dict(plugin)
     obj["name"] = conf["name"]
     obj["cniVersion"] = conf["cniVersion"]
@@ -389,7 +387,7 @@ def main() -> int:
         for chain in chains:
             bridge, subnet = CHAINS[chain]
             for rnd in range(-1, args.rounds):  # round -1 warms up (creates the bridge, caches)
-                order = variants[rnd % len(variants):] + variants[: rnd % len(variants)]
+                order = variants[rnd % len(variants) :] + variants[: rnd % len(variants)]
                 for variant in order if rnd >= 0 else ["raw-seq"]:
                     run_no += 1
                     run_dir = work / f"run{run_no}"

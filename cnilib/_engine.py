@@ -363,9 +363,7 @@ class _Planner:
                 if rollback or (timed_out and self.cleanup_on_timeout):
                     # The failing plugin is DELeted too (it may be half done) unless it never ran.
                     last = i - 1 if isinstance(exc, (PluginNotFoundError, ValidationError)) else i
-                    yield from self._rollback(
-                        conflist, rt, version=version, applied=prev, last=last, exc=exc
-                    )
+                    yield from self._rollback(conflist, rt, version=version, applied=prev, last=last, exc=exc)
                 raise
             prev = result
         if isinstance(prev, _Placeholder):
@@ -461,9 +459,7 @@ class _Planner:
             try:
                 prev = entry.parsed_result(version)
             except ResultError as exc:
-                raise CacheError(
-                    f"cached result for {conflist.name!r} is unusable: {exc}"
-                ) from None
+                raise CacheError(f"cached result for {conflist.name!r} is unusable: {exc}") from None
         for i, plugin in enumerate(conflist.plugins):
             req = self.request(Verb.CHECK, conflist, plugin, rt, version=version, prev=prev)
             yield from self._invoke(req, deadline, conflist.name, i)
@@ -494,9 +490,7 @@ class _Planner:
         if conflist.disable_gc:
             return
         keep = {(a.container_id, a.ifname) for a in valid}
-        entries: list[CacheEntry] = yield _Blocking(
-            lambda: self.cache.entries(network=conflist.name)
-        )
+        entries: list[CacheEntry] = yield _Blocking(lambda: self.cache.entries(network=conflist.name))
         errors: dict[str, BaseException] = {}
         for entry in entries:
             if (entry.container_id, entry.ifname) in keep:
@@ -533,9 +527,7 @@ class _Planner:
         assert isinstance(info, VersionInfo)
         return info
 
-    def plan_validate(
-        self, conflist: NetworkConfigList, *, timeout: float | None
-    ) -> Plan[ValidationReport]:
+    def plan_validate(self, conflist: NetworkConfigList, *, timeout: float | None) -> Plan[ValidationReport]:
         problems: list[str] = []
         try:
             validate_network_name(conflist.name)
@@ -835,9 +827,7 @@ class _Common:
         if entry is None:
             return None
         cached_rt = entry.runtime_config()
-        return entry.config, attrs.evolve(
-            rt, args=cached_rt.args, capability_args=cached_rt.capability_args
-        )
+        return entry.config, attrs.evolve(rt, args=cached_rt.args, capability_args=cached_rt.capability_args)
 
     def cached_attachments(
         self, container_id: str | None = None, *, network: str | None = None
@@ -975,9 +965,7 @@ class CNI(_Common):
             on_plugin=on_plugin,
         )
         if executor is None:
-            executor = SubprocessExecutor(
-                **_executor_kwargs(env, env_allow, extra_env, argv_prefix)
-            )
+            executor = SubprocessExecutor(**_executor_kwargs(env, env_allow, extra_env, argv_prefix))
         self.executor: Executor = executor
 
     # -- verbs --
@@ -1005,9 +993,7 @@ class CNI(_Common):
         with self._locked(conflist, rt):
             return self._drive(plan)
 
-    def delete(
-        self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None
-    ) -> None:
+    def delete(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None) -> None:
         """DEL: every plugin in reverse with the cached result; the cache entry goes on success.
 
         A missing, empty or corrupt cache entry never blocks DEL. DEL twice succeeds.
@@ -1017,9 +1003,7 @@ class CNI(_Common):
             self._drive(plan)
             held.discard()  # the attachment is gone: so is its lock file
 
-    def check(
-        self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None
-    ) -> None:
+    def check(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None) -> None:
         """CHECK (>= 0.4.0; a no-op with ``disableCheck``): every plugin with the cached result."""
         plan = self._planner.plan_check(conflist, rt, timeout=timeout)
         with self._locked(conflist, rt):
@@ -1052,9 +1036,7 @@ class CNI(_Common):
         """VERSION of one plugin type, with libcni's rules for plugins older than VERSION."""
         return self._drive(self._planner.plan_version(plugin, timeout=timeout))
 
-    def validate(
-        self, conflist: NetworkConfigList, *, timeout: float | None = None
-    ) -> ValidationReport:
+    def validate(self, conflist: NetworkConfigList, *, timeout: float | None = None) -> ValidationReport:
         """Probe every plugin's VERSION and report every problem (the list's version unsupported,
         a plugin missing, ...) and the enabled capabilities. Does not raise for problems: see
         ``ok``."""
@@ -1248,9 +1230,7 @@ class AsyncCNI(_Common):
         if executor is None:
             from ._exec import AsyncSubprocessExecutor
 
-            executor = AsyncSubprocessExecutor(
-                **_executor_kwargs(env, env_allow, extra_env, argv_prefix)
-            )
+            executor = AsyncSubprocessExecutor(**_executor_kwargs(env, env_allow, extra_env, argv_prefix))
         self.executor: AsyncExecutor = executor
 
     async def __aenter__(self) -> AsyncCNI:
@@ -1337,10 +1317,7 @@ class AsyncCNI(_Common):
 
         rts = _per_network(networks, rt, ifnames)
         outcomes = await asyncio.gather(
-            *(
-                self.add(n, r, timeout=timeout, rollback=rollback)
-                for n, r in zip(networks, rts, strict=True)
-            ),
+            *(self.add(n, r, timeout=timeout, rollback=rollback) for n, r in zip(networks, rts, strict=True)),
             return_exceptions=True,
         )
         for o in outcomes:
@@ -1384,9 +1361,7 @@ class AsyncCNI(_Common):
     # -- driver --
 
     @asynccontextmanager
-    async def _locked(
-        self, conflist: NetworkConfigList, rt: RuntimeConfig
-    ) -> AsyncIterator[HeldLock]:
+    async def _locked(self, conflist: NetworkConfigList, rt: RuntimeConfig) -> AsyncIterator[HeldLock]:
         key = self._planner.lock_key(conflist, rt)
         lt = self._planner.lock_timeout
         deadline = None if lt is None else time.monotonic() + lt

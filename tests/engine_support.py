@@ -135,9 +135,7 @@ def install_plugins11(directory: Path, names: Iterable[str] = ("cni11",)) -> lis
     """
     source = PLUGINS11_SOURCE.read_text()
     body = source.split("\n", 1)[1]  # drop the file's own shebang
-    return [
-        write_plugin(directory, name, body, shebang=f"#!{sys.executable} -IS") for name in names
-    ]
+    return [write_plugin(directory, name, body, shebang=f"#!{sys.executable} -IS") for name in names]
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

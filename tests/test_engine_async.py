@@ -194,9 +194,7 @@ def test_timeout_then_cleanup_del(rig: Rig) -> None:
     runs: list[PluginRun] = []
 
     async def main() -> None:
-        cni = rig.cni(
-            timeout=0.4, cleanup_on_timeout=True, cleanup_timeout=10, on_plugin=runs.append
-        )
+        cni = rig.cni(timeout=0.4, cleanup_on_timeout=True, cleanup_timeout=10, on_plugin=runs.append)
         with pytest.raises(PluginTimeoutError):
             await cni.add(net, rt())
 

@@ -186,11 +186,13 @@ def test_gc_error_from_a_plugin(env: Env) -> None:
     cni = env.cni()
     cni.add(env.net, rt("c1"))
     broken = NetworkConfigList.from_bytes(
-        json.dumps({
-            "cniVersion": "1.1.0",
-            "name": "gcnet",
-            "plugins": [dict(env.net.plugins[0].raw), {"type": "gcb"}],  # no stateDir: code 7
-        }).encode()
+        json.dumps(
+            {
+                "cniVersion": "1.1.0",
+                "name": "gcnet",
+                "plugins": [dict(env.net.plugins[0].raw), {"type": "gcb"}],  # no stateDir: code 7
+            }
+        ).encode()
     )
     with pytest.raises(MultiError) as info:
         cni.gc(broken, [GCAttachment("c1", "eth0")])
