@@ -3,8 +3,10 @@
 Layout under the cache directory (default ``/var/lib/cni``)::
 
     results/<network>-<containerID>-<ifName>   one JSON entry per attachment (libcni's format)
-    locks/<network>-<containerID>-<ifName>.lock  per-attachment flock (cnilib only)
-    locks/networks/<network>.lock              per-network GC flock: ADD/DEL shared, GC exclusive
+    locks/<network>.lock                       the network's locks (cnilib only), as byte ranges:
+        byte 0        the network lock: ADD/DEL/CHECK shared, GC exclusive
+        byte 1        the GC gate: GC holds it while it waits, so ADD/DEL cannot starve it
+        byte 2 + h    one attachment (h: a 32-bit hash of container id and ifname), exclusive
 
 Entries are written the way Go's ``json.Marshal`` writes libcni's ``cachedInfo`` struct (same key
 order, compact, HTML characters escaped, nested maps with sorted keys, base64 ``config``), so
@@ -12,6 +14,9 @@ cnitool, containerd and CRI-O read what cnilib writes and the other way round. U
 writes are atomic: a temporary file (``.tmp-*``, a name no entry can have since network names start
 with an alphanumeric) is fsynced and renamed over the entry, so a crash leaves either the old entry
 or the new one, never a torn file.
+Locks are open-file-description record locks (``F_OFD_SETLK``): they serialize threads of one
+process as well as processes, vanish with the holder, and need one file per network, created once,
+instead of a file per attachment (creating a file costs more than the rest of a loopback ADD).
 Lock files live outside ``results/``, which is the only directory libcni reads.
 """
 
@@ -26,6 +31,7 @@ import json
 import math
 import os
 import re
+import struct
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
@@ -300,9 +306,7 @@ class CacheEntry:
             raise CacheError(f"{where}: cache file must hold a JSON object")
         if "kind" not in obj and isinstance(obj.get("cniVersion"), str):
             if key is None:
-                raise CacheError(
-                    f"{where}: legacy cache file (a bare result) does not name its attachment"
-                )
+                raise CacheError(f"{where}: legacy cache file (a bare result) does not name its attachment")
             return cls(
                 network_name=key[0],
                 container_id=key[1],
@@ -314,9 +318,7 @@ class CacheEntry:
             )
         kind = obj.get("kind")
         if kind != CACHE_KIND:
-            raise CacheError(
-                f"{where}: unsupported cache entry kind {kind!r} (expected {CACHE_KIND!r})"
-            )
+            raise CacheError(f"{where}: unsupported cache entry kind {kind!r} (expected {CACHE_KIND!r})")
 
         def text(name: str, *, required: bool = True) -> str:
             value = obj.get(name)
@@ -333,9 +335,7 @@ class CacheEntry:
             try:
                 config = base64.b64decode(raw_config, validate=True)
             except (binascii.Error, ValueError):
-                raise CacheError(
-                    f"{where}: cache entry field 'config' is not valid base64"
-                ) from None
+                raise CacheError(f"{where}: cache entry field 'config' is not valid base64") from None
         else:
             raise CacheError(f"{where}: cache entry field 'config' must be a base64 string")
         raw_args = obj.get("cniArgs")
@@ -344,14 +344,8 @@ class CacheEntry:
             if not isinstance(raw_args, list):
                 raise CacheError(f"{where}: cache entry field 'cniArgs' must be an array")
             for pair in raw_args:
-                if not (
-                    isinstance(pair, list)
-                    and len(pair) == 2
-                    and all(isinstance(p, str) for p in pair)
-                ):
-                    raise CacheError(
-                        f"{where}: cache entry field 'cniArgs' must hold [key, value] pairs"
-                    )
+                if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+                    raise CacheError(f"{where}: cache entry field 'cniArgs' must hold [key, value] pairs")
                 args.append((pair[0], pair[1]))
         caps = obj.get("capabilityArgs")
         if caps is not None and not isinstance(caps, dict):
@@ -402,7 +396,8 @@ class CacheScan:
 
 
 class HeldLock:
-    """A held ``flock``; released by the context manager that handed it out."""
+    """A held lock (one or more byte ranges of a network's lock file); released by the context
+    manager that handed it out."""
 
     def __init__(self, fd: int, path: str, exclusive: bool) -> None:
         self.path = path
@@ -415,21 +410,14 @@ class HeldLock:
         return self._fd is not None
 
     def release(self) -> None:
-        """Release the lock (idempotent). Closing the descriptor drops the flock."""
+        """Release the lock (idempotent). Closing the descriptor drops its record locks."""
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
 
     def discard(self) -> None:
-        """Remove the lock file, then release: for an attachment that is gone (after a DEL).
-
-        Safe against waiters: every acquirer checks after locking that the file it locked is still
-        the one at the path, and starts over otherwise.
-        """
-        if self._fd is None:
-            return
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        """Release; kept for callers that dropped per-attachment lock files after a DEL (there are
+        none any more: one file per network holds every lock as a byte range)."""
         self.release()
 
     def __repr__(self) -> str:
@@ -440,6 +428,16 @@ class HeldLock:
 
 _POLL_FIRST = 0.001
 _POLL_MAX = 0.05
+# struct flock on 64-bit Linux: l_type, l_whence, (pad), l_start, l_len, l_pid, (pad).
+_FLOCK = struct.Struct("hh4xqqi4x")
+_NETWORK_BYTE = 0
+_GATE_BYTE = 1
+_FIRST_ATTACHMENT_BYTE = 2
+
+
+def _attachment_byte(container_id: str, ifname: str) -> int:
+    # Distinct attachments rarely share a byte; when they do they are merely serialized.
+    return _FIRST_ATTACHMENT_BYTE + binascii.crc32(f"{container_id}\0{ifname}".encode())
 
 
 def _open_lock_file(path: str) -> int:
@@ -447,24 +445,16 @@ def _open_lock_file(path: str) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE)
 
 
-def _try_flock(fd: int, operation: int) -> bool:
+def _record_lock(fd: int, byte: int, mode: int, wait: bool) -> bool:
+    """Lock (``F_WRLCK``/``F_RDLCK``) or unlock (``F_UNLCK``) one byte; False if it would block."""
+    data = _FLOCK.pack(mode, os.SEEK_SET, byte, 1, 0)
     try:
-        fcntl.flock(fd, operation | fcntl.LOCK_NB)
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK, data)
     except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+        if not wait and exc.errno in (errno.EAGAIN, errno.EACCES):
             return False
         raise
     return True
-
-
-def _is_current(fd: int, path: str) -> bool:
-    # The file may have been discarded (unlinked) between our open() and our flock().
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    mine = os.fstat(fd)
-    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def _lock_timeout(what: str, path: str, timeout: float) -> LockError:
@@ -478,12 +468,17 @@ class ResultCache:
     """The result cache directory (libcni's ``cacheDir``) and its locks.
 
     Every method validates the network name, container id and interface name first: they build
-    file paths. Reads are safe without locks (writes are atomic renames); callers serialize
+    file paths. Entries are always fsynced before they are renamed into place; ``durable=True``
+    fsyncs the directory as well. Reads are safe without locks (writes are atomic renames); callers serialize
     read-modify-write sequences with :meth:`lock` / :meth:`alock`.
     """
 
-    def __init__(self, cache_dir: str | os.PathLike[str] = DEFAULT_CACHE_DIR) -> None:
+    def __init__(
+        self, cache_dir: str | os.PathLike[str] = DEFAULT_CACHE_DIR, *, durable: bool = False
+    ) -> None:
         self.cache_dir = os.fspath(cache_dir)
+        #: Also fsync the directory after a rename or unlink (survives power loss, costs two fsyncs).
+        self.durable = durable
         self.results_dir = os.path.join(self.cache_dir, "results")
         self.locks_dir = os.path.join(self.cache_dir, "locks")
 
@@ -504,18 +499,14 @@ class ResultCache:
         return os.path.join(self.results_dir, f"{network}-{container_id}-{ifname}")
 
     def lock_path_for(self, network: str, container_id: str, ifname: str) -> str:
-        """The per-attachment lock file: ``<cache_dir>/locks/<network>-<id>-<ifname>.lock``."""
+        """The file holding the attachment's lock (a byte range of its network's lock file)."""
         self._check(network, container_id, ifname)
-        return os.path.join(self.locks_dir, f"{network}-{container_id}-{ifname}.lock")
+        return self.network_lock_path_for(network)
 
     def network_lock_path_for(self, network: str) -> str:
-        """The network's GC lock file: ``<cache_dir>/locks/networks/<network>.lock``.
-
-        A directory of its own: in ``locks/`` a name like ``<network>.gc.lock`` could equal some
-        attachment's lock name (interface names may contain dots).
-        """
+        """The network's lock file: ``<cache_dir>/locks/<network>.lock``."""
         validate_network_name(network)
-        return os.path.join(self.locks_dir, "networks", f"{network}.lock")
+        return os.path.join(self.locks_dir, f"{network}.lock")
 
     def _make_dir(self, path: str) -> None:
         # Create each missing level with 0700 (os.makedirs applies the mode to the leaf only).
@@ -596,9 +587,7 @@ class ResultCache:
         except FileNotFoundError:
             return CacheScan((), ())
         except OSError as exc:
-            raise CacheError(
-                f"cannot list cache directory {self.results_dir}: {exc.strerror}"
-            ) from None
+            raise CacheError(f"cannot list cache directory {self.results_dir}: {exc.strerror}") from None
         entries: list[CacheEntry] = []
         problems: list[CacheProblem] = []
         for dirent in found:
@@ -626,9 +615,7 @@ class ResultCache:
                 problems.append(CacheProblem(path, f"cannot read: {exc.strerror or exc}"))
                 continue
             if entry.file_name != name:
-                problems.append(
-                    CacheProblem(path, f"content names another attachment ({entry.file_name})")
-                )
+                problems.append(CacheProblem(path, f"content names another attachment ({entry.file_name})"))
                 continue
             if network is not None and entry.network_name != network:
                 continue
@@ -637,17 +624,17 @@ class ResultCache:
             entries.append(entry)
         return CacheScan(tuple(entries), tuple(problems))
 
-    def entries(
-        self, network: str | None = None, container_id: str | None = None
-    ) -> list[CacheEntry]:
+    def entries(self, network: str | None = None, container_id: str | None = None) -> list[CacheEntry]:
         """The usable entries of :meth:`scan` (problem files are skipped)."""
         return list(self.scan(network, container_id).entries)
 
     # writing
 
     def write(self, entry: CacheEntry) -> str:
-        """Write ``entry`` atomically (temp file, fsync, rename, directory fsync); return its path.
+        """Write ``entry`` atomically (temp file, fsync, rename); return its path.
 
+        A crash at any point leaves the old entry or the new one, never a torn or empty file. With
+        ``durable=True`` the directory is fsynced too, so the rename itself survives a power loss.
         Raises :class:`~cnilib.CacheError` if anything fails; the temporary file is removed then.
         """
         path = self.path_for(*entry.key)
@@ -657,9 +644,13 @@ class ResultCache:
             raise CacheError(f"cannot serialize the cache entry for {path}: {exc}") from None
         tmp: str | None = None
         try:
-            self._make_dir(self.results_dir)
             tmp = os.path.join(self.results_dir, f"{_TEMP_PREFIX}{os.urandom(8).hex()}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            try:
+                fd = os.open(tmp, flags, _FILE_MODE)
+            except FileNotFoundError:  # first write: create the directories (0700) on demand
+                self._make_dir(self.results_dir)
+                fd = os.open(tmp, flags, _FILE_MODE)
             try:
                 view = memoryview(data)
                 while view:
@@ -670,7 +661,8 @@ class ResultCache:
                 os.close(fd)
             os.replace(tmp, path)
             tmp = None
-            self._fsync_dir(self.results_dir)
+            if self.durable:
+                self._fsync_dir(self.results_dir)
         except OSError as exc:
             raise CacheError(f"cannot write cache file {path}: {exc.strerror or exc}") from None
         finally:
@@ -694,8 +686,9 @@ class ResultCache:
             return False
         except OSError as exc:
             raise CacheError(f"cannot remove cache file {path}: {exc.strerror or exc}") from None
-        with contextlib.suppress(OSError):
-            self._fsync_dir(os.path.dirname(path))
+        if self.durable:
+            with contextlib.suppress(OSError):
+                self._fsync_dir(os.path.dirname(path))
         return True
 
     def delete(self, network: str, container_id: str, ifname: str) -> bool:
@@ -721,9 +714,7 @@ class ResultCache:
         except FileNotFoundError:
             return removed
         except OSError as exc:
-            raise CacheError(
-                f"cannot list cache directory {self.results_dir}: {exc.strerror}"
-            ) from None
+            raise CacheError(f"cannot list cache directory {self.results_dir}: {exc.strerror}") from None
         limit = time.time() - older_than
         for name in names:
             if not name.startswith(_TEMP_PREFIX):
@@ -743,72 +734,144 @@ class ResultCache:
 
     def _open_for_lock(self, path: str) -> int:
         try:
-            self._make_dir(os.path.dirname(path))
-            return _open_lock_file(path)
+            try:
+                return _open_lock_file(path)
+            except FileNotFoundError:
+                self._make_dir(os.path.dirname(path))
+                return _open_lock_file(path)
         except OSError as exc:
             raise CacheError(f"cannot open lock file {path}: {exc.strerror or exc}") from None
 
-    def _acquire(self, path: str, exclusive: bool, timeout: float | None, what: str) -> HeldLock:
-        operation = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            fd = self._open_for_lock(path)
-            try:
-                if deadline is None:
-                    fcntl.flock(fd, operation)  # blocking; PEP 475 retries after signal handlers
-                else:
-                    delay = _POLL_FIRST
-                    while not _try_flock(fd, operation):
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            raise _lock_timeout(what, path, timeout or 0.0)
-                        time.sleep(min(delay, remaining))
-                        delay = min(delay * 2, _POLL_MAX)
-                if _is_current(fd, path):
-                    held = HeldLock(fd, path, exclusive)
-                    fd = -1
-                    return held
-            except (CacheError, LockError):
-                raise
-            except OSError as exc:
-                raise CacheError(f"cannot lock {path}: {exc.strerror or exc}") from None
-            finally:
-                if fd >= 0:
-                    os.close(fd)
+    def _take(
+        self,
+        fd: int,
+        byte: int,
+        exclusive: bool,
+        deadline: float | None,
+        what: str,
+        path: str,
+        timeout: float | None,
+    ) -> None:
+        mode = fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK
+        try:
+            if deadline is None:
+                _record_lock(fd, byte, mode, wait=True)  # blocks; PEP 475 retries after signals
+                return
+            delay = _POLL_FIRST
+            while not _record_lock(fd, byte, mode, wait=False):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _lock_timeout(what, path, timeout or 0.0)
+                time.sleep(min(delay, remaining))
+                delay = min(delay * 2, _POLL_MAX)
+        except LockError:
+            raise  # a TimeoutError, hence an OSError: not a failure to lock
+        except OSError as exc:
+            raise CacheError(f"cannot lock {path}: {exc.strerror or exc}") from None
 
-    async def _aacquire(
-        self, path: str, exclusive: bool, timeout: float | None, what: str
-    ) -> HeldLock:
-        operation = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    async def _atake(
+        self,
+        fd: int,
+        byte: int,
+        exclusive: bool,
+        deadline: float | None,
+        what: str,
+        path: str,
+        timeout: float | None,
+    ) -> None:
         import asyncio  # the sync paths (and the CLI) never pay for it
 
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        mode = fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK
         delay = _POLL_FIRST
-        while True:
-            fd = self._open_for_lock(path)
-            try:
-                # Polling with LOCK_NB keeps the event loop free and makes cancellation immediate.
-                while not _try_flock(fd, operation):
-                    wait = delay
-                    if deadline is not None:
-                        remaining = deadline - loop.time()
-                        if remaining <= 0:
-                            raise _lock_timeout(what, path, timeout or 0.0)
-                        wait = min(delay, remaining)
-                    await asyncio.sleep(wait)
-                    delay = min(delay * 2, _POLL_MAX)
-                if _is_current(fd, path):
-                    held = HeldLock(fd, path, exclusive)
-                    fd = -1
-                    return held
-            except (CacheError, LockError):
-                raise
-            except OSError as exc:
-                raise CacheError(f"cannot lock {path}: {exc.strerror or exc}") from None
-            finally:
-                if fd >= 0:
-                    os.close(fd)
+        try:
+            # Polling keeps the event loop free and makes cancellation immediate.
+            while not _record_lock(fd, byte, mode, wait=False):
+                wait = delay
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise _lock_timeout(what, path, timeout or 0.0)
+                    wait = min(delay, remaining)
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, _POLL_MAX)
+        except LockError:
+            raise  # a TimeoutError, hence an OSError: not a failure to lock
+        except OSError as exc:
+            raise CacheError(f"cannot lock {path}: {exc.strerror or exc}") from None
+
+    def _steps(
+        self, network: str, attachment: tuple[str, str] | None, network_mode: bool | None
+    ) -> list[tuple[int, bool, str, bool]]:
+        """(byte, exclusive, what, release-after) in the one order every taker uses."""
+        steps: list[tuple[int, bool, str, bool]] = []
+        if network_mode is not None:
+            # GC holds the gate while it waits; the others only pass through it (shared).
+            steps.append((_GATE_BYTE, network_mode, f"GC gate of network {network}", not network_mode))
+            mode = "exclusive" if network_mode else "shared"
+            steps.append((_NETWORK_BYTE, network_mode, f"{mode} network {network}", False))
+        if attachment is not None:
+            cid, ifname = attachment
+            steps.append((_attachment_byte(cid, ifname), True, f"attachment {network}/{cid}/{ifname}", False))
+        return steps
+
+    def _hold(
+        self,
+        network: str,
+        attachment: tuple[str, str] | None,
+        network_mode: bool | None,
+        timeout: float | None,
+    ) -> HeldLock:
+        path = self.network_lock_path_for(network)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        fd = self._open_for_lock(path)
+        try:
+            gate_fd = -1
+            for byte, exclusive, what, passing in self._steps(network, attachment, network_mode):
+                if byte == _GATE_BYTE and exclusive:
+                    # GC's gate lives on its own descriptor so it can be dropped once GC holds byte 0.
+                    gate_fd = self._open_for_lock(path)
+                    self._take(gate_fd, byte, True, deadline, what, path, timeout)
+                    continue
+                self._take(fd, byte, exclusive, deadline, what, path, timeout)
+                if passing:
+                    _record_lock(fd, byte, fcntl.F_UNLCK, wait=False)
+            held = HeldLock(fd, path, bool(network_mode) or attachment is not None)
+            fd = -1
+            return held
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            if gate_fd >= 0:
+                os.close(gate_fd)
+
+    async def _ahold(
+        self,
+        network: str,
+        attachment: tuple[str, str] | None,
+        network_mode: bool | None,
+        timeout: float | None,
+    ) -> HeldLock:
+        path = self.network_lock_path_for(network)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        fd = self._open_for_lock(path)
+        gate_fd = -1
+        try:
+            for byte, exclusive, what, passing in self._steps(network, attachment, network_mode):
+                if byte == _GATE_BYTE and exclusive:
+                    gate_fd = self._open_for_lock(path)
+                    await self._atake(gate_fd, byte, True, deadline, what, path, timeout)
+                    continue
+                await self._atake(fd, byte, exclusive, deadline, what, path, timeout)
+                if passing:
+                    _record_lock(fd, byte, fcntl.F_UNLCK, wait=False)
+            held = HeldLock(fd, path, bool(network_mode) or attachment is not None)
+            fd = -1
+            return held
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            if gate_fd >= 0:
+                os.close(gate_fd)
 
     @contextlib.contextmanager
     def lock(
@@ -819,8 +882,8 @@ class ResultCache:
         ``timeout`` None waits forever; otherwise :class:`~cnilib.LockError` after that many
         seconds. Not re-entrant: taking it twice in one thread deadlocks (or times out).
         """
-        path = self.lock_path_for(network, container_id, ifname)
-        held = self._acquire(path, True, timeout, f"attachment {network}/{container_id}/{ifname}")
+        self._check(network, container_id, ifname)
+        held = self._hold(network, (container_id, ifname), None, timeout)
         try:
             yield held
         finally:
@@ -831,23 +894,17 @@ class ResultCache:
         self, network: str, container_id: str, ifname: str, timeout: float | None = None
     ) -> AsyncIterator[HeldLock]:
         """The asyncio version of :meth:`lock` (polls without blocking the loop; cancellable)."""
-        path = self.lock_path_for(network, container_id, ifname)
-        held = await self._aacquire(
-            path, True, timeout, f"attachment {network}/{container_id}/{ifname}"
-        )
+        self._check(network, container_id, ifname)
+        held = await self._ahold(network, (container_id, ifname), None, timeout)
         try:
             yield held
         finally:
             held.release()
 
     @contextlib.contextmanager
-    def network_lock(
-        self, network: str, exclusive: bool, timeout: float | None = None
-    ) -> Iterator[HeldLock]:
-        """Hold the network's GC lock: shared for ADD/DEL/CHECK, exclusive for GC."""
-        path = self.network_lock_path_for(network)
-        mode = "exclusive" if exclusive else "shared"
-        held = self._acquire(path, exclusive, timeout, f"{mode} network {network}")
+    def network_lock(self, network: str, exclusive: bool, timeout: float | None = None) -> Iterator[HeldLock]:
+        """Hold the network lock: shared for ADD/DEL/CHECK, exclusive for GC (through the gate)."""
+        held = self._hold(network, None, exclusive, timeout)
         try:
             yield held
         finally:
@@ -858,9 +915,32 @@ class ResultCache:
         self, network: str, exclusive: bool, timeout: float | None = None
     ) -> AsyncIterator[HeldLock]:
         """The asyncio version of :meth:`network_lock`."""
-        path = self.network_lock_path_for(network)
-        mode = "exclusive" if exclusive else "shared"
-        held = await self._aacquire(path, exclusive, timeout, f"{mode} network {network}")
+        held = await self._ahold(network, None, exclusive, timeout)
+        try:
+            yield held
+        finally:
+            held.release()
+
+    @contextlib.contextmanager
+    def attachment_lock(
+        self, network: str, container_id: str, ifname: str, timeout: float | None = None
+    ) -> Iterator[HeldLock]:
+        """What ADD/DEL/CHECK hold: the network lock shared and the attachment's lock, taken in
+        that order on one descriptor, with one deadline."""
+        self._check(network, container_id, ifname)
+        held = self._hold(network, (container_id, ifname), False, timeout)
+        try:
+            yield held
+        finally:
+            held.release()
+
+    @contextlib.asynccontextmanager
+    async def aattachment_lock(
+        self, network: str, container_id: str, ifname: str, timeout: float | None = None
+    ) -> AsyncIterator[HeldLock]:
+        """The asyncio version of :meth:`attachment_lock`."""
+        self._check(network, container_id, ifname)
+        held = await self._ahold(network, (container_id, ifname), False, timeout)
         try:
             yield held
         finally:

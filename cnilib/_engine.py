@@ -13,8 +13,6 @@ and ``random`` are imported by the functions that need them, never at module lev
 
 from __future__ import annotations
 
-import fcntl
-import functools
 import os
 import time
 from collections.abc import (
@@ -29,7 +27,6 @@ from collections.abc import (
 from contextlib import (
     asynccontextmanager,
     contextmanager,
-    suppress,
 )
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, cast
 
@@ -39,9 +36,6 @@ from ._cache import (
     CacheEntry,
     HeldLock,
     ResultCache,
-    _lock_timeout,
-    _open_lock_file,
-    _try_flock,
 )
 from ._errors import (
     CacheError,
@@ -333,7 +327,8 @@ class _Planner:
             network_name=conflist.name,
             cni_version=version,
             search_path=self.plugin_dirs,
-            prev_result=None if placeholder else prev,
+            # A stand-in object keeps prevResult where the real one would be in stdin's key order.
+            prev_result={} if placeholder else prev,
         )
         if placeholder is not None:
             req = _with_placeholder(req, placeholder)
@@ -500,10 +495,6 @@ class _Planner:
                 yield from self.plan_del(conflist, rt, timeout=timeout)
             except CNIError as exc:
                 errors[f"DEL {entry.container_id}/{entry.ifname}"] = exc
-            else:
-                # Its lock file too (nobody holds it: GC excludes ADD/DEL/CHECK of the network).
-                lock = self.cache.lock_path_for(*entry.key)
-                yield _Blocking(functools.partial(_unlink_quietly, lock), mutates=True)
         if version_at_least(version, "1.1.0"):
             deadline = self.deadline(Verb.GC, timeout)
             for i, plugin in enumerate(conflist.plugins):
@@ -581,11 +572,6 @@ class _Planner:
         )
 
 
-def _unlink_quietly(path: str) -> None:
-    with suppress(OSError):
-        os.unlink(path)
-
-
 def _with_placeholder(req: ExecRequest, placeholder: _Placeholder) -> ExecRequest:
     import json  # (dry runs only)
 
@@ -624,113 +610,6 @@ def _report(
 def _expired() -> ExecOutcome:
     # The operation's deadline passed before this plugin could start: report it as a timeout.
     return ExecOutcome(exit_status=None, timed_out=True, timeout=0.0)
-
-
-# -- the GC gate ----------------------------------------------------------------------------------
-# ADD/DEL/CHECK hold the network lock shared, GC holds it exclusively. flock(2) grants a shared lock
-# while an exclusive request waits, so a steady stream of ADD/DEL would starve GC for ever. A gate
-# file beside the network lock gives GC preference: GC holds the gate while it waits for the
-# network lock; the others pass through the gate (lock, unlock) before taking theirs.
-
-_GATE_POLL_FIRST = 0.001
-_GATE_POLL_MAX = 0.05
-
-
-def _gate_path(cache: ResultCache, network: str) -> str:
-    # "<network>.gate" never equals another network's "<name>.lock".
-    lock = cache.network_lock_path_for(network)
-    return os.path.join(os.path.dirname(lock), f"{network}.gate")
-
-
-def _open_gate(path: str, cache: ResultCache) -> int:
-    try:
-        try:
-            return _open_lock_file(path)
-        except FileNotFoundError:
-            cache._make_dir(os.path.dirname(path))
-            return _open_lock_file(path)
-    except OSError as exc:
-        raise CacheError(f"cannot open lock file {path}: {exc.strerror or exc}") from None
-
-
-def _take_gate(cache: ResultCache, network: str, timeout: float | None) -> int:
-    """The gate's descriptor, locked; closing it lets the others through."""
-    path = _gate_path(cache, network)
-    fd = _open_gate(path, cache)
-    try:
-        if timeout is None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            return fd
-        deadline = time.monotonic() + timeout
-        delay = _GATE_POLL_FIRST
-        while not _try_flock(fd, fcntl.LOCK_EX):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _lock_timeout(f"GC gate of network {network}", path, timeout)
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 2, _GATE_POLL_MAX)
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-async def _atake_gate(cache: ResultCache, network: str, timeout: float | None) -> int:
-    import asyncio  # (import cost; already loaded when a loop runs)
-
-    path = _gate_path(cache, network)
-    fd = _open_gate(path, cache)
-    try:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = _GATE_POLL_FIRST
-        # Polling with LOCK_NB keeps the loop free and makes cancellation immediate.
-        while not _try_flock(fd, fcntl.LOCK_EX):
-            wait = delay
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _lock_timeout(f"GC gate of network {network}", path, timeout or 0.0)
-                wait = min(delay, remaining)
-            await asyncio.sleep(wait)
-            delay = min(delay * 2, _GATE_POLL_MAX)
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _left(deadline: float | None) -> float | None:
-    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
-
-
-@contextmanager
-def _gc_held(cache: ResultCache, network: str, timeout: float | None) -> Iterator[None]:
-    """The network lock held exclusively (GC), taken through the gate."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    gate = _take_gate(cache, network, timeout)
-    try:
-        with cache.network_lock(network, exclusive=True, timeout=_left(deadline)):
-            os.close(gate)  # the others may queue on the network lock now
-            gate = -1
-            yield
-    finally:
-        if gate >= 0:
-            os.close(gate)
-
-
-@asynccontextmanager
-async def _agc_held(cache: ResultCache, network: str, timeout: float | None) -> AsyncIterator[None]:
-    """The asyncio version of :func:`_gc_held`."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    gate = await _atake_gate(cache, network, timeout)
-    try:
-        async with cache.anetwork_lock(network, exclusive=True, timeout=_left(deadline)):
-            os.close(gate)
-            gate = -1
-            yield
-    finally:
-        if gate >= 0:
-            os.close(gate)
 
 
 # -- front ends -----------------------------------------------------------------------------------
@@ -782,11 +661,12 @@ class _Common:
         cleanup_on_timeout: bool,
         cleanup_timeout: float | None,
         lock_timeout: float | None,
+        durable_cache: bool,
         on_plugin: Callable[[PluginRun], None] | None,
     ) -> None:
         self._planner = _Planner(
             plugin_dirs=_plugin_dirs(plugin_dirs),
-            cache=ResultCache(cache_dir),
+            cache=ResultCache(cache_dir, durable=durable_cache),
             timeout=timeout,
             timeouts={_verb(k): v for k, v in (timeouts or {}).items()},
             rollback=rollback,
@@ -931,6 +811,8 @@ class CNI(_Common):
     :class:`~cnilib.SubprocessExecutor`); ``executor`` replaces it (e.g. a fake).
     Operations on one (network, container, ifname) are serialized across threads and processes;
     GC excludes ADD/DEL/CHECK on its network (``lock_timeout`` bounds the waits).
+    Cache entries are fsynced before they replace the old ones; ``durable_cache`` also fsyncs the
+    directory, so that the rename itself survives a power loss.
     """
 
     def __init__(
@@ -950,6 +832,7 @@ class CNI(_Common):
         cleanup_on_timeout: bool = False,
         cleanup_timeout: float | None = None,
         lock_timeout: float | None = None,
+        durable_cache: bool = False,
         on_plugin: Callable[[PluginRun], None] | None = None,
     ) -> None:
         self._setup(
@@ -962,6 +845,7 @@ class CNI(_Common):
             cleanup_on_timeout=cleanup_on_timeout,
             cleanup_timeout=cleanup_timeout,
             lock_timeout=lock_timeout,
+            durable_cache=durable_cache,
             on_plugin=on_plugin,
         )
         if executor is None:
@@ -999,9 +883,8 @@ class CNI(_Common):
         A missing, empty or corrupt cache entry never blocks DEL. DEL twice succeeds.
         """
         plan = self._planner.plan_del(conflist, rt, timeout=timeout)
-        with self._locked(conflist, rt) as held:
+        with self._locked(conflist, rt):
             self._drive(plan)
-            held.discard()  # the attachment is gone: so is its lock file
 
     def check(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None) -> None:
         """CHECK (>= 0.4.0; a no-op with ``disableCheck``): every plugin with the cached result."""
@@ -1029,7 +912,7 @@ class CNI(_Common):
         valid = tuple(valid_attachments)
         plan = self._planner.plan_gc(conflist, valid, timeout=timeout)
         lt = self._planner.lock_timeout
-        with _gc_held(self.cache, conflist.name, lt):
+        with self.cache.network_lock(conflist.name, exclusive=True, timeout=lt):
             self._drive(plan)
 
     def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
@@ -1103,14 +986,7 @@ class CNI(_Common):
     @contextmanager
     def _locked(self, conflist: NetworkConfigList, rt: RuntimeConfig) -> Iterator[HeldLock]:
         key = self._planner.lock_key(conflist, rt)
-        lt = self._planner.lock_timeout
-        deadline = None if lt is None else time.monotonic() + lt
-        cache = self.cache
-        os.close(_take_gate(cache, key[0], lt))  # wait while a GC is queued, then pass
-        with (
-            cache.network_lock(key[0], exclusive=False, timeout=_left(deadline)),
-            cache.lock(*key, timeout=_left(deadline)) as held,
-        ):
+        with self.cache.attachment_lock(*key, timeout=self._planner.lock_timeout) as held:
             yield held
 
     def _drive(self, plan: Plan[T]) -> T:
@@ -1213,6 +1089,7 @@ class AsyncCNI(_Common):
         cleanup_on_timeout: bool = False,
         cleanup_timeout: float | None = None,
         lock_timeout: float | None = None,
+        durable_cache: bool = False,
         on_plugin: Callable[[PluginRun], None] | None = None,
     ) -> None:
         self._setup(
@@ -1225,6 +1102,7 @@ class AsyncCNI(_Common):
             cleanup_on_timeout=cleanup_on_timeout,
             cleanup_timeout=cleanup_timeout,
             lock_timeout=lock_timeout,
+            durable_cache=durable_cache,
             on_plugin=on_plugin,
         )
         if executor is None:
@@ -1263,9 +1141,8 @@ class AsyncCNI(_Common):
     ) -> None:
         """DEL (see :meth:`CNI.delete`)."""
         plan = self._planner.plan_del(conflist, rt, timeout=timeout)
-        async with self._locked(conflist, rt) as held:
+        async with self._locked(conflist, rt):
             await self._drive(plan)
-            held.discard()
 
     async def check(
         self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None
@@ -1290,7 +1167,7 @@ class AsyncCNI(_Common):
         valid = tuple(valid_attachments)
         plan = self._planner.plan_gc(conflist, valid, timeout=timeout)
         lt = self._planner.lock_timeout
-        async with _agc_held(self.cache, conflist.name, lt):
+        async with self.cache.anetwork_lock(conflist.name, exclusive=True, timeout=lt):
             await self._drive(plan)
 
     async def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
@@ -1363,14 +1240,7 @@ class AsyncCNI(_Common):
     @asynccontextmanager
     async def _locked(self, conflist: NetworkConfigList, rt: RuntimeConfig) -> AsyncIterator[HeldLock]:
         key = self._planner.lock_key(conflist, rt)
-        lt = self._planner.lock_timeout
-        deadline = None if lt is None else time.monotonic() + lt
-        cache = self.cache
-        os.close(await _atake_gate(cache, key[0], lt))  # wait while a GC is queued, then pass
-        async with (
-            cache.anetwork_lock(key[0], exclusive=False, timeout=_left(deadline)),
-            cache.alock(*key, timeout=_left(deadline)) as held,
-        ):
+        async with self.cache.aattachment_lock(*key, timeout=self._planner.lock_timeout) as held:
             yield held
 
     async def _drive(self, plan: Plan[T]) -> T:

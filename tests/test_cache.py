@@ -560,12 +560,16 @@ def test_lock_files_live_outside_results(cache: ResultCache) -> None:
     with cache.lock("mynet", "abc123", "eth0") as held:
         assert held.held
         assert held.exclusive
-        assert held.path == os.path.join(cache.cache_dir, "locks", "mynet-abc123-eth0.lock")
+        assert held.path == os.path.join(cache.cache_dir, "locks", "mynet.lock")
         assert stat.S_IMODE(os.stat(os.path.dirname(held.path)).st_mode) == 0o700
     assert not held.held
     with cache.network_lock("mynet", exclusive=False) as gc:
-        assert gc.path == os.path.join(cache.cache_dir, "locks", "networks", "mynet.lock")
+        assert gc.path == held.path  # one file per network: every lock is a byte range of it
         assert not gc.exclusive
+    with cache.lock("mynet", "other", "eth0"), cache.lock("mynet", "abc123", "eth1"):
+        pass
+    # No file per attachment: a loopback ADD must not pay for creating one.
+    assert os.listdir(os.path.join(cache.cache_dir, "locks")) == ["mynet.lock"]
     assert not os.path.exists(cache.results_dir)
     assert cache.entries() == []
 
@@ -718,30 +722,49 @@ def test_gc_waits_for_running_operations(cache: ResultCache) -> None:
     assert order == ["add done", "gc"]
 
 
-def test_discarded_lock_file_is_not_shared_by_two_holders(cache: ResultCache) -> None:
-    acquired = threading.Event()
-    release = threading.Event()
-    first = cache._acquire(cache.lock_path_for("n", "c", "eth0"), True, None, "test")
+def test_attachment_lock_takes_network_shared_then_attachment(cache: ResultCache) -> None:
+    # ADD/DEL/CHECK hold both; GC (exclusive) must wait for them, other attachments need not.
+    with cache.attachment_lock("n", "c", "eth0"):
+        with pytest.raises(cnilib.LockError), cache.network_lock("n", exclusive=True, timeout=0.2):
+            pass  # pragma: no cover
+        with pytest.raises(cnilib.LockError), cache.lock("n", "c", "eth0", timeout=0.2):
+            pass  # pragma: no cover
+        with cache.attachment_lock("n", "c2", "eth0", timeout=1):
+            pass
+    with cache.network_lock("n", exclusive=True, timeout=1):
+        pass
 
-    def waiter() -> None:
-        with cache.lock("n", "c", "eth0", timeout=5):
-            acquired.set()
+
+def test_gc_waiting_on_the_gate_holds_back_new_attachments(cache: ResultCache) -> None:
+    # flock-style readers would starve GC; the gate makes newcomers queue behind a waiting GC.
+    first = threading.Event()
+    got_gc = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with cache.attachment_lock("n", "a", "eth0"):
+            first.set()
             release.wait(5)
 
-    t = threading.Thread(target=waiter)
-    t.start()
-    time.sleep(0.1)  # the waiter has opened the old file and is polling it
-    first.discard()
-    assert not first.held
+    def gc() -> None:
+        with cache.network_lock("n", exclusive=True, timeout=5):
+            got_gc.set()
+
+    h = threading.Thread(target=holder)
+    h.start()
+    assert first.wait(5)
+    g = threading.Thread(target=gc)
+    g.start()
+    time.sleep(0.1)  # GC now holds the gate and waits for the network lock
     try:
-        assert acquired.wait(5)
-        # The waiter holds a fresh file at the path; a newcomer must not get in.
-        with pytest.raises(cnilib.LockError), cache.lock("n", "c", "eth0", timeout=0.2):
+        with pytest.raises(cnilib.LockError), cache.attachment_lock("n", "b", "eth0", timeout=0.2):
             pass  # pragma: no cover
     finally:
         release.set()
-        t.join()
-    with cache.lock("n", "c", "eth0", timeout=1):
+        h.join()
+        g.join()
+    assert got_gc.is_set()
+    with cache.attachment_lock("n", "b", "eth0", timeout=1):
         pass
 
 

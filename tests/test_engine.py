@@ -384,8 +384,8 @@ def test_del_twice_succeeds(rig: Rig) -> None:
     cni.delete(net, rt())
     assert rig.order() == [("p3", "DEL"), ("p2", "DEL"), ("p1", "DEL")]
     assert all("prevResult" not in rec.config for _, _, rec in rig.calls())
-    # No lock files pile up for attachments that are gone.
-    assert [p.name for p in (rig.cache_dir / "locks").iterdir()] == ["networks"]
+    # No lock files pile up for attachments that are gone: one per network, byte-range locked.
+    assert [p.name for p in (rig.cache_dir / "locks").iterdir()] == [f"{net.name}.lock"]
 
 
 def test_del_of_a_legacy_cache_file(rig: Rig) -> None:
