@@ -16,7 +16,7 @@ echo "== docs"
 echo "== examples"
 for ex in examples/*.py; do
   echo "-- $ex"
-  "$PY" "$ex" >/dev/null
+  "$PY" "$ex" | sed "s/^/   /"
 done
 echo "== pytest"
 "$PY" -m pytest -p no:cacheprovider "$@"
