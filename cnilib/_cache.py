@@ -33,7 +33,7 @@ import os
 import re
 import struct
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -814,25 +814,22 @@ class ResultCache:
             steps.append((_attachment_byte(cid, ifname), True, f"attachment {network}/{cid}/{ifname}", False))
         return steps
 
-    def _hold(
-        self,
-        network: str,
-        attachment: tuple[str, str] | None,
-        network_mode: bool | None,
-        timeout: float | None,
-    ) -> HeldLock:
+    def _holding(
+        self, network: str, attachment: tuple[str, str] | None, network_mode: bool | None
+    ) -> Generator[tuple[int, int, bool, str], None, HeldLock]:
+        """The locking plan shared by :meth:`_hold` and :meth:`_ahold`: yields each
+        ``(fd, byte, exclusive, what)`` to take, in order; returns the held lock."""
         path = self.network_lock_path_for(network)
-        deadline = None if timeout is None else time.monotonic() + timeout
         fd = self._open_for_lock(path)
+        gate_fd = -1
         try:
-            gate_fd = -1
             for byte, exclusive, what, passing in self._steps(network, attachment, network_mode):
                 if byte == _GATE_BYTE and exclusive:
                     # GC's gate lives on its own descriptor so it can be dropped once GC holds byte 0.
                     gate_fd = self._open_for_lock(path)
-                    self._take(gate_fd, byte, True, deadline, what, path, timeout)
+                    yield gate_fd, byte, True, what
                     continue
-                self._take(fd, byte, exclusive, deadline, what, path, timeout)
+                yield fd, byte, exclusive, what
                 if passing:
                     _record_lock(fd, byte, fcntl.F_UNLCK, wait=False)
             held = HeldLock(fd, path, bool(network_mode) or attachment is not None)
@@ -844,6 +841,27 @@ class ResultCache:
             if gate_fd >= 0:
                 os.close(gate_fd)
 
+    def _hold(
+        self,
+        network: str,
+        attachment: tuple[str, str] | None,
+        network_mode: bool | None,
+        timeout: float | None,
+    ) -> HeldLock:
+        path = self.network_lock_path_for(network)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        plan = self._holding(network, attachment, network_mode)
+        try:
+            fd, byte, exclusive, what = next(plan)
+            while True:
+                self._take(fd, byte, exclusive, deadline, what, path, timeout)
+                fd, byte, exclusive, what = plan.send(None)
+        except StopIteration as done:
+            held: HeldLock = done.value
+            return held
+        finally:
+            plan.close()  # on a failure: its finally closes the descriptors
+
     async def _ahold(
         self,
         network: str,
@@ -853,25 +871,17 @@ class ResultCache:
     ) -> HeldLock:
         path = self.network_lock_path_for(network)
         deadline = None if timeout is None else time.monotonic() + timeout
-        fd = self._open_for_lock(path)
-        gate_fd = -1
+        plan = self._holding(network, attachment, network_mode)
         try:
-            for byte, exclusive, what, passing in self._steps(network, attachment, network_mode):
-                if byte == _GATE_BYTE and exclusive:
-                    gate_fd = self._open_for_lock(path)
-                    await self._atake(gate_fd, byte, True, deadline, what, path, timeout)
-                    continue
+            fd, byte, exclusive, what = next(plan)
+            while True:
                 await self._atake(fd, byte, exclusive, deadline, what, path, timeout)
-                if passing:
-                    _record_lock(fd, byte, fcntl.F_UNLCK, wait=False)
-            held = HeldLock(fd, path, bool(network_mode) or attachment is not None)
-            fd = -1
+                fd, byte, exclusive, what = plan.send(None)
+        except StopIteration as done:
+            held: HeldLock = done.value
             return held
         finally:
-            if fd >= 0:
-                os.close(fd)
-            if gate_fd >= 0:
-                os.close(gate_fd)
+            plan.close()
 
     @contextlib.contextmanager
     def lock(
