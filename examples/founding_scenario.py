@@ -46,26 +46,10 @@ PLUGIN_DIR = "/usr/lib/cni"
 CONTAINER = "cnitest"
 ADDRESS = "10.15.30.100"
 
-#: The network configuration of the founding scenario, exactly (host-local's dataDir is added).
-CONFIG: dict[str, Any] = {
-    "cniVersion": "0.2.0",
-    "name": "mybridge",
-    "type": "bridge",
-    "bridge": "cni_bridge1",
-    "isGateway": True,
-    "ipMasq": True,
-    "ipam": {
-        "type": "host-local",
-        "subnet": "10.15.30.0/24",
-        "routes": [
-            {"dst": "0.0.0.0/0"},
-            {"dst": "1.1.1.1/32", "gw": "10.15.30.1"},
-        ],
-        "rangeStart": "10.15.30.100",
-        "rangeEnd": "10.15.30.200",
-        "gateway": "10.15.30.99",
-    },
-}
+#: The network configuration of the founding scenario, exactly (host-local's dataDir is added):
+#: the same file works with ``NETCONFPATH=examples/net.d cnilib add mybridge NETNS``.
+CONFIG_FILE = Path(__file__).resolve().parent / "net.d" / "10-mybridge.conf"
+CONFIG: dict[str, Any] = json.loads(CONFIG_FILE.read_text())
 
 # GET from inside the host namespace (run under nsenter), ignoring any *_proxy variables so the
 # request can only go to the container. busybox 1.35's `wget -T` segfaults, hence Python.

@@ -908,22 +908,9 @@ def run_ok(run: Run) -> bool:
 
 
 #: The founding configuration (host-local's dataDir is not needed by a dry run).
-FOUNDING: dict[str, Any] = {
-    "cniVersion": "0.2.0",
-    "name": "mybridge",
-    "type": "bridge",
-    "bridge": "cni_bridge1",
-    "isGateway": True,
-    "ipMasq": True,
-    "ipam": {
-        "type": "host-local",
-        "subnet": "10.15.30.0/24",
-        "routes": [{"dst": "0.0.0.0/0"}, {"dst": "1.1.1.1/32", "gw": "10.15.30.1"}],
-        "rangeStart": "10.15.30.100",
-        "rangeEnd": "10.15.30.200",
-        "gateway": "10.15.30.99",
-    },
-}
+FOUNDING: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parent.parent / "examples" / "net.d" / "10-mybridge.conf").read_text()
+)
 
 
 def test_explain_founding_configuration(cli: CLI, ns_file: str) -> None:
