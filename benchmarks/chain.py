@@ -345,7 +345,7 @@ def run_variant(sandbox: Sandbox, spec: dict[str, Any], go: Path | None) -> dict
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def build_go() -> Path | None:
+def build_go(dest: Path) -> Path | None:
     sys.path.insert(0, str(REPO / "tests"))
     try:
         import gotools
@@ -353,7 +353,7 @@ def build_go() -> Path | None:
         return None
     if not gotools.go_available():
         return None
-    return gotools.build_cnigo(Path(tempfile.gettempdir()) / "cnilib-bench-bin")
+    return gotools.build_cnigo(dest)
 
 
 VARIANTS = [
@@ -376,9 +376,13 @@ def main() -> int:
         print("needs root (network namespaces)", file=sys.stderr)
         return 2
     chains = args.chains.split(",")
-    go = build_go()
-    variants = [v for v in VARIANTS if go is not None or not v.startswith("go")]
     work = Path(tempfile.mkdtemp(prefix="cnilib-bench-"))
+    try:
+        go = build_go(work / "bin")  # from gotools' build cache: cheap, and removed with the work dir
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    variants = [v for v in VARIANTS if go is not None or not v.startswith("go")]
     sandbox = Sandbox(args.count)
     samples: dict[tuple[str, str], list[dict[str, float]]] = {}
     try:
