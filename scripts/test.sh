@@ -10,7 +10,7 @@ PY=.venv/bin/python
 echo "== ruff"
 .venv/bin/ruff check cnilib tests benchmarks examples
 echo "== mypy --strict"
-.venv/bin/mypy --strict cnilib
+.venv/bin/mypy --strict cnilib tests/typecheck/api.py  # the library, and the public API as users type it
 echo "== docs"
 .venv/bin/sphinx-build -q -W -b html docs docs/_build/html
 echo "== examples"
