@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         ValidationReport,
     )
     from ._exec import AsyncSubprocessExecutor, SubprocessExecutor, find_plugin
+    from ._gojson import go_dumps
     from ._models import (
         ErrorInfo,
         GCAttachment,
@@ -115,6 +116,7 @@ _LAZY: dict[str, str] = {
     "SubprocessExecutor": "._exec",
     "find_plugin": "._exec",
     "ExecOutcome": "._protocol",
+    "go_dumps": "._gojson",
     "ExecRequest": "._protocol",
 }
 
@@ -182,6 +184,7 @@ __all__ = [
     "VersionInfo",
     "__version__",
     "find_plugin",
+    "go_dumps",
     "load_conf_file",
     "load_network",
     "load_networks",

@@ -28,9 +28,7 @@ import contextlib
 import errno
 import fcntl
 import json
-import math
 import os
-import re
 import struct
 import time
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
@@ -39,6 +37,7 @@ from typing import Any
 import attrs
 
 from ._errors import CacheError, LockError, ResultError
+from ._gojson import go_dumps, go_string
 from ._models import GCAttachment, NetworkConfigList, RuntimeConfig
 from ._results import Result, parse_result
 from ._validate import validate_container_id, validate_ifname, validate_network_name
@@ -64,87 +63,10 @@ _DIR_MODE = 0o700
 _FILE_MODE = 0o600
 
 
-# -- Go-compatible JSON ---------------------------------------------------------------------------
-
-# Go's encoder escapes these inside strings (HTML safety and JavaScript line terminators).
-_GO_ESCAPES = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-)
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _go_string(value: str) -> str:
-    if _LONE_SURROGATE.search(value):
-        # Go replaces invalid UTF-8 by U+FFFD; a lone surrogate is Python's spelling of it.
-        value = _LONE_SURROGATE.sub("\ufffd", value)
-    return json.dumps(value, ensure_ascii=False).translate(_GO_ESCAPES)
-
-
-def _go_float(value: float) -> str:
-    # Go decodes every JSON number of an interface{} into a float64 and writes it back with
-    # strconv's shortest representation: positional for 1e-6 <= |x| < 1e21, exponent otherwise.
-    if math.isnan(value) or math.isinf(value):
-        raise ValueError(f"{value!r} cannot be represented in JSON")
-    magnitude = abs(value)
-    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
-        # Python's repr uses the same exponent form in these ranges ("1e-07", "1e+21").
-        mantissa, _, exponent = repr(value).partition("e")
-        if exponent.startswith("-0"):
-            exponent = "-" + exponent[2:]  # Go's encoder trims "e-07" to "e-7"
-        return f"{mantissa}e{exponent}"
-    import decimal  # only for floats in capability args: keep it off the import path
-
-    text = format(decimal.Decimal(repr(value)), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-def _go_json(value: Any, out: list[str]) -> None:
-    if value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, str):
-        out.append(_go_string(value))
-    elif isinstance(value, int):
-        # Beyond 2**53 Go's float64 round trip changes the digits; do the same.
-        out.append(str(value) if abs(value) <= 2**53 else _go_float(float(value)))
-    elif isinstance(value, float):
-        out.append(_go_float(value))
-    elif isinstance(value, Mapping):
-        out.append("{")
-        first = True
-        # Go writes map keys sorted (byte order of UTF-8 equals code point order).
-        for key in sorted(value):
-            if not isinstance(key, str):
-                raise TypeError(f"JSON object keys must be strings, not {type(key).__name__}")
-            if not first:
-                out.append(",")
-            first = False
-            out.append(_go_string(key))
-            out.append(":")
-            _go_json(value[key], out)
-        out.append("}")
-    elif isinstance(value, (list, tuple)):
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
-            _go_json(item, out)
-        out.append("]")
-    else:
-        raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def go_json_dumps(value: Any) -> str:
-    """Serialize like Go's ``json.Marshal`` of ``interface{}`` values: compact, map keys sorted,
-    ``<``/``>``/``&`` escaped, numbers as float64."""
-    out: list[str] = []
-    _go_json(value, out)
-    return "".join(out)
+    """Serialize like Go's ``json.Marshal`` of ``interface{}`` values (libcni's cache fields):
+    compact, map keys sorted, ``<``/``>``/``&`` escaped, numbers as float64."""
+    return go_dumps(value, sort_keys=True, float64=True)
 
 
 # -- entries --------------------------------------------------------------------------------------
@@ -260,19 +182,19 @@ class CacheEntry:
         """The file content, byte for byte what libcni's ``json.Marshal(cachedInfo)`` produces."""
         parts = [
             '{"kind":',
-            _go_string(self.kind),
+            go_string(self.kind),
             ',"containerId":',
-            _go_string(self.container_id),
+            go_string(self.container_id),
             ',"config":"',
             base64.b64encode(self.config).decode("ascii"),
             '","ifName":',
-            _go_string(self.ifname),
+            go_string(self.ifname),
             ',"networkName":',
-            _go_string(self.network_name),
+            go_string(self.network_name),
         ]
         # Go's omitempty: empty strings, slices and maps (and nil maps) are left out.
         if self.netns:
-            parts += [',"netns":', _go_string(self.netns)]
+            parts += [',"netns":', go_string(self.netns)]
         if self.cni_args:
             parts += [',"cniArgs":', go_json_dumps([list(pair) for pair in self.cni_args])]
         if self.capability_args:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -101,8 +100,9 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     """argparse's formatter without importing shutil (and bz2, lzma, zlib with it) at startup:
     argparse makes a formatter for every argument it adds, only to check the metavar."""
 
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+    ) -> None:
         if width is None:
             width = _terminal_columns() - 2
         super().__init__(prog, indent_increment, max_help_position, width)
@@ -132,8 +132,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _add_options(parser: argparse.ArgumentParser, *, sub: bool, runtime: bool, json_out: bool,
-                 docker: bool = False, keep: bool = False) -> None:
+def _add_options(
+    parser: argparse.ArgumentParser,
+    *,
+    sub: bool,
+    runtime: bool,
+    json_out: bool,
+    docker: bool = False,
+    keep: bool = False,
+) -> None:
     """Add the shared options. On subcommands their default is SUPPRESS, so an option given before
     the command (``cnilib --debug add ...``) is not overwritten by the subcommand's default."""
 
@@ -141,33 +148,74 @@ def _add_options(parser: argparse.ArgumentParser, *, sub: bool, runtime: bool, j
         return argparse.SUPPRESS if sub else value
 
     g = parser.add_argument_group("options shared by the commands")
-    g.add_argument("--conf-dir", metavar="DIR", default=default(None),
-                   help="network configuration directory (env NETCONFPATH; default /etc/cni/net.d)")
-    g.add_argument("--cni-path", metavar="DIRS", default=default(None),
-                   help="plugin directories separated by ':' (env CNI_PATH)")
-    g.add_argument("--cache-dir", metavar="DIR", default=default(None),
-                   help="result cache directory (env CNI_CACHE_DIR; default /var/lib/cni)")
-    g.add_argument("--timeout", metavar="SECONDS", type=_positive_float, default=default(None),
-                   help="limit for the whole operation; a plugin still running then is killed "
-                        "with its process group (env CNI_TIMEOUT; default none)")
-    g.add_argument("--debug", action="store_true", default=default(False),
-                   help="show every plugin's environment, stdin, stdout, stderr and timing "
-                        "on stderr")
+    g.add_argument(
+        "--conf-dir",
+        metavar="DIR",
+        default=default(None),
+        help="network configuration directory (env NETCONFPATH; default /etc/cni/net.d)",
+    )
+    g.add_argument(
+        "--cni-path",
+        metavar="DIRS",
+        default=default(None),
+        help="plugin directories separated by ':' (env CNI_PATH)",
+    )
+    g.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        default=default(None),
+        help="result cache directory (env CNI_CACHE_DIR; default /var/lib/cni)",
+    )
+    g.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=default(None),
+        help="limit for the whole operation; a plugin still running then is killed "
+        "with its process group (env CNI_TIMEOUT; default none)",
+    )
+    g.add_argument(
+        "--debug",
+        action="store_true",
+        default=default(False),
+        help="show every plugin's environment, stdin, stdout, stderr and timing on stderr",
+    )
     if runtime:
-        g.add_argument("-i", "--ifname", metavar="NAME", default=default(None),
-                       help="interface name inside the container (env CNI_IFNAME; default eth0)")
-        g.add_argument("--container-id", metavar="ID", default=default(None),
-                       help="container id (env CNI_CONTAINERID; default derived from NETNS "
-                            "like cnitool)")
+        g.add_argument(
+            "-i",
+            "--ifname",
+            metavar="NAME",
+            default=default(None),
+            help="interface name inside the container (env CNI_IFNAME; default eth0)",
+        )
+        g.add_argument(
+            "--container-id",
+            metavar="ID",
+            default=default(None),
+            help="container id (env CNI_CONTAINERID; default derived from NETNS like cnitool)",
+        )
     if json_out:
-        g.add_argument("--json", action="store_true", default=default(False),
-                       help="machine-readable JSON instead of a table")
+        g.add_argument(
+            "--json",
+            action="store_true",
+            default=default(False),
+            help="machine-readable JSON instead of a table",
+        )
     if docker:
-        g.add_argument("--docker-host", metavar="URL", default=default(None),
-                       help="Docker engine address, unix:///path (env DOCKER_HOST)")
+        g.add_argument(
+            "--docker-host",
+            metavar="URL",
+            default=default(None),
+            help="Docker engine address, unix:///path (env DOCKER_HOST)",
+        )
     if keep:
-        g.add_argument("--keep", metavar="ID:IFNAME", action="append", default=default(None),
-                       help="an attachment GC must keep (repeatable); cnitool keeps none")
+        g.add_argument(
+            "--keep",
+            metavar="ID:IFNAME",
+            action="append",
+            default=default(None),
+            help="an attachment GC must keep (repeatable); cnitool keeps none",
+        )
 
 
 def _fill_cnitool(p: argparse.ArgumentParser) -> None:
@@ -179,15 +227,13 @@ def _fill_cnitool(p: argparse.ArgumentParser) -> None:
 def _fill_gc(p: argparse.ArgumentParser) -> None:
     _add_options(p, sub=False, runtime=False, json_out=False, keep=True)
     p.add_argument("network", metavar="NETWORK")
-    p.add_argument("netns", metavar="NETNS", nargs="?",
-                   help="accepted for cnitool compatibility; unused")
+    p.add_argument("netns", metavar="NETNS", nargs="?", help="accepted for cnitool compatibility; unused")
 
 
 def _fill_status(p: argparse.ArgumentParser) -> None:
     _add_options(p, sub=False, runtime=False, json_out=False)
     p.add_argument("network", metavar="NETWORK")
-    p.add_argument("netns", metavar="NETNS", nargs="?",
-                   help="accepted for cnitool compatibility; unused")
+    p.add_argument("netns", metavar="NETNS", nargs="?", help="accepted for cnitool compatibility; unused")
 
 
 def _fill_validate(p: argparse.ArgumentParser) -> None:
@@ -197,9 +243,13 @@ def _fill_validate(p: argparse.ArgumentParser) -> None:
 
 def _fill_explain(p: argparse.ArgumentParser) -> None:
     _add_options(p, sub=False, runtime=True, json_out=True, keep=True)
-    p.add_argument("verb", metavar="VERB", type=str.upper,
-                   choices=("ADD", "CHECK", "DEL", "GC", "STATUS"),
-                   help="add, check, del, gc or status")
+    p.add_argument(
+        "verb",
+        metavar="VERB",
+        type=str.upper,
+        choices=("ADD", "CHECK", "DEL", "GC", "STATUS"),
+        help="add, check, del, gc or status",
+    )
     p.add_argument("network", metavar="NETWORK")
     p.add_argument("netns", metavar="NETNS", nargs="?", help="required for add, check and del")
 
@@ -212,14 +262,20 @@ def _fill_version(p: argparse.ArgumentParser) -> None:
 def _fill_cache(p: argparse.ArgumentParser) -> None:
     _add_options(p, sub=False, runtime=True, json_out=True)
     cmds = p.add_subparsers(dest="cache_command", metavar="list|show", required=True)
-    q = cmds.add_parser("list", help="every cached attachment", formatter_class=_Formatter,
-                        description="every cached attachment, and the cache files that cannot "
-                                    "be used")
+    q = cmds.add_parser(
+        "list",
+        help="every cached attachment",
+        formatter_class=_Formatter,
+        description="every cached attachment, and the cache files that cannot be used",
+    )
     _add_options(q, sub=True, runtime=True, json_out=True)
     q.add_argument("--network", metavar="NETWORK", default=None, help="only this network")
-    q = cmds.add_parser("show", help="one cached attachment", formatter_class=_Formatter,
-                        description="one cached attachment, by NETWORK and NETNS (cnitool's "
-                                    "container id) or --container-id")
+    q = cmds.add_parser(
+        "show",
+        help="one cached attachment",
+        formatter_class=_Formatter,
+        description="one cached attachment, by NETWORK and NETNS (cnitool's container id) or --container-id",
+    )
     _add_options(q, sub=True, runtime=True, json_out=True)
     q.add_argument("network", metavar="NETWORK")
     q.add_argument("netns", metavar="NETNS", nargs="?")
@@ -243,25 +299,38 @@ _SPECS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "add": ("ADD: attach NETNS to NETWORK and print the result (like cnitool)", _fill_cnitool),
     "check": ("CHECK an attachment (like cnitool)", _fill_cnitool),
     "del": ("DEL: detach NETNS from NETWORK (like cnitool)", _fill_cnitool),
-    "gc": ("GC: DEL every cached attachment of NETWORK that is not kept, then send GC to the "
-           "plugins (cniVersion 1.1.0)", _fill_gc),
-    "status": ("STATUS of every plugin of NETWORK (cniVersion 1.1.0; a no-op before)",
-               _fill_status),
-    "validate": ("probe every plugin's VERSION and report every problem (exit 1 if any)",
-                 _fill_validate),
-    "explain": ("dry run: show the environment and stdin every plugin would get; nothing is "
-                "executed", _fill_explain),
+    "gc": (
+        "GC: DEL every cached attachment of NETWORK that is not kept, then send GC to the "
+        "plugins (cniVersion 1.1.0)",
+        _fill_gc,
+    ),
+    "status": ("STATUS of every plugin of NETWORK (cniVersion 1.1.0; a no-op before)", _fill_status),
+    "validate": ("probe every plugin's VERSION and report every problem (exit 1 if any)", _fill_validate),
+    "explain": (
+        "dry run: show the environment and stdin every plugin would get; nothing is executed",
+        _fill_explain,
+    ),
     "version": ("ask a plugin which CNI versions it supports", _fill_version),
-    "cache": ("inspect the result cache (libcni's format, shared with cnitool, containerd and "
-              "CRI-O)", _fill_cache),
-    "docker": ("attach a Docker container (started with --net=none) to a CNI network",
-               _fill_docker),
+    "cache": (
+        "inspect the result cache (libcni's format, shared with cnitool, containerd and CRI-O)",
+        _fill_cache,
+    ),
+    "docker": ("attach a Docker container (started with --net=none) to a CNI network", _fill_docker),
 }
 
 #: Options that take a value, to find the command word in argv.
 _VALUE_OPTIONS = frozenset(
-    ("--conf-dir", "--cni-path", "--cache-dir", "--timeout", "-i", "--ifname", "--container-id",
-     "--docker-host", "--keep")
+    (
+        "--conf-dir",
+        "--cni-path",
+        "--cache-dir",
+        "--timeout",
+        "-i",
+        "--ifname",
+        "--container-id",
+        "--docker-host",
+        "--keep",
+    )
 )
 
 
@@ -304,8 +373,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=version)
     _add_options(parser, sub=False, runtime=True, json_out=True, docker=True, keep=True)
     # Only parsed when argv names no known command: for --help and the usage errors.
-    parser.add_argument("command", metavar="COMMAND", choices=tuple(_SPECS),
-                        help="one of the commands listed below (cnilib COMMAND --help)")
+    parser.add_argument(
+        "command",
+        metavar="COMMAND",
+        choices=tuple(_SPECS),
+        help="one of the commands listed below (cnilib COMMAND --help)",
+    )
     return parser
 
 
@@ -407,9 +480,7 @@ def _container_id(ns: argparse.Namespace, netns_abs: str | None) -> str:
     return container_id_for(netns_abs)
 
 
-def _runtime(
-    ns: argparse.Namespace, netns: str | None, *, must_exist: bool
-) -> cnilib.RuntimeConfig:
+def _runtime(ns: argparse.Namespace, netns: str | None, *, must_exist: bool) -> cnilib.RuntimeConfig:
     cap_args = _cap_args()
     args = _cni_args()
     netns_abs = go_abs(netns) if netns is not None else None
@@ -449,83 +520,10 @@ def _engine(ns: argparse.Namespace) -> cnilib.CNI:
 
 # -- output helpers -------------------------------------------------------------------------------
 
-# argparse imports re anyway, so compiling this at import costs nothing extra worth avoiding.
-_GO_ESCAPE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029\ud800-\udfff]')
-_PLAIN_ESCAPE = re.compile('[\x00-\x1f"\\\\\ud800-\udfff]')
-_GO_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _go_escape(m: re.Match[str]) -> str:
-    ch = m.group()
-    short = _GO_SHORT.get(ch)
-    if short is not None:
-        return short
-    if "\ud800" <= ch <= "\udfff":
-        return "\ufffd"  # Go replaces invalid UTF-8 with U+FFFD
-    return f"\\u{ord(ch):04x}"
-
-
-def _go_string(text: str, escape_html: bool = True) -> str:
-    """A JSON string the way Go's encoding/json writes it (HTML characters and U+2028/9 escaped,
-    control characters as lowercase ``\\u00XX`` except ``\\n``, ``\\r``, ``\\t``)."""
-    pattern = _GO_ESCAPE if escape_html else _PLAIN_ESCAPE
-    return '"' + pattern.sub(_go_escape, text) + '"'
-
-
-def go_marshal_indent(
-    value: Any, indent: str = "    ", prefix: str = "", *, escape_html: bool = True
-) -> str:
-    """Go's ``json.MarshalIndent(value, prefix, indent)`` for decoded JSON values.
-
-    Mappings keep their order: a result's ``to_dict()`` already has Go's struct field order.
-    ``escape_html=False`` leaves ``<``, ``>`` and ``&`` alone (for text shown to people).
-    """
-    out: list[str] = []
-
-    def enc(v: Any, level: str) -> None:
-        if v is None:
-            out.append("null")
-        elif v is True:
-            out.append("true")
-        elif v is False:
-            out.append("false")
-        elif isinstance(v, str):
-            out.append(_go_string(v, escape_html))
-        elif isinstance(v, int):
-            out.append(str(v))
-        elif isinstance(v, float):
-            out.append(str(int(v)) if v.is_integer() and abs(v) < 1e21 else repr(v))
-        elif isinstance(v, dict):
-            if not v:
-                out.append("{}")
-                return
-            inner = level + indent
-            out.append("{")
-            for i, (key, item) in enumerate(v.items()):
-                key_text = _go_string(str(key), escape_html)
-                out.append(("," if i else "") + "\n" + prefix + inner + key_text + ": ")
-                enc(item, inner)
-            out.append("\n" + prefix + level + "}")
-        elif isinstance(v, (list, tuple)):
-            if not v:
-                out.append("[]")
-                return
-            inner = level + indent
-            out.append("[")
-            for i, item in enumerate(v):
-                out.append(("," if i else "") + "\n" + prefix + inner)
-                enc(item, inner)
-            out.append("\n" + prefix + level + "]")
-        else:
-            raise TypeError(f"cannot encode {type(v).__name__} as JSON")
-
-    enc(value, "")
-    return "".join(out)
-
 
 def _human_json(value: Any) -> str:
     """Indented JSON for people (``<`` stays ``<``)."""
-    return go_marshal_indent(value, escape_html=False)
+    return cnilib.go_dumps(value, indent="    ", escape_html=False)
 
 
 def _write(text: str) -> None:
@@ -619,7 +617,9 @@ def _cmd_add(ns: argparse.Namespace) -> int:
     rt = _runtime(ns, ns.netns, must_exist=True)
     result = _engine(ns).add(conflist, rt)
     if result is not None:
-        _write(go_marshal_indent(result.to_dict()))  # cnitool: MarshalIndent, no trailing newline
+        _write(
+            cnilib.go_dumps(result.to_dict(), indent="    ")
+        )  # cnitool: MarshalIndent, no trailing newline
     return EXIT_OK
 
 
@@ -638,11 +638,13 @@ def _cmd_del(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _stale(cni: cnilib.CNI, conflist: cnilib.NetworkConfigList,
-           valid: Iterable[cnilib.GCAttachment]) -> list[cnilib.CacheEntry]:
+def _stale(
+    cni: cnilib.CNI, conflist: cnilib.NetworkConfigList, valid: Iterable[cnilib.GCAttachment]
+) -> list[cnilib.CacheEntry]:
     keep = {(a.container_id, a.ifname) for a in valid}
-    return [e for e in cni.cached_attachments(network=conflist.name)
-            if (e.container_id, e.ifname) not in keep]
+    return [
+        e for e in cni.cached_attachments(network=conflist.name) if (e.container_id, e.ifname) not in keep
+    ]
 
 
 def _cmd_gc(ns: argparse.Namespace) -> int:
@@ -672,9 +674,7 @@ def _cmd_status(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _report_dict(
-    report: cnilib.ValidationReport, conflist: cnilib.NetworkConfigList
-) -> dict[str, Any]:
+def _report_dict(report: cnilib.ValidationReport, conflist: cnilib.NetworkConfigList) -> dict[str, Any]:
     return {
         "network": report.network,
         "cniVersion": report.cni_version,
@@ -687,9 +687,7 @@ def _report_dict(
                 "type": p.plugin,
                 "path": p.path,
                 "cniVersion": p.version_info.cni_version if p.version_info else None,
-                "supportedVersions": (
-                    list(p.version_info.supported_versions) if p.version_info else None
-                ),
+                "supportedVersions": (list(p.version_info.supported_versions) if p.version_info else None),
                 "supportsListVersion": p.supports_list_version,
                 "capabilities": list(p.capabilities),
                 "problems": list(p.problems),
@@ -711,14 +709,16 @@ def _cmd_validate(ns: argparse.Namespace) -> int:
     rows = [["#", "PLUGIN", "PATH", f"SUPPORTS {version}", "CAPABILITIES", "SUPPORTED VERSIONS"]]
     for p in report.plugins:
         info = p.version_info
-        rows.append([
-            str(p.index),
-            p.plugin,
-            p.path or "(not found)",
-            "yes" if p.supports_list_version else "NO",
-            ",".join(p.capabilities) or "-",
-            " ".join(info.supported_versions) if info else "?",
-        ])
+        rows.append(
+            [
+                str(p.index),
+                p.plugin,
+                p.path or "(not found)",
+                "yes" if p.supports_list_version else "NO",
+                ",".join(p.capabilities) or "-",
+                " ".join(info.supported_versions) if info else "?",
+            ]
+        )
     out.append(_table(rows))
     out.append(f"capabilities: {', '.join(report.capabilities) or 'none'}\n")
     if report.ok:
@@ -730,8 +730,9 @@ def _cmd_validate(ns: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
-def _explain_calls(ns: argparse.Namespace, cni: cnilib.CNI,
-                   conflist: cnilib.NetworkConfigList) -> list[cnilib.PlannedCall]:
+def _explain_calls(
+    ns: argparse.Namespace, cni: cnilib.CNI, conflist: cnilib.NetworkConfigList
+) -> list[cnilib.PlannedCall]:
     verb = ns.verb
     if verb in ("ADD", "CHECK", "DEL"):
         if ns.netns is None:
@@ -755,22 +756,26 @@ def _cmd_explain(ns: argparse.Namespace) -> int:
     calls = _explain_calls(ns, cni, conflist)
     failing = any(c.problem for c in calls)
     if ns.json:
-        _print_json([
-            {
-                "index": c.index,
-                "plugin": c.plugin,
-                "verb": c.verb.value,
-                "pluginPath": c.plugin_path,
-                "env": dict(c.env),
-                "stdin": c.stdin,
-                "problem": c.problem,
-            }
-            for c in calls
-        ])
+        _print_json(
+            [
+                {
+                    "index": c.index,
+                    "plugin": c.plugin,
+                    "verb": c.verb.value,
+                    "pluginPath": c.plugin_path,
+                    "env": dict(c.env),
+                    "stdin": c.stdin,
+                    "problem": c.problem,
+                }
+                for c in calls
+            ]
+        )
         return EXIT_FAILURE if failing else EXIT_OK
     version = conflist.cni_version or "0.1.0"
-    out = [f"{ns.verb} of network {conflist.name} (cniVersion {version}) from "
-           f"{conflist.source or '?'}: {len(calls)} plugin call(s); nothing is run\n"]
+    out = [
+        f"{ns.verb} of network {conflist.name} (cniVersion {version}) from "
+        f"{conflist.source or '?'}: {len(calls)} plugin call(s); nothing is run\n"
+    ]
     if not calls:
         out.append("(no plugin would be called)\n")
     for c in calls:
@@ -790,13 +795,23 @@ def _cmd_version(ns: argparse.Namespace) -> int:
     info = cni.version_info(ns.plugin)
     path = cnilib.find_plugin(ns.plugin, cni.plugin_dirs)
     if ns.json:
-        _print_json({"plugin": ns.plugin, "path": path, "cniVersion": info.cni_version,
-                     "supportedVersions": list(info.supported_versions)})
+        _print_json(
+            {
+                "plugin": ns.plugin,
+                "path": path,
+                "cniVersion": info.cni_version,
+                "supportedVersions": list(info.supported_versions),
+            }
+        )
         return EXIT_OK
-    _write(_table([
-        ["PLUGIN", "PATH", "CNIVERSION", "SUPPORTED VERSIONS"],
-        [ns.plugin, path, info.cni_version, " ".join(info.supported_versions)],
-    ]))
+    _write(
+        _table(
+            [
+                ["PLUGIN", "PATH", "CNIVERSION", "SUPPORTED VERSIONS"],
+                [ns.plugin, path, info.cni_version, " ".join(info.supported_versions)],
+            ]
+        )
+    )
     return EXIT_OK
 
 
@@ -822,41 +837,57 @@ def _cmd_cache(ns: argparse.Namespace) -> int:
         cid = _container_id(ns, netns_abs)
         entry = cache.read(ns.network, cid, ifname)
         if entry is None:
-            raise _Failure(f"no cached attachment of network {ns.network!r} for container {cid!r} "
-                           f"and interface {ifname!r} in {cache.results_dir}")
+            raise _Failure(
+                f"no cached attachment of network {ns.network!r} for container {cid!r} "
+                f"and interface {ifname!r} in {cache.results_dir}"
+            )
         if ns.json:
             _print_json({"path": entry.path, **_entry_json(entry)})
             return EXIT_OK
-        out = [f"file:           {entry.path}\n",
-               f"network:        {entry.network_name}\n",
-               f"container:      {entry.container_id}\n",
-               f"ifname:         {entry.ifname}\n",
-               f"netns:          {entry.netns or '-'}\n",
-               f"cniArgs:        {';'.join(f'{k}={v}' for k, v in entry.cni_args) or '-'}\n"]
-        out.append("capabilityArgs: "
-                   + (_indented(_human_json(dict(entry.capability_args)), "  ").lstrip()
-                      if entry.capability_args else "-") + "\n")
+        out = [
+            f"file:           {entry.path}\n",
+            f"network:        {entry.network_name}\n",
+            f"container:      {entry.container_id}\n",
+            f"ifname:         {entry.ifname}\n",
+            f"netns:          {entry.netns or '-'}\n",
+            f"cniArgs:        {';'.join(f'{k}={v}' for k, v in entry.cni_args) or '-'}\n",
+        ]
+        out.append(
+            "capabilityArgs: "
+            + (
+                _indented(_human_json(dict(entry.capability_args)), "  ").lstrip()
+                if entry.capability_args
+                else "-"
+            )
+            + "\n"
+        )
         if entry.legacy:
             out.append("(legacy cache file: a bare result, no configuration)\n")
         else:
             out.append("config:\n" + _indented(_config_text(entry.config), "  ") + "\n")
-        out.append("result:\n" + (_indented(_human_json(dict(entry.result)), "  ")
-                                  if entry.result is not None else "  -") + "\n")
+        out.append(
+            "result:\n"
+            + (_indented(_human_json(dict(entry.result)), "  ") if entry.result is not None else "  -")
+            + "\n"
+        )
         _write("".join(out))
         return EXIT_OK
     scan = cache.scan(network=ns.network, container_id=ns.container_id)
     if ns.json:
-        _print_json({
-            "cacheDir": cache.cache_dir,
-            "attachments": [{"path": e.path, **_entry_json(e)} for e in scan.entries],
-            "problems": [{"path": p.path, "message": p.message} for p in scan.problems],
-        })
+        _print_json(
+            {
+                "cacheDir": cache.cache_dir,
+                "attachments": [{"path": e.path, **_entry_json(e)} for e in scan.entries],
+                "problems": [{"path": p.path, "message": p.message} for p in scan.problems],
+            }
+        )
         return EXIT_OK
     out = []
     if scan.entries:
         rows = [["NETWORK", "CONTAINER", "IFNAME", "NETNS", "ADDRESSES"]]
-        rows += [[e.network_name, e.container_id, e.ifname, e.netns or "-", _addresses(e)]
-                 for e in scan.entries]
+        rows += [
+            [e.network_name, e.container_id, e.ifname, e.netns or "-", _addresses(e)] for e in scan.entries
+        ]
         out.append(_table(rows))
     else:
         out.append(f"no cached attachments in {cache.results_dir}\n")
@@ -890,7 +921,7 @@ def _cmd_docker(ns: argparse.Namespace) -> int:
     if ns.docker_command == "attach":
         result = docker.attach(cni, ns.container, conflist, **kwargs)
         if result is not None:
-            _write(go_marshal_indent(result.to_dict()))
+            _write(cnilib.go_dumps(result.to_dict(), indent="    "))
     else:
         docker.detach(cni, ns.container, conflist, **kwargs)
     return EXIT_OK

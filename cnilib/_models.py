@@ -273,10 +273,10 @@ class NetworkConfigList:
         _check_name(name, source)
         # libcni re-marshals a wrapped .conf with Go's encoder (sorted keys, Go escapes and numbers);
         # writing the same bytes keeps the cached config identical to what cnitool would cache.
-        from ._cache import go_json_dumps
+        from ._gojson import go_dumps
 
         wrapped = {"cniVersion": plugin.cni_version, "name": name, "plugins": [dict(obj)]}
-        data = go_json_dumps(wrapped).encode()
+        data = go_dumps(wrapped, sort_keys=True, float64=True).encode()
         return cls(
             name=name,
             cni_version=plugin.cni_version,
