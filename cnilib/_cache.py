@@ -613,13 +613,17 @@ class ResultCache:
                 self._fsync_dir(os.path.dirname(path))
         return True
 
-    def delete(self, network: str, container_id: str, ifname: str) -> bool:
+    def delete(self, network: str, container_id: str, ifname: str, *, owner_checked: bool = False) -> bool:
         """Remove the attachment's entry; True if a file was removed. Idempotent.
 
-        A valid entry that belongs to another attachment with the same file name is left alone.
+        A valid entry that belongs to another attachment with the same file name is left alone;
+        ``owner_checked=True`` skips reading the file for that when the caller has just read it
+        (under the attachment's lock) and knows it is not foreign.
         """
         key = (network, container_id, ifname)
         path = self.path_for(*key)
+        if owner_checked:
+            return self._unlink(path)
         try:
             _, problem = self._read_file(path, key)
         except CacheError:

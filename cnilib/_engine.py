@@ -417,11 +417,13 @@ class _Planner:
         deadline = self.deadline(Verb.DEL, timeout)
         key = (conflist.name, rt.container_id, rt.ifname)
         prev: Result | None = None
+        foreign = owner_checked = False
         if version_at_least(version, "0.4.0"):
             # prevResult on DEL exists from 0.4.0 on: the cached result in the list's version.
             entry, problem = yield _Blocking(lambda: self.cache.read_tolerant(*key), quick=True)
             # A file owned by another attachment with the same name (``foreign``) is left alone.
-            drop = problem is not None and not problem.foreign
+            foreign = problem is not None and problem.foreign
+            drop = problem is not None and not foreign
             if entry is not None and entry.result is not None:
                 try:
                     prev = entry.parsed_result(version)
@@ -430,12 +432,24 @@ class _Planner:
             if drop:
                 # A corrupt cache must never block DEL: drop it and go on without prevResult.
                 prev = None
-                yield _Blocking(lambda: self.cache.delete(*key), mutates=True)
+                yield _Blocking(lambda: self.cache.delete(*key, owner_checked=True), mutates=True)
+            owner_checked = not foreign  # just read under the attachment lock: no second read
+        yield from self._del_plugins(conflist, rt, version, prev, deadline)
+        if not foreign:
+            yield _Blocking(lambda: self.cache.delete(*key, owner_checked=owner_checked), mutates=True)
+
+    def _del_plugins(
+        self,
+        conflist: NetworkConfigList,
+        rt: RuntimeConfig,
+        version: str,
+        prev: Result | None,
+        deadline: float | None,
+    ) -> Plan[None]:
         for i in range(len(conflist.plugins) - 1, -1, -1):
             plugin = conflist.plugins[i]
             req = self.request(Verb.DEL, conflist, plugin, rt, version=version, prev=prev)
             yield from self._invoke(req, deadline, conflist.name, i)
-        yield _Blocking(lambda: self.cache.delete(*key), mutates=True)
 
     def plan_check(
         self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None
