@@ -20,6 +20,8 @@ from test_scenario import (  # the shared helpers and the autouse clean-up fixtu
     INDEX,
     PLUGIN_DIR,
     addrs,
+    assert_founding_container,
+    assert_founding_host,
     bridge_ports,
     founding_config,
     http_get,
@@ -29,7 +31,6 @@ from test_scenario import (  # the shared helpers and the autouse clean-up fixtu
     link_names,
     masq_chains,
     per_container_chains,
-    routes,
     sandbox_clean,  # noqa: F401
     store_ips,
 )
@@ -100,17 +101,8 @@ def test_founding_scenario(
         assert run.out == FOUNDING_OUTPUT  # byte for byte what cnitool prints
         assert run.err == ""
 
-        assert link_names(ctr.path) == ["lo", "eth0"]
-        assert addrs(ctr.path, "eth0") == ["10.15.30.100/24"]
-        assert routes(ctr.path, "eth0") == {
-            ("default", "10.15.30.99", "global"),
-            ("1.1.1.1", "10.15.30.1", "global"),
-            ("10.15.30.0/24", None, "link"),
-        }
-        assert addrs(host, "cni_bridge1") == ["10.15.30.99/24"]
-        assert len(bridge_ports(host, "cni_bridge1")) == 1
-        assert len(masq_chains(host, "10.15.30.100")) == 1
-        assert store_ips(data_dir, "mybridge") == {"10.15.30.100"}
+        assert_founding_container(ctr.path)
+        assert_founding_host(host, data_dir)
         assert real.cache_files() == [f"mybridge-{cid}-eth0"]
         assert http_get(host, "http://10.15.30.100/") == INDEX
 

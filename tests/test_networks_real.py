@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from test_scenario import (  # the shared helpers and the autouse clean-up fixture
+    FOUNDING_ROUTES,
     INDEX,
     PLUGIN_DIR,
     addrs,
@@ -162,11 +163,7 @@ def test_founding_network_as_a_chained_list(
 
         # bridge + tuning inside the container
         assert addrs(ctr.path, "eth0") == ["10.15.30.100/24"]
-        assert routes(ctr.path, "eth0") == {
-            ("default", "10.15.30.99", "global"),
-            ("1.1.1.1", "10.15.30.1", "global"),
-            ("10.15.30.0/24", None, "link"),
-        }
+        assert routes(ctr.path, "eth0") == FOUNDING_ROUTES
         [link] = [x for x in _links(ctr.path) if x["ifname"] == "eth0"]
         assert link["mtu"] == 1400
         assert _sysctl(ctr.path, "net/ipv4/conf/eth0/arp_notify") == "1"

@@ -125,6 +125,29 @@ def per_container_chains(ns: str, table: str = "nat", *, ipv6: bool = False) -> 
     return cni_chains(ns, table, ipv6=ipv6) - SHARED_CHAINS
 
 
+#: The founding scenario's routes inside the container, as ``routes()`` reports them.
+FOUNDING_ROUTES = {
+    ("default", "10.15.30.99", "global"),
+    ("1.1.1.1", "10.15.30.1", "global"),
+    ("10.15.30.0/24", None, "link"),
+}
+
+
+def assert_founding_container(ns: str) -> None:
+    """Inside the container: eth0 with 10.15.30.100/24 and the founding routes, nothing else."""
+    assert link_names(ns) == ["lo", "eth0"]
+    assert addrs(ns, "eth0") == ["10.15.30.100/24"]
+    assert routes(ns, "eth0") == FOUNDING_ROUTES
+
+
+def assert_founding_host(host: str, data_dir: Path) -> None:
+    """On the host side: the bridge holds .99 with one veth, one NAT chain, .100 reserved."""
+    assert addrs(host, "cni_bridge1") == ["10.15.30.99/24"]
+    assert len(bridge_ports(host, "cni_bridge1")) == 1
+    assert len(masq_chains(host, "10.15.30.100")) == 1
+    assert store_ips(data_dir, "mybridge") == {"10.15.30.100"}
+
+
 def store_ips(data_dir: Path, network: str) -> set[str]:
     """Addresses host-local holds reserved for ``network`` in ``data_dir``."""
     d = data_dir / network
@@ -303,13 +326,7 @@ def test_founding_scenario(
         assert not result.dns
 
         # inside the container
-        assert link_names(ctr.path) == ["lo", "eth0"]
-        assert addrs(ctr.path, "eth0") == ["10.15.30.100/24"]
-        assert routes(ctr.path, "eth0") == {
-            ("default", "10.15.30.99", "global"),
-            ("1.1.1.1", "10.15.30.1", "global"),
-            ("10.15.30.0/24", None, "link"),
-        }
+        assert_founding_container(ctr.path)
 
         # the host side: the bridge holds the configured gateway, one veth; ipMasq's NAT chain
         assert addrs(host, "cni_bridge1") == ["10.15.30.99/24"]

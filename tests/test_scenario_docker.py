@@ -19,7 +19,8 @@ import pytest
 from test_scenario import (  # the shared helpers and the autouse clean-up fixture
     EXAMPLE,
     PLUGIN_DIR,
-    addrs,
+    assert_founding_container,
+    assert_founding_host,
     bridge_ports,
     cache_files,
     founding_config,
@@ -28,7 +29,6 @@ from test_scenario import (  # the shared helpers and the autouse clean-up fixtu
     link_names,
     masq_chains,
     per_container_chains,
-    routes,
     sandbox_clean,  # noqa: F401
     store_ips,
 )
@@ -125,17 +125,8 @@ def test_founding_scenario_with_docker(
     assert cache_files(tmp_path / "cache") == [f"mybridge-{cid}-eth0"]
 
     ctr = info.sandbox_key
-    assert link_names(ctr) == ["lo", "eth0"]
-    assert addrs(ctr, "eth0") == ["10.15.30.100/24"]
-    assert routes(ctr, "eth0") == {
-        ("default", "10.15.30.99", "global"),
-        ("1.1.1.1", "10.15.30.1", "global"),
-        ("10.15.30.0/24", None, "link"),
-    }
-    assert addrs(host, "cni_bridge1") == ["10.15.30.99/24"]
-    assert len(bridge_ports(host, "cni_bridge1")) == 1
-    assert len(masq_chains(host, "10.15.30.100")) == 1
-    assert store_ips(data_dir, "mybridge") == {"10.15.30.100"}
+    assert_founding_container(ctr)
+    assert_founding_host(host, data_dir)
     assert _fetch_when_ready(host, "http://10.15.30.100/") == INDEX_HTML
 
     docker.detach(cni, cid[:12], conflist, host=dockerd.host)
