@@ -272,6 +272,87 @@ def _close(*files: IO[bytes] | None) -> None:
                 f.close()
 
 
+class _PollLoop:
+    """One plugin's pipes and exit, watched with poll(2) in the calling thread."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], drain: _Drain) -> None:
+        self.proc = proc
+        self.drain = drain
+        in_fd, out_fd, err_fd = _pipes(proc)
+        # select.poll rather than a selectors object: no epoll descriptor to create per call.
+        self.poller = select.poll()
+        self.in_fd = in_fd
+        # Most configs fit in the pipe buffer: write at once and skip a poll round.
+        if drain.write_stdin(in_fd):
+            self._stdin_done()
+        else:
+            self.poller.register(in_fd, select.POLLOUT)
+        self.buffers = {out_fd: drain.stdout, err_fd: drain.stderr}
+        self.poller.register(out_fd, select.POLLIN)
+        self.poller.register(err_fd, select.POLLIN)
+        self.pidfd = _pidfd(proc.pid)
+        if self.pidfd is not None:
+            self.poller.register(self.pidfd, select.POLLIN)
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+
+    def _stdin_done(self) -> None:
+        _close(self.proc.stdin)
+        self.in_fd = -1
+
+    def run(self, deadline: float | None, linger: float) -> bool:
+        """Pump until the plugin exited and its pipes closed; True when ``deadline`` passed first."""
+        proc = self.proc
+        exited_at: float | None = None
+        while self.buffers or proc.returncode is None:
+            now = time.monotonic()
+            end = deadline
+            if exited_at is not None:
+                # The plugin is done; only a left-behind child holds the pipes. Not a timeout even
+                # when the deadline cuts this short: the plugin's exit status is reported.
+                linger_end = exited_at + linger
+                end = linger_end if end is None else min(end, linger_end)
+                if now >= end:
+                    return False
+            elif end is not None and now >= end:
+                return True
+            self._poll_once(-1 if end is None else math.ceil((end - now) * 1000))
+            if exited_at is None and proc.returncode is not None:
+                exited_at = time.monotonic()
+        return False
+
+    def _poll_once(self, wait_ms: int) -> None:
+        if self.pidfd is None:  # no exit notification: poll for it
+            wait_ms = 20 if wait_ms < 0 else min(wait_ms, 20)
+        for fd, _ in self.poller.poll(wait_ms):
+            if fd in self.buffers:
+                self._read(fd)
+            elif fd == self.in_fd:
+                if self.drain.write_stdin(fd):
+                    self.poller.unregister(fd)
+                    self._stdin_done()
+            elif fd == self.pidfd:
+                self.poller.unregister(fd)
+                self.proc.wait()  # readable pidfd: it has exited, this only reaps it
+        if self.proc.returncode is None and self.pidfd is None:
+            self.proc.poll()
+
+    def _read(self, fd: int) -> None:
+        try:
+            data = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.buffers[fd].feed(data)
+        else:
+            self.poller.unregister(fd)
+            del self.buffers[fd]
+
+
 @attrs.define
 class SubprocessExecutor(_Base):
     """Runs plugins with :mod:`subprocess` in the calling thread.
@@ -313,75 +394,16 @@ class SubprocessExecutor(_Base):
         self, proc: subprocess.Popen[bytes], stdin: bytes, started: float, timeout: float | None
     ) -> tuple[_Drain, bool]:
         deadline = None if timeout is None else started + timeout
-        drain = _Drain(stdin, self.output_limit)
-        in_fd, out_fd, err_fd = _pipes(proc)
-        # select.poll rather than a selectors object: no epoll descriptor to create per call.
-        poller = select.poll()
-        # Most configs fit in the pipe buffer: write at once and skip a poll round.
-        if drain.write_stdin(in_fd):
-            _close(proc.stdin)
-            in_fd = -1
-        else:
-            poller.register(in_fd, select.POLLOUT)
-        buffers = {out_fd: drain.stdout, err_fd: drain.stderr}
-        poller.register(out_fd, select.POLLIN)
-        poller.register(err_fd, select.POLLIN)
-        pidfd = _pidfd(proc.pid)
-        if pidfd is not None:
-            poller.register(pidfd, select.POLLIN)
-        exited_at: float | None = None
-        timed_out = False
+        loop = _PollLoop(proc, _Drain(stdin, self.output_limit))
         try:
-            while buffers or proc.returncode is None:
-                now = time.monotonic()
-                end = deadline
-                if exited_at is not None:
-                    # The plugin is done; only a left-behind child holds the pipes. Not a timeout
-                    # even when the deadline cuts this short: the plugin's exit status is reported.
-                    linger_end = exited_at + self.linger
-                    end = linger_end if end is None else min(end, linger_end)
-                    if now >= end:
-                        break
-                elif end is not None and now >= end:
-                    timed_out = True
-                    break
-                wait_ms = -1 if end is None else math.ceil((end - now) * 1000)
-                if pidfd is None:  # no exit notification: poll for it
-                    wait_ms = 20 if wait_ms < 0 else min(wait_ms, 20)
-                for fd, _ in poller.poll(wait_ms):
-                    buf = buffers.get(fd)
-                    if buf is not None:
-                        try:
-                            data = os.read(fd, _CHUNK)
-                        except BlockingIOError:
-                            continue
-                        except OSError:
-                            data = b""
-                        if data:
-                            buf.feed(data)
-                        else:
-                            poller.unregister(fd)
-                            del buffers[fd]
-                    elif fd == in_fd:
-                        if drain.write_stdin(fd):
-                            poller.unregister(fd)
-                            _close(proc.stdin)
-                            in_fd = -1
-                    elif fd == pidfd:
-                        poller.unregister(fd)
-                        proc.wait()  # readable pidfd: it has exited, this only reaps it
-                if proc.returncode is None and pidfd is None:
-                    proc.poll()
-                if exited_at is None and proc.returncode is not None:
-                    exited_at = time.monotonic()
+            timed_out = loop.run(deadline, self.linger)
             if timed_out:
-                self._terminate(proc, pidfd)
-            elif buffers:
+                self._terminate(proc, loop.pidfd)
+            elif loop.buffers:
                 _killpg(proc.pid, signal.SIGKILL)
         finally:
-            if pidfd is not None:
-                os.close(pidfd)
-        return drain, timed_out
+            loop.close()
+        return loop.drain, timed_out
 
     def _terminate(self, proc: subprocess.Popen[bytes], pidfd: int | None) -> None:
         _killpg(proc.pid, signal.SIGTERM)

@@ -66,34 +66,52 @@ def go_dumps(
     and ``float64`` for values that went through Go's ``interface{}`` (maps are written sorted, and
     an integer beyond 2**53 loses its digits as a float64 does).
     """
-    out: list[str] = []
+    encoder = _GoEncoder(indent, prefix, sort_keys=sort_keys, float64=float64, escape_html=escape_html)
+    encoder.encode(value, "")
+    return "".join(encoder.out)
 
-    def enc(v: Any, level: str) -> None:
-        if v is None:
-            out.append("null")
-        elif v is True:
-            out.append("true")
-        elif v is False:
-            out.append("false")
+
+_CONSTANTS = {None: "null", True: "true", False: "false"}
+
+
+class _GoEncoder:
+    __slots__ = ("escape_html", "float64", "indent", "out", "prefix", "sort_keys")
+
+    def __init__(
+        self, indent: str | None, prefix: str, *, sort_keys: bool, float64: bool, escape_html: bool
+    ) -> None:
+        self.indent = indent
+        self.prefix = prefix
+        self.sort_keys = sort_keys
+        self.float64 = float64
+        self.escape_html = escape_html
+        self.out: list[str] = []
+
+    def encode(self, v: Any, level: str) -> None:
+        if v is None or v is True or v is False:
+            self.out.append(_CONSTANTS[v])
         elif isinstance(v, str):
-            out.append(go_string(v, escape_html=escape_html))
+            self.out.append(go_string(v, escape_html=self.escape_html))
         elif isinstance(v, int):
-            out.append(str(v) if not float64 or abs(v) <= 2**53 else _go_float(float(v)))
+            self.out.append(str(v) if not self.float64 or abs(v) <= 2**53 else _go_float(float(v)))
         elif isinstance(v, float):
-            out.append(_go_float(v))
+            self.out.append(_go_float(v))
         elif isinstance(v, Mapping):
-            keys = sorted(v) if sort_keys else list(v)
-            for key in keys:
-                if not isinstance(key, str):
-                    raise TypeError(f"JSON object keys must be strings, not {type(key).__name__}")
-            items = [(go_string(k, escape_html=escape_html), v[k]) for k in keys]
-            container("{", "}", items, level)
+            self.container("{", "}", self.members(v), level)
         elif isinstance(v, (list, tuple)):
-            container("[", "]", [(None, item) for item in v], level)
+            self.container("[", "]", [(None, item) for item in v], level)
         else:
             raise TypeError(f"{type(v).__name__} is not JSON serializable")
 
-    def container(open_: str, close: str, items: Sequence[tuple[str | None, Any]], level: str) -> None:
+    def members(self, v: Mapping[Any, Any]) -> list[tuple[str | None, Any]]:
+        keys = sorted(v) if self.sort_keys else list(v)
+        for key in keys:
+            if not isinstance(key, str):
+                raise TypeError(f"JSON object keys must be strings, not {type(key).__name__}")
+        return [(go_string(k, escape_html=self.escape_html), v[k]) for k in keys]
+
+    def container(self, open_: str, close: str, items: Sequence[tuple[str | None, Any]], level: str) -> None:
+        out, indent = self.out, self.indent
         if not items:
             out.append(open_ + close)
             return
@@ -103,13 +121,10 @@ def go_dumps(
             if i:
                 out.append(",")
             if indent is not None:
-                out.append("\n" + prefix + inner)
+                out.append("\n" + self.prefix + inner)
             if key is not None:
                 out.append(key + (": " if indent is not None else ":"))
-            enc(item, inner)
+            self.encode(item, inner)
         if indent is not None:
-            out.append("\n" + prefix + level)
+            out.append("\n" + self.prefix + level)
         out.append(close)
-
-    enc(value, "")
-    return "".join(out)

@@ -47,8 +47,7 @@ def test_twenty_containers_attached_concurrently(
     conflist = cnilib.NetworkConfigList.from_dict(founding_config(data_dir))
     made: list[netns.NetNS] = []
     try:
-        for _ in range(N):
-            made.append(netns.create())
+        made.extend(netns.create() for _ in range(N))
         rts = [
             cnilib.RuntimeConfig(container_id=f"ctr{i:02d}", netns=ns.path)
             for i, ns in enumerate(made)

@@ -381,8 +381,10 @@ def test_the_list_object_matches_what_go_loads(shared: Shared) -> None:
 
 
 def test_wrapped_conf_bytes_with_unusual_values(shared: Shared, ctr_ns: Callable[[], netns.NetNS]) -> None:
-    conf = '{"cniVersion": "1.0.0", "name": "lonet", "type": "loopback", "note": "<\u00e9&>", ' \
-        '"ratio": 1.0, "big": 12345678901234567890, "tiny": 1e-7}'  # fmt: skip
+    conf = (
+        '{"cniVersion": "1.0.0", "name": "lonet", "type": "loopback", "note": "<\u00e9&>", '
+        '"ratio": 1.0, "big": 12345678901234567890, "tiny": 1e-7}'
+    )
     (shared.confdir / "10-lonet.conf").write_text(conf)
     ctr = ctr_ns()
     ok(shared.go("add", "lonet", ctr, caps=False))

@@ -288,11 +288,10 @@ def recording_plugin(
     )
     body.append('[ -n "$_in" ] || _in=null')
     body.append('_j "$0"; _line="{\\"argv0\\":$_J,\\"env\\":{"; _sep=')
-    for var in names:
-        body.append(
-            f'if [ -n "${{{var}+x}}" ]; then _j "${var}"; '
-            f'_line="$_line$_sep\\"{var}\\":$_J"; _sep=,; fi'
-        )
+    body.extend(
+        f'if [ -n "${{{var}+x}}" ]; then _j "${var}"; _line="$_line$_sep\\"{var}\\":$_J"; _sep=,; fi'
+        for var in names
+    )
     body.append('_line="$_line},\\"stdin\\":$_in}"')
     body.append(f"printf '%s\\n' \"$_line\" >> {_quote(log_path)}")
     script = "\n".join(body) + "\n" + _emit(_stdout_json(stdout), stderr, exit_status)
