@@ -7,14 +7,17 @@ Fenced blocks, by language:
 * ``python``: executed in order in one Python process per page (names carry over from block to
   block). A block that starts with ``>>>`` is a doctest: what it shows is compared with what it
   prints (``ELLIPSIS`` and ``NORMALIZE_WHITESPACE``).
-* ``console``: a shell session. ``$ command`` lines (a line ending in ``\\`` continues) are run by one
+* ``console``: a shell session. ``$ command`` lines (a line ending in ``\\`` continues on a line
+  starting with the prompt ``> ``) are run by one
   ``bash`` per page (``cd`` and ``export`` carry over); the lines after a command are its expected
   output, stdout and stderr together as a terminal shows them. A command shown without output must
   print nothing. In expected output ``...`` stands for anything (doctest's ``ELLIPSIS``): use it only
   for what varies from run to run (ids, veth names, timings) and say so on the page.
 * ``sh`` / ``bash``: a script run by the page's ``bash``; it must succeed; its output is not shown.
-* ``json``: must parse. Preceded by ``<!-- docs: file PATH -->`` it is also written to ``PATH``
-  (relative to the page's directory) so the samples after it use exactly what the page shows.
+* ``json``: must parse.
+* Any of these (and ``text``) preceded by ``<!-- docs: file PATH -->`` is written to ``PATH``
+  (relative to the page's working directory) instead of being run (Python is compiled, JSON
+  parsed), so the samples after it use exactly what the page shows.
 * ``text`` and everything else: shown, not run (a synopsis, a diagram). Preceded by
   ``<!-- docs: output -->`` a ``text`` block is the expected output of the ``python`` block just
   before it (compared as for ``console``).
@@ -91,6 +94,7 @@ _WORKER = textwrap.dedent(
                 )
                 runner = doctest.DocTestRunner(optionflags=flags)
                 runner.run(test, out=buf.write, clear_globs=False)
+                ns.update(test.globs)  # DocTest works on a copy: keep its names for later blocks
                 reply = {"ok": runner.failures == 0, "output": "", "error": buf.getvalue()}
             else:
                 code = compile("\\n" * (req["line"] - 1) + req["code"], req["file"], "exec")
@@ -226,7 +230,11 @@ class PageSession:
         assert self.bash is not None
         assert self.bash.stdin is not None
         assert self.bash.stdout is not None
-        script = f"{{\n{command}\n}} </dev/null\nprintf '\\n{_DONE} %d\\n' $?\n"
+        # `$?` of the previous command is restored first, so that `echo $?` shows it.
+        script = (
+            f"(exit ${{_docs_rc:-0}}); {{\n{command}\n}} </dev/null\n"
+            f"_docs_rc=$?; printf '\\n{_DONE} %d\\n' $_docs_rc\n"
+        )
         self.bash.stdin.write(script.encode())
         self.bash.stdin.flush()
         fd = self.bash.stdout.fileno()
@@ -333,8 +341,22 @@ def _take_not_run(example: Example) -> bool:
     return False
 
 
+def _take_file(example: Example) -> bool:
+    """Write the block to the file a ``docs: file PATH`` directive named, if one did."""
+    target = example.namespace.pop("_docs_file", None)
+    if target is None:
+        return False
+    path = _session(example).workdir / target
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(example.parsed)
+    return True
+
+
 def evaluate_python(example: Example) -> None:
     if _take_not_run(example):
+        return
+    if _take_file(example):
+        compile(example.parsed, str(example.path), "exec")  # a file shown must at least be Python
         return
     code: str = example.parsed
     session = _session(example)
@@ -356,7 +378,7 @@ def _console_commands(source: str) -> list[tuple[str, str]]:
         cmd = [line[2:]]
         while cmd[-1].endswith("\\") and i + 1 < len(lines):
             i += 1
-            cmd.append(lines[i])
+            cmd.append(lines[i].removeprefix("> "))  # the shell's continuation prompt
         i += 1
         want: list[str] = []
         while i < len(lines) and not lines[i].startswith("$ "):
@@ -376,7 +398,7 @@ def evaluate_console(example: Example) -> None:
 
 
 def evaluate_script(example: Example) -> None:
-    if _take_not_run(example):
+    if _take_not_run(example) or _take_file(example):
         return
     got, status = _session(example).shell(example.parsed)
     if status != 0:
@@ -384,18 +406,16 @@ def evaluate_script(example: Example) -> None:
 
 
 def evaluate_json(example: Example) -> None:
-    target = example.namespace.pop("_docs_file", None)
     try:
         json.loads(example.parsed)
     except ValueError as exc:
         raise AssertionError(f"json block at line {example.line} does not parse: {exc}") from exc
-    if target is not None:
-        path = _session(example).workdir / target
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(example.parsed)
+    _take_file(example)
 
 
 def evaluate_text(example: Example) -> None:
+    if _take_file(example):
+        return
     if example.namespace.pop("_docs_output", False):
         _compare(
             example.parsed, example.namespace.get("_docs_last_output", ""), f"output at line {example.line}"
