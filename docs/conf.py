@@ -78,7 +78,9 @@ def _missing_reference(app: Sphinx, env: Any, node: Any, contnode: Any) -> Any:
         return None
     node["reftarget"] = _public(target)
     domain = env.get_domain("py")
-    ref = domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], node["reftarget"], node, contnode)
+    ref = domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], node["reftarget"], node, contnode
+    )
     if ref is not None and ref.get("reftitle"):
         ref["reftitle"] = _public(ref["reftitle"])  # the tooltip, too
     return ref
@@ -104,7 +106,9 @@ class ModuleDocstring(Directive):
         module = importlib.import_module(self.arguments[0])
         text = _public(inspect.cleandoc(module.__doc__ or ""))
         container = nodes.container()
-        nested_parse_with_titles(self.state, StringList(text.splitlines(), source=self.arguments[0]), container)
+        nested_parse_with_titles(
+            self.state, StringList(text.splitlines(), source=self.arguments[0]), container
+        )
         return container.children
 
 
