@@ -318,7 +318,13 @@ def _session(example: Example) -> PageSession:
                 if _real_required():
                     pytest.fail(f"{example.path}: sandboxed samples cannot run on CI: {missing}")
                 pytest.skip(f"sandboxed sample: {missing}")
-        session = PageSession(Path(example.path), mode)
+        if "_docs_session_error" in ns:
+            raise AssertionError(f"the page's session could not start: {ns['_docs_session_error']}")
+        try:
+            session = PageSession(Path(example.path), mode)
+        except Exception as exc:
+            ns["_docs_session_error"] = f"{type(exc).__name__}: {exc}"  # fail the page's samples fast
+            raise
         ns["_docs_session"] = session
     return session
 

@@ -8,7 +8,7 @@ export CNILIB_REQUIRE_REAL=1
 PY=.venv/bin/python
 
 echo "== ruff"
-.venv/bin/ruff check cnilib tests benchmarks examples
+.venv/bin/ruff check cnilib tests benchmarks examples conftest.py docs/conf.py
 echo "== mypy --strict"
 .venv/bin/mypy --strict cnilib tests/typecheck/api.py  # the library, and the public API as users type it
 echo "== docs"
@@ -18,5 +18,5 @@ for ex in examples/*.py; do
   echo "-- $ex"
   "$PY" "$ex" | sed "s/^/   /"
 done
-echo "== pytest"
+echo "== pytest (tests/, then every sample of README.md and docs/*.md, run by Sybil: see conftest.py)"
 "$PY" -m pytest -p no:cacheprovider "$@"
