@@ -230,6 +230,8 @@ class PageSession:
         assert self.bash is not None
         assert self.bash.stdin is not None
         assert self.bash.stdout is not None
+        if self.bash.poll() is not None:
+            raise AssertionError("the page's bash is gone (an earlier sample timed out or ended it)")
         # `$?` of the previous command is restored first, so that `echo $?` shows it.
         script = (
             f"(exit ${{_docs_rc:-0}}); {{\n{command}\n}} </dev/null\n"
@@ -243,6 +245,7 @@ class PageSession:
         while True:
             ready, _, _ = select.select([fd], [], [], SAMPLE_TIMEOUT)
             if not ready:
+                _kill_group(self.bash)  # the page's later shell samples then fail at once
                 raise AssertionError(f"no answer after {SAMPLE_TIMEOUT:g}s to: {command}")
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -253,6 +256,9 @@ class PageSession:
                 return data[: found.start()].decode(errors="replace"), int(found.group(1))
 
     def python_sample(self, code: str, *, mode: str, line: int) -> dict[str, Any]:
+        assert self.python is not None
+        if self.python.poll() is not None:
+            raise AssertionError("the page's Python is gone (an earlier sample timed out or ended it)")
         self._requests.write(
             json.dumps(
                 {"mode": mode, "code": code, "file": str(self.page), "line": line, "name": self.page.name}
@@ -263,6 +269,7 @@ class PageSession:
         ready, _, _ = select.select([self._replies], [], [], SAMPLE_TIMEOUT)
         reply = self._replies.readline() if ready else ""
         if not reply:
+            _kill_group(self.python)
             self.log.flush()
             written = (self.workdir / "tmp" / "python-output.log").read_text(errors="replace")
             raise AssertionError(
@@ -281,10 +288,7 @@ class PageSession:
         for proc in (self.python, self.bash):
             if proc is None:
                 continue
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            _kill_group(proc)
             if proc.stdin is not None:
                 proc.stdin.close()
             if proc.stdout is not None:
@@ -298,6 +302,14 @@ class PageSession:
         if self.host is not None:
             self.host.delete()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    # Each process leads a session of its own: this also ends what its samples left running.
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 # -- evaluators ------------------------------------------------------------------------------------

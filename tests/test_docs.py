@@ -138,3 +138,29 @@ def test_tests_named_by_the_comparison_page_exist() -> None:
         if not re.search(rf"^(?:async )?def {name}\(", source, re.M):
             missing.append(f"{path}::{name}")
     assert missing == []
+
+
+def test_the_sample_runner_fails_a_sample_that_no_longer_does_what_its_page_shows(tmp_path: Path) -> None:
+    # The runner (the top-level conftest.py) on a page of its own: right samples pass, wrong fail.
+    (tmp_path / "conftest.py").write_text((ROOT / "conftest.py").read_text())
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "docs").mkdir()
+    fence = "```"
+    (tmp_path / "docs" / "page.md").write_text(
+        f"{fence}console\n$ echo right\nright\n$ echo $((6 * 7))\n42\n{fence}\n\n"
+        f"{fence}python\n>>> print('right')\nright\n{fence}\n\n"
+        f"{fence}console\n$ echo wrong\nright\n{fence}\n\n"
+        f"{fence}python\nx = 1\n{fence}\n\n<!-- docs: output -->\n\n{fence}text\nsomething\n{fence}\n\n"
+        f"{fence}python\nraise RuntimeError('broken sample')\n{fence}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "docs/page.md"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "4 passed" in proc.stdout, proc.stdout  # two commands, a doctest, `x = 1`, the directive
+    assert "3 failed" in proc.stdout, proc.stdout
+    assert re.search(r"--- it printed:\nE\s+wrong\n", proc.stdout)
+    assert "RuntimeError: broken sample" in proc.stdout
