@@ -1,10 +1,30 @@
-"""Sphinx configuration for cnilib's documentation."""
+"""Sphinx configuration for cnilib's documentation.
+
+The API reference (api.md) is generated from docstrings and must show only public import paths:
+``cnilib.X``, ``cnilib.netns.X``, ..., never ``cnilib._module.X``. Public classes live in private
+modules, so three hooks here put them where users import them from: references to
+``cnilib._module.X`` resolve to ``cnilib.X``, signatures are rewritten the same way, and data whose
+``#:`` comment sits in a private module gets that comment. ``tests/test_docs.py`` checks the result.
+"""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
+import re
+from typing import Any
+
+from docutils import nodes
+from docutils.parsers.rst import Directive
+from docutils.statemachine import StringList
+from sphinx.application import Sphinx
+from sphinx.pycode import ModuleAnalyzer
+from sphinx.util.nodes import nested_parse_with_titles
+
 project = "cnilib"
 author = "cnilib developers"
-copyright = "2026, cnilib developers"  # noqa: A001
+copyright = "2026, cnilib developers"
 extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon"]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]
@@ -12,7 +32,90 @@ html_theme = "alabaster"
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "undoc-members": False}
-# Public annotations name classes that Sphinx cannot always resolve (attrs internals, typing aliases).
+# Annotations also name things Sphinx cannot resolve (attrs internals, typing aliases): unresolved
+# references stay plain text instead of warnings.
 nitpicky = False
 suppress_warnings = ["myst.header"]
 myst_heading_anchors = 3
+
+_PRIVATE = re.compile(r"\bcnilib\.(?:_\w+\.)+")
+
+
+def _public(text: str) -> str:
+    """``cnilib._models.RuntimeConfig`` -> ``cnilib.RuntimeConfig``."""
+    return _PRIVATE.sub("cnilib.", text)
+
+
+def _process_signature(
+    app: Sphinx, what: str, name: str, obj: Any, options: Any, signature: str | None, annotation: str | None
+) -> tuple[str | None, str | None]:
+    return (_public(signature) if signature else signature, _public(annotation) if annotation else annotation)
+
+
+def _private_attr_docs() -> dict[str, list[str]]:
+    docs: dict[str, list[str]] = {}
+    import cnilib
+
+    for info in pkgutil.iter_modules(cnilib.__path__):
+        if info.name.startswith("_"):
+            analyzer = ModuleAnalyzer.for_module(f"cnilib.{info.name}")
+            for (_, attr), lines in analyzer.find_attr_docs().items():
+                docs.setdefault(attr, list(lines))
+    return docs
+
+
+def _process_docstring(app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    # `cnilib.SUPPORTED_VERSIONS` is documented by a `#:` comment in cnilib/_version.py (autodoc
+    # would otherwise show the docstring of its type, tuple or dict).
+    if what == "data" and name.count(".") == 1 and name.startswith("cnilib."):
+        lines[:] = _private_attr_docs().get(name.split(".", 1)[1], [])
+    lines[:] = [_public(line) for line in lines]
+
+
+def _missing_reference(app: Sphinx, env: Any, node: Any, contnode: Any) -> Any:
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or not _PRIVATE.search(target):
+        return None
+    node["reftarget"] = _public(target)
+    domain = env.get_domain("py")
+    ref = domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], node["reftarget"], node, contnode
+    )
+    if ref is not None and ref.get("reftitle"):
+        ref["reftitle"] = _public(ref["reftitle"])  # the tooltip, too
+    return ref
+
+
+def _doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    # autodoc registers `cnilib._models.X` as the canonical name of `cnilib.X`, so references by
+    # the private name resolve, with the private name as the link's tooltip: show the public one.
+    for ref in doctree.findall(nodes.reference):
+        if ref.get("reftitle"):
+            ref["reftitle"] = _public(ref["reftitle"])
+
+
+class ModuleDocstring(Directive):
+    """``.. module-docstring:: cnilib._errors``: a module's docstring as text, without a module target.
+
+    For the docstrings of private modules that hold public explanations (the exception tree).
+    """
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        module = importlib.import_module(self.arguments[0])
+        text = _public(inspect.cleandoc(module.__doc__ or ""))
+        container = nodes.container()
+        nested_parse_with_titles(
+            self.state, StringList(text.splitlines(), source=self.arguments[0]), container
+        )
+        return container.children
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("autodoc-process-signature", _process_signature)
+    app.connect("autodoc-process-docstring", _process_docstring)
+    app.connect("missing-reference", _missing_reference)
+    app.connect("doctree-resolved", _doctree_resolved)
+    app.add_directive("module-docstring", ModuleDocstring)
+    return {"parallel_read_safe": True}

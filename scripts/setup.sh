@@ -20,13 +20,22 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
   fi
   # Installing docker.io must not start the machine's own Docker daemon: we run a private one.
+  # policy-rc.d (exit 101: "do not start services") is ours only for this install; left in place it
+  # would silently keep every later `apt-get install` on this machine from starting its service.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# cnilib scripts/setup.sh: no service starts during its install\nexit 101\n' \
+      > /usr/sbin/policy-rc.d
     chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT  # also when the install fails
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "${made_policy:-}" ]; then
+    rm -f /usr/sbin/policy-rc.d
+    trap - EXIT
+  fi
 fi
 
 PYTHON=${PYTHON:-python3}

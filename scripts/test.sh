@@ -11,8 +11,9 @@ PY=.venv/bin/python
 COVERAGE_FLOOR=${COVERAGE_FLOOR:-85}
 
 echo "== ruff"
-.venv/bin/ruff check cnilib tests benchmarks examples scripts
-.venv/bin/ruff format --check cnilib tests benchmarks examples scripts
+LINT_PATHS=(cnilib tests benchmarks examples scripts conftest.py docs/conf.py)
+.venv/bin/ruff check "${LINT_PATHS[@]}"
+.venv/bin/ruff format --check "${LINT_PATHS[@]}"
 echo "== mypy --strict"
 .venv/bin/mypy --strict cnilib tests/typecheck/api.py  # the library, and the public API as users type it
 echo "== docs"
@@ -22,7 +23,8 @@ for ex in examples/*.py; do
   echo "-- $ex"
   "$PY" "$ex" | sed "s/^/   /"
 done
-echo "== pytest (branch coverage, floor ${COVERAGE_FLOOR}%)"
+echo "== pytest (tests/, then every sample of README.md and docs/*.md, run by Sybil: see conftest.py)"
+echo "   under branch coverage, floor ${COVERAGE_FLOOR}%"
 rm -f .coverage
 "$PY" -m coverage run -m pytest -p no:cacheprovider "$@"
 "$PY" -m coverage report --fail-under="$COVERAGE_FLOOR" | tail -n 1
