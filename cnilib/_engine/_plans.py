@@ -94,7 +94,7 @@ def check_runtime_values(rt: RuntimeConfig) -> None:
         _check_text("CNI_ARGS entry", f"{key}={value}")
     try:
         _finite(rt.capability_args)
-        json.dumps(rt.capability_args, allow_nan=False).encode("utf-8")
+        json.dumps(rt.capability_args, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
         raise ValidationError(f"capability arguments cannot be sent to a plugin: {exc}") from None
 
