@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 # pay for them.
 import cnilib
 
-from ._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR, DEFAULT_IFNAME
+from ._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR, DEFAULT_IFNAME, DEFAULT_PLUGIN_DIRS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -46,7 +46,7 @@ Run CNI plugins from the command line. The cnitool commands (add, check, del, gc
 same arguments and environment as cnitool and print the same output; validate, explain, version,
 cache and docker are cnilib's own."""
 
-_EPILOG = """\
+_EPILOG = f"""\
 cnitool-compatible commands:
   add NETWORK NETNS         ADD; prints the result as cnitool does (4-space JSON, no newline)
   check NETWORK NETNS       CHECK (configurations of version 0.4.0 or newer)
@@ -64,15 +64,15 @@ cnilib's own commands:
                             ADD/DEL a Docker container started with --net=none
 
 environment (a command-line option wins over its variable):
-  NETCONFPATH     configuration directory (--conf-dir), default /etc/cni/net.d
+  NETCONFPATH     configuration directory (--conf-dir), default {DEFAULT_CONF_DIR}
   CNI_PATH        plugin directories separated by ':' (--cni-path),
-                  default /opt/cni/bin:/usr/libexec/cni:/usr/lib/cni
-  CNI_IFNAME      interface name (--ifname/-i), default eth0 (set but empty is an error)
+                  default {':'.join(DEFAULT_PLUGIN_DIRS)}
+  CNI_IFNAME      interface name (--ifname/-i), default {DEFAULT_IFNAME} (set but empty is an error)
   CNI_ARGS        plugin arguments K=V;K2=V2 (a pair with an empty key or value is an error)
-  CAP_ARGS        capability arguments, a JSON object ({"portMappings": [...]})
+  CAP_ARGS        capability arguments, a JSON object ({{"portMappings": [...]}})
   CNI_CONTAINERID container id (--container-id); default "cnitool-" + the first 10 bytes
                   of sha512(absolute NETNS path) in hex, as cnitool derives it
-  CNI_CACHE_DIR   result cache directory (--cache-dir), default /var/lib/cni
+  CNI_CACHE_DIR   result cache directory (--cache-dir), default {DEFAULT_CACHE_DIR}
   CNI_TIMEOUT     seconds an operation may take (--timeout), default unlimited
   DOCKER_HOST     Docker engine for the docker commands (--docker-host),
                   default unix:///var/run/docker.sock
@@ -151,7 +151,7 @@ def _add_options(
         "--conf-dir",
         metavar="DIR",
         default=default(None),
-        help="network configuration directory (env NETCONFPATH; default /etc/cni/net.d)",
+        help=f"network configuration directory (env NETCONFPATH; default {DEFAULT_CONF_DIR})",
     )
     g.add_argument(
         "--cni-path",
@@ -163,7 +163,7 @@ def _add_options(
         "--cache-dir",
         metavar="DIR",
         default=default(None),
-        help="result cache directory (env CNI_CACHE_DIR; default /var/lib/cni)",
+        help=f"result cache directory (env CNI_CACHE_DIR; default {DEFAULT_CACHE_DIR})",
     )
     g.add_argument(
         "--timeout",
