@@ -210,9 +210,9 @@ class Planner:
         _, problem = yield ReadEntry(key)
         if problem is not None and problem.foreign:
             raise CacheError(f"{problem} ({_NOTHING_APPLIED})")
-        deadline = self.deadline(Verb.ADD, timeout)
         # Recorded before the first plugin runs: after a crash, GC and recover() DEL from this.
         yield WriteIntent(CacheEntry.create(conflist, rt, None, kind=INTENT_KIND))
+        deadline = self.deadline(Verb.ADD, timeout)  # the plugins' time, as before intents existed
         prev: Any = None
         for i, plugin in enumerate(conflist.plugins):
             req = self.request(Verb.ADD, conflist, plugin, rt, version=version, prev=prev)
@@ -363,7 +363,8 @@ class Planner:
                 prev = entry.parsed_result(version)
             except ResultError as exc:
                 raise CacheError(f"cached result for {conflist.name!r} is unusable: {exc}") from None
-        rt = with_cached_args(rt, entry)
+        # Unlike DEL, CHECK sends only the caller's arguments: Debian's portmap fails CHECK with
+        # IPv4-only portMappings, and CHECK without them is how callers avoid that.
         for i, plugin in enumerate(conflist.plugins):
             req = self.request(Verb.CHECK, conflist, plugin, rt, version=version, prev=prev)
             yield from self.invoke(req, deadline, conflist.name, i)
