@@ -185,6 +185,16 @@ def test_recover_dels_crashed_adds_with_their_recorded_list(front: Front) -> Non
     assert front.call("recover", two()) == []
 
 
+def test_recover_with_a_bound_of_one_does_not_wait_for_itself(front: Front) -> None:
+    front.plugin("p1")
+    front.plugin("p2")
+    front.kwargs["concurrency"] = 1
+    cache = front.engine().cache
+    for cid in ("a", "b"):
+        cache.write_intent(CacheEntry.create(two(), RuntimeConfig(cid, "/x", "eth0"), None))
+    assert sorted(e.container_id for e in front.call("recover", two())) == ["a", "b"]
+
+
 def test_recover_skips_an_add_that_is_still_running(front: Front) -> None:
     front.plugin("p1")
     front.plugin("p2")

@@ -93,7 +93,7 @@ class CNI(Common[Executor]):
         """DEL every unfinished ADD (an intent record whose ADD crashed or failed without rollback)
         of ``conflist``'s network, or of every network with the list the ADD recorded; return the
         intent records undone. An ADD still running (its attachment lock is held) is skipped."""
-        return self._driver.drive(_admin.recover(self._planner, conflist, timeout=timeout))
+        return self._driver.drive(_admin.recover(self._planner, conflist, timeout=timeout), bounded=False)
 
     def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
         """VERSION of one plugin type, with libcni's rules for plugins older than VERSION."""
@@ -196,7 +196,9 @@ class AsyncCNI(Common[AsyncExecutor]):
         self, conflist: NetworkConfigList | None = None, *, timeout: float | None = None
     ) -> list[CacheEntry]:
         """Undo unfinished ADDs (see :meth:`CNI.recover`)."""
-        return await self._driver.drive(_admin.recover(self._planner, conflist, timeout=timeout))
+        return await self._driver.drive(
+            _admin.recover(self._planner, conflist, timeout=timeout), bounded=False
+        )
 
     async def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
         """VERSION (see :meth:`CNI.version_info`)."""
