@@ -185,6 +185,19 @@ def test_recover_dels_crashed_adds_with_their_recorded_list(front: Front) -> Non
     assert front.call("recover", two()) == []
 
 
+def test_recover_leaves_an_attachment_whose_entry_was_written(front: Front) -> None:
+    front.plugin("p1")
+    front.plugin("p2")
+    front.call("add", two(), rt())
+    # Killed after the entry was written, before the intent was dropped.
+    front.engine().cache.write_intent(CacheEntry.create(two(), rt(), None))
+    front.clear()
+    assert front.call("recover", two()) == []
+    assert front.calls() == []
+    assert front.files("intents") == []
+    assert front.files("results") == [f"testnet-{CID}-eth0"]
+
+
 def test_recover_with_a_bound_of_one_does_not_wait_for_itself(front: Front) -> None:
     front.plugin("p1")
     front.plugin("p2")
