@@ -17,11 +17,14 @@ from pathlib import Path
 
 import pytest
 from engine_support import conflist, result_for
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cnilib
 from cnilib import CacheEntry, CacheError, ResultCache, RuntimeConfig
-from cnilib._cache import INTENT_KIND
+from cnilib._cache import CACHE_KIND, INTENT_KIND
 from cnilib.testing.plugins import recording_plugin
+from cnilib.testing.strategies import json_values
 
 KEY = ("mynet", "abc123", "eth0")
 
@@ -200,3 +203,25 @@ def test_intent_records_round_trip_and_live_outside_results(cache: ResultCache) 
     assert cache.scan().entries == ()  # libcni's directory holds no intent
     assert cache.drop_intent(*KEY) is True
     assert cache.drop_intent(*KEY) is False
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=200), json_values(allow_nan=True).map(lambda v: json.dumps(v).encode())))
+def test_any_bytes_parse_to_an_entry_or_a_cache_error(data: bytes) -> None:
+    for kind in (CACHE_KIND, INTENT_KIND):
+        try:
+            got = CacheEntry.from_json_bytes(data, path="f", key=KEY, kind=kind)
+        except CacheError:
+            continue
+        assert isinstance(got, CacheEntry)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), json_values(allow_nan=True), max_size=6))
+def test_entry_shaped_objects_parse_to_an_entry_or_a_cache_error(extra: dict[str, object]) -> None:
+    doc = {"kind": CACHE_KIND, "containerId": "c", "ifName": "eth0", "networkName": "n", **extra}
+    try:
+        got = CacheEntry.from_json_bytes(json.dumps(doc).encode(), path="f")
+    except CacheError:
+        return
+    got.to_json_bytes()  # what parsed can be written back (no NaN, no lone surrogate slips through)
