@@ -558,21 +558,23 @@ def _bytes_text(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+def _how_it_ended(run: cnilib.PluginRun) -> str:
+    o = run.outcome
+    if o is None:
+        return "not run" if run.error is not None else "no outcome"
+    if o.timed_out:
+        return f"timed out after {o.timeout:g}s"
+    if o.start_error:
+        return f"could not start: {o.start_error}"
+    if o.signal is not None:
+        return f"killed by signal {o.signal}"
+    return f"exit status {o.exit_status}"
+
+
 def _debug_hook(run: cnilib.PluginRun) -> None:
     """``--debug``: one block per plugin run on stderr (env, stdin, stdout, stderr, time)."""
     o = run.outcome
-    if run.error is not None and o is None:
-        how = "not run"
-    elif o is None:
-        how = "no outcome"
-    elif o.timed_out:
-        how = f"timed out after {o.timeout:g}s"
-    elif o.start_error:
-        how = f"could not start: {o.start_error}"
-    elif o.signal is not None:
-        how = f"killed by signal {o.signal}"
-    else:
-        how = f"exit status {o.exit_status}"
+    how = _how_it_ended(run)
     who = run.plugin if run.verb.value == "VERSION" else f"plugins[{run.index}] {run.plugin}"
     if run.network:
         who += f" (network {run.network})"
@@ -829,13 +831,24 @@ def _cmd_cache(ns: argparse.Namespace) -> int:
         )
         _write("".join(out))
         return EXIT_OK
+    return _cache_list(ns, cache)
+
+
+def _cache_list(ns: argparse.Namespace, cache: cnilib.ResultCache) -> int:
     scan = cache.scan(network=ns.network, container_id=ns.container_id)
+    # ADDs that started and did not finish (crashed, or failed without rollback): GC undoes them.
+    intents = [
+        e
+        for e in cache.scan_intents(ns.network).entries
+        if ns.container_id is None or e.container_id == ns.container_id
+    ]
     if ns.json:
         _print_json(
             {
                 "cacheDir": cache.cache_dir,
                 "attachments": [{"path": e.path, **_entry_json(e)} for e in scan.entries],
                 "problems": [{"path": p.path, "message": p.message} for p in scan.problems],
+                "unfinishedAdds": [{"path": e.path, **_entry_json(e)} for e in intents],
             }
         )
         return EXIT_OK
@@ -848,6 +861,9 @@ def _cmd_cache(ns: argparse.Namespace) -> int:
         out.append(_table(rows))
     else:
         out.append(f"no cached attachments in {cache.results_dir}\n")
+    if intents:
+        out.append(f"{len(intents)} unfinished ADD(s) (`cnilib gc` undoes them):\n")
+        out.extend(f"  - {e.network_name} {e.container_id} {e.ifname} {e.netns or '-'}\n" for e in intents)
     if scan.problems:
         out.append(f"{len(scan.problems)} unusable cache file(s):\n")
         out.extend(f"  - {p.path}: {_one_line(p.message)}\n" for p in scan.problems)

@@ -225,3 +225,17 @@ def test_entry_shaped_objects_parse_to_an_entry_or_a_cache_error(extra: dict[str
     except CacheError:
         return
     got.to_json_bytes()  # what parsed can be written back (no NaN, no lone surrogate slips through)
+
+
+def test_cache_list_shows_unfinished_adds(tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    from cnilib._cli import main
+
+    cache = ResultCache(tmp_path / "cache")
+    net = conflist("1.0.0", [{"type": "p1"}], name="mynet")
+    cache.write_intent(CacheEntry.create(net, RuntimeConfig("abc123", "/run/netns/x", "eth0"), None))
+    assert main(["--cache-dir", cache.cache_dir, "cache", "list", "--json"]) == 0
+    doc = json.loads(capfdbinary.readouterr().out)
+    assert [(a["containerId"], a["netns"]) for a in doc["unfinishedAdds"]] == [("abc123", "/run/netns/x")]
+    assert doc["attachments"] == []
+    assert main(["--cache-dir", cache.cache_dir, "cache", "list"]) == 0
+    assert b"1 unfinished ADD(s)" in capfdbinary.readouterr().out
