@@ -226,13 +226,13 @@ class Planner:
                         conflist, rt, version=version, applied=prev, last=last, exc=exc
                     )
                 raise
-        empty = parse_result({"cniVersion": version})
-        if isinstance(prev, Placeholder):
-            return empty
-        yield WriteEntry(CacheEntry.create(conflist, rt, prev))
-        yield DropIntent(key)
+        if not isinstance(prev, Placeholder):  # (a dry run has no result to write)
+            yield WriteEntry(CacheEntry.create(conflist, rt, prev))
+            yield DropIntent(key)
+        if isinstance(prev, Result):
+            return cast("AnyResult", prev)
         # A plugin may answer null (libcni tolerates it): the caller still gets a Result, empty.
-        return cast("AnyResult", prev) if prev is not None else empty
+        return parse_result({"cniVersion": version})
 
     def rollback_add(
         self,
