@@ -287,3 +287,21 @@ def test_multi_network_calls_share_the_bound_without_deadlock(front: Front) -> N
     assert len(results) == 3
     front.call("delete_networks", nets, rt())
     assert front.files("results") == []
+
+
+def test_every_plugin_call_is_logged_and_failures_warned(
+    front: Front, caplog: pytest.LogCaptureFixture
+) -> None:
+    front.plugin("p1")
+    front.plugin("p2", stdout={"ADD": {"code": 7, "msg": "bad"}}, exit_status={"ADD": 1})
+    caplog.set_level("DEBUG", logger="cnilib")
+    with pytest.raises(PluginError):
+        front.call("add", two(), rt(), rollback=True)
+    records = [(r.levelname, r.getMessage().split(" (")[0]) for r in caplog.records if r.name == "cnilib"]
+    assert records == [
+        ("DEBUG", "ADD plugins[0] p1"),
+        ("DEBUG", "ADD plugins[1] p2"),
+        ("WARNING", "ADD plugins[1] p2"),
+        ("DEBUG", "DEL plugins[1] p2"),
+        ("DEBUG", "DEL plugins[0] p1"),
+    ]
