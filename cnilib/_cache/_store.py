@@ -202,18 +202,21 @@ class ResultCache:
 
     # -- writing --
 
-    def write(self, entry: CacheEntry) -> str:
+    def write(self, entry: CacheEntry, *, owner_checked: bool = False) -> str:
         """Write ``entry`` atomically (temp file, fsync, rename); return its path.
 
         A crash at any point leaves the old entry or the new one, never a torn or empty file. A
         valid entry of another attachment with the same file name is never replaced: that raises
         :class:`~cnilib.CacheError`, as does any failure (the temporary file is removed then).
+        ``owner_checked=True`` skips reading the file for that when the caller has just read it
+        under the attachment's lock.
         """
         path = self.path_for(*entry.key)
         data = self._serialize(entry, path)
-        _, problem = self._parse(path, entry.key, CACHE_KIND)
-        if problem is not None and problem.foreign:
-            raise CacheError(f"cannot write cache file {path}: it {problem.message}")
+        if not owner_checked:
+            _, problem = self._parse(path, entry.key, CACHE_KIND)
+            if problem is not None and problem.foreign:
+                raise CacheError(f"cannot write cache file {path}: it {problem.message}")
         write_atomic(self.results_dir, path, data, durable=self.durable, what="cache file")
         return path
 
