@@ -21,6 +21,7 @@ fails the test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import signal as _signal
@@ -30,11 +31,16 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from .._errors import PluginNotFoundError
-from .._exec import check_plugin_name
-from .._protocol import ExecOutcome, ExecRequest
-from .._results import Result
-from .._version import LATEST_VERSION, SUPPORTED_VERSIONS, Verb
+from cnilib import (
+    LATEST_VERSION,
+    SUPPORTED_VERSIONS,
+    ExecOutcome,
+    ExecRequest,
+    PluginNotFoundError,
+    Result,
+    Verb,
+    find_plugin,
+)
 
 __all__ = [
     "AsyncFakeExecutor",
@@ -102,9 +108,7 @@ def exit_outcome(exit_status: int = 0, *, stdout: bytes = b"", stderr: bytes = b
     return ExecOutcome(exit_status=exit_status, stdout=stdout, stderr=stderr)
 
 
-def crash_outcome(
-    sig: int = _signal.SIGSEGV, *, stdout: bytes = b"", stderr: bytes = b""
-) -> ExecOutcome:
+def crash_outcome(sig: int = _signal.SIGSEGV, *, stdout: bytes = b"", stderr: bytes = b"") -> ExecOutcome:
     """The plugin died by signal ``sig``."""
     return ExecOutcome(exit_status=None, signal=int(sig), stdout=stdout, stderr=stderr)
 
@@ -187,6 +191,12 @@ def _verb_key(verb: Verb | str) -> str:
     return verb.value if isinstance(verb, Verb) else str(verb)
 
 
+def _check_plugin_name(plugin: str) -> None:
+    # find_plugin checks the name first (ValidationError); with no directories it then finds nothing.
+    with contextlib.suppress(PluginNotFoundError):
+        find_plugin(plugin, ())
+
+
 class _FakeBase:
     def __init__(
         self,
@@ -223,9 +233,7 @@ class _FakeBase:
         """The requests of every call, in order."""
         return [c.request for c in self.calls]
 
-    def calls_for(
-        self, plugin: str | None = None, verb: Verb | str | None = None
-    ) -> list[FakeCall]:
+    def calls_for(self, plugin: str | None = None, verb: Verb | str | None = None) -> list[FakeCall]:
         """The calls of one plugin and/or verb."""
         want = None if verb is None else _verb_key(verb)
         return [
@@ -241,7 +249,7 @@ class _FakeBase:
 
     def _next(self, request: ExecRequest, timeout: float | None) -> _Entry:
         # Mirror the real executors: bad names and missing plugins raise before anything "runs".
-        check_plugin_name(request.plugin)
+        _check_plugin_name(request.plugin)
         if request.plugin in self.missing:
             raise PluginNotFoundError(request.plugin, request.search_path)
         verb = request.verb.value

@@ -1,0 +1,236 @@
+"""The public front ends: :class:`CNI` (synchronous) and :class:`AsyncCNI` (asyncio).
+
+Both share one constructor, the plans and the cache helpers (:class:`Common`); they differ only
+in the driver that carries the plans out. Each verb is one line: build the plan, drive it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .._cache import CacheEntry, ResultCache
+from .._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor
+from .._models import GCAttachment, NetworkConfigList, RuntimeConfig, VersionInfo
+from .._results import AnyResult
+from . import _admin
+from ._common import Common
+from ._drivers import AsyncDriver, SyncDriver
+from ._reports import ValidationReport
+
+__all__ = ["CNI", "AsyncCNI"]
+
+
+class CNI(Common[Executor]):
+    __doc__ = "Run CNI plugins for configuration lists (the synchronous front end).\n\n" + (
+        Common.__doc__ or ""
+    )
+
+    _driver: SyncDriver
+
+    def _default_executor(self, kwargs: dict[str, Any]) -> Executor:
+        return SubprocessExecutor(**kwargs)
+
+    def _make_driver(self, executor: Executor, cache: ResultCache, limit: int | None) -> SyncDriver:
+        return SyncDriver(executor, cache, limit)
+
+    def add(
+        self,
+        conflist: NetworkConfigList,
+        rt: RuntimeConfig,
+        *,
+        timeout: float | None = None,
+        rollback: bool | None = None,
+    ) -> AnyResult:
+        """ADD: pre-flight checks, an intent record, every plugin in order with prevResult
+        threading; cache and return the last result (an empty one if the last plugin printed null).
+
+        A missing plugin or an unusable runtime value fails before any plugin runs. Stops at the
+        first failure without writing the cache; with ``rollback`` (default: the instance's) what
+        was applied is DELeted first. The error carries notes saying so. Without rollback, the
+        intent record stays so that :meth:`gc` or :meth:`recover` can undo the partial ADD.
+        """
+        return self._driver.drive(self._add(conflist, rt, timeout, rollback))
+
+    def delete(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None) -> None:
+        """DEL: every plugin in reverse with the cached result; the cache entry goes on success.
+
+        CNI_ARGS and capability args default to the cached ones (explicit values win). Every
+        plugin's DEL runs even when one fails; then a :class:`~cnilib.MultiError` names each failure
+        and the entry is kept for a later DEL. A corrupt cache entry never blocks DEL; DEL twice
+        succeeds.
+        """
+        self._driver.drive(self._planner.delete(conflist, rt, timeout=timeout))
+
+    def check(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None) -> None:
+        """CHECK (>= 0.4.0; a no-op with ``disableCheck``): every plugin with the cached result."""
+        self._driver.drive(self._planner.check(conflist, rt, timeout=timeout))
+
+    def status(self, conflist: NetworkConfigList, *, timeout: float | None = None) -> None:
+        """STATUS (>= 1.1.0; nothing runs for older lists): raises the first plugin's error."""
+        self._driver.drive(_admin.status(self._planner, conflist, timeout=timeout))
+
+    def gc(
+        self,
+        conflist: NetworkConfigList,
+        valid_attachments: Iterable[GCAttachment] = (),
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """GC: DEL every cached attachment and every unfinished ADD of the network not in
+        ``valid_attachments`` (for any version, as libcni), then (>= 1.1.0) send GC to every plugin.
+        A no-op with ``disableGC``.
+
+        Holds the network's lock exclusively: it waits for every ADD/DEL/CHECK of the network in
+        progress (in any process) and none starts meanwhile. Failures are collected in a
+        :class:`~cnilib.MultiError`.
+        """
+        self._driver.drive(_admin.gc(self._planner, conflist, tuple(valid_attachments), timeout=timeout))
+
+    def recover(
+        self, conflist: NetworkConfigList | None = None, *, timeout: float | None = None
+    ) -> list[CacheEntry]:
+        """DEL every unfinished ADD (an intent record whose ADD crashed or failed without rollback)
+        of ``conflist``'s network, or of every network with the list the ADD recorded; return the
+        intent records undone. An ADD still running (its attachment lock is held) is skipped."""
+        return self._driver.drive(_admin.recover(self._planner, conflist, timeout=timeout), bounded=False)
+
+    def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
+        """VERSION of one plugin type, with libcni's rules for plugins older than VERSION."""
+        return self._driver.drive(self._planner.version(plugin, timeout=timeout))
+
+    def validate(self, conflist: NetworkConfigList, *, timeout: float | None = None) -> ValidationReport:
+        """Probe every plugin's VERSION and report every problem (the list's version unsupported,
+        a plugin missing, ...) and the enabled capabilities. Does not raise for problems: see ``ok``."""
+        return self._driver.drive(_admin.validate(self._planner, conflist, timeout=timeout))
+
+    def add_networks(
+        self,
+        networks: Sequence[NetworkConfigList],
+        rt: RuntimeConfig,
+        *,
+        ifnames: Sequence[str] | None = None,
+        rollback: bool = True,
+        timeout: float | None = None,
+    ) -> list[AnyResult]:
+        """Attach one container to several networks concurrently (ifnames ``eth0``..``ethN``
+        unless given); results in the order of ``networks``. On any failure the other networks
+        are detached again (unless ``rollback=False``) and a :class:`~cnilib.MultiError` names
+        every failure (keys ``"<network>/<ifname>"``)."""
+        return self._driver.drive(self._networks(networks, rt, ifnames, rollback, timeout), bounded=False)
+
+    def delete_networks(
+        self,
+        networks: Sequence[NetworkConfigList],
+        rt: RuntimeConfig,
+        *,
+        ifnames: Sequence[str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """DEL one container from several networks concurrently; failures aggregated."""
+        self._driver.drive(self._networks(networks, rt, ifnames, None, timeout), bounded=False)
+
+
+class AsyncCNI(Common[AsyncExecutor]):
+    __doc__ = (
+        "The asyncio front end: the same verbs as :class:`CNI`, as coroutines; the same plans.\n\n"
+        "Plugin processes are watched by the event loop, cache writes run in a worker thread, and "
+        "cancelling a call kills the running plugin's process group. Usable as ``async with``.\n\n"
+        + (Common.__doc__ or "")
+    )
+
+    _driver: AsyncDriver
+
+    def _default_executor(self, kwargs: dict[str, Any]) -> AsyncExecutor:
+        return AsyncSubprocessExecutor(**kwargs)
+
+    def _make_driver(self, executor: AsyncExecutor, cache: ResultCache, limit: int | None) -> AsyncDriver:
+        return AsyncDriver(executor, cache, limit)
+
+    async def __aenter__(self) -> AsyncCNI:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def add(
+        self,
+        conflist: NetworkConfigList,
+        rt: RuntimeConfig,
+        *,
+        timeout: float | None = None,
+        rollback: bool | None = None,
+    ) -> AnyResult:
+        """ADD (see :meth:`CNI.add`)."""
+        return await self._driver.drive(self._add(conflist, rt, timeout, rollback))
+
+    async def delete(
+        self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None
+    ) -> None:
+        """DEL (see :meth:`CNI.delete`)."""
+        await self._driver.drive(self._planner.delete(conflist, rt, timeout=timeout))
+
+    async def check(
+        self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None
+    ) -> None:
+        """CHECK (see :meth:`CNI.check`)."""
+        await self._driver.drive(self._planner.check(conflist, rt, timeout=timeout))
+
+    async def status(self, conflist: NetworkConfigList, *, timeout: float | None = None) -> None:
+        """STATUS (see :meth:`CNI.status`)."""
+        await self._driver.drive(_admin.status(self._planner, conflist, timeout=timeout))
+
+    async def gc(
+        self,
+        conflist: NetworkConfigList,
+        valid_attachments: Iterable[GCAttachment] = (),
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """GC (see :meth:`CNI.gc`)."""
+        await self._driver.drive(
+            _admin.gc(self._planner, conflist, tuple(valid_attachments), timeout=timeout)
+        )
+
+    async def recover(
+        self, conflist: NetworkConfigList | None = None, *, timeout: float | None = None
+    ) -> list[CacheEntry]:
+        """Undo unfinished ADDs (see :meth:`CNI.recover`)."""
+        return await self._driver.drive(
+            _admin.recover(self._planner, conflist, timeout=timeout), bounded=False
+        )
+
+    async def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
+        """VERSION (see :meth:`CNI.version_info`)."""
+        return await self._driver.drive(self._planner.version(plugin, timeout=timeout))
+
+    async def validate(
+        self, conflist: NetworkConfigList, *, timeout: float | None = None
+    ) -> ValidationReport:
+        """Validate (see :meth:`CNI.validate`)."""
+        return await self._driver.drive(_admin.validate(self._planner, conflist, timeout=timeout))
+
+    async def add_networks(
+        self,
+        networks: Sequence[NetworkConfigList],
+        rt: RuntimeConfig,
+        *,
+        ifnames: Sequence[str] | None = None,
+        rollback: bool = True,
+        timeout: float | None = None,
+    ) -> list[AnyResult]:
+        """Attach to several networks concurrently (see :meth:`CNI.add_networks`)."""
+        return await self._driver.drive(
+            self._networks(networks, rt, ifnames, rollback, timeout), bounded=False
+        )
+
+    async def delete_networks(
+        self,
+        networks: Sequence[NetworkConfigList],
+        rt: RuntimeConfig,
+        *,
+        ifnames: Sequence[str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """DEL from several networks concurrently (see :meth:`CNI.delete_networks`)."""
+        await self._driver.drive(self._networks(networks, rt, ifnames, None, timeout), bounded=False)
