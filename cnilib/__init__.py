@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ._errors import (
     CacheError,
     CNIError,
+    CNISecurityWarning,
     ConfigError,
     ErrorCode,
     ExecError,
@@ -25,6 +26,7 @@ from ._errors import (
     PluginNotFoundError,
     PluginTimeoutError,
     ResultError,
+    UnsafePermissionsError,
     ValidationError,
     VersionError,
 )
@@ -143,6 +145,7 @@ __all__ = [
     "AsyncCNI",
     "AsyncSubprocessExecutor",
     "CNIError",
+    "CNISecurityWarning",
     "CacheEntry",
     "CacheError",
     "ConfigDirectoryError",
@@ -177,6 +180,7 @@ __all__ = [
     "Route",
     "RuntimeConfig",
     "SubprocessExecutor",
+    "UnsafePermissionsError",
     "ValidationError",
     "ValidationReport",
     "Verb",

@@ -5,7 +5,8 @@ Every failure cnilib reports is a :class:`CNIError`, so callers can catch one ty
     CNIError
     ├── ConfigError            a configuration (or any CNI document) is malformed; carries a JSON path
     │   └── ResultError        a plugin result / cached result cannot be parsed or converted
-    ├── ValidationError        a container id, network name, ifname or CNI_ARGS entry is unusable
+    ├── ValidationError        a container id, network name, ifname, CNI_ARGS entry or path is unusable
+    │   └── UnsafePermissionsError  (strict mode) a plugin or config path is writable by others
     ├── VersionError           an unknown version, or a verb the version does not support
     ├── PluginNotFoundError    no executable named like the plugin type in any search directory
     ├── ExecError              the plugin ran but failed without a CNI error object (signal, garbage,
@@ -29,6 +30,7 @@ from typing import Any
 
 __all__ = [
     "CNIError",
+    "CNISecurityWarning",
     "CacheError",
     "ConfigError",
     "ErrorCode",
@@ -40,6 +42,7 @@ __all__ = [
     "PluginNotFoundError",
     "PluginTimeoutError",
     "ResultError",
+    "UnsafePermissionsError",
     "ValidationError",
     "VersionError",
 ]
@@ -225,6 +228,20 @@ class PluginError(CNIError, ExecContext):
     def temporary(self) -> bool:
         """True for code 11, which asks the runtime to try again later."""
         return self.code == ErrorCode.TRY_AGAIN_LATER
+
+
+class CNISecurityWarning(UserWarning):
+    """A plugin binary, or a directory on the plugin or configuration path, is writable by users other
+    than its owner: whoever can write there can make the runtime run their code (sudo and ssh refuse
+    such files). Pass ``strict_permissions=True`` to refuse instead (:class:`UnsafePermissionsError`)."""
+
+
+class UnsafePermissionsError(ValidationError, PermissionError):
+    """Strict mode refused a plugin binary or a plugin/configuration directory writable by others."""
+
+    def __init__(self, message: str, path: str) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 class CacheError(CNIError, OSError):

@@ -206,7 +206,7 @@ _NETWORK_NAMES = _words(_ALNUM, _ALNUM + "_.-", 31)
 _IFNAMES = st.one_of(
     _words(("eth", "net", "veth", "lo", "br", "cni", "ens"), "0123456789abcdef", 8),
     st.text(
-        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="/:"),
+        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"], exclude_characters="/:"),
         min_size=1,
         max_size=15,
     ),
@@ -393,10 +393,7 @@ def json_values(*, allow_nan: bool = False, max_leaves: int = 12) -> st.SearchSt
 
 
 def _dns_dict(d: DNS) -> dict[str, Any]:
-    from cnilib._convert import CONVERTER
-
-    out: dict[str, Any] = CONVERTER.unstructure(d)
-    return out
+    return d.to_dict()
 
 
 @functools.cache
@@ -499,7 +496,8 @@ def network_config_lists(*, single: bool | None = False) -> st.SearchStrategy[Ne
 
 def _arg_text(min_size: int) -> st.SearchStrategy[str]:
     return st.text(
-        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters=";=\0"),
+        # Cc: NUL and the other control characters are refused in runtime values.
+        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"], exclude_characters=";="),
         min_size=min_size,
         max_size=16,
     )
@@ -513,7 +511,7 @@ _ARG_PAIRS = st.lists(
 
 
 def cni_arg_pairs() -> st.SearchStrategy[list[tuple[str, str]]]:
-    """``CNI_ARGS`` pairs that pass :func:`cnilib.validate_cni_args` (no ``;``, ``=``, NUL)."""
+    """``CNI_ARGS`` pairs that pass :func:`cnilib.validate_cni_args` (no ``;``, ``=``, control characters)."""
     return _ARG_PAIRS
 
 
