@@ -31,6 +31,7 @@ from ._errors import (
     VersionError,
 )
 from ._validate import (
+    validate_capability_args,
     validate_cni_args,
     validate_container_id,
     validate_ifname,
@@ -193,6 +194,7 @@ __all__ = [
     "load_network",
     "load_networks",
     "parse_result",
+    "validate_capability_args",
     "validate_cni_args",
     "validate_container_id",
     "validate_ifname",

@@ -442,19 +442,24 @@ def _cni_args() -> list[tuple[str, str]]:
 
 def _cap_args() -> dict[str, Any]:
     text = os.environ.get("CAP_ARGS", "")
-    if not text:
-        return {}
+    return parse_cap_args(text) if text else {}
+
+
+def parse_cap_args(text: str) -> dict[str, Any]:
+    """``CAP_ARGS`` the way cnitool reads it: a JSON object (``null``: none), decoded as Go would;
+    the values must be able to reach a plugin as JSON (see :func:`cnilib.validate_capability_args`)."""
     from ._codec import decode_json, json_type  # only the commands that take CAP_ARGS pay for it
 
     try:
         # The codec refuses what Go refuses: NaN/Infinity, 1e999, absurd nesting, a BOM.
         value = decode_json(text, what="CAP_ARGS", error=cnilib.ConfigError)
     except cnilib.ConfigError as exc:
-        raise _Failure(f"invalid CAP_ARGS: {exc}") from None
+        raise cnilib.ConfigError(f"invalid CAP_ARGS: {exc.message}") from None
     if value is None:
         return {}  # Go decodes null into a nil map
     if not isinstance(value, dict):
-        raise _Failure(f"invalid CAP_ARGS: must be a JSON object, not {json_type(value)}")
+        raise cnilib.ConfigError(f"invalid CAP_ARGS: must be a JSON object, not {json_type(value)}")
+    cnilib.validate_capability_args(value)
     return value
 
 

@@ -247,16 +247,24 @@ def load_network(
             _build(cand, directory, drop_ins=False)  # libcni parses every file it passes
             continue
         if cand.name is None:
-            error = _error_of(cand, directory)
-            import logging  # rarely needed; not worth its import time on every start
-
-            logging.getLogger("cnilib.config").warning("skipping %s", error)
-            skipped.append(error)
+            skipped.append(_error_of(cand, directory))
             continue
         if cand.name == name:
-            return _build(cand, directory, drop_ins, strict_permissions)
+            found = _build(cand, directory, drop_ins, strict_permissions)
+            _log_skipped(skipped)
+            return found
+    # Not found: the error names the skipped files (logging them too would say it twice).
     missing = not os.path.isdir(directory)
     raise NetworkNotFoundError(name, directory, skipped, directory_missing=missing)
+
+
+def _log_skipped(skipped: Sequence[ConfigError]) -> None:
+    if not skipped:
+        return
+    import logging  # rarely needed; not worth its import time on every start
+
+    for error in skipped:
+        logging.getLogger("cnilib.config").warning("skipping %s", error)
 
 
 def _error_of(cand: _Candidate, directory: str) -> ConfigError:
