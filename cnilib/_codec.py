@@ -58,6 +58,7 @@ T = TypeVar("T")
 _FLOAT_MAX = int(sys.float_info.max)
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _META = "cnilib.json"
 
 
@@ -104,6 +105,8 @@ def _bounded_int(text: str) -> int:
     return value
 
 
+# Integers go through a hook too: one Python call per integer costs less than scanning the text
+# for a digit run long enough to overflow a float64.
 _DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int)
 
 
@@ -167,7 +170,7 @@ def decode_json(data: bytes | bytearray | memoryview | str, *, what: str, error:
         raise error(f"{what} is not valid JSON: {exc}", path="$") from None
     if (text.count("[") + text.count("{") > MAX_DEPTH) and _depth_exceeds(value, MAX_DEPTH):
         raise error(f"{what} is nested more than {MAX_DEPTH} levels deep", path="$")
-    if "\\ud" in text or "\\uD" in text:
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
         value = _scrub(value)
     return value
 
@@ -356,23 +359,27 @@ def _describe(exc: BaseException) -> str:
 
 def _sequence_hook(conv: cattrs.Converter, tp: Any) -> Callable[[Any, Any], Any]:
     elem = tp.__args__[0]
+    elem_hook: list[Callable[[Any, Any], Any]] = []  # resolved at first use: classes register lazily
 
     def hook(value: Any, _: Any) -> tuple[Any, ...]:
         # cattrs would happily iterate a string or a dict: JSON arrays only.
         if not isinstance(value, (list, tuple)):
             raise TypeError(f"expected array, got {json_type(value)}")
-        elem_hook = conv.get_structure_hook(elem)
-        out: list[Any] = []
+        if not elem_hook:
+            elem_hook.append(conv.get_structure_hook(elem))
+        fn = elem_hook[0]
+        try:
+            return tuple([fn(item, elem) for item in value])
+        except Exception:  # redone item by item below, to name every bad index
+            pass
         errors: list[Exception] = []
         for i, item in enumerate(value):
             try:
-                out.append(elem_hook(item, elem))
-            except Exception as exc:
+                fn(item, elem)
+            except Exception as exc:  # collected with their index, re-raised below
                 _note(exc, _index_note(i, elem))
                 errors.append(exc)
-        if errors:
-            raise IterableValidationError("invalid array", errors, tp)
-        return tuple(out)
+        raise IterableValidationError("invalid array", errors, tp)
 
     return hook
 
