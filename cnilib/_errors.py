@@ -24,6 +24,7 @@ its path, the verb, the container, the exit status or signal and the captured st
 from __future__ import annotations
 
 import enum
+import re
 import signal as _signal
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -105,6 +106,15 @@ class PluginNotFoundError(CNIError, FileNotFoundError):
         super().__init__(f"failed to find plugin {plugin!r} in path [{where}]")
 
 
+# Control characters a plugin may print (ESC sequences, NUL, C1 controls) except newline and tab:
+# shown escaped, so that an error message cannot drive the terminal it is printed on.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _signal_name(signum: int) -> str:
     try:
         return _signal.Signals(signum).name
@@ -150,8 +160,8 @@ class ExecContext:
 
     @property
     def stderr_text(self) -> str:
-        """Captured stderr decoded leniently, stripped."""
-        return self.stderr.decode("utf-8", "replace").strip()
+        """Captured stderr decoded leniently, stripped, control characters escaped (``\\x1b``)."""
+        return _printable(self.stderr.decode("utf-8", "replace").strip())
 
     def _how(self) -> str:
         if self.signal is not None:
@@ -211,9 +221,9 @@ class PluginError(CNIError, ExecContext):
         self.msg = msg
         self.details = details
         self.extra: Mapping[str, Any] = dict(extra or {})
-        text = f"{self._where()} failed with CNI error {self.code_name}: {msg}"
+        text = f"{self._where()} failed with CNI error {self.code_name}: {_printable(msg)}"
         if details:
-            text += f" ({details})"
+            text += f" ({_printable(details)})"
         super().__init__(f"{text} [{self._how()}]{self._tail()}")
 
     @property

@@ -381,6 +381,11 @@ CLI_PLUGIN_CASES: list[tuple[str, dict[str, Any]]] = [
     ("stderr-deep", {"stdout": b"", "stderr": _deep(5000), "exit_status": 1}),
     ("stderr-invalid-utf8", {"stdout": b"", "stderr": b"\xff\xfe bad\nsecond line\n", "exit_status": 1}),
     ("stderr-control", {"stdout": b"", "stderr": b"\x1b[31mred\x00\x07", "exit_status": 1}),
+    ("stderr-c1-control", {"stdout": b"", "stderr": "\x9b31m".encode(), "exit_status": 1}),
+    (
+        "error-msg-escapes",
+        {"stdout": b'{"code":7,"msg":"\\u001b[2Jgone","details":"\\u0007"}', "exit_status": 1},
+    ),
 ]
 
 
@@ -393,6 +398,8 @@ def test_cli_hostile_plugin_output(cli: CLI, netns: str, case: str, kw: dict[str
     cli.write_conf("10-n.conflist", {"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "p"}]})
     line = one_line(cli.run("add", "n", netns))
     assert "plugin 'p'" in line
+    # nothing the plugin printed can drive the terminal: control characters arrive escaped
+    assert not any(c in line for c in "\x00\x07\x1b\x9b"), repr(line)
 
 
 def test_cli_plugin_printing_more_than_16_mib(cli: CLI, netns: str) -> None:
