@@ -15,8 +15,8 @@ from typing import Any
 import attrs
 
 from ._codec import decode_object, json_field, json_type, structure
+from ._elements import DNS
 from ._errors import ConfigError, ValidationError, VersionError
-from ._results import DNS
 from ._validate import (
     validate_capability_args,
     validate_cni_args,
