@@ -402,6 +402,21 @@ def test_cli_hostile_plugin_output(cli: CLI, netns: str, case: str, kw: dict[str
     assert not any(c in line for c in "\x00\x07\x1b\x9b"), repr(line)
 
 
+CLI_VERSION_CASES = [
+    *((f"version-value:{n}", _splice(VERSION_REPLY, v)) for n, v in BAD_VALUES.items() if "100k" not in n),
+    *((f"version-document:{n}", d) for n, d in BAD_DOCUMENTS.items()),
+    ("version-not-strings", b'{"cniVersion":"1.0.0","supportedVersions":[1,2]}'),
+    ("version-no-cniversion", b'{"supportedVersions":["1.0.0"]}'),
+]
+
+
+@pytest.mark.parametrize(("case", "data"), CLI_VERSION_CASES, ids=[c for c, _ in CLI_VERSION_CASES])
+def test_cli_hostile_version_reply(cli: CLI, case: str, data: bytes) -> None:
+    exiting_plugin(cli.bin, "p", stdout=data)
+    line = one_line(cli.run("version", "p"))
+    assert "plugin 'p'" in line, line
+
+
 def test_cli_plugin_printing_more_than_16_mib(cli: CLI, netns: str) -> None:
     flooding_plugin(cli.bin, "p", 16 * 1024 * 1024 + 4096)
     cli.write_conf("10-n.conflist", {"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "p"}]})
@@ -452,7 +467,8 @@ def test_cli_hostile_netns_argument(cli: CLI, tmp_path: Path, c: str) -> None:
 
 def test_the_cli_table_is_large() -> None:
     total = len(CLI_CONF_CASES) + len(CLI_PLUGIN_CASES) + len(CLI_ENV_CASES) + len(CONTROL[1:]) + 1
-    assert total >= 100
+    total += len(CLI_VERSION_CASES)
+    assert total >= 150
 
 
 # -- permissions ---------------------------------------------------------------------------------
