@@ -29,13 +29,23 @@ __all__ = [
 #: consumer here, Python's own JSON encoder included, must be able to walk what was accepted).
 MAX_DEPTH = 256
 # C0 controls and DEL: NUL cannot cross execve at all, the others corrupt logs, paths and K=V lists.
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = frozenset(map(chr, (*range(0x20), 0x7F)))
 
 
 def _control(value: str) -> str | None:
-    found = _CONTROL.search(value)
-    return None if found is None else repr(found.group())
+    # A set lookup per character: runtime values are short, and a regex would be compiled at import.
+    for ch in value:
+        if ch in _CONTROL:
+            return repr(ch)
+    return None
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def validate_runtime_value(value: str, what: str) -> None:
@@ -76,7 +86,7 @@ def validate_capability_args(args: Mapping[str, Any]) -> None:
             raise ValidationError(f"{where} {problem}")
         if isinstance(value, Mapping):
             for key, item in value.items():
-                if not isinstance(key, str) or _LONE_SURROGATE.search(key):
+                if not isinstance(key, str) or _has_lone_surrogate(key):
                     raise ValidationError(f"{where} has a key that is not valid text: {key!r}")
                 stack.append((item, f"{where}[{key!r}]", depth + 1))
         elif isinstance(value, (list, tuple)):
@@ -87,7 +97,7 @@ def _json_problem(value: Any) -> str:
     if value is None or isinstance(value, (bool, Mapping, list, tuple)):
         return ""
     if isinstance(value, str):
-        return "is not valid text (a lone surrogate)" if _LONE_SURROGATE.search(value) else ""
+        return "is not valid text (a lone surrogate)" if _has_lone_surrogate(value) else ""
     if isinstance(value, float):
         return "" if math.isfinite(value) else f"is {value!r}, which JSON cannot express"
     if isinstance(value, int):
@@ -132,7 +142,7 @@ def validate_ifname(ifname: str) -> None:
     if ifname in (".", ".."):
         raise ValidationError(f"interface name {ifname!r} is not allowed")
     for ch in ifname:
-        if ch in "/:" or ch.isspace() or _CONTROL.match(ch):
+        if ch in "/:" or ch.isspace() or ch in _CONTROL:
             raise ValidationError(f"interface name {ifname!r} contains invalid character {ch!r}")
 
 
