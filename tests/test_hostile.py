@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -545,4 +544,5 @@ def test_configuration_writable_by_others(tmp_path: Path, target: str) -> None:
 
 def test_the_warning_is_a_user_warning() -> None:
     assert issubclass(CNISecurityWarning, UserWarning)
-    assert stat.S_IWOTH  # the check is on the mode bits, like sudo's and sshd's
+    assert "CNISecurityWarning" in cnilib.__all__
+    assert "UnsafePermissionsError" in cnilib.__all__
