@@ -429,6 +429,8 @@ def parse_cni_args(text: str) -> list[tuple[str, str]]:
         if len(kv) != 2 or not kv[0] or not kv[1]:
             raise _Failure(f"invalid CNI_ARGS pair {pair!r} in {text!r}: expected KEY=VALUE;...")
         pairs.append((kv[0], kv[1]))
+    # NUL and other control characters: a ValidationError naming the entry, before anything runs.
+    cnilib.validate_cni_args(pairs)
     return pairs
 
 
@@ -439,16 +441,24 @@ def _cni_args() -> list[tuple[str, str]]:
 
 def _cap_args() -> dict[str, Any]:
     text = os.environ.get("CAP_ARGS", "")
-    if not text:
-        return {}
+    return parse_cap_args(text) if text else {}
+
+
+def parse_cap_args(text: str) -> dict[str, Any]:
+    """``CAP_ARGS`` the way cnitool reads it: a JSON object (``null``: none), decoded as Go would;
+    the values must be able to reach a plugin as JSON (see :func:`cnilib.validate_capability_args`)."""
+    from ._codec import decode_json, json_type  # only the commands that take CAP_ARGS pay for it
+
     try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise _Failure(f"invalid CAP_ARGS: not JSON ({exc})") from None
+        # The codec refuses what Go refuses: NaN/Infinity, 1e999, absurd nesting, a BOM.
+        value = decode_json(text, what="CAP_ARGS", error=cnilib.ConfigError)
+    except cnilib.ConfigError as exc:
+        raise cnilib.ConfigError(f"invalid CAP_ARGS: {exc.message}") from None
     if value is None:
         return {}  # Go decodes null into a nil map
     if not isinstance(value, dict):
-        raise _Failure(f"invalid CAP_ARGS: must be a JSON object, not {type(value).__name__}")
+        raise cnilib.ConfigError(f"invalid CAP_ARGS: must be a JSON object, not {json_type(value)}")
+    cnilib.validate_capability_args(value)
     return value
 
 

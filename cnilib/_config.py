@@ -23,7 +23,8 @@ import attrs
 
 from ._errors import ConfigError, ValidationError
 from ._models import NetworkConfigList, PluginConfig, load_json_object
-from ._validate import validate_network_name
+from ._security import check_not_writable_by_others
+from ._validate import validate_network_name, validate_path
 
 __all__ = [
     "CONF_EXTENSIONS",
@@ -110,20 +111,21 @@ def conf_files(
     extensions: Iterable[str] = (*LIST_EXTENSIONS, *CONF_EXTENSIONS),
     *,
     strict: bool = False,
+    strict_permissions: bool = False,
 ) -> list[str]:
     """Paths of the files in ``confdir`` with one of ``extensions``, sorted by name.
 
     Only files (or symlinks to files) directly in ``confdir`` count. A missing directory gives an
     empty list, as in libcni, unless ``strict`` (then :class:`~cnilib.ConfigError`); a directory
-    that cannot be read is always a :class:`~cnilib.ConfigError`.
+    that cannot be read is always a :class:`~cnilib.ConfigError`. A directory writable by group or
+    other users gets a :class:`~cnilib.CNISecurityWarning` (``strict_permissions``: refused).
     """
-    directory = os.fspath(confdir)
+    directory = validate_path(confdir, "configuration directory")
+    check_not_writable_by_others(directory, "configuration directory", strict=strict_permissions)
     wanted = {ext if ext.startswith(".") else f".{ext}" for ext in extensions}
     try:
         with os.scandir(directory) as it:
-            found = [
-                entry.name for entry in it if _extension(entry.name) in wanted and _is_file(entry)
-            ]
+            found = [entry.name for entry in it if _extension(entry.name) in wanted and _is_file(entry)]
     except FileNotFoundError:
         if strict:
             raise ConfigError("configuration directory does not exist", source=directory) from None
@@ -143,7 +145,9 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def load_plugin_drop_ins(confdir: str | os.PathLike[str], network: str) -> tuple[PluginConfig, ...]:
+def load_plugin_drop_ins(
+    confdir: str | os.PathLike[str], network: str, *, strict_permissions: bool = False
+) -> tuple[PluginConfig, ...]:
     """The drop-in plugin configurations ``<confdir>/<network>/*.conf`` in sorted order (spec 1.1).
 
     A network name that is not a valid name (it could point outside ``confdir``, e.g. ``..``) has
@@ -154,13 +158,15 @@ def load_plugin_drop_ins(confdir: str | os.PathLike[str], network: str) -> tuple
     except ValidationError:
         return ()
     plugins: list[PluginConfig] = []
-    for path in conf_files(os.path.join(os.fspath(confdir), network), _DROP_IN_EXTENSIONS):
-        data = _read(path, "plugin configuration")
+    drop_in_dir = os.path.join(os.fspath(confdir), network)
+    for path in conf_files(drop_in_dir, _DROP_IN_EXTENSIONS, strict_permissions=strict_permissions):
+        data = _read(path, "plugin configuration", strict_permissions)
         plugins.append(PluginConfig.from_bytes(data, source=path))
     return tuple(plugins)
 
 
-def _read(path: str, what: str) -> bytes:
+def _read(path: str, what: str, strict_permissions: bool = False) -> bytes:
+    check_not_writable_by_others(path, "configuration file", strict=strict_permissions)
     try:
         with open(path, "rb") as fh:
             return fh.read()
@@ -184,12 +190,12 @@ class _Candidate:
         return name if isinstance(name, str) else None
 
 
-def _candidates(directory: str) -> list[_Candidate]:
+def _candidates(directory: str, strict_permissions: bool = False) -> list[_Candidate]:
     out: list[_Candidate] = []
     for is_list, exts in ((True, LIST_EXTENSIONS), (False, CONF_EXTENSIONS)):
-        for path in conf_files(directory, exts):
+        for path in conf_files(directory, exts, strict_permissions=strict_permissions):
             try:
-                data = _read(path, "network configuration")
+                data = _read(path, "network configuration", strict_permissions)
                 obj = load_json_object(data, what="network configuration", source=path)
             except ConfigError as exc:
                 out.append(_Candidate(path, is_list, error=exc))
@@ -198,22 +204,20 @@ def _candidates(directory: str) -> list[_Candidate]:
     return out
 
 
-def _build(cand: _Candidate, directory: str, drop_ins: bool) -> NetworkConfigList:
+def _build(
+    cand: _Candidate, directory: str, drop_ins: bool, strict_permissions: bool = False
+) -> NetworkConfigList:
     if cand.error is not None:
         raise cand.error
     assert cand.obj is not None
     assert cand.data is not None
-    conflist = NetworkConfigList.from_dict(
-        cand.obj, data=cand.data, source=cand.path, allow_empty=True
-    )
+    conflist = NetworkConfigList.from_dict(cand.obj, data=cand.data, source=cand.path, allow_empty=True)
     if cand.is_list and drop_ins and not conflist.load_only_inlined_plugins:
-        extra = load_plugin_drop_ins(directory, conflist.name)
+        extra = load_plugin_drop_ins(directory, conflist.name, strict_permissions=strict_permissions)
         if extra:
             conflist = conflist.with_plugins(extra)
     if not conflist.plugins:
-        raise ConfigError(
-            f"network {conflist.name!r} has no plugins", path="$.plugins", source=cand.path
-        )
+        raise ConfigError(f"network {conflist.name!r} has no plugins", path="$.plugins", source=cand.path)
     return conflist
 
 
@@ -223,6 +227,7 @@ def load_network(
     *,
     drop_ins: bool = True,
     strict: bool = False,
+    strict_permissions: bool = False,
 ) -> NetworkConfigList:
     """The configuration of network ``name`` from ``confdir``, found the way libcni finds it.
 
@@ -232,25 +237,34 @@ def load_network(
     A file whose network name cannot be read is skipped (see the module docstring); with
     ``strict=True`` any invalid file met before the match is raised, as libcni does. A matching
     file that is invalid raises its :class:`~cnilib.ConfigError` (with the file and JSON path).
-    Nothing matching raises :class:`NetworkNotFoundError`.
+    Nothing matching raises :class:`NetworkNotFoundError`. ``strict_permissions`` refuses a directory
+    or file writable by group or other users (by default: a :class:`~cnilib.CNISecurityWarning`).
     """
-    directory = os.fspath(confdir)
+    directory = validate_path(confdir, "configuration directory")
     skipped: list[ConfigError] = []
-    for cand in _candidates(directory):
+    for cand in _candidates(directory, strict_permissions):
         if strict and cand.name != name:
             _build(cand, directory, drop_ins=False)  # libcni parses every file it passes
             continue
         if cand.name is None:
-            error = _error_of(cand, directory)
-            import logging  # rarely needed; not worth its import time on every start
-
-            logging.getLogger("cnilib.config").warning("skipping %s", error)
-            skipped.append(error)
+            skipped.append(_error_of(cand, directory))
             continue
         if cand.name == name:
-            return _build(cand, directory, drop_ins)
+            found = _build(cand, directory, drop_ins, strict_permissions)
+            _log_skipped(skipped)
+            return found
+    # Not found: the error names the skipped files (logging them too would say it twice).
     missing = not os.path.isdir(directory)
     raise NetworkNotFoundError(name, directory, skipped, directory_missing=missing)
+
+
+def _log_skipped(skipped: Sequence[ConfigError]) -> None:
+    if not skipped:
+        return
+    import logging  # rarely needed; not worth its import time on every start
+
+    for error in skipped:
+        logging.getLogger("cnilib.config").warning("skipping %s", error)
 
 
 def _error_of(cand: _Candidate, directory: str) -> ConfigError:
@@ -265,17 +279,19 @@ def _error_of(cand: _Candidate, directory: str) -> ConfigError:
     return ConfigError("missing network name", path="$.name", source=cand.path)  # pragma: no cover
 
 
-def scan_networks(confdir: str | os.PathLike[str], *, drop_ins: bool = True) -> ConfigScan:
+def scan_networks(
+    confdir: str | os.PathLike[str], *, drop_ins: bool = True, strict_permissions: bool = False
+) -> ConfigScan:
     """Every network in ``confdir`` in lookup order, with the invalid and shadowed files.
 
-    A missing directory gives an empty scan.
+    A missing directory gives an empty scan. ``strict_permissions``: as in :func:`load_network`.
     """
-    directory = os.fspath(confdir)
+    directory = validate_path(confdir, "configuration directory")
     networks: list[NetworkConfigList] = []
     problems: list[ConfigError] = []
     shadowed: list[str] = []
     seen: set[str] = set()
-    for cand in _candidates(directory):
+    for cand in _candidates(directory, strict_permissions):
         name = cand.name
         if name is not None and name in seen:
             shadowed.append(cand.path)
@@ -283,37 +299,45 @@ def scan_networks(confdir: str | os.PathLike[str], *, drop_ins: bool = True) -> 
         if name is not None:
             seen.add(name)
         try:
-            networks.append(_build(cand, directory, drop_ins))
+            networks.append(_build(cand, directory, drop_ins, strict_permissions))
         except ConfigError as exc:
             problems.append(exc)
     return ConfigScan(tuple(networks), tuple(problems), tuple(shadowed))
 
 
 def load_networks(
-    confdir: str | os.PathLike[str], *, drop_ins: bool = True, skip_invalid: bool = False
+    confdir: str | os.PathLike[str],
+    *,
+    drop_ins: bool = True,
+    skip_invalid: bool = False,
+    strict_permissions: bool = False,
 ) -> list[NetworkConfigList]:
     """Every network in ``confdir``, in lookup order (lists first), one per name.
 
     Invalid files raise :class:`ConfigDirectoryError` listing all of them, unless
     ``skip_invalid`` (use :func:`scan_networks` to get the errors as well).
     """
-    scan = scan_networks(confdir, drop_ins=drop_ins)
+    scan = scan_networks(confdir, drop_ins=drop_ins, strict_permissions=strict_permissions)
     if scan.problems and not skip_invalid:
         raise ConfigDirectoryError(os.fspath(confdir), scan.problems)
     return list(scan.networks)
 
 
-def load_conf_file(path: str | os.PathLike[str], *, drop_ins: bool = True) -> NetworkConfigList:
+def load_conf_file(
+    path: str | os.PathLike[str], *, drop_ins: bool = True, strict_permissions: bool = False
+) -> NetworkConfigList:
     """Read one ``.conflist``, ``.conf`` or ``.json`` file.
 
     Like libcni's ``NetworkConfFromFile``, a ``.conflist`` gets its drop-in plugins from
     ``<its directory>/<name>/*.conf`` (unless ``drop_ins=False`` or ``loadOnlyInlinedPlugins``).
     """
-    fspath = os.fspath(path)
+    fspath = validate_path(path, "configuration file")
+    directory = os.path.dirname(fspath) or "."
+    check_not_writable_by_others(directory, "configuration directory", strict=strict_permissions)
     is_list = _extension(fspath) in LIST_EXTENSIONS
+    data = _read(fspath, "network configuration", strict_permissions)
     if not (is_list and drop_ins):
-        return NetworkConfigList.from_file(fspath)
-    data = _read(fspath, "network configuration")
+        return NetworkConfigList.from_bytes(data, source=fspath)
     obj = load_json_object(data, what="network configuration", source=fspath)
     cand = _Candidate(fspath, is_list, data=data, obj=obj)
-    return _build(cand, os.path.dirname(fspath) or ".", drop_ins)
+    return _build(cand, directory, drop_ins, strict_permissions)

@@ -5,7 +5,8 @@ Every failure cnilib reports is a :class:`CNIError`, so callers can catch one ty
     CNIError
     ├── ConfigError            a configuration (or any CNI document) is malformed; carries a JSON path
     │   └── ResultError        a plugin result / cached result cannot be parsed or converted
-    ├── ValidationError        a container id, network name, ifname or CNI_ARGS entry is unusable
+    ├── ValidationError        a container id, network name, ifname, CNI_ARGS entry or path is unusable
+    │   └── UnsafePermissionsError  (strict mode) a plugin or config path is writable by others
     ├── VersionError           an unknown version, or a verb the version does not support
     ├── PluginNotFoundError    no executable named like the plugin type in any search directory
     ├── ExecError              the plugin ran but failed without a CNI error object (signal, garbage,
@@ -29,6 +30,7 @@ from typing import Any
 
 __all__ = [
     "CNIError",
+    "CNISecurityWarning",
     "CacheError",
     "ConfigError",
     "ErrorCode",
@@ -40,6 +42,7 @@ __all__ = [
     "PluginNotFoundError",
     "PluginTimeoutError",
     "ResultError",
+    "UnsafePermissionsError",
     "ValidationError",
     "VersionError",
 ]
@@ -102,6 +105,16 @@ class PluginNotFoundError(CNIError, FileNotFoundError):
         super().__init__(f"failed to find plugin {plugin!r} in path [{where}]")
 
 
+# Control characters a plugin may print (ESC sequences, NUL, C1 controls) except newline and tab:
+# shown escaped, so that an error message cannot drive the terminal it is printed on. A translate
+# table rather than a regex: compiling one would cost every ``import cnilib``.
+_UNPRINTABLE = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
+
+
+def _printable(text: str) -> str:
+    return text.translate(_UNPRINTABLE)
+
+
 def _signal_name(signum: int) -> str:
     try:
         return _signal.Signals(signum).name
@@ -147,8 +160,8 @@ class ExecContext:
 
     @property
     def stderr_text(self) -> str:
-        """Captured stderr decoded leniently, stripped."""
-        return self.stderr.decode("utf-8", "replace").strip()
+        """Captured stderr decoded leniently, stripped, control characters escaped (``\\x1b``)."""
+        return _printable(self.stderr.decode("utf-8", "replace").strip())
 
     def _how(self) -> str:
         if self.signal is not None:
@@ -208,9 +221,9 @@ class PluginError(CNIError, ExecContext):
         self.msg = msg
         self.details = details
         self.extra: Mapping[str, Any] = dict(extra or {})
-        text = f"{self._where()} failed with CNI error {self.code_name}: {msg}"
+        text = f"{self._where()} failed with CNI error {self.code_name}: {_printable(msg)}"
         if details:
-            text += f" ({details})"
+            text += f" ({_printable(details)})"
         super().__init__(f"{text} [{self._how()}]{self._tail()}")
 
     @property
@@ -225,6 +238,20 @@ class PluginError(CNIError, ExecContext):
     def temporary(self) -> bool:
         """True for code 11, which asks the runtime to try again later."""
         return self.code == ErrorCode.TRY_AGAIN_LATER
+
+
+class CNISecurityWarning(UserWarning):
+    """A plugin binary, or a directory on the plugin or configuration path, is writable by users other
+    than its owner: whoever can write there can make the runtime run their code (sudo and ssh refuse
+    such files). Pass ``strict_permissions=True`` to refuse instead (:class:`UnsafePermissionsError`)."""
+
+
+class UnsafePermissionsError(ValidationError, PermissionError):
+    """Strict mode refused a plugin binary or a plugin/configuration directory writable by others."""
+
+    def __init__(self, message: str, path: str) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 class CacheError(CNIError, OSError):

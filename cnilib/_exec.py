@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 from ._errors import PluginNotFoundError, ValidationError
 from ._protocol import ExecOutcome, ExecRequest, _str_tuple
+from ._security import check_not_writable_by_others
+from ._validate import validate_path
 
 __all__ = [
     "DEFAULT_ENV_ALLOW",
@@ -62,13 +64,20 @@ def check_plugin_name(plugin: str) -> None:
         raise ValidationError(f"invalid plugin name {plugin!r}: it must not contain a path separator")
 
 
-def find_plugin(plugin: str, dirs: Iterable[str]) -> str:
-    """The first executable regular file named ``plugin`` in ``dirs``, in order."""
+def find_plugin(plugin: str, dirs: Iterable[str], *, strict_permissions: bool = False) -> str:
+    """The first executable regular file named ``plugin`` in ``dirs``, in order.
+
+    A searched directory holding a control character is a :class:`~cnilib.ValidationError`. The binary
+    found, its directory and every directory searched before it must not be writable by group or
+    other users: a :class:`~cnilib.CNISecurityWarning` says so, or with ``strict_permissions`` an
+    :class:`~cnilib.UnsafePermissionsError` refuses the plugin.
+    """
     check_plugin_name(plugin)
     searched = []
     for d in dirs:
         if not d:
             continue
+        validate_path(d, "plugin directory")
         searched.append(d)
         path = os.path.join(d, plugin)
         try:
@@ -76,6 +85,9 @@ def find_plugin(plugin: str, dirs: Iterable[str]) -> str:
         except OSError:
             continue
         if st.st_mode & 0o170000 == 0o100000 and os.access(path, os.X_OK):
+            for directory in searched:
+                check_not_writable_by_others(directory, "plugin directory", strict=strict_permissions)
+            check_not_writable_by_others(path, "plugin", strict=strict_permissions)
             return path
     raise PluginNotFoundError(plugin, searched)
 

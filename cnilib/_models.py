@@ -14,14 +14,17 @@ from typing import Any
 
 import attrs
 
+from ._codec import decode_object, json_field, json_type, structure
+from ._elements import DNS
 from ._errors import ConfigError, ValidationError, VersionError
-from ._results import DNS, decode_json
-from ._results import json_type as _json_type
 from ._validate import (
+    validate_capability_args,
     validate_cni_args,
     validate_container_id,
     validate_ifname,
     validate_network_name,
+    validate_path,
+    validate_runtime_value,
 )
 from ._version import SUPPORTED_VERSIONS, parse_version
 
@@ -38,131 +41,142 @@ __all__ = [
 
 def load_json_object(data: bytes | str, *, what: str, source: str | None = None) -> dict[str, Any]:
     """Decode JSON text that must be an object; errors are :class:`ConfigError` at ``$``."""
-    try:
-        obj = decode_json(data, what=what, error=ConfigError)
-    except ConfigError as exc:
-        raise ConfigError(exc.message, path="$", source=source) from None
-    if not isinstance(obj, dict):
-        raise ConfigError(f"{what} must be a JSON object, not {_json_type(obj)}", path="$", source=source)
-    return obj
+    return decode_object(data, what=what, error=ConfigError, source=source)
 
 
-_MISSING = object()
+# -- field checks: each parses one raw JSON value or raises (a ConfigError path is relative to it) --
 
 
-def _get(
-    obj: Mapping[str, Any],
-    key: str,
-    kind: type | tuple[type, ...],
-    path: str,
-    *,
-    required: bool = False,
-    source: str | None = None,
-) -> Any:
-    value = obj.get(key, _MISSING)
-    if value is _MISSING or value is None:
-        if required:
-            raise ConfigError(f"missing required key {key!r}", path=f"{path}.{key}", source=source)
-        return None
-    # bool is an int subclass in Python but never a JSON number here.
-    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
-        names = " or ".join(_KIND_NAMES.get(k, k.__name__) for k in _as_tuple(kind))
-        raise ConfigError(f"expected {names}, got {_json_type(value)}", path=f"{path}.{key}", source=source)
+def _version_string(value: Any) -> str:
+    if value is None:
+        return ""
+    if type(value) is not str:
+        raise TypeError(f"expected string, got {json_type(value)}")
+    if value:
+        parse_version(value)  # VersionError is a ValueError: its message is the error's
     return value
 
 
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
+def _version_list(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise TypeError(f"expected array, got {json_type(value)}")
+    for i, entry in enumerate(value):
+        if type(entry) is not str:
+            raise ConfigError(f"expected string, got {json_type(entry)}", path=f"$[{i}]")
+        try:
+            parse_version(entry)
+        except VersionError as exc:
+            raise ConfigError(str(exc), path=f"$[{i}]") from None
+    return tuple(value)
 
 
-_KIND_NAMES = {str: "string", bool: "boolean", int: "integer", dict: "object", list: "array"}
+def _plugin_type(value: Any) -> str:
+    if type(value) is not str:
+        raise TypeError(f"expected string, got {json_type(value)}")
+    if not value:
+        raise ValueError("plugin type must not be empty")
+    return value
 
 
-def _get_bool(obj: Mapping[str, Any], key: str, path: str, *, source: str | None = None) -> bool:
+def _network_name(value: Any) -> str:
+    if type(value) is not str:
+        raise TypeError(f"expected string, got {json_type(value)}")
+    # The name becomes part of cache file paths: refuse it at load, not only when a verb runs.
+    try:
+        validate_network_name(value)
+    except ValidationError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+def _go_bool(value: Any) -> bool:
     # libcni accepts the strings "true"/"false" (any case) for these list-level switches.
-    value = _get(obj, key, (bool, str), path, source=source)
     if value is None:
         return False
-    if isinstance(value, bool):
+    if type(value) is bool:
         return value
-    lowered = str(value).lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    raise ConfigError(
-        f'expected a boolean or "true"/"false", got {value!r}', path=f"{path}.{key}", source=source
-    )
+    if type(value) is str and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if type(value) is str:
+        raise ValueError(f'expected a boolean or "true"/"false", got {value!r}')
+    raise TypeError(f"expected boolean, got {json_type(value)}")
 
 
-def _check_version_string(value: str, path: str, source: str | None) -> None:
-    try:
-        parse_version(value)
-    except VersionError as exc:
-        raise ConfigError(str(exc), path=path, source=source) from None
+def _capabilities(value: Any) -> dict[str, bool]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"expected object, got {json_type(value)}")
+    for cap, enabled in value.items():
+        if type(enabled) is not bool:
+            raise ConfigError(
+                f"capability {cap!r} must be a boolean, got {json_type(enabled)}", path=f"$.{cap}"
+            )
+    return dict(value)
+
+
+def _ipam(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"expected object, got {json_type(value)}")
+    if "type" in value and type(value["type"]) is not str:
+        raise ConfigError(f"expected string, got {json_type(value['type'])}", path="$.type")
+    return value
+
+
+def _object(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"expected object, got {json_type(value)}")
+    return value
+
+
+def _name_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise TypeError(f"expected string, got {json_type(value)}")
+    return value
+
+
+_OBJECT = json_field(check=_object)
+_NOT_READ = json_field(omit=True)
 
 
 @attrs.frozen(eq=True)
 class PluginConfig:
     """One plugin's configuration: the typed fields cnilib reads plus ``raw``, everything as written."""
 
-    type: str
-    raw: Mapping[str, Any] = attrs.field(repr=False)
-    name: str | None = None
-    cni_version: str = ""
-    capabilities: Mapping[str, bool] = attrs.field(factory=dict)
-    ipam: Mapping[str, Any] | None = None
+    type: str = attrs.field(metadata=json_field(check=_plugin_type))
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, metadata=_NOT_READ)
+    name: str | None = attrs.field(default=None, metadata=json_field(check=_name_or_none))
+    cni_version: str = attrs.field(default="", metadata=json_field("cniVersion", check=_version_string))
+    capabilities: Mapping[str, bool] = attrs.field(factory=dict, metadata=json_field(check=_capabilities))
+    ipam: Mapping[str, Any] | None = attrs.field(default=None, metadata=json_field(check=_ipam))
     dns: DNS | None = None
-    args: Mapping[str, Any] | None = None
-    runtime_config: Mapping[str, Any] | None = None
-    prev_result: Mapping[str, Any] | None = None
+    args: Mapping[str, Any] | None = attrs.field(default=None, metadata=_OBJECT)
+    runtime_config: Mapping[str, Any] | None = attrs.field(
+        default=None, metadata=json_field("runtimeConfig", check=_object)
+    )
+    prev_result: Mapping[str, Any] | None = attrs.field(
+        default=None, metadata=json_field("prevResult", check=_object)
+    )
+
+    def _after_structure(self, doc: Mapping[str, Any]) -> PluginConfig:
+        return attrs.evolve(self, raw=dict(doc))
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any], *, path: str = "$", source: str | None = None) -> PluginConfig:
         """Build from a decoded JSON object; ``path`` prefixes error locations (``$.plugins[1]``)."""
         if not isinstance(obj, Mapping):
             raise ConfigError(
-                f"plugin configuration must be an object, not {_json_type(obj)}",
-                path=path,
-                source=source,
+                f"plugin configuration must be an object, not {json_type(obj)}", path=path, source=source
             )
-        ptype = _get(obj, "type", str, path, required=True, source=source)
-        if not ptype:
-            raise ConfigError("plugin type must not be empty", path=f"{path}.type", source=source)
-        version = _get(obj, "cniVersion", str, path, source=source) or ""
-        if version:
-            _check_version_string(version, f"{path}.cniVersion", source)
-        caps = _get(obj, "capabilities", dict, path, source=source) or {}
-        for cap, enabled in caps.items():
-            if not isinstance(enabled, bool):
-                raise ConfigError(
-                    f"capability {cap!r} must be a boolean, got {_json_type(enabled)}",
-                    path=f"{path}.capabilities.{cap}",
-                    source=source,
-                )
-        ipam = _get(obj, "ipam", dict, path, source=source)
-        if ipam is not None and "type" in ipam and not isinstance(ipam["type"], str):
-            raise ConfigError(
-                f"expected string, got {_json_type(ipam['type'])}",
-                path=f"{path}.ipam.type",
-                source=source,
-            )
-        dns_raw = _get(obj, "dns", dict, path, source=source)
-        dns = None
-        if dns_raw is not None:
-            from ._convert import CONVERTER
-
-            dns = CONVERTER.structure_checked(dns_raw, DNS, path=f"{path}.dns", source=source)
-        return cls(
-            type=ptype,
-            raw=dict(obj),
-            name=_get(obj, "name", str, path, source=source),
-            cni_version=version,
-            capabilities=dict(caps),
-            ipam=ipam,
-            dns=dns,
-            args=_get(obj, "args", dict, path, source=source),
-            runtime_config=_get(obj, "runtimeConfig", dict, path, source=source),
-            prev_result=_get(obj, "prevResult", dict, path, source=source),
-        )
+        return structure(obj, cls, path=path, source=source)
 
     @classmethod
     def from_bytes(cls, data: bytes | str, *, source: str | None = None) -> PluginConfig:
@@ -185,6 +199,10 @@ def _freeze_plugins(value: Iterable[PluginConfig]) -> tuple[PluginConfig, ...]:
     return tuple(value)
 
 
+def _freeze_versions(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(eq=True)
 class NetworkConfigList:
     """A configuration list (``.conflist``); a single ``.conf`` is wrapped as a one-plugin list.
@@ -193,16 +211,26 @@ class NetworkConfigList:
     supports among ``cniVersions`` and ``cniVersion``. ``bytes`` is what the result cache stores.
     """
 
-    name: str
-    cni_version: str
-    plugins: tuple[PluginConfig, ...] = attrs.field(converter=_freeze_plugins)
-    raw: Mapping[str, Any] = attrs.field(repr=False)
-    bytes: builtins.bytes = attrs.field(repr=False)
-    cni_versions: tuple[str, ...] = ()
-    disable_check: bool = False
-    disable_gc: bool = False
-    load_only_inlined_plugins: bool = False
-    source: str | None = attrs.field(default=None, eq=False)
+    name: str = attrs.field(metadata=json_field(check=_network_name))
+    cni_version: str = attrs.field(default="", metadata=json_field("cniVersion", check=_version_string))
+    plugins: tuple[PluginConfig, ...] = attrs.field(default=(), converter=_freeze_plugins)
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, metadata=_NOT_READ)
+    bytes: builtins.bytes = attrs.field(default=b"", repr=False, metadata=_NOT_READ)
+    cni_versions: tuple[str, ...] = attrs.field(
+        default=(), converter=_freeze_versions, metadata=json_field("cniVersions", check=_version_list)
+    )
+    disable_check: bool = attrs.field(default=False, metadata=json_field("disableCheck", check=_go_bool))
+    disable_gc: bool = attrs.field(default=False, metadata=json_field("disableGC", check=_go_bool))
+    load_only_inlined_plugins: bool = attrs.field(
+        default=False, metadata=json_field("loadOnlyInlinedPlugins", check=_go_bool)
+    )
+    source: str | None = attrs.field(default=None, eq=False, metadata=_NOT_READ)
+
+    def _after_structure(self, doc: Mapping[str, Any]) -> NetworkConfigList:
+        version = self.cni_version
+        if self.cni_versions:
+            version = _pick_version(self.cni_versions, version)
+        return attrs.evolve(self, raw=dict(doc), cni_version=version)
 
     @classmethod
     def from_dict(
@@ -220,57 +248,26 @@ class NetworkConfigList:
         """
         if not isinstance(obj, Mapping):
             raise ConfigError(
-                f"network configuration must be an object, not {_json_type(obj)}",
-                path="$",
-                source=source,
+                f"network configuration must be an object, not {json_type(obj)}", path="$", source=source
             )
         if "plugins" not in obj and "type" in obj:
             return cls._wrap_single(obj, source=source)
-        name = _get(obj, "name", str, "$", required=True, source=source)
-        _check_name(name, source)
-        version = _get(obj, "cniVersion", str, "$", source=source) or ""
-        if version:
-            _check_version_string(version, "$.cniVersion", source)
-        versions_raw = _get(obj, "cniVersions", list, "$", source=source)
-        versions: tuple[str, ...] = ()
-        if versions_raw is not None:
-            for i, entry in enumerate(versions_raw):
-                if not isinstance(entry, str):
-                    raise ConfigError(
-                        f"expected string, got {_json_type(entry)}",
-                        path=f"$.cniVersions[{i}]",
-                        source=source,
-                    )
-                _check_version_string(entry, f"$.cniVersions[{i}]", source)
-            versions = tuple(versions_raw)
-            version = _pick_version(versions, version)
-        plugins_raw = _get(obj, "plugins", list, "$", source=source)
-        plugins = tuple(
-            PluginConfig.from_dict(p, path=f"$.plugins[{i}]", source=source)
-            for i, p in enumerate(plugins_raw or ())
-        )
-        if not plugins and not allow_empty:
-            raise ConfigError(f"network {name!r} has no plugins", path="$.plugins", source=source)
+        conf = structure(obj, cls, source=source)
+        if not conf.plugins and not allow_empty:
+            raise ConfigError(f"network {conf.name!r} has no plugins", path="$.plugins", source=source)
         if data is None:
             data = json.dumps(obj, separators=(",", ":")).encode()
-        return cls(
-            name=name,
-            cni_version=version,
-            plugins=plugins,
-            raw=dict(obj),
-            bytes=data,
-            cni_versions=versions,
-            disable_check=_get_bool(obj, "disableCheck", "$", source=source),
-            disable_gc=_get_bool(obj, "disableGC", "$", source=source),
-            load_only_inlined_plugins=_get_bool(obj, "loadOnlyInlinedPlugins", "$", source=source),
-            source=source,
-        )
+        return attrs.evolve(conf, bytes=data, source=source)
 
     @classmethod
     def _wrap_single(cls, obj: Mapping[str, Any], *, source: str | None) -> NetworkConfigList:
         plugin = PluginConfig.from_dict(obj, source=source)
-        name = _get(obj, "name", str, "$", required=True, source=source)
-        _check_name(name, source)
+        if "name" not in obj or obj["name"] is None:
+            raise ConfigError("missing required key 'name'", path="$.name", source=source)
+        try:
+            name = _network_name(obj["name"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc), path="$.name", source=source) from None
         # libcni re-marshals a wrapped .conf with Go's encoder (sorted keys, Go escapes and numbers);
         # writing the same bytes keeps the cached config identical to what cnitool would cache.
         from ._gojson import go_dumps
@@ -298,7 +295,7 @@ class NetworkConfigList:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], *, allow_empty: bool = False) -> NetworkConfigList:
         """Read a ``.conflist``, ``.conf`` or ``.json`` file."""
-        fspath = os.fspath(path)
+        fspath = validate_path(path, "configuration file")
         try:
             with open(fspath, "rb") as fh:
                 data = fh.read()
@@ -313,14 +310,6 @@ class NetworkConfigList:
     def to_dict(self) -> dict[str, Any]:
         """The list as written (a wrapped ``.conf`` gives the wrapping libcni makes)."""
         return dict(self.raw)
-
-
-def _check_name(name: str, source: str | None) -> None:
-    # The name becomes part of cache file paths: refuse it at load, not only when a verb runs.
-    try:
-        validate_network_name(name)
-    except ValidationError as exc:
-        raise ConfigError(str(exc), path="$.name", source=source) from None
 
 
 def _pick_version(candidates: tuple[str, ...], current: str) -> str:
@@ -361,10 +350,13 @@ class RuntimeConfig:
     capability_args: Mapping[str, Any] = attrs.field(factory=dict, converter=_to_dict)
 
     def validate(self) -> None:
-        """Raise :class:`~cnilib.ValidationError` for an unusable container id, ifname or CNI_ARGS."""
+        """Raise :class:`~cnilib.ValidationError` for an unusable container id, ifname, netns path,
+        CNI_ARGS entry or capability argument (see :func:`~cnilib.validate_capability_args`)."""
         validate_container_id(self.container_id)
         validate_ifname(self.ifname)
+        validate_runtime_value(self.netns, "netns path")
         validate_cni_args(self.args)
+        validate_capability_args(self.capability_args)
 
     @property
     def cni_args(self) -> str:
@@ -380,8 +372,10 @@ def _freeze_str(value: Iterable[str]) -> tuple[str, ...]:
 class VersionInfo:
     """A plugin's answer to VERSION."""
 
-    cni_version: str
-    supported_versions: tuple[str, ...] = attrs.field(converter=_freeze_str)
+    cni_version: str = attrs.field(default="", metadata=json_field("cniVersion"))
+    supported_versions: tuple[str, ...] = attrs.field(
+        default=(), converter=_freeze_str, metadata=json_field("supportedVersions")
+    )
 
     def supports(self, version: str) -> bool:
         """True if the plugin lists ``version`` (an empty version means 0.1.0)."""
@@ -399,7 +393,7 @@ class ErrorInfo:
     code: int
     msg: str
     details: str = ""
-    cni_version: str = ""
+    cni_version: str = attrs.field(default="", metadata=json_field("cniVersion"))
 
     def to_dict(self) -> dict[str, Any]:
         """The spec's JSON object (``details`` omitted when empty)."""
@@ -413,7 +407,7 @@ class ErrorInfo:
 class GCAttachment:
     """One attachment that GC must keep: a container id and an interface name."""
 
-    container_id: str
+    container_id: str = attrs.field(metadata=json_field("containerID"))
     ifname: str
 
     def to_dict(self) -> dict[str, str]:

@@ -14,7 +14,8 @@ from typing import Any
 
 import attrs
 
-from ._errors import ExecError, PluginError, PluginTimeoutError, ResultError
+from ._codec import decode_json, json_type
+from ._errors import ConfigError, ExecError, PluginError, PluginTimeoutError, ResultError
 from ._models import GCAttachment, PluginConfig, RuntimeConfig, VersionInfo
 from ._results import AnyResult, Result, parse_result
 from ._version import LATEST_VERSION, Verb
@@ -276,15 +277,18 @@ def _plugin_failure(outcome: ExecOutcome, ctx: dict[str, Any]) -> PluginError | 
             return ExecError("failed", **ctx)
         return ExecError("failed with no error message", **ctx)
     try:
-        obj = json.loads(out)
-    except (ValueError, UnicodeDecodeError):
-        return ExecError(f"failed and printed something that is not JSON: {_excerpt(out)}", **ctx)
+        obj = decode_json(out, what="error reply", error=ConfigError)
+    except ConfigError as exc:
+        return ExecError(f"failed and printed something that is not JSON ({exc}): {_excerpt(out)}", **ctx)
     if not isinstance(obj, dict):
-        return ExecError(f"failed and printed a non-object: {_excerpt(out)}", **ctx)
+        return ExecError(
+            f"failed and printed a {json_type(obj)}, not an error object: {_excerpt(out)}", **ctx
+        )
     # libcni decodes any object into its Error type: a message without a code is code 0 (unknown).
     code = obj.get("code", 0 if isinstance(obj.get("msg"), str) else None)
     msg = obj.get("msg")
-    if type(code) is not int or (msg is not None and not isinstance(msg, str)):
+    # Go's Error.Code is a uint: a negative or wider code does not decode there either.
+    if type(code) is not int or not 0 <= code < 2**64 or (msg is not None and not isinstance(msg, str)):
         return ExecError(f"failed and printed a malformed error object: {_excerpt(out)}", **ctx)
     details = obj.get("details", "")
     extra = {k: v for k, v in obj.items() if k not in ("code", "msg", "details", "cniVersion")}
@@ -311,9 +315,11 @@ def _decode_add(request: ExecRequest, outcome: ExecOutcome, ctx: dict[str, Any])
 
 def _decode_version(outcome: ExecOutcome, ctx: dict[str, Any]) -> VersionInfo:
     try:
-        obj = json.loads(outcome.stdout)
-    except (ValueError, UnicodeDecodeError):
-        raise ExecError(f"printed version info that is not JSON: {_excerpt(outcome.stdout)}", **ctx) from None
+        obj = decode_json(outcome.stdout, what="version info", error=ConfigError)
+    except ConfigError as exc:
+        raise ExecError(
+            f"printed version info that is not JSON ({exc}): {_excerpt(outcome.stdout)}", **ctx
+        ) from None
     if not isinstance(obj, dict):
         raise ExecError(f"printed version info that is not an object: {_excerpt(outcome.stdout)}", **ctx)
     version = obj.get("cniVersion")

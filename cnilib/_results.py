@@ -17,11 +17,14 @@ from typing import Any, ClassVar, TypeAlias
 
 import attrs
 
-from ._errors import ConfigError, ResultError, VersionError
+from ._codec import decode_json, json_field, json_type, structure
+from ._elements import DNS, Interface, IPConfig, IPConfig020, Route
+from ._errors import ResultError, VersionError
 from ._version import SUPPORTED_VERSIONS, family
 
 __all__ = [
     "DNS",
+    "AnyResult",
     "IPConfig",
     "IPConfig020",
     "Interface",
@@ -30,12 +33,10 @@ __all__ = [
     "Result040",
     "Result100",
     "Route",
+    "decode_json",
+    "json_type",
     "parse_result",
 ]
-
-
-def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
 
 
 def _routes(value: Iterable[Route]) -> tuple[Route, ...]:
@@ -50,104 +51,39 @@ def _interfaces(value: Iterable[Interface]) -> tuple[Interface, ...]:
     return tuple(value)
 
 
-@attrs.frozen
-class Route:
-    """A route: destination CIDR and optional gateway; the other fields are spec 1.1 additions."""
-
-    dst: str
-    gw: str | None = None
-    mtu: int | None = None
-    advmss: int | None = None
-    priority: int | None = None
-    table: int | None = None
-    scope: int | None = None
-
-    @property
-    def is_ipv6(self) -> bool:
-        """True when the destination is an IPv6 prefix."""
-        return ":" in self.dst
-
-    def basic(self) -> Route:
-        """The route reduced to ``dst`` and ``gw`` (what 0.1.0/0.2.0 can express)."""
-        if (
-            self.mtu is None
-            and self.advmss is None
-            and self.priority is None
-            and (self.table is None and self.scope is None)
-        ):
-            return self
-        return Route(dst=self.dst, gw=self.gw)
-
-
-@attrs.frozen
-class DNS:
-    """DNS settings of a result or a plugin configuration."""
-
-    nameservers: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
-    domain: str | None = None
-    search: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
-    options: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
-
-    def __bool__(self) -> bool:
-        return bool(self.nameservers or self.domain or self.search or self.options)
-
-
-@attrs.frozen
-class Interface:
-    """An interface created by a plugin (0.3.0+). ``sandbox`` is the netns path for container-side ones."""
-
-    name: str
-    mac: str | None = None
-    mtu: int | None = None
-    sandbox: str | None = None
-    socket_path: str | None = None
-    pci_id: str | None = None
-
-    def basic(self) -> Interface:
-        """The interface without the 1.1-only fields (what 0.3.x/0.4.0 can express)."""
-        if self.mtu is None and self.socket_path is None and self.pci_id is None:
-            return self
-        return Interface(name=self.name, mac=self.mac, sandbox=self.sandbox)
-
-
-@attrs.frozen
-class IPConfig:
-    """An ``ips`` entry (0.3.0+): address in CIDR form, optional gateway and interface index.
-
-    ``version`` ("4" or "6") exists only in 0.3.x/0.4.0 results; it is derived from the address when absent.
-    """
-
-    address: str
-    gateway: str | None = None
-    interface: int | None = None
-    version: str | None = None
-
-    @property
-    def is_ipv6(self) -> bool:
-        """True for an IPv6 address."""
-        return ":" in self.address
-
-
-@attrs.frozen
-class IPConfig020:
-    """The ``ip4``/``ip6`` block of a 0.1.0/0.2.0 result."""
-
-    ip: str
-    gateway: str | None = None
-    routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
+_CNI_VERSION = json_field("cniVersion")
 
 
 class Result:
-    """Common behaviour of the three result shapes; use :func:`parse_result` to build one."""
+    """Common behaviour of the three result shapes; use :func:`parse_result` to build one.
+
+    ``ips``, ``routes``, ``interfaces`` and ``dns`` read the same way whatever the shape (a 0.2.0
+    result derives them from its ``ip4``/``ip6`` blocks), typed with the 1.0 element types.
+    """
 
     cni_version: str
+    dns: DNS
     #: The shape (family) this class implements, named by its newest version.
     FAMILY: ClassVar[str]
 
+    @property
+    def ips(self) -> tuple[IPConfig, ...]:
+        """Every address entry, as 1.0 ``ips`` entries."""
+        raise NotImplementedError  # pragma: no cover - every subclass overrides
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """Every route."""
+        raise NotImplementedError  # pragma: no cover - every subclass overrides
+
+    @property
+    def interfaces(self) -> tuple[Interface, ...]:
+        """Every interface (none for a 0.2.0 result)."""
+        raise NotImplementedError  # pragma: no cover - every subclass overrides
+
     def to_dict(self) -> dict[str, Any]:
         """The spec's JSON object: camelCase keys, empty optional fields omitted, ``dns`` always present."""
-        out: dict[str, Any] = _conv().unstructure(self)
-        return out
+        raise NotImplementedError  # pragma: no cover - every subclass overrides
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The spec's JSON text (compact unless ``indent`` is given)."""
@@ -170,7 +106,7 @@ class Result:
     @property
     def all_addresses(self) -> tuple[str, ...]:
         """Every address in CIDR form, whatever the shape."""
-        raise NotImplementedError  # pragma: no cover - every subclass overrides
+        return tuple(ip.address for ip in self.ips)
 
 
 @attrs.frozen
@@ -179,31 +115,61 @@ class Result020(Result):
 
     FAMILY: ClassVar[str] = "0.2.0"
 
-    cni_version: str
+    cni_version: str = attrs.field(metadata=_CNI_VERSION)
     ip4: IPConfig020 | None = None
     ip6: IPConfig020 | None = None
     dns: DNS = attrs.field(factory=DNS)
 
     @property
-    def all_addresses(self) -> tuple[str, ...]:
+    def ips(self) -> tuple[IPConfig, ...]:
         """The ip4 then the ip6 address that are set."""
-        return tuple(block.ip for block in (self.ip4, self.ip6) if block is not None)
+        return tuple(
+            IPConfig(address=block.ip, gateway=block.gateway)
+            for block in (self.ip4, self.ip6)
+            if block is not None
+        )
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """The ip4 block's routes, then the ip6 block's."""
+        return tuple(r for block in (self.ip4, self.ip6) if block is not None for r in block.routes)
+
+    @property
+    def interfaces(self) -> tuple[Interface, ...]:
+        """Always empty: 0.2.0 results do not describe interfaces."""
+        return ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec's JSON object."""
+        out: dict[str, Any] = {"cniVersion": self.cni_version}
+        if self.ip4 is not None:
+            out["ip4"] = self.ip4.to_dict()
+        if self.ip6 is not None:
+            out["ip6"] = self.ip6.to_dict()
+        out["dns"] = self.dns.to_dict()
+        return out
 
 
 @attrs.frozen
 class _CurrentResult(Result):
     """The fields shared by the 0.3.0+ shapes (``interfaces``, ``ips``, ``routes``, ``dns``)."""
 
-    cni_version: str
+    cni_version: str = attrs.field(metadata=_CNI_VERSION)
     interfaces: tuple[Interface, ...] = attrs.field(default=(), converter=_interfaces)
     ips: tuple[IPConfig, ...] = attrs.field(default=(), converter=_ips)
     routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
     dns: DNS = attrs.field(factory=DNS)
 
-    @property
-    def all_addresses(self) -> tuple[str, ...]:
-        """The ``ips`` addresses in order."""
-        return tuple(ip.address for ip in self.ips)
+    def _dump(self, with_version: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"cniVersion": self.cni_version}
+        if self.interfaces:
+            out["interfaces"] = [i.to_dict() for i in self.interfaces]
+        if self.ips:
+            out["ips"] = [ip.to_dict(with_version=with_version) for ip in self.ips]
+        if self.routes:
+            out["routes"] = [r.to_dict() for r in self.routes]
+        out["dns"] = self.dns.to_dict()
+        return out
 
 
 @attrs.frozen
@@ -212,12 +178,30 @@ class Result040(_CurrentResult):
 
     FAMILY: ClassVar[str] = "0.4.0"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The spec's JSON object (``ips`` entries with ``version``)."""
+        return self._dump(True)
+
+    def _after_structure(self, _doc: Mapping[str, Any]) -> Result040:
+        # 0.3.x/0.4.0 entries carry "version"; some plugins (loopback) omit it: derive it.
+        if all(ip.version is not None for ip in self.ips):
+            return self
+        ips = tuple(
+            ip if ip.version is not None else attrs.evolve(ip, version="6" if ip.is_ipv6 else "4")
+            for ip in self.ips
+        )
+        return attrs.evolve(self, ips=ips)
+
 
 @attrs.frozen
 class Result100(_CurrentResult):
     """A 1.0.0 or 1.1.0 result."""
 
     FAMILY: ClassVar[str] = "1.0.0"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec's JSON object."""
+        return self._dump(False)
 
 
 AnyResult: TypeAlias = Result020 | Result040 | Result100
@@ -246,35 +230,8 @@ def parse_result(data: bytes | str | Mapping[str, Any], *, version: str | None =
         fam = family(raw_version)
     except VersionError:
         raise ResultError(f"unsupported CNI result version {raw_version!r}", path="$.cniVersion") from None
-    result: AnyResult = _conv().structure_checked(obj, _CLASS_OF_FAMILY[fam], error=ResultError)
+    result: AnyResult = structure(obj, _CLASS_OF_FAMILY[fam], error=ResultError)
     return result
-
-
-def json_type(value: Any) -> str:
-    """The JSON name of a decoded value's type (``null``, ``boolean``, ``array``, ...)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
-
-
-def decode_json(data: bytes | bytearray | memoryview | str, *, what: str, error: type[ConfigError]) -> Any:
-    """``json.loads`` whose failures (syntax, encoding, absurd nesting) are ``error`` at ``$``."""
-    try:
-        return json.loads(bytes(data) if isinstance(data, memoryview) else data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise error(f"{what} is not valid JSON: {exc}", path="$") from None
-    except RecursionError:
-        raise error(f"{what} is nested too deeply to decode", path="$") from None
 
 
 def _load_json_object(data: bytes | str | Mapping[str, Any], *, what: str) -> Mapping[str, Any]:
@@ -349,16 +306,3 @@ def _down_to_020(ips: tuple[IPConfig, ...], routes: tuple[Route, ...], dns: DNS,
         ip6=None if ip6 is None else IPConfig020(ip=ip6.address, gateway=ip6.gateway, routes=routes6),
         dns=dns,
     )
-
-
-_CONVERTER: Any = None
-
-
-def _conv() -> Any:
-    # Bound lazily: _convert imports this module's classes to register its hooks.
-    global _CONVERTER
-    if _CONVERTER is None:
-        from ._convert import CONVERTER
-
-        _CONVERTER = CONVERTER
-    return _CONVERTER

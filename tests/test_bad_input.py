@@ -25,7 +25,7 @@ from cnilib import (
     VersionInfo,
     parse_result,
 )
-from cnilib._convert import CONVERTER
+from cnilib._codec import CONVERTER
 from cnilib.testing import strategies as cst
 
 
@@ -246,8 +246,8 @@ CASES: list[tuple[str, Any, type[CNIError], str]] = [
     ("list", {"type": "bridge", "name": 2}, ConfigError, "$.name"),
     ("plugin", {"type": ["bridge"]}, ConfigError, "$.type"),
     ("plugin", {"type": "a", "dns": "8.8.8.8"}, ConfigError, "$.dns"),
-    ("version", {"cniVersion": 1}, ConfigError, "$"),
-    ("version", {"supportedVersions": "1.0.0"}, ConfigError, "$"),
+    ("version", {"cniVersion": 1}, ConfigError, "$.cniVersion"),
+    ("version", {"supportedVersions": "1.0.0"}, ConfigError, "$.supportedVersions"),
     ("error", {"code": "7", "msg": "x"}, ConfigError, "$.code"),
     ("error", {"code": True, "msg": "x"}, ConfigError, "$.code"),
     ("error", {"code": 7, "msg": "x", "details": None}, ConfigError, "$.details"),

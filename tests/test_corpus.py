@@ -24,7 +24,7 @@ from cnilib import (
     VersionInfo,
     parse_result,
 )
-from cnilib._convert import CONVERTER
+from cnilib._codec import CONVERTER
 from cnilib._version import family, parse_version
 
 CORPUS = Path(__file__).parent / "data" / "corpus"

@@ -22,18 +22,20 @@ import cnilib
 
 ROOT = Path(__file__).resolve().parent.parent
 API_PAGE = ROOT / "docs" / "api.md"
-_DIRECTIVE = re.compile(r"^\.\. auto(?P<kind>\w+):: (?P<name>cnilib[\w.]*)(?P<options>(?:\n   :.*)*)", re.M)
+_DIRECTIVE = re.compile(
+    r"^\.\. auto(?P<kind>\w+):: (?P<name>cnilib[\w.]*)(?P<options>(?:\n   :.*)*)", re.MULTILINE
+)
 # What pytest's plugin module exports are fixtures, described in its docstring.
 _MODULES_WITHOUT_MEMBERS = {"cnilib.testing.pytest_plugin"}
 
 
 def public_submodules() -> list[str]:
     """Every importable module of cnilib whose dotted path has no private part."""
-    found = []
-    for info in pkgutil.walk_packages(cnilib.__path__, "cnilib."):
-        if not any(part.startswith("_") for part in info.name.split(".")):
-            found.append(info.name)
-    return sorted(found)
+    return sorted(
+        info.name
+        for info in pkgutil.walk_packages(cnilib.__path__, "cnilib.")
+        if not any(part.startswith("_") for part in info.name.split("."))
+    )
 
 
 def public_names(module: ModuleType) -> list[str]:
@@ -135,7 +137,7 @@ def test_tests_named_by_the_comparison_page_exist() -> None:
     missing = []
     for path, name in cited:
         source = (ROOT / path).read_text() if (ROOT / path).is_file() else ""
-        if not re.search(rf"^(?:async )?def {name}\(", source, re.M):
+        if not re.search(rf"^(?:async )?def {name}\(", source, re.MULTILINE):
             missing.append(f"{path}::{name}")
     assert missing == []
 

@@ -27,7 +27,7 @@ from cnilib import (
     validate_ifname,
     validate_network_name,
 )
-from cnilib._convert import CONVERTER
+from cnilib._codec import CONVERTER
 from cnilib._version import parse_version
 from cnilib.testing import strategies as cst
 
@@ -550,7 +550,7 @@ def test_ifname_rule_property(name: str) -> None:
     ok = (
         0 < len(name.encode("utf-8", "surrogatepass")) <= 15
         and name not in (".", "..")
-        and not any(c in "/:" or c.isspace() for c in name)
+        and not any(c in "/:" or c.isspace() or c < " " or c == "\x7f" for c in name)
     )
     if ok:
         validate_ifname(name)
@@ -607,7 +607,11 @@ def test_invalid_cni_args(pairs: list[tuple[Any, Any]]) -> None:
 
 @given(st.lists(st.tuples(st.text(max_size=5), st.text(max_size=5)), max_size=4))
 def test_cni_args_rule_property(pairs: list[tuple[str, str]]) -> None:
-    ok = all(k and not any(c in k for c in ";=\0") and not any(c in v for c in ";=\0") for k, v in pairs)
+    def clean(text: str) -> bool:
+        # ";" and "=" would corrupt K=V;K2=V2; control characters (NUL first) are refused everywhere.
+        return not any(c in ";=" or c < " " or c == "\x7f" for c in text)
+
+    ok = all(k and clean(k) and clean(v) for k, v in pairs)
     if ok:
         validate_cni_args(pairs)
     else:

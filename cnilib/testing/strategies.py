@@ -51,6 +51,7 @@ __all__ = [
     "cni_arg_pairs",
     "container_ids",
     "dns",
+    "hostile_json_bytes",
     "ifnames",
     "interfaces",
     "ip_configs",
@@ -208,7 +209,7 @@ _NETWORK_NAMES = _words(_ALNUM, _ALNUM + "_.-", 31)
 _IFNAMES = st.one_of(
     _words(("eth", "net", "veth", "lo", "br", "cni", "ens"), "0123456789abcdef", 8),
     st.text(
-        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="/:"),
+        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"], exclude_characters="/:"),
         min_size=1,
         max_size=15,
     ),
@@ -394,9 +395,78 @@ def json_values(*, allow_nan: bool = False, max_leaves: int = 12) -> st.SearchSt
     return _json_values(allow_nan, max_leaves)
 
 
+#: Values Go's decoder refuses (or that cnilib bounds), as raw JSON tokens.
+HOSTILE_TOKENS: tuple[bytes, ...] = (
+    b"NaN",
+    b"Infinity",
+    b"-Infinity",
+    b"1e999",
+    b"-1e999",
+    b"1" + b"0" * 400,
+    b"9" * 5000,
+    b"[" * 300 + b"]" * 300,
+    b"[" * 5000 + b"]" * 5000,
+    rb'"\ud800"',
+    rb'"\udc00\ud800"',
+    rb'"\u0000"',
+    b'"\xff\xfe"',
+    b'"a\x01b"',
+    b"\xff",
+    b"18446744073709551616",
+    b"-9223372036854775809",
+    b"1.5",
+    b"true",
+    b"null",
+)
+_SENTINEL = "__cnilib_hostile__"
+_PREFIXES = (b"", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+def _put_sentinel(doc: Any, path: Sequence[int]) -> Any:
+    # Walk ``path`` (indices into the containers met) and replace the value found there.
+    if not path or not isinstance(doc, (dict, list)) or not doc:
+        return _SENTINEL
+    if isinstance(doc, dict):
+        key = list(doc)[path[0] % len(doc)]
+        return {**doc, key: _put_sentinel(doc[key], path[1:])}
+    index = path[0] % len(doc)
+    return [*doc[:index], _put_sentinel(doc[index], path[1:]), *doc[index + 1 :]]
+
+
+@st.composite
+def _hostile(draw: st.DrawFn, base: st.SearchStrategy[Any]) -> bytes:
+    import json
+
+    doc = draw(base)
+    path = draw(st.lists(st.integers(min_value=0, max_value=7), min_size=1, max_size=6))
+    token = draw(st.sampled_from(HOSTILE_TOKENS))
+    text = json.dumps(_put_sentinel(doc, path)).encode()
+    data = text.replace(f'"{_SENTINEL}"'.encode(), token, 1)
+    how = draw(st.sampled_from(("as-is", "prefix", "utf16", "truncate", "byte")))
+    if how == "prefix":
+        return draw(st.sampled_from(_PREFIXES)) + data
+    if how == "utf16":
+        return data.decode("utf-8", "replace").encode(
+            draw(st.sampled_from(("utf-16", "utf-32", "utf-16-le")))
+        )
+    if how == "truncate":
+        return data[: draw(st.integers(min_value=0, max_value=len(data)))]
+    if how == "byte":
+        at = draw(st.integers(min_value=0, max_value=len(data)))
+        return data[:at] + draw(st.binary(min_size=1, max_size=2)) + data[at:]
+    return data
+
+
+def hostile_json_bytes(base: st.SearchStrategy[Any] | None = None) -> st.SearchStrategy[bytes]:
+    """JSON text built from ``base`` documents (any JSON value by default) with one hostile change:
+    a value Go refuses (NaN, 1e999, absurd nesting, huge integers), text that is not valid Unicode,
+    a byte order mark or UTF-16/32, a truncation or a stray byte. A parser must answer with a value
+    or a :class:`~cnilib.CNIError`."""
+    return _hostile(base if base is not None else _json_values(False, 12))
+
+
 def _dns_dict(d: DNS) -> dict[str, Any]:
-    out: dict[str, Any] = Result100(cni_version="1.0.0", dns=d).to_dict()["dns"]
-    return out
+    return d.to_dict()
 
 
 @functools.cache
@@ -505,7 +575,8 @@ def network_config_lists(*, single: bool | None = False) -> st.SearchStrategy[Ne
 
 def _arg_text(min_size: int) -> st.SearchStrategy[str]:
     return st.text(
-        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters=";=\0"),
+        # Cc: NUL and the other control characters are refused in runtime values.
+        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"], exclude_characters=";="),
         min_size=min_size,
         max_size=16,
     )
@@ -519,7 +590,7 @@ _ARG_PAIRS = st.lists(
 
 
 def cni_arg_pairs() -> st.SearchStrategy[list[tuple[str, str]]]:
-    """``CNI_ARGS`` pairs that pass :func:`cnilib.validate_cni_args` (no ``;``, ``=``, NUL)."""
+    """``CNI_ARGS`` pairs that pass :func:`cnilib.validate_cni_args` (no ``;``, ``=``, control characters)."""
     return _ARG_PAIRS
 
 

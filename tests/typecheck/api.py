@@ -97,3 +97,34 @@ def engine_recovery_and_bounds(conflist: cnilib.NetworkConfigList, rt: cnilib.Ru
     del executor, aexecutor
     unbounded = cnilib.AsyncCNI(concurrency=None)
     del unbounded
+def reading_results(result: cnilib.Result, any_result: cnilib.Result020 | cnilib.Result100) -> None:
+    # Version-independent accessors: no cast, no isinstance, whatever the shape.
+    for res in (result, any_result, result.convert_to("0.2.0")):
+        assert_type(res.ips, tuple[cnilib.IPConfig, ...])
+        assert_type(res.routes, tuple[cnilib.Route, ...])
+        assert_type(res.interfaces, tuple[cnilib.Interface, ...])
+        assert_type(res.dns, cnilib.DNS)
+        first = res.ips[0]
+        assert_type(first.address, str)
+        assert_type(first.gateway, str | None)
+        assert_type(res.routes[0].dst, str)
+        assert_type(res.interfaces[0].sandbox, str | None)
+        assert_type(res.dns.nameservers, tuple[str, ...])
+
+
+def hostile_input_and_permissions() -> None:
+    import warnings
+
+    warnings.simplefilter("error", cnilib.CNISecurityWarning)
+    path: str = cnilib.find_plugin("bridge", ["/usr/lib/cni"], strict_permissions=True)
+    del path
+    cnilib.load_network("/etc/cni/net.d", "mybridge", strict_permissions=True)
+    cnilib.load_networks("/etc/cni/net.d", strict_permissions=True)
+    cnilib.load_conf_file("/etc/cni/net.d/10-x.conflist", strict_permissions=True)
+    cnilib.validate_capability_args({"portMappings": [{"hostPort": 8080}]})
+    try:
+        cnilib.parse_result(b"NaN")
+    except cnilib.UnsafePermissionsError as exc:
+        assert_type(exc.path, str)
+    except cnilib.ResultError as exc:
+        assert_type(exc.path, str | None)
