@@ -1,6 +1,6 @@
 """Helper for tests/test_cache.py: write large cache entries in a loop until killed.
 
-Usage: ``python crash_writer.py CACHE_DIR SEED``. Prints ``ready`` once the first entry is on disk,
+Usage: ``python crash_writer.py CACHE_DIR SEED``. Prints ``ready`` once each of the three entries is on disk,
 then keeps rewriting three entries (about 100 KB each) so that a SIGKILL lands mid-write.
 """
 
@@ -38,7 +38,7 @@ def main() -> None:
     while True:
         key = KEYS[counter % len(KEYS)]
         cache.write(make_entry(key, counter, rnd))
-        if counter == 0:
+        if counter == len(KEYS) - 1:  # every key written once: the test may expect all three
             sys.stdout.write("ready\n")
             sys.stdout.flush()
         counter += 1
