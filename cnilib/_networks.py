@@ -32,6 +32,7 @@ from ._errors import CNIError, ConfigError, MultiError, ValidationError
 from ._models import NetworkConfigList, RuntimeConfig
 
 if TYPE_CHECKING:
+    import asyncio
     import threading
 
     from ._cache import CacheEntry
@@ -190,9 +191,9 @@ class _Core:
         nets = [ConfiguredNetwork(f"{self.prefix}{i}", c) for i, c in enumerate(lists)]
         if self.loopback:
             nets.insert(0, ConfiguredNetwork("lo", _loopback()))
-        for net in nets:
-            from ._validate import validate_ifname
+        from ._validate import validate_ifname
 
+        for net in nets:
             validate_ifname(net.ifname)
         return NetworksConfig(
             networks=tuple(nets),
@@ -249,11 +250,11 @@ class _Core:
         calls: list[_Call] = []
         cached_names: set[str] = set()
         used_ifnames: set[str] = set()
-        current = {(n.name, n.ifname): n for n in snap.networks}
+        loaded = {n.name for n in snap.networks}
         for entry in entries:
             if entry.network_name not in self.seen:
                 continue  # another manager's network sharing the cache directory
-            if not removing and (entry.network_name, entry.ifname) not in current:
+            if not removing and entry.network_name not in loaded:
                 continue  # CHECK looks at the loaded networks only
             config = _cached_list(entry) or _current_list(snap, entry.network_name)
             if config is None:
@@ -648,7 +649,7 @@ class AsyncNetworks:
     async def watch(
         self,
         *,
-        stop_event: Any = None,
+        stop_event: asyncio.Event | None = None,
         debounce_ms: int = 200,
     ) -> AsyncIterator[NetworksConfig]:
         """Reload whenever the directory changes; yield each new configuration (``stop_event``: an
@@ -691,7 +692,8 @@ class AsyncNetworks:
         args: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         parallel: bool | None = None,
     ) -> Attachment:
-        """See :meth:`Networks.setup`."""
+        """See :meth:`Networks.setup`. A cancelled setup leaves what was already attached: call
+        :meth:`remove` then."""
         core = self._core
         snap = core.snapshot
         error = core.not_ready(snap)
