@@ -18,7 +18,6 @@ uses the snapshot it started with.
 from __future__ import annotations
 
 import contextvars
-import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,7 @@ from ._attachment import Attachment, NetworkAttachment, newest_shape
 from ._capabilities import Capabilities, capability_args
 from ._errors import CNIError, ConfigError, MultiError, ValidationError
 from ._models import NetworkConfigList, RuntimeConfig
+from ._tracing import library_logger
 
 if TYPE_CHECKING:
     import asyncio
@@ -48,7 +48,7 @@ __all__ = [
     "NetworksNotReadyError",
 ]
 
-_log = logging.getLogger("cnilib.networks")
+_log = library_logger("cnilib.networks")
 T = TypeVar("T")
 
 #: go-cni's loopback network, byte for byte (its cache entries then match containerd's).
