@@ -358,3 +358,66 @@ def test_async_networks(env: dict[str, Path]) -> None:
 
     asyncio.run(main())
     assert len([c for c in calls(env["bin"], "neta") if c.verb == "DEL"]) == 5
+
+
+def _part(network: str, ifname: str, result: dict[str, Any]) -> cnilib.NetworkAttachment:
+    from cnilib._attachment import newest_shape
+
+    return cnilib.NetworkAttachment(network, ifname, newest_shape(cnilib.parse_result(result), "1.0.0"))
+
+
+def test_attachment_merges_version_independently() -> None:
+    parts = [
+        _part(
+            "a",
+            "eth0",
+            {
+                "cniVersion": "0.4.0",
+                "interfaces": [
+                    {"name": "br0"},
+                    {"name": "eth0", "sandbox": "/ns", "mac": "02:00:00:00:00:01"},
+                ],
+                "ips": [{"version": "4", "address": "10.0.0.2/24", "gateway": "10.0.0.1", "interface": 1}],
+                "dns": {"nameservers": ["10.0.0.53"], "domain": "a.test", "options": ["ndots:5"]},
+            },
+        ),
+        # A host-side interface named like a container-side one never replaces it.
+        _part("b", "eth1", {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}], "ips": []}),
+        _part("c", "eth2", {"cniVersion": "0.1.0", "ip6": {"ip": "fd00::5/64"}, "dns": {"domain": "c.test"}}),
+    ]
+    att = cnilib.Attachment.from_results("ctr", "/ns", parts)
+    assert att.interfaces["eth0"].mac == "02:00:00:00:00:01"
+    assert att.interfaces["eth0"].network == "a"
+    assert att.interfaces["br0"].ips == ()
+    assert att.interfaces["eth2"].ips == (ipaddress.ip_interface("fd00::5/64"),)
+    assert att.ips == (ipaddress.ip_interface("10.0.0.2/24"), ipaddress.ip_interface("fd00::5/64"))
+    assert att.dns == cnilib.DNS(nameservers=["10.0.0.53"], domain="a.test", options=["ndots:5"])
+    with pytest.raises(TypeError):
+        att.interfaces["x"] = att.interfaces["eth0"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.2/24", "interface": 3}]},
+        {"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.2", "interface": None}]},
+        {"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.2/24", "gateway": "nope"}]},
+        {"cniVersion": "1.0.0", "routes": [{"dst": "default"}]},
+    ],
+)
+def test_attachment_of_a_bad_result_is_a_result_error(result: dict[str, Any]) -> None:
+    with pytest.raises(cnilib.ResultError):
+        cnilib.Attachment.from_results("ctr", "/ns", [_part("a", "eth0", result)])
+
+
+def test_remove_of_an_unknown_container_runs_del_on_every_network(env: dict[str, Path]) -> None:
+    nets = make(env)
+    nets.remove("never", "")
+    assert [(c.verb, c.ifname) for c in calls(env["bin"], "netb")] == [("DEL", "eth0")]
+    assert [(c.verb, c.ifname) for c in calls(env["bin"], "neta")] == [("DEL", "eth1")]
+
+
+def test_watch_needs_a_directory(env: dict[str, Path]) -> None:
+    nets = cnilib.Networks([], plugin_dirs=[str(env["bin"])], cache_dir=env["cache"], min_networks=0)
+    with pytest.raises(cnilib.ValidationError):
+        next(iter(nets.watch()))
