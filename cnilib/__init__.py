@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._defaults import __version__
 from ._errors import (
     CacheError,
     CNIError,
@@ -40,7 +41,15 @@ from ._validate import (
 from ._version import LATEST_VERSION, SUPPORTED_VERSIONS, VERB_MIN_VERSION, Verb
 
 if TYPE_CHECKING:
+    from ._attachment import (
+        AttachedAddress,
+        AttachedInterface,
+        AttachedRoute,
+        Attachment,
+        NetworkAttachment,
+    )
     from ._cache import CacheEntry, ResultCache
+    from ._capabilities import Bandwidth, Capabilities, DNSCapability, IPRange, PortMapping
     from ._config import (
         ConfigDirectoryError,
         NetworkNotFoundError,
@@ -67,6 +76,13 @@ if TYPE_CHECKING:
         RuntimeConfig,
         VersionInfo,
     )
+    from ._networks import (
+        AsyncNetworks,
+        ConfiguredNetwork,
+        Networks,
+        NetworksConfig,
+        NetworksNotReadyError,
+    )
     from ._protocol import ExecOutcome, ExecRequest
     from ._results import (
         DNS,
@@ -81,7 +97,6 @@ if TYPE_CHECKING:
         parse_result,
     )
 
-__version__ = "0.1.0"
 
 # Public names that live in modules loaded on first access.
 _LAZY: dict[str, str] = {
@@ -123,6 +138,21 @@ _LAZY: dict[str, str] = {
     "ExecOutcome": "._protocol",
     "go_dumps": "._gojson",
     "ExecRequest": "._protocol",
+    "Networks": "._networks",
+    "AsyncNetworks": "._networks",
+    "ConfiguredNetwork": "._networks",
+    "NetworksConfig": "._networks",
+    "NetworksNotReadyError": "._networks",
+    "Capabilities": "._capabilities",
+    "PortMapping": "._capabilities",
+    "Bandwidth": "._capabilities",
+    "IPRange": "._capabilities",
+    "DNSCapability": "._capabilities",
+    "Attachment": "._attachment",
+    "AttachedInterface": "._attachment",
+    "AttachedAddress": "._attachment",
+    "AttachedRoute": "._attachment",
+    "NetworkAttachment": "._attachment",
 }
 
 
@@ -147,13 +177,22 @@ __all__ = [
     "VERB_MIN_VERSION",
     "AsyncCNI",
     "AsyncExecutor",
+    "AsyncNetworks",
     "AsyncSubprocessExecutor",
+    "AttachedAddress",
+    "AttachedInterface",
+    "AttachedRoute",
+    "Attachment",
+    "Bandwidth",
     "CNIError",
     "CNISecurityWarning",
     "CacheEntry",
     "CacheError",
+    "Capabilities",
     "ConfigDirectoryError",
     "ConfigError",
+    "ConfiguredNetwork",
+    "DNSCapability",
     "ErrorCode",
     "ErrorInfo",
     "ExecError",
@@ -163,11 +202,16 @@ __all__ = [
     "GCAttachment",
     "IPConfig",
     "IPConfig020",
+    "IPRange",
     "Interface",
     "LockError",
     "MultiError",
+    "NetworkAttachment",
     "NetworkConfigList",
     "NetworkNotFoundError",
+    "Networks",
+    "NetworksConfig",
+    "NetworksNotReadyError",
     "PlannedCall",
     "PluginConfig",
     "PluginError",
@@ -175,6 +219,7 @@ __all__ = [
     "PluginReport",
     "PluginRun",
     "PluginTimeoutError",
+    "PortMapping",
     "Result",
     "Result020",
     "Result040",

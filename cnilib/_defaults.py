@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_CONF_DIR", "DEFAULT_IFNAME", "DEFAULT_PLUGIN_DIRS"]
+__all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_CONF_DIR", "DEFAULT_IFNAME", "DEFAULT_PLUGIN_DIRS", "__version__"]
+
+#: cnilib's version, defined here only (``pyproject.toml`` reads it, ``cnilib.__version__`` re-exports it).
+__version__ = "0.2.0"
 
 #: libcni's default cache directory (``results/`` inside it is libcni's format).
 DEFAULT_CACHE_DIR = "/var/lib/cni"

@@ -14,6 +14,7 @@ from .._errors import ValidationError
 from .._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor
 from .._models import GCAttachment, NetworkConfigList, RuntimeConfig
 from .._results import AnyResult
+from .._tracing import operation_span
 from .._version import Verb
 from . import _admin
 from ._drivers import dry_run
@@ -24,6 +25,7 @@ from ._reports import PlannedCall, PluginRun, RetryPolicy
 __all__ = ["DEFAULT_CONCURRENCY", "Common"]
 
 E = TypeVar("E", Executor, AsyncExecutor)
+T = TypeVar("T")
 
 #: How many operations run at once by default (200 attaches on 2 cores: 127 s unbounded, 47 s at 16).
 DEFAULT_CONCURRENCY = 16
@@ -106,9 +108,14 @@ class Common(Generic[E]):
         if env_allow is not None:
             kwargs["env_allow"] = tuple(env_allow)
         self.executor: E = executor if executor is not None else self._default_executor(kwargs)
-        self._driver = self._make_driver(self.executor, self._cache, concurrency)
+        self._driver = self._make_driver(self._traced(self.executor), self._cache, concurrency)
 
     def _default_executor(self, kwargs: dict[str, Any]) -> E:
+        raise NotImplementedError
+
+    def _traced(self, executor: E) -> E:
+        # A span per plugin call when the application traces (see cnilib._tracing); ``executor``
+        # itself stays what the caller gave (a fake keeps its identity and recorded calls).
         raise NotImplementedError
 
     def _make_driver(self, executor: E, cache: ResultCache, limit: int | None) -> Any:
@@ -191,11 +198,34 @@ class Common(Generic[E]):
 
     # -- plans of the verbs (the front ends drive them) --
 
+    @staticmethod
+    def _op(name: str, conflist: NetworkConfigList, rt: RuntimeConfig | None, plan: Plan[T]) -> Plan[T]:
+        """``plan`` inside one trace span (a shared no-op when tracing is off)."""
+        container = rt.container_id if rt is not None else None
+        with operation_span(name, network=conflist.name, container_id=container):
+            return (yield from plan)
+
     def _add(
         self, conflist: NetworkConfigList, rt: RuntimeConfig, timeout: float | None, rollback: bool | None
     ) -> Plan[AnyResult]:
         roll = self._planner.rollback if rollback is None else rollback
-        return self._planner.add(conflist, rt, timeout=timeout, rollback=roll)
+        return self._op("add", conflist, rt, self._planner.add(conflist, rt, timeout=timeout, rollback=roll))
+
+    def _delete(self, conflist: NetworkConfigList, rt: RuntimeConfig, timeout: float | None) -> Plan[None]:
+        return self._op("delete", conflist, rt, self._planner.delete(conflist, rt, timeout=timeout))
+
+    def _check(self, conflist: NetworkConfigList, rt: RuntimeConfig, timeout: float | None) -> Plan[None]:
+        return self._op("check", conflist, rt, self._planner.check(conflist, rt, timeout=timeout))
+
+    def _status(self, conflist: NetworkConfigList, timeout: float | None) -> Plan[None]:
+        return self._op("status", conflist, None, _admin.status(self._planner, conflist, timeout=timeout))
+
+    def _gc(
+        self, conflist: NetworkConfigList, valid: Sequence[GCAttachment], timeout: float | None
+    ) -> Plan[None]:
+        return self._op(
+            "gc", conflist, None, _admin.gc(self._planner, conflist, tuple(valid), timeout=timeout)
+        )
 
     def _networks(
         self,

@@ -13,6 +13,7 @@ from .._cache import CacheEntry, ResultCache
 from .._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor
 from .._models import GCAttachment, NetworkConfigList, RuntimeConfig, VersionInfo
 from .._results import AnyResult
+from .._tracing import AsyncTracingExecutor, TracingExecutor
 from . import _admin
 from ._common import Common
 from ._drivers import AsyncDriver, SyncDriver
@@ -33,6 +34,9 @@ class CNI(Common[Executor]):
 
     def _make_driver(self, executor: Executor, cache: ResultCache, limit: int | None) -> SyncDriver:
         return SyncDriver(executor, cache, limit)
+
+    def _traced(self, executor: Executor) -> Executor:
+        return TracingExecutor(executor)
 
     def add(
         self,
@@ -60,15 +64,15 @@ class CNI(Common[Executor]):
         and the entry is kept for a later DEL. A corrupt cache entry never blocks DEL; DEL twice
         succeeds.
         """
-        self._driver.drive(self._planner.delete(conflist, rt, timeout=timeout))
+        self._driver.drive(self._delete(conflist, rt, timeout))
 
     def check(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None) -> None:
         """CHECK (>= 0.4.0; a no-op with ``disableCheck``): every plugin with the cached result."""
-        self._driver.drive(self._planner.check(conflist, rt, timeout=timeout))
+        self._driver.drive(self._check(conflist, rt, timeout))
 
     def status(self, conflist: NetworkConfigList, *, timeout: float | None = None) -> None:
         """STATUS (>= 1.1.0; nothing runs for older lists): raises the first plugin's error."""
-        self._driver.drive(_admin.status(self._planner, conflist, timeout=timeout))
+        self._driver.drive(self._status(conflist, timeout))
 
     def gc(
         self,
@@ -85,7 +89,7 @@ class CNI(Common[Executor]):
         progress (in any process) and none starts meanwhile. Failures are collected in a
         :class:`~cnilib.MultiError`.
         """
-        self._driver.drive(_admin.gc(self._planner, conflist, tuple(valid_attachments), timeout=timeout))
+        self._driver.drive(self._gc(conflist, tuple(valid_attachments), timeout))
 
     def recover(
         self, conflist: NetworkConfigList | None = None, *, timeout: float | None = None
@@ -147,6 +151,9 @@ class AsyncCNI(Common[AsyncExecutor]):
     def _make_driver(self, executor: AsyncExecutor, cache: ResultCache, limit: int | None) -> AsyncDriver:
         return AsyncDriver(executor, cache, limit)
 
+    def _traced(self, executor: AsyncExecutor) -> AsyncExecutor:
+        return AsyncTracingExecutor(executor)
+
     async def __aenter__(self) -> AsyncCNI:
         return self
 
@@ -168,17 +175,17 @@ class AsyncCNI(Common[AsyncExecutor]):
         self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None
     ) -> None:
         """DEL (see :meth:`CNI.delete`)."""
-        await self._driver.drive(self._planner.delete(conflist, rt, timeout=timeout))
+        await self._driver.drive(self._delete(conflist, rt, timeout))
 
     async def check(
         self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None
     ) -> None:
         """CHECK (see :meth:`CNI.check`)."""
-        await self._driver.drive(self._planner.check(conflist, rt, timeout=timeout))
+        await self._driver.drive(self._check(conflist, rt, timeout))
 
     async def status(self, conflist: NetworkConfigList, *, timeout: float | None = None) -> None:
         """STATUS (see :meth:`CNI.status`)."""
-        await self._driver.drive(_admin.status(self._planner, conflist, timeout=timeout))
+        await self._driver.drive(self._status(conflist, timeout))
 
     async def gc(
         self,
@@ -188,9 +195,7 @@ class AsyncCNI(Common[AsyncExecutor]):
         timeout: float | None = None,
     ) -> None:
         """GC (see :meth:`CNI.gc`)."""
-        await self._driver.drive(
-            _admin.gc(self._planner, conflist, tuple(valid_attachments), timeout=timeout)
-        )
+        await self._driver.drive(self._gc(conflist, tuple(valid_attachments), timeout))
 
     async def recover(
         self, conflist: NetworkConfigList | None = None, *, timeout: float | None = None
