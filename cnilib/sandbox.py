@@ -217,7 +217,8 @@ class Sandbox:
         _, err = proc.communicate()
         self._closed = True
         text = err.decode(errors="replace").strip() or "no output"
-        if self.rootless and "unshare failed" in text and ("ermi" in text or "not permitted" in text):
+        # EPERM/EACCES (a sysctl or an LSM forbids it) or ENOSPC (max_user_namespaces is 0).
+        if self.rootless and "unshare failed" in text:
             raise UserNamespaceUnavailable(
                 "this kernel does not let an unprivileged user create a user namespace"
                 f"{_userns_hint()}: the sandbox needs one when not run as root ({text})"
