@@ -245,8 +245,9 @@ class _Call:
 
     def evidence(self) -> str:
         status = "killed by a signal" if self.exit_status is None else f"exit {self.exit_status}"
-        out = self.stdout.decode(errors="replace").strip()[:300]
-        err = self.stderr.decode(errors="replace").strip()[:300]
+        # Whitespace collapsed: evidence is one line in tables and JUnit messages.
+        out = " ".join(self.stdout.decode(errors="replace").split())[:300]
+        err = " ".join(self.stderr.decode(errors="replace").split())[:300]
         return (
             f"{self.verb}: {status}"
             + (f", stdout {out!r}" if out else "")
