@@ -44,9 +44,14 @@ def table(plugin_dir: str) -> str:
         report = run_conformance(plugin, plugin_dirs=[plugin_dir])
         cells = [MARK[report.status_of(c)] for c in checks]
         lines.append(f"| {plugin} ({report.kind}) | {_versions(report)} | " + " | ".join(cells) + " |")
+        # One line per failed check: the versions it failed at, and the first evidence.
+        by_check: dict[str, list[str]] = {}
         for result in report.failed():
-            at = f" at {result.version}" if result.version else ""
-            failures.append(f"- {plugin}, `{result.check}`{at}: {result.evidence[:300]}")
+            by_check.setdefault(result.check, []).append(result.version or "")
+        for check, versions in by_check.items():
+            at = f" at {', '.join(versions)}" if any(versions) else ""
+            [first] = [r for r in report.failed() if r.check == check][:1]
+            failures.append(f"- {plugin}, `{check}`{at}: {first.evidence[:240]}")
         print(f"{plugin}: {len(report.failed())} failed", file=sys.stderr)
     return (
         "\n".join(lines)

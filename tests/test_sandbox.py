@@ -7,6 +7,7 @@ or namespace outlives the sandbox: after close(), after an exception, after SIGK
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -268,3 +269,19 @@ def test_cni_sandbox_fixture_fails_a_test_that_leaves_something(tmp_path: Path) 
     assert "3 passed, 1 error" in proc.stdout, proc.stdout
     assert "the test left this in its cni_sandbox:" in proc.stdout
     assert "host: link left0 (veth)" in proc.stdout
+
+
+def test_async_cni_in_the_sandbox() -> None:
+    conflist = cnilib.NetworkConfigList.from_file(CONF)
+
+    async def attach_detach(sb: Sandbox) -> str:
+        ctr = sb.container("c1")
+        rt = cnilib.RuntimeConfig(container_id="c1", netns=ctr.path)
+        async with sb.async_cni(plugin_dirs=["/usr/lib/cni"]) as acni:
+            result = await acni.add(conflist, rt)
+            await acni.delete(conflist, rt)
+        return str(result.to_dict()["ip4"]["ip"])
+
+    with Sandbox() as sb:
+        assert asyncio.run(attach_detach(sb)) == "10.15.30.100/24"
+        assert set(sb.leaks()) == KEPT
