@@ -73,6 +73,23 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 _READY_TIMEOUT = 30.0
 _CACHE_IN_SANDBOX = "/run/cnilib-cache"
 
+# What an inventory asks in every namespace (one shell run in the sandbox, sections marked).
+_MARK = "@@cnilib-probe"
+_PROBES = (
+    ("link", "ip -d -j link show"),
+    ("addr", "ip -j addr show"),
+    ("route4", "ip -4 -j route show table all"),
+    ("route6", "ip -6 -j route show table all"),
+    ("iptables", "iptables-save"),
+    ("ip6tables", "ip6tables-save"),
+    ("nft", "nft -j list tables"),
+)
+# Files the plugins keep (host-local's leases, dhcp's socket...), not the namespaces or the cache.
+_FIND = (
+    f"find /var/lib/cni /run -path /run/netns -prune -o -path {_CACHE_IN_SANDBOX} -prune -o "
+    "\\( -type f -o -type s \\) ! -name xtables.lock -print"
+)
+
 # Runs as the holder, inside the new namespaces. /var/lib/cni may not exist and, as root, must not
 # be created on the real file system: then the tmpfs goes over /var/lib (only plugins see it).
 _HOLDER_SCRIPT = f"""set -e
@@ -169,7 +186,7 @@ class Sandbox:
             self.pid = self._holder_child()
             self._mnt_ns = os.readlink(f"/proc/{self.pid}/ns/mnt")
             self._net_ns = os.readlink(f"/proc/{self.pid}/ns/net")
-            self._baselines[HOST] = self._inventory_of(None)
+            self._baselines[HOST] = self._inventory_of([])
         except BaseException:
             self.close()
             raise
@@ -395,78 +412,80 @@ class Sandbox:
 
     # -- inventory -------------------------------------------------------------------------------
 
-    def _json(self, argv: Sequence[str], netns: Container | None) -> Any:
-        proc = self.run(argv, netns=netns, check=False)
-        if proc.returncode != 0:
-            return []
-        try:
-            return json.loads(proc.stdout or "[]")
-        except json.JSONDecodeError as exc:
-            raise SandboxError(f"{' '.join(argv)} printed what is not JSON: {exc}") from None
+    def _probe(self, ctrs: Sequence[Container], *, host: bool) -> dict[tuple[str, str], str]:
+        """Every probe's output by (where, probe), from one process in the sandbox: a command per
+        probe would cost an ``nsenter`` each, and an inventory is taken around every step."""
+        targets = ([(HOST, "")] if host else []) + [(c.name, f"nsenter --net={c.path} -- ") for c in ctrs]
+        lines = [
+            f"echo '{_MARK} {name} {probe}'; {prefix}{command} 2>/dev/null"
+            for name, prefix in targets
+            for probe, command in _PROBES
+        ]
+        if host:
+            lines.append(f"echo '{_MARK} {HOST} files'; {_FIND} 2>/dev/null")
+        out: dict[tuple[str, str], list[str]] = {}
+        current: list[str] = []
+        for line in self.run(["sh", "-c", "\n".join(lines)], check=False).stdout.splitlines():
+            if line.startswith(_MARK + " "):
+                _, where, probe = line.split(" ", 2)
+                current = out.setdefault((where, probe), [])
+            else:
+                current.append(line)
+        return {key: "\n".join(value) for key, value in out.items()}
 
-    def _net_state(self, ctr: Container | None) -> Iterator[StateItem]:
-        where = HOST if ctr is None else ctr.name
-        names: dict[int, str] = {}
-        for link in self._json(["ip", "-d", "-j", "link", "show"], ctr):
-            names[link.get("ifindex", 0)] = link.get("ifname", "?")
+    @staticmethod
+    def _items(where: str, out: Mapping[tuple[str, str], str]) -> Iterator[StateItem]:
+        def js(probe: str) -> Any:
+            text = out.get((where, probe), "").strip()
+            try:
+                return json.loads(text) if text else []
+            except json.JSONDecodeError as exc:
+                raise SandboxError(f"{probe} in {where} printed what is not JSON: {exc}") from None
+
+        for link in js("link"):
             kind = (link.get("linkinfo") or {}).get("info_kind", link.get("link_type", ""))
             master = f" master {link['master']}" if link.get("master") else ""
             yield StateItem(where, "link", f"{link.get('ifname')} ({kind}){master}")
-        for link in self._json(["ip", "-j", "addr", "show"], ctr):
+        for link in js("addr"):
             for addr in link.get("addr_info", []):
                 if addr.get("family") == "inet6" and addr.get("scope") == "link":
                     continue  # made by the kernel for every link, and late (DAD): the link says it
                 local, plen = addr.get("local"), addr.get("prefixlen")
                 yield StateItem(where, "address", f"{local}/{plen} on {link.get('ifname')}")
-        for family in ("-4", "-6"):
-            for route in self._json(["ip", family, "-j", "route", "show", "table", "all"], ctr):
-                if str(route.get("dst", "")).startswith(("fe80:", "ff00::")):
-                    continue  # the kernel's own per-link IPv6 routes, as above
-                yield StateItem(where, "route", _route_key(route))
-        yield from self._rules(where, ctr)
-
-    def _rules(self, where: str, ctr: Container | None) -> Iterator[StateItem]:
-        for tool in ("iptables-save", "ip6tables-save"):
-            proc = self.run([tool], netns=ctr, check=False)
-            table = ""
-            for line in proc.stdout.splitlines():
-                if line.startswith("*"):
-                    table = line[1:]
-                elif line.startswith("-A ") or (line.startswith(":") and " - " in line + " "):
-                    # Rules and user-defined chains; built-in chains come with the table.
-                    yield StateItem(where, "iptables", f"{tool[:-5]} -t {table} {line.split(' [')[0]}")
-        try:
-            data = self._json(["nft", "-j", "list", "tables"], ctr)
-        except SandboxError:
-            return
+        for route in [*js("route4"), *js("route6")]:
+            if str(route.get("dst", "")).startswith(("fe80:", "ff00::")):
+                continue  # the kernel's own per-link IPv6 routes, as above
+            yield StateItem(where, "route", _route_key(route))
+        for tool in ("iptables", "ip6tables"):
+            yield from _iptables_items(where, tool, out.get((where, tool), ""))
+        data = js("nft")
         for entry in data.get("nftables", []) if isinstance(data, dict) else []:
             t = entry.get("table")
             # iptables-nft's own tables are reported (rule by rule) by iptables-save above.
             if t and t.get("name") not in ("filter", "nat", "mangle", "raw", "security"):
                 yield StateItem(where, "nftables", f"table {t.get('family')} {t.get('name')}")
 
-    def _inventory_of(self, ctr: Container | None) -> Inventory:
-        items = set(self._net_state(ctr))
-        if ctr is None:
-            find = ["find", "/var/lib/cni", "/run", "-path", "/run/netns", "-prune", "-o", "-path"]
-            find += [_CACHE_IN_SANDBOX, "-prune", "-o", "(", "-type", "f", "-o", "-type", "s", ")"]
-            find += ["!", "-name", "xtables.lock", "-print"]
-            for line in self.run(find, check=False).stdout.splitlines():
-                items.add(StateItem(HOST, "file", line))
-            root = Path(self.cache_dir)
-            for path in sorted(root.rglob("*")):
-                # Per-network lock files are kept on purpose; results are the cache's entries.
-                if path.is_file() and path.parent.name != "locks":
-                    items.add(StateItem(HOST, "cache", str(path.relative_to(root))))
+    def _net_state(self, ctr: Container) -> Iterator[StateItem]:
+        return self._items(ctr.name, self._probe([ctr], host=False))
+
+    def _inventory_of(self, ctrs: Sequence[Container]) -> Inventory:
+        out = self._probe(ctrs, host=True)
+        items = set(self._items(HOST, out))
+        for ctr in ctrs:
+            items.update(self._items(ctr.name, out))
+        for line in out.get((HOST, "files"), "").splitlines():
+            items.add(StateItem(HOST, "file", line))
+        root = Path(self.cache_dir)
+        for path in sorted(root.rglob("*")):
+            # Per-network lock files are kept on purpose; results are the cache's entries.
+            if path.is_file() and path.parent.name != "locks":
+                items.add(StateItem(HOST, "cache", str(path.relative_to(root))))
         return Inventory(frozenset(items))
 
     def inventory(self) -> Inventory:
         """The sandbox's state now: its host namespace, every container, files and cache entries."""
         self._check_open()
-        items = set(self._inventory_of(None).items)
-        for ctr in self._containers.values():
-            items.update(self._net_state(ctr))
-        return Inventory(frozenset(items))
+        return self._inventory_of(list(self._containers.values()))
 
     def baseline(self) -> Inventory:
         """The state the sandbox is compared with: at creation (each container: at its creation),
@@ -487,6 +506,16 @@ class Sandbox:
     def leaks(self, baseline: Inventory | None = None) -> list[StateItem]:
         """What exists now that is not in ``baseline`` (default: :meth:`baseline`), sorted."""
         return self.inventory() - (self.baseline() if baseline is None else baseline)
+
+
+def _iptables_items(where: str, tool: str, text: str) -> Iterator[StateItem]:
+    table = ""
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line.startswith("-A ") or (line.startswith(":") and " - " in line + " "):
+            # Rules and user-defined chains (policy "-"); built-in chains come with the table.
+            yield StateItem(where, "iptables", f"{tool} -t {table} {line.split(' [')[0]}")
 
 
 def _route_key(route: Mapping[str, Any]) -> str:
