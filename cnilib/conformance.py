@@ -40,6 +40,7 @@ __all__ = [
     "ConformanceReport",
     "PluginSpec",
     "run_conformance",
+    "spec_for",
 ]
 
 Status = Literal["pass", "fail", "skip"]
@@ -384,9 +385,9 @@ class _Run:
         sb.run(["ip", "link", "add", host, "type", "veth", "peer", "name", f"ctpeer{n}"])
         sb.run(["ip", "link", "set", f"ctpeer{n}", "netns", ctr.path])
         sb.run(["ip", "link", "set", f"ctpeer{n}", "name", "eth0"], netns=ctr)
-        sb.run(["ip", "addr", "add", f"{_PREV_NET}.{n}.2/24", "dev", "eth0"], netns=ctr)
+        sb.run(["ip", "addr", "add", f"{_PREV_NET}.{n % 250}.2/24", "dev", "eth0"], netns=ctr)
         sb.run(["ip", "link", "set", "eth0", "up"], netns=ctr)
-        sb.run(["ip", "addr", "add", f"{_PREV_NET}.{n}.1/24", "dev", host])
+        sb.run(["ip", "addr", "add", f"{_PREV_NET}.{n % 250}.1/24", "dev", host])
         sb.run(["ip", "link", "set", host, "up"])
         mac_h = json.loads(sb.run(["ip", "-j", "link", "show", host]).stdout)[0]["address"]
         mac_c = json.loads(sb.run(["ip", "-j", "link", "show", "eth0"], netns=ctr).stdout)[0]["address"]
@@ -397,7 +398,8 @@ class _Run:
 
 
 def _prev_result(version: str, host: str, mac_h: str, mac_c: str, netns: str, n: int) -> dict[str, Any]:
-    ip: dict[str, Any] = {"address": f"{_PREV_NET}.{n}.2/24", "gateway": f"{_PREV_NET}.{n}.1", "interface": 1}
+    net = f"{_PREV_NET}.{n % 250}"  # a /24 per harness veth; 250 are never in use at once
+    ip: dict[str, Any] = {"address": f"{net}.2/24", "gateway": f"{net}.1", "interface": 1}
     if _vt(version) < (1, 0, 0):
         ip["version"] = "4"
     return {

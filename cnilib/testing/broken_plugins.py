@@ -3,8 +3,8 @@ that each break one rule of the spec, for exercising :mod:`cnilib.conformance`.
 
 The conforming plugin gives the container a veth whose host end is ``fk`` + 8 hex digits of the
 container id (so two containers never clash); CHECK looks for it; DEL removes it and succeeds when
-there is nothing to remove. It claims 0.3.0 to 1.0.0 and answers errors with the spec's object.
-Each broken variant differs in one place (see :data:`BROKEN`)::
+there is nothing to remove. It claims 0.3.0 to 1.1.0 (STATUS and GC succeed) and answers errors
+with the spec's object. Each broken variant differs in one place (see :data:`BROKEN`)::
 
     from cnilib.conformance import run_conformance
     from cnilib.testing.broken_plugins import BROKEN, write_broken
@@ -37,12 +37,12 @@ err() {
 }
 if [ "$CNI_COMMAND" = VERSION ]; then
   log
-  printf '{"cniVersion":"1.0.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0"]}\n'
+  printf '{"cniVersion":"1.0.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}\n'
   exit 0
 fi
 ver=$(printf '%s' "$conf" | sed -n 's/^{ *"cniVersion": *"\([^"]*\)".*/\1/p')
 [ -n "$ver" ] || err 6 "cannot decode the network configuration"
-case "$ver" in 0.3.0|0.3.1|0.4.0|1.0.0) ;; *) err 1 "incompatible CNI version $ver" ;; esac
+case "$ver" in 0.3.0|0.3.1|0.4.0|1.0.0|1.1.0) ;; *) err 1 "incompatible CNI version $ver" ;; esac
 host="fk$(printf '%s' "$CNI_CONTAINERID" | md5sum | cut -c1-8)"
 case "$CNI_COMMAND" in
 ADD)
