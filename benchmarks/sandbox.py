@@ -44,8 +44,12 @@ def _sandbox() -> None:
     Sandbox().close()
 
 
-def _attach_in(cni: cnilib.CNI, path: str) -> None:
+def _attach_in(cni: cnilib.CNI, path: str, data_dir: str = "") -> None:
     conflist = cnilib.NetworkConfigList.from_file(CONF)
+    if data_dir:  # outside a sandbox, host-local must not use the machine's /var/lib/cni
+        raw = conflist.to_dict()
+        raw["plugins"][0]["ipam"]["dataDir"] = data_dir
+        conflist = cnilib.NetworkConfigList.from_dict(raw)
     rt = cnilib.RuntimeConfig(container_id="bench", netns=path)
     cni.add(conflist, rt)
     cni.delete(conflist, rt)
@@ -62,7 +66,7 @@ def main() -> None:
         ctr = sb.container("c1")
         cni = sb.cni(plugin_dirs=["/usr/lib/cni"])
         one_probe = [*sb.argv_prefix, "ip", "-j", "link", "show"]
-        plain: tuple[cnilib.CNI, str] | None = None
+        plain: tuple[cnilib.CNI, str, str] | None = None
         if root:  # the same attachment in plain namespaces, as tests/conftest.py runs plugins
             host, container = stack.enter_context(netns.create()), stack.enter_context(netns.create())
             cache = stack.enter_context(tempfile.TemporaryDirectory())

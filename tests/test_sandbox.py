@@ -95,8 +95,13 @@ def _wait_until(predicate: object, what: str) -> None:
     pytest.fail(f"still not true after 30s: {what}")
 
 
+def _listing(top: str) -> set[str]:
+    return {os.path.join(d, f) for d, _, files in os.walk(top) for f in files}
+
+
 def test_founding_configuration_as_root() -> None:
     conflist = cnilib.NetworkConfigList.from_file(CONF)
+    host_files = _listing("/var/lib/cni")  # other tests may use the real one; this must not
     with Sandbox() as sb:
         assert not sb.rootless
         ctr = sb.container("c1")
@@ -117,7 +122,7 @@ def test_founding_configuration_as_root() -> None:
         assert set(sb.leaks()) == KEPT
         sb.mark_baseline()
         assert sb.leaks() == []
-    assert not Path("/var/lib/cni/networks/mybridge").exists()
+        assert _listing("/var/lib/cni") == host_files
 
 
 def test_founding_configuration_as_nobody() -> None:
