@@ -71,10 +71,8 @@ def main() -> None:
             host, container = stack.enter_context(netns.create()), stack.enter_context(netns.create())
             cache = stack.enter_context(tempfile.TemporaryDirectory())
             argv = netns.enter_argv(host.path)
-            plain = (
-                cnilib.CNI(plugin_dirs=["/usr/lib/cni"], cache_dir=cache, argv_prefix=argv),
-                container.path,
-            )
+            plain_cni = cnilib.CNI(plugin_dirs=["/usr/lib/cni"], cache_dir=cache, argv_prefix=argv)
+            plain = (plain_cni, container.path, os.path.join(cache, "ipam"))
         for _ in range(args.rounds):
             if root:
                 times.setdefault("ip netns add+del", []).append(_time(_plain_ns))
