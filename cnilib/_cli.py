@@ -62,6 +62,10 @@ cnilib's own commands:
   cache list|show           attachments in the result cache (libcni's format)
   docker attach|detach CONTAINER NETWORK
                             ADD/DEL a Docker container started with --net=none
+  try CONFIG                ADD, CHECK, DEL with the real plugins in a sandbox, as any
+                            user; exit 1 if a step failed or DEL left something behind
+  conformance PLUGIN        a plugin through the spec's lifecycle in a sandbox; every
+                            check with pass/fail/skip (--json, --junit FILE)
 
 environment (a command-line option wins over its variable):
   NETCONFPATH     configuration directory (--conf-dir), default {DEFAULT_CONF_DIR}
@@ -315,7 +319,23 @@ _SPECS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         _fill_cache,
     ),
     "docker": ("attach a Docker container (started with --net=none) to a CNI network", _fill_docker),
+    "try": (
+        "ADD, CHECK and DEL a configuration with the real plugins in a throwaway sandbox (any user); "
+        "report what was created and what DEL left behind",
+        lambda p: _try_module().fill_try(p),
+    ),
+    "conformance": (
+        "run a plugin through the spec's lifecycle in a sandbox and report every check",
+        lambda p: _try_module().fill_conformance(p),
+    ),
 }
+
+
+def _try_module() -> Any:
+    # try/conformance live in their own module, loaded only when one of them runs.
+    import cnilib._cli_try
+
+    return cnilib._cli_try
 
 #: Options that take a value, to find the command word in argv.
 _VALUE_OPTIONS = frozenset(
@@ -921,6 +941,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "version": _cmd_version,
     "cache": _cmd_cache,
     "docker": _cmd_docker,
+    "try": lambda ns: int(_try_module().cmd_try(ns)),
+    "conformance": lambda ns: int(_try_module().cmd_conformance(ns)),
 }
 
 

@@ -14,6 +14,10 @@ without real plugins:
     a :class:`cnilib.CNI` wired to ``cni_fake`` and ``cni_cache_dir``.
 ``async_cni``
     a :class:`cnilib.AsyncCNI` wired to ``cni_async_fake`` and ``cni_cache_dir``.
+``cni_sandbox``
+    a :class:`cnilib.sandbox.Sandbox` for the real plugins (as root or not), closed after the
+    test; the test fails when the sandbox holds anything new at the end (see
+    :meth:`~cnilib.sandbox.Sandbox.leaks`), unless it is marked ``cni_sandbox_leaks_ok``.
 
 Everything is imported inside the fixtures, so merely having cnilib installed costs a pytest run
 nothing.
@@ -21,6 +25,7 @@ nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +33,7 @@ import pytest
 
 if TYPE_CHECKING:
     from cnilib import CNI, AsyncCNI
+    from cnilib.sandbox import Sandbox
     from cnilib.testing.fake import AsyncFakeExecutor, FakeExecutor
 
 
@@ -77,3 +83,31 @@ def async_cni(cni_async_fake: AsyncFakeExecutor, cni_cache_dir: Path, cni_plugin
     from cnilib import AsyncCNI
 
     return AsyncCNI(plugin_dirs=[str(cni_plugin_dir)], cache_dir=cni_cache_dir, executor=cni_async_fake)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker of the ``cni_sandbox`` fixture."""
+    config.addinivalue_line(
+        "markers", "cni_sandbox_leaks_ok: the cni_sandbox fixture does not fail the test for what it left"
+    )
+
+
+@pytest.fixture
+def cni_sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """A :class:`~cnilib.sandbox.Sandbox`, closed after the test (also when it fails).
+
+    The test fails if the sandbox holds anything at the end that it did not hold when created
+    (or at the last :meth:`~cnilib.sandbox.Sandbox.mark_baseline`), unless it is marked
+    ``@pytest.mark.cni_sandbox_leaks_ok``.
+    """
+    from cnilib.sandbox import Sandbox
+
+    with Sandbox() as sb:
+        yield sb
+        if request.node.get_closest_marker("cni_sandbox_leaks_ok") is None:
+            left = sb.leaks()
+            if left:
+                pytest.fail(
+                    "the test left this in its cni_sandbox:\n" + "\n".join(f"  {item}" for item in left),
+                    pytrace=False,
+                )

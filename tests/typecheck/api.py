@@ -185,3 +185,22 @@ async def async_networks_api() -> None:
         assert_type(await nets.reload(), bool)
         async for cfg in nets.watch():
             assert_type(cfg, cnilib.NetworksConfig)
+def sandbox_and_conformance(conflist: cnilib.NetworkConfigList) -> None:
+    from cnilib.conformance import CheckResult, ConformanceReport, run_conformance
+    from cnilib.sandbox import Container, Inventory, Sandbox, StateItem
+
+    with Sandbox() as sb:
+        ctr = sb.container("c1")
+        assert_type(ctr, Container)
+        cni = sb.cni(plugin_dirs=["/usr/lib/cni"])
+        assert_type(cni, cnilib.CNI)
+        cni.add(conflist, cnilib.RuntimeConfig(container_id="c1", netns=ctr.path))
+        assert_type(sb.run(["ip", "addr"], netns=ctr).stdout, str)
+        assert_type(sb.inventory(), Inventory)
+        assert_type(sb.leaks(), list[StateItem])
+        assert_type(sb.mark_baseline(), Inventory)
+    report = run_conformance("bridge", versions=["1.0.0"])
+    assert_type(report, ConformanceReport)
+    assert_type(report.failed(), list[CheckResult])
+    assert_type(report.failed_checks(), set[str])
+    assert_type(report.to_junit(), str)

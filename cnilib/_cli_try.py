@@ -1,0 +1,204 @@
+"""``cnilib try`` and ``cnilib conformance``: real plugins in a :class:`~cnilib.sandbox.Sandbox`.
+
+``try CONFIG`` runs ADD, CHECK (where the version has it) and DEL of a configuration in a sandbox
+and says what the plugins created and what DEL left behind. To tell what a plugin keeps on purpose
+(the bridge of the bridge plugin, host-local's last-reserved file) from what DEL forgot, a second
+container is attached and detached while the first is still attached: whatever that second
+ADD+DEL adds to the sandbox was left behind. What remains after the last DEL is shown as kept.
+
+``conformance PLUGIN`` runs :func:`cnilib.conformance.run_conformance`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import cnilib
+
+if TYPE_CHECKING:
+    from cnilib.sandbox import Sandbox
+
+__all__ = ["cmd_conformance", "cmd_try", "fill_conformance", "fill_try"]
+
+_DEFAULT_PATH = ("/opt/cni/bin", "/usr/libexec/cni", "/usr/lib/cni")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cni-path", metavar="DIRS", help="plugin directories separated by ':' (env CNI_PATH)")
+    p.add_argument("--timeout", metavar="SECONDS", type=float, help="limit for each plugin run (default 60)")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON")
+
+
+def fill_try(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``cnilib try``."""
+    p.add_argument(
+        "config", metavar="CONFIG", help="a .conf/.conflist file, or a network name in NETCONFPATH"
+    )
+    # This command's --version is a CNI version: it replaces the parser's program --version.
+    p.conflict_handler = "resolve"
+    g = p.add_argument_group("try options")
+    g.add_argument(
+        "--version", metavar="V", dest="cni_version", help="run the configuration as CNI version V"
+    )
+    p.add_argument(
+        "--conf-dir", metavar="DIR", help="configuration directory for a network name (NETCONFPATH)"
+    )
+    _common(p)
+
+
+def fill_conformance(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``cnilib conformance``."""
+    p.add_argument("plugin", metavar="PLUGIN", help="plugin name (looked up in CNI_PATH) or path")
+    p.add_argument(
+        "--config", metavar="FILE", help="the plugin's configuration (JSON; cniVersion and name are set)"
+    )
+    p.add_argument("--kind", choices=("main", "ipam", "meta"), help="how to run it (default: by plugin)")
+    p.add_argument("--cni-version", metavar="V", action="append", help="only this version (repeatable)")
+    p.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
+    _common(p)
+
+
+def _plugin_dirs(ns: argparse.Namespace) -> list[str]:
+    value = ns.cni_path if ns.cni_path is not None else os.environ.get("CNI_PATH", "")
+    return [d for d in value.split(os.pathsep) if d] or [d for d in _DEFAULT_PATH if os.path.isdir(d)]
+
+
+def _load(ns: argparse.Namespace) -> cnilib.NetworkConfigList:
+    if os.path.sep in ns.config or os.path.isfile(ns.config):
+        conflist = cnilib.NetworkConfigList.from_file(ns.config)
+    else:
+        confdir = ns.conf_dir or os.environ.get("NETCONFPATH") or "/etc/cni/net.d"
+        conflist = cnilib.load_network(confdir, ns.config)
+    if ns.cni_version:
+        raw = conflist.to_dict()
+        raw["cniVersion"] = ns.cni_version
+        for plugin in raw.get("plugins", []):
+            if "cniVersion" in plugin:
+                plugin["cniVersion"] = ns.cni_version
+        conflist = cnilib.NetworkConfigList.from_dict(raw)
+    return conflist
+
+
+def _has_check(conflist: cnilib.NetworkConfigList) -> bool:
+    raw = conflist.to_dict()
+    version = tuple(int(p) for p in str(raw.get("cniVersion") or "0.1.0").split(".")[:3])
+    return version >= (0, 4, 0) and not raw.get("disableCheck")
+
+
+class _Try:
+    def __init__(self, sb: Sandbox, conflist: cnilib.NetworkConfigList, ns: argparse.Namespace) -> None:
+        self.sb = sb
+        self.conflist = conflist
+        self.cni = sb.cni(plugin_dirs=_plugin_dirs(ns), timeout=ns.timeout)
+        self.steps: list[dict[str, Any]] = []
+
+    def step(self, verb: str, ctr: str, fn: Any, *args: Any) -> Any:
+        try:
+            value = fn(self.conflist, *args)
+        except cnilib.CNIError as exc:
+            self.steps.append({"verb": verb, "container": ctr, "ok": False, "error": str(exc)})
+            return None
+        self.steps.append({"verb": verb, "container": ctr, "ok": True, "error": None})
+        return value
+
+    def run(self) -> dict[str, Any]:
+        sb = self.sb
+        first, second = sb.container("try-1"), sb.container("try-2")
+        rt1 = cnilib.RuntimeConfig(container_id="cnilib-try-1", netns=first.path)
+        rt2 = cnilib.RuntimeConfig(container_id="cnilib-try-2", netns=second.path)
+        base = sb.baseline()
+        result = self.step("ADD", first.name, self.cni.add, rt1)
+        created = sb.inventory() - base
+        if result is not None and _has_check(self.conflist):
+            self.step("CHECK", first.name, self.cni.check, rt1)
+        attached = sb.inventory()
+        if result is not None:
+            # The second attachment: what its ADD+DEL adds was left behind by DEL.
+            self.step("ADD", second.name, self.cni.add, rt2)
+            self.step("DEL", second.name, self.cni.delete, rt2)
+        left = set(sb.inventory() - attached)
+        self.step("DEL", first.name, self.cni.delete, rt1)
+        after = sb.inventory()
+        remaining = after - base
+        left.update(i for i in remaining if i.where != "host" or i.kind == "cache")
+        kept = [i for i in remaining if i not in left and i.where == "host"]
+        ok = all(s["ok"] for s in self.steps) and not left
+        return {
+            "network": self.conflist.name,
+            "cniVersion": self.conflist.to_dict().get("cniVersion"),
+            "rootless": sb.rootless,
+            "ok": ok,
+            "steps": self.steps,
+            "result": None if result is None else result.to_dict(),
+            "created": [str(i) for i in created],
+            "left": [str(i) for i in sorted(left)],
+            "kept": [str(i) for i in kept],
+        }
+
+
+def _print_try(report: dict[str, Any]) -> None:
+    out = sys.stdout
+    who = "as an unprivileged user (user namespace)" if report["rootless"] else "as root"
+    out.write(f"network {report['network']} (cniVersion {report['cniVersion']}) in a sandbox, {who}\n")
+    for step in report["steps"]:
+        status = "ok" if step["ok"] else f"FAILED: {step['error']}"
+        out.write(f"{step['verb']:5} {step['container']}: {status}\n")
+    if report["result"] is not None:
+        out.write("result of ADD try-1:\n" + json.dumps(report["result"], indent=2) + "\n")
+    sections = (
+        ("created by ADD", report["created"]),
+        ("left behind by DEL", report["left"]),
+        ("kept by the plugins across attachments (not a leak)", report["kept"]),
+    )
+    for title, items in sections:
+        out.write(f"{title}: nothing\n" if not items else f"{title}:\n")
+        for item in items:
+            out.write(f"  {item}\n")
+    out.write("OK\n" if report["ok"] else "FAILED\n")
+
+
+def cmd_try(ns: argparse.Namespace) -> int:
+    """Run ``cnilib try``; 0 when every step succeeded and nothing was left behind."""
+    from cnilib.sandbox import Sandbox
+
+    conflist = _load(ns)
+    with Sandbox() as sb:
+        report = _Try(sb, conflist, ns).run()
+    if ns.json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        _print_try(report)
+    return 0 if report["ok"] else 1
+
+
+def cmd_conformance(ns: argparse.Namespace) -> int:
+    """Run ``cnilib conformance``; 0 when no check failed."""
+    from cnilib.conformance import ConformanceError, run_conformance
+
+    config = None
+    if ns.config:
+        try:
+            with open(ns.config, "rb") as fh:
+                config = json.load(fh)
+        except ValueError as exc:
+            raise ConformanceError(f"{ns.config} is not JSON: {exc}") from None
+    report = run_conformance(
+        ns.plugin,
+        config=config,
+        kind=ns.kind,
+        plugin_dirs=_plugin_dirs(ns),
+        versions=ns.cni_version,
+        timeout=ns.timeout or 60.0,
+    )
+    if ns.junit:
+        with open(ns.junit, "w", encoding="utf-8") as fh:
+            fh.write(report.to_junit() + "\n")
+    if ns.json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write(report.summary() + "\n" + ("OK\n" if report.ok else "FAILED\n"))
+    return 0 if report.ok else 1

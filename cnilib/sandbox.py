@@ -1,0 +1,528 @@
+"""A throwaway network world for real CNI plugins, as root or as any other user.
+
+A :class:`Sandbox` is a private network namespace plus a private mount namespace (with tmpfs over
+``/run`` and ``/var/lib/cni``, so the xtables lock, host-local's leases and the result cache live
+and die with it). As root that is all; as any other user it is also a new user namespace in which
+the caller is root, so the real plugins (bridge, host-local, portmap with iptables...) work without
+privileges and without a setuid helper::
+
+    import cnilib
+    from cnilib.sandbox import Sandbox
+
+    conflist = cnilib.NetworkConfigList.from_file("examples/net.d/10-mybridge.conf")
+    with Sandbox() as sb:
+        ctr = sb.container("c1")
+        cni = sb.cni(plugin_dirs=["/usr/lib/cni"])
+        rt = cnilib.RuntimeConfig(container_id="c1", netns=ctr.path)
+        cni.add(conflist, rt)
+        print(sb.run(["ip", "-br", "addr"], netns=ctr).stdout)
+        cni.delete(conflist, rt)
+        print(sb.leaks())        # the bridge the bridge plugin keeps, nothing else
+
+A holder process (``cat`` reading a pipe from this process) keeps the namespaces alive: when the
+sandbox is closed, or this process dies however it dies, the pipe closes, the holder exits and
+the kernel drops the namespaces with everything in them. :meth:`Sandbox.close` also kills every
+process still inside (a plugin's daemon, a command that hung).
+
+Container namespaces (:meth:`Sandbox.container`) are ``ip netns`` bind mounts under the private
+``/run/netns``: their paths (``/run/netns/NAME``) mean something only inside the sandbox, which is
+where the sandbox's :class:`~cnilib.CNI` runs plugins (``argv_prefix``).
+
+:meth:`Sandbox.inventory` lists links, addresses, routes (``ip -j``), iptables rules
+(``iptables-save``), nftables tables of the plugins' own (``nft``, when installed), files under
+``/var/lib/cni`` and ``/run`` and result-cache entries, in the host namespace and in every
+container; :meth:`Sandbox.leaks` is what is there now that was not there at the baseline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from cnilib._errors import CNIError
+
+if TYPE_CHECKING:
+    from cnilib import CNI, AsyncCNI
+
+__all__ = [
+    "HOST",
+    "Container",
+    "Inventory",
+    "Sandbox",
+    "SandboxError",
+    "StateItem",
+    "UserNamespaceUnavailable",
+]
+
+#: The ``where`` of a :class:`StateItem` of the sandbox's host namespace.
+HOST = "host"
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+_READY_TIMEOUT = 30.0
+_CACHE_IN_SANDBOX = "/run/cnilib-cache"
+
+# What an inventory asks in every namespace (one shell run in the sandbox, sections marked).
+_MARK = "@@cnilib-probe"
+_PROBES = (
+    ("link", "ip -d -j link show"),
+    ("addr", "ip -j addr show"),
+    ("route4", "ip -4 -j route show table all"),
+    ("route6", "ip -6 -j route show table all"),
+    ("iptables", "iptables-save"),
+    ("ip6tables", "ip6tables-save"),
+    ("nft", "nft -j list tables"),
+)
+# Files the plugins keep (host-local's leases, dhcp's socket...), not the namespaces or the cache.
+_FIND = (
+    f"find /var/lib/cni /run -path /run/netns -prune -o -path {_CACHE_IN_SANDBOX} -prune -o "
+    "\\( -type f -o -type s \\) ! -name xtables.lock -print"
+)
+
+# Runs as the holder, inside the new namespaces. /var/lib/cni may not exist and, as root, must not
+# be created on the real file system: then the tmpfs goes over /var/lib (only plugins see it).
+_HOLDER_SCRIPT = f"""set -e
+mount -t tmpfs -o mode=0755 cnilib-run /run
+mkdir -p /run/netns /run/lock {_CACHE_IN_SANDBOX}
+if [ -d /var/lib/cni ]; then
+  mount -t tmpfs -o mode=0755 cnilib-cni /var/lib/cni
+else
+  mount -t tmpfs -o mode=0755 cnilib-varlib /var/lib
+  mkdir /var/lib/cni
+fi
+ip link set lo up
+echo ready
+exec cat >/dev/null
+"""
+
+
+class SandboxError(CNIError):
+    """The sandbox could not be created, used or closed."""
+
+
+class UserNamespaceUnavailable(SandboxError):
+    """This kernel (or its configuration) does not let an unprivileged user create a user namespace."""
+
+
+@attrs.frozen
+class Container:
+    """A container network namespace inside a sandbox; ``path`` is what goes into ``CNI_NETNS``."""
+
+    name: str
+    path: str
+
+
+@attrs.frozen(order=True)
+class StateItem:
+    """One piece of a sandbox's state: ``where`` (``"host"`` or a container's name), ``kind``
+    (``link``, ``address``, ``route``, ``iptables``, ``nftables``, ``file``, ``cache``) and a
+    ``key`` that stays the same while the thing exists (no counters, no interface indexes)."""
+
+    where: str
+    kind: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.kind} {self.key}"
+
+
+@attrs.frozen
+class Inventory:
+    """Everything :meth:`Sandbox.inventory` found, as a set of :class:`StateItem`."""
+
+    items: frozenset[StateItem]
+
+    def __sub__(self, other: Inventory) -> list[StateItem]:
+        """What is here and not in ``other``, sorted."""
+        return sorted(self.items - other.items)
+
+    def __iter__(self) -> Iterator[StateItem]:
+        return iter(sorted(self.items))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def _userns_hint() -> str:
+    for path, good in (
+        ("/proc/sys/kernel/unprivileged_userns_clone", "1"),
+        ("/proc/sys/user/max_user_namespaces", None),
+    ):
+        with contextlib.suppress(OSError):
+            value = Path(path).read_text().strip()
+            if (good is not None and value != good) or value == "0":
+                return f" ({path} is {value})"
+    return ""
+
+
+class Sandbox:
+    """A private network world for real plugins; see the module documentation.
+
+    ``rootless``: use a user namespace (the default when not running as root; as root it can be
+    forced for testing). ``timeout``: seconds any one command run in the sandbox may take.
+    Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, *, rootless: bool | None = None, timeout: float = 60.0) -> None:
+        self.rootless = os.geteuid() != 0 if rootless is None else rootless
+        self.timeout = timeout
+        self._containers: dict[str, Container] = {}
+        self._baselines: dict[str, Inventory] = {}
+        self._closed = False
+        self._holder = self._start_holder()
+        try:
+            #: The holder: the first process of the sandbox's PID namespace (unshare's child).
+            self.pid = self._holder_child()
+            self._mnt_ns = os.readlink(f"/proc/{self.pid}/ns/mnt")
+            self._net_ns = os.readlink(f"/proc/{self.pid}/ns/net")
+            self._baselines[HOST] = self._inventory_of([])
+        except BaseException:
+            self.close()
+            raise
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    def _holder_argv(self) -> list[str]:
+        ns = ["--user", "--map-root-user"] if self.rootless else []
+        return [
+            "unshare",
+            *ns,
+            "--net",
+            "--mount",
+            # A PID namespace too: when its first process (the holder) exits, the kernel kills
+            # every process left in it, even when this process was SIGKILLed and cleaned nothing.
+            "--pid",
+            "--fork",
+            "--mount-proc",  # plugins read /proc/PID/task/TID/ns/net with their own pids
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            _HOLDER_SCRIPT,
+        ]
+
+    def _start_holder(self) -> subprocess.Popen[bytes]:
+        try:
+            proc = subprocess.Popen(
+                self._holder_argv(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                close_fds=True,
+                start_new_session=True,  # a ^C to the test run reaches us, and we close it
+            )
+        except FileNotFoundError as exc:
+            raise SandboxError("the `unshare` program (util-linux) is not installed") from exc
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], _READY_TIMEOUT)
+        line = proc.stdout.readline() if ready else b""
+        if line.strip() == b"ready":
+            return proc
+        proc.kill()
+        _, err = proc.communicate()
+        self._closed = True
+        text = err.decode(errors="replace").strip() or "no output"
+        # EPERM/EACCES (a sysctl or an LSM forbids it) or ENOSPC (max_user_namespaces is 0).
+        if self.rootless and "unshare failed" in text:
+            raise UserNamespaceUnavailable(
+                "this kernel does not let an unprivileged user create a user namespace"
+                f"{_userns_hint()}: the sandbox needs one when not run as root ({text})"
+            )
+        raise SandboxError(f"could not create the sandbox's namespaces: {text}")
+
+    def _holder_child(self) -> int:
+        text = Path(f"/proc/{self._holder.pid}/task/{self._holder.pid}/children").read_text()
+        children = [int(c) for c in text.split()]
+        if len(children) != 1:
+            raise SandboxError(f"the sandbox's holder process is missing (children {children})")
+        return children[0]
+
+    def _sandbox_pids(self) -> list[int]:
+        pids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in (self.pid, self._holder.pid):
+                continue
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{entry}/ns/mnt") == self._mnt_ns:
+                    pids.append(int(entry))
+        return pids
+
+    def close(self) -> None:
+        """Kill every process inside the sandbox and drop its namespaces; closing twice is fine."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(AttributeError):
+            # Processes still inside (a daemon a plugin started, a hung command): they would keep
+            # the mount namespace and its bind-mounted container namespaces alive.
+            for _ in range(3):
+                pids = self._sandbox_pids()
+                if not pids:
+                    break
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+                time.sleep(0.01)
+        proc = self._holder
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for f in (proc.stdout, proc.stderr):
+            if f is not None:
+                f.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SandboxError("the sandbox is closed")
+
+    # -- running things inside -------------------------------------------------------------------
+
+    @property
+    def argv_prefix(self) -> tuple[str, ...]:
+        """The argv prefix that runs a program in the sandbox's host namespace (``nsenter ...``)."""
+        user = ("--user", "--preserve-credentials") if self.rootless else ()
+        return ("nsenter", "-t", str(self.pid), *user, "--net", "--mount", "--pid", "--")
+
+    @property
+    def cache_dir(self) -> str:
+        """The sandbox's private result cache, as a path usable from this process."""
+        return f"/proc/{self.pid}/root{_CACHE_IN_SANDBOX}"
+
+    def cni(self, plugin_dirs: Iterable[str] | str | None = None, **kwargs: Any) -> CNI:
+        """A :class:`cnilib.CNI` that runs plugins inside the sandbox, with its private cache.
+
+        Other keyword arguments go to :class:`cnilib.CNI` (``timeout``, ``extra_env``...).
+        """
+        from cnilib import CNI
+
+        self._check_open()
+        return CNI(plugin_dirs=plugin_dirs, cache_dir=self.cache_dir, argv_prefix=self.argv_prefix, **kwargs)
+
+    def async_cni(self, plugin_dirs: Iterable[str] | str | None = None, **kwargs: Any) -> AsyncCNI:
+        """The :class:`cnilib.AsyncCNI` equivalent of :meth:`cni`."""
+        from cnilib import AsyncCNI
+
+        self._check_open()
+        return AsyncCNI(
+            plugin_dirs=plugin_dirs, cache_dir=self.cache_dir, argv_prefix=self.argv_prefix, **kwargs
+        )
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        netns: Container | str | None = None,
+        check: bool = True,
+        input: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` in the sandbox's host namespace, or in the container ``netns`` (a
+        :class:`Container` or its name); output is captured as text. With ``check`` a non-zero
+        exit raises :class:`SandboxError` with the command's stderr."""
+        self._check_open()
+        if not argv:
+            raise SandboxError("empty command")
+        full = [*self.argv_prefix]
+        if netns is not None:
+            full += ["nsenter", f"--net={self._container(netns).path}", "--"]
+        full += list(argv)
+        try:
+            proc = subprocess.run(
+                full,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=self.timeout,
+                input=input,
+                env=None if env is None else dict(env),
+                start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            raise SandboxError("the `nsenter` program (util-linux) is not installed") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise SandboxError(f"{' '.join(argv)!r} timed out after {self.timeout:g}s") from exc
+        if check and proc.returncode != 0:
+            where = f" in container {self._container(netns).name}" if netns is not None else ""
+            raise SandboxError(
+                f"{' '.join(argv)!r}{where} exited with status {proc.returncode}: {proc.stderr.strip()}"
+            )
+        return proc
+
+    # -- containers ------------------------------------------------------------------------------
+
+    def _container(self, ref: Container | str) -> Container:
+        name = ref.name if isinstance(ref, Container) else ref
+        try:
+            return self._containers[name]
+        except KeyError:
+            raise SandboxError(f"no container {name!r} in this sandbox") from None
+
+    @property
+    def containers(self) -> tuple[Container, ...]:
+        """The container namespaces that exist now."""
+        return tuple(self._containers.values())
+
+    def container(self, name: str, *, loopback_up: bool = True) -> Container:
+        """Create the container network namespace ``name`` (``/run/netns/NAME`` in the sandbox)."""
+        self._check_open()
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or name == HOST:
+            raise SandboxError(
+                f"invalid container name {name!r}: 1-32 characters from [A-Za-z0-9_.-], not {HOST!r}"
+            )
+        if name in self._containers:
+            raise SandboxError(f"container {name!r} already exists in this sandbox")
+        self.run(["ip", "netns", "add", name])
+        ctr = Container(name=name, path=f"/run/netns/{name}")
+        self._containers[name] = ctr
+        if loopback_up:
+            self.run(["ip", "link", "set", "lo", "up"], netns=ctr)
+        self._baselines[name] = Inventory(frozenset(self._net_state(ctr)))
+        return ctr
+
+    def remove_container(self, ctr: Container | str) -> None:
+        """Delete a container namespace (what a runtime does when the container is gone)."""
+        ctr = self._container(ctr)
+        self.run(["ip", "netns", "del", ctr.name])
+        del self._containers[ctr.name]
+
+    # -- inventory -------------------------------------------------------------------------------
+
+    def _probe(self, ctrs: Sequence[Container], *, host: bool) -> dict[tuple[str, str], str]:
+        """Every probe's output by (where, probe), from one process in the sandbox: a command per
+        probe would cost an ``nsenter`` each, and an inventory is taken around every step."""
+        targets = ([(HOST, "")] if host else []) + [(c.name, f"nsenter --net={c.path} -- ") for c in ctrs]
+        lines = [
+            f"echo '{_MARK} {name} {probe}'; {prefix}{command} 2>/dev/null"
+            for name, prefix in targets
+            for probe, command in _PROBES
+        ]
+        if host:
+            lines.append(f"echo '{_MARK} {HOST} files'; {_FIND} 2>/dev/null")
+        out: dict[tuple[str, str], list[str]] = {}
+        current: list[str] = []
+        for line in self.run(["sh", "-c", "\n".join(lines)], check=False).stdout.splitlines():
+            if line.startswith(_MARK + " "):
+                _, where, probe = line.split(" ", 2)
+                current = out.setdefault((where, probe), [])
+            else:
+                current.append(line)
+        return {key: "\n".join(value) for key, value in out.items()}
+
+    @staticmethod
+    def _items(where: str, out: Mapping[tuple[str, str], str]) -> Iterator[StateItem]:
+        def js(probe: str) -> Any:
+            text = out.get((where, probe), "").strip()
+            try:
+                return json.loads(text) if text else []
+            except json.JSONDecodeError as exc:
+                raise SandboxError(f"{probe} in {where} printed what is not JSON: {exc}") from None
+
+        for link in js("link"):
+            kind = (link.get("linkinfo") or {}).get("info_kind", link.get("link_type", ""))
+            master = f" master {link['master']}" if link.get("master") else ""
+            yield StateItem(where, "link", f"{link.get('ifname')} ({kind}){master}")
+        for link in js("addr"):
+            for addr in link.get("addr_info", []):
+                if addr.get("family") == "inet6" and addr.get("scope") == "link":
+                    continue  # made by the kernel for every link, and late (DAD): the link says it
+                local, plen = addr.get("local"), addr.get("prefixlen")
+                yield StateItem(where, "address", f"{local}/{plen} on {link.get('ifname')}")
+        for route in [*js("route4"), *js("route6")]:
+            if str(route.get("dst", "")).startswith(("fe80:", "ff00::")):
+                continue  # the kernel's own per-link IPv6 routes, as above
+            yield StateItem(where, "route", _route_key(route))
+        for tool in ("iptables", "ip6tables"):
+            yield from _iptables_items(where, tool, out.get((where, tool), ""))
+        data = js("nft")
+        for entry in data.get("nftables", []) if isinstance(data, dict) else []:
+            t = entry.get("table")
+            # iptables-nft's own tables are reported (rule by rule) by iptables-save above.
+            if t and t.get("name") not in ("filter", "nat", "mangle", "raw", "security"):
+                yield StateItem(where, "nftables", f"table {t.get('family')} {t.get('name')}")
+
+    def _net_state(self, ctr: Container) -> Iterator[StateItem]:
+        return self._items(ctr.name, self._probe([ctr], host=False))
+
+    def _inventory_of(self, ctrs: Sequence[Container]) -> Inventory:
+        out = self._probe(ctrs, host=True)
+        items = set(self._items(HOST, out))
+        for ctr in ctrs:
+            items.update(self._items(ctr.name, out))
+        for line in out.get((HOST, "files"), "").splitlines():
+            items.add(StateItem(HOST, "file", line))
+        root = Path(self.cache_dir)
+        for path in sorted(root.rglob("*")):
+            # Per-network lock files are kept on purpose; results are the cache's entries.
+            if path.is_file() and path.parent.name != "locks":
+                items.add(StateItem(HOST, "cache", str(path.relative_to(root))))
+        return Inventory(frozenset(items))
+
+    def inventory(self) -> Inventory:
+        """The sandbox's state now: its host namespace, every container, files and cache entries."""
+        self._check_open()
+        return self._inventory_of(list(self._containers.values()))
+
+    def baseline(self) -> Inventory:
+        """The state the sandbox is compared with: at creation (each container: at its creation),
+        or when :meth:`mark_baseline` was last called."""
+        items: set[StateItem] = set()
+        for name, inv in self._baselines.items():
+            if name == HOST or name in self._containers:
+                items.update(inv.items)
+        return Inventory(frozenset(items))
+
+    def mark_baseline(self) -> Inventory:
+        """Take the state now as the baseline (for instance after a warm-up attachment that
+        created what a plugin keeps on purpose, like the bridge itself); return it."""
+        inv = self.inventory()
+        self._baselines = {HOST: inv}
+        return inv
+
+    def leaks(self, baseline: Inventory | None = None) -> list[StateItem]:
+        """What exists now that is not in ``baseline`` (default: :meth:`baseline`), sorted."""
+        return self.inventory() - (self.baseline() if baseline is None else baseline)
+
+
+def _iptables_items(where: str, tool: str, text: str) -> Iterator[StateItem]:
+    table = ""
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line.startswith("-A ") or (line.startswith(":") and " - " in line + " "):
+            # Rules and user-defined chains (policy "-"); built-in chains come with the table.
+            yield StateItem(where, "iptables", f"{tool} -t {table} {line.split(' [')[0]}")
+
+
+def _route_key(route: Mapping[str, Any]) -> str:
+    parts = [str(route.get("dst", "?"))]
+    for field, word in (("gateway", "via"), ("dev", "dev"), ("table", "table"), ("src", "src")):
+        if route.get(field):
+            parts += [word, str(route[field])]
+    if route.get("type") not in (None, "unicast"):
+        parts.insert(0, str(route["type"]))
+    return " ".join(parts)
