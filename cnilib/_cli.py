@@ -63,6 +63,7 @@ cnilib's own commands:
   cache list|show           attachments in the result cache (libcni's format)
   docker attach|detach CONTAINER NETWORK
                             ADD/DEL a Docker container started with --net=none
+  docker watch              keep containers labelled cnilib.networks=NAME,... attached
 
 environment (a command-line option wins over its variable):
   NETCONFPATH     configuration directory (--conf-dir), default /etc/cni/net.d
@@ -283,7 +284,7 @@ def _fill_cache(p: argparse.ArgumentParser) -> None:
 
 def _fill_docker(p: argparse.ArgumentParser) -> None:
     _add_options(p, sub=False, runtime=True, json_out=False, docker=True)
-    cmds = p.add_subparsers(dest="docker_command", metavar="attach|detach", required=True)
+    cmds = p.add_subparsers(dest="docker_command", metavar="attach|detach|watch", required=True)
     for name, help_ in (
         ("attach", "ADD NETWORK to the container's namespace; prints the result like add"),
         ("detach", "DEL NETWORK from the container (also when it has stopped)"),
@@ -292,6 +293,15 @@ def _fill_docker(p: argparse.ArgumentParser) -> None:
         _add_options(q, sub=True, runtime=True, json_out=False, docker=True)
         q.add_argument("container", metavar="CONTAINER", help="container name or id")
         q.add_argument("network", metavar="NETWORK")
+    help_ = "keep containers labelled cnilib.networks=NAME[,NAME...] attached (see docs/docker-watch.md)"
+    q = cmds.add_parser("watch", help=help_, description=help_, formatter_class=_Formatter)
+    _add_options(q, sub=True, runtime=False, json_out=False, docker=True)
+    q.add_argument("--once", action="store_true", help="reconcile once and exit (1 if a container failed)")
+    q.add_argument(
+        "--resync", metavar="SECONDS", type=_positive_float, default=60.0, help="full reconciliation period"
+    )
+    q.add_argument("--state-dir", metavar="DIR", default=None, help="default CACHE_DIR/docker-watch")
+    q.add_argument("--concurrency", metavar="N", type=int, default=8, help="containers handled at once")
 
 
 #: Every command: its description and the function that adds its arguments.
@@ -908,6 +918,8 @@ def _config_text(config: bytes) -> str:
 def _cmd_docker(ns: argparse.Namespace) -> int:
     from cnilib import docker  # httpx comes with it; only this command needs it
 
+    if ns.docker_command == "watch":
+        return _cmd_docker_watch(ns)
     conflist = _load(ns)
     cni = _engine(ns)
     host = ns.docker_host or None  # None: DOCKER_HOST, else the default socket
@@ -925,6 +937,29 @@ def _cmd_docker(ns: argparse.Namespace) -> int:
     else:
         docker.detach(cni, ns.container, conflist, **kwargs)
     return EXIT_OK
+
+
+def _cmd_docker_watch(ns: argparse.Namespace) -> int:
+    import logging
+
+    from cnilib import docker
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ts=%(asctime)s level=%(levelname)s %(message)s"))
+    log = logging.getLogger("cnilib.docker.watch")
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if ns.debug else logging.INFO)
+    return docker.watch(
+        once=ns.once,
+        conf_dir=_conf_dir(ns),
+        plugin_dirs=_plugin_dirs(ns),
+        cache_dir=_cache_dir(ns),
+        state_dir=ns.state_dir,
+        host=ns.docker_host or None,
+        timeout=ns.timeout if ns.timeout is not None else 60.0,
+        resync_interval=ns.resync,
+        concurrency=ns.concurrency,
+    )
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
