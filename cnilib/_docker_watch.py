@@ -663,7 +663,7 @@ class Watcher:
         ``on_ready`` is called once, after the first full reconciliation.
         """
         _, docker, _, stopping = self._parts()
-        await self._parts()[0].recover()
+        await self._startup()
         _log(logging.INFO, "start", cache_dir=self.cache_dir, conf_dir=self.conf_dir, engine=docker.sock)
         ready = [on_ready]
         follow = asyncio.ensure_future(self._follow(ready))
@@ -679,6 +679,24 @@ class Watcher:
         if follow.done() and not follow.cancelled() and follow.exception() is not None:
             raise follow.exception()  # type: ignore[misc]
         _log(logging.INFO, "stop", outcome="ok")
+
+    async def _startup(self) -> None:
+        # A previous watcher killed while plugins ran leaves them running, orphaned: wait until
+        # they finish (or kill them after the plugin timeout) before deciding anything, or a
+        # repair would race with an ADD or DEL still in progress.
+        backend, _, _, _ = self._parts()
+        marker = f"CNI_NETNS={self._pin_path('')}".encode()
+        deadline = time.monotonic() + (self._cni_kwargs["timeout"] or 60.0)
+        pids = _processes_with(marker)
+        if pids:
+            _log(logging.INFO, "wait", orphaned_plugins=len(pids))
+        while pids and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            pids = _processes_with(marker)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        await backend.recover()
 
     async def _drain(self) -> None:
         pending = [t for t in self._workers.values() if not t.done()]
@@ -918,6 +936,23 @@ class Watcher:
         return True
 
 
+def _processes_with(marker: bytes) -> set[int]:
+    """Pids of the processes whose environment has a variable starting with ``marker``."""
+    me = os.getpid()
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if env.startswith(marker) or b"\0" + marker in env:
+            found.add(int(entry))
+    return found
+
+
 def _rollback_failed(exc: BaseException) -> bool:
     if isinstance(exc, cnilib.MultiError):
         return any(str(k).startswith("rollback ") for k in exc.errors)
@@ -932,7 +967,7 @@ def reconcile(**kwargs: Any) -> ReconcileReport:
 
     async def once() -> ReconcileReport:
         async with Watcher(**kwargs) as w:
-            await w._parts()[0].recover()
+            await w._startup()
             return await w.reconcile()
 
     return asyncio.run(once())
