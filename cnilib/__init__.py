@@ -37,7 +37,15 @@ from ._validate import (
 from ._version import LATEST_VERSION, SUPPORTED_VERSIONS, VERB_MIN_VERSION, Verb
 
 if TYPE_CHECKING:
+    from ._attachment import (
+        AttachedAddress,
+        AttachedInterface,
+        AttachedRoute,
+        Attachment,
+        NetworkAttachment,
+    )
     from ._cache import CacheEntry, ResultCache
+    from ._capabilities import Bandwidth, Capabilities, DNSCapability, IPRange, PortMapping
     from ._config import (
         ConfigDirectoryError,
         NetworkNotFoundError,
@@ -63,6 +71,13 @@ if TYPE_CHECKING:
         PluginConfig,
         RuntimeConfig,
         VersionInfo,
+    )
+    from ._networks import (
+        AsyncNetworks,
+        ConfiguredNetwork,
+        Networks,
+        NetworksConfig,
+        NetworksNotReadyError,
     )
     from ._protocol import ExecOutcome, ExecRequest
     from ._results import (
@@ -118,6 +133,21 @@ _LAZY: dict[str, str] = {
     "ExecOutcome": "._protocol",
     "go_dumps": "._gojson",
     "ExecRequest": "._protocol",
+    "Networks": "._networks",
+    "AsyncNetworks": "._networks",
+    "ConfiguredNetwork": "._networks",
+    "NetworksConfig": "._networks",
+    "NetworksNotReadyError": "._networks",
+    "Capabilities": "._capabilities",
+    "PortMapping": "._capabilities",
+    "Bandwidth": "._capabilities",
+    "IPRange": "._capabilities",
+    "DNSCapability": "._capabilities",
+    "Attachment": "._attachment",
+    "AttachedInterface": "._attachment",
+    "AttachedAddress": "._attachment",
+    "AttachedRoute": "._attachment",
+    "NetworkAttachment": "._attachment",
 }
 
 
@@ -141,12 +171,21 @@ __all__ = [
     "SUPPORTED_VERSIONS",
     "VERB_MIN_VERSION",
     "AsyncCNI",
+    "AsyncNetworks",
     "AsyncSubprocessExecutor",
+    "AttachedAddress",
+    "AttachedInterface",
+    "AttachedRoute",
+    "Attachment",
+    "Bandwidth",
     "CNIError",
     "CacheEntry",
     "CacheError",
+    "Capabilities",
     "ConfigDirectoryError",
     "ConfigError",
+    "ConfiguredNetwork",
+    "DNSCapability",
     "ErrorCode",
     "ErrorInfo",
     "ExecError",
@@ -155,11 +194,16 @@ __all__ = [
     "GCAttachment",
     "IPConfig",
     "IPConfig020",
+    "IPRange",
     "Interface",
     "LockError",
     "MultiError",
+    "NetworkAttachment",
     "NetworkConfigList",
     "NetworkNotFoundError",
+    "Networks",
+    "NetworksConfig",
+    "NetworksNotReadyError",
     "PlannedCall",
     "PluginConfig",
     "PluginError",
@@ -167,6 +211,7 @@ __all__ = [
     "PluginReport",
     "PluginRun",
     "PluginTimeoutError",
+    "PortMapping",
     "Result",
     "Result020",
     "Result040",

@@ -25,6 +25,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import (
+    AbstractContextManager,
     asynccontextmanager,
     contextmanager,
 )
@@ -864,7 +865,9 @@ class CNI(_Common):
         )
         if executor is None:
             executor = SubprocessExecutor(**_executor_kwargs(env, env_allow, extra_env, argv_prefix))
-        self.executor: Executor = executor
+        from ._tracing import TracingExecutor  # spans and log records per plugin call
+
+        self.executor: Executor = TracingExecutor(executor)
 
     # -- verbs --
 
@@ -888,7 +891,7 @@ class CNI(_Common):
             timeout=timeout,
             rollback=planner.rollback if rollback is None else rollback,
         )
-        with self._locked(conflist, rt):
+        with _op("add", conflist, rt), self._locked(conflist, rt):
             return self._drive(plan)
 
     def delete(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None) -> None:
@@ -897,18 +900,19 @@ class CNI(_Common):
         A missing, empty or corrupt cache entry never blocks DEL. DEL twice succeeds.
         """
         plan = self._planner.plan_del(conflist, rt, timeout=timeout)
-        with self._locked(conflist, rt):
+        with _op("delete", conflist, rt), self._locked(conflist, rt):
             self._drive(plan)
 
     def check(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None) -> None:
         """CHECK (>= 0.4.0; a no-op with ``disableCheck``): every plugin with the cached result."""
         plan = self._planner.plan_check(conflist, rt, timeout=timeout)
-        with self._locked(conflist, rt):
+        with _op("check", conflist, rt), self._locked(conflist, rt):
             self._drive(plan)
 
     def status(self, conflist: NetworkConfigList, *, timeout: float | None = None) -> None:
         """STATUS (>= 1.1.0; nothing runs for older lists): raises the first plugin's error."""
-        self._drive(self._planner.plan_status(conflist, timeout=timeout))
+        with _op("status", conflist, None):
+            self._drive(self._planner.plan_status(conflist, timeout=timeout))
 
     def gc(
         self,
@@ -1046,6 +1050,15 @@ class CNI(_Common):
                 _report(self._planner, effect, outcome, error, started)
 
 
+def _op(
+    operation: str, conflist: NetworkConfigList, rt: RuntimeConfig | None
+) -> AbstractContextManager[None]:
+    # One trace span per operation (a shared no-op when tracing is off; see cnilib._tracing).
+    from ._tracing import operation_span
+
+    return operation_span(operation, network=conflist.name, container_id=rt.container_id if rt else None)
+
+
 def _per_network(
     networks: Sequence[NetworkConfigList], rt: RuntimeConfig, ifnames: Sequence[str] | None
 ) -> list[RuntimeConfig]:
@@ -1123,7 +1136,9 @@ class AsyncCNI(_Common):
             from ._exec import AsyncSubprocessExecutor
 
             executor = AsyncSubprocessExecutor(**_executor_kwargs(env, env_allow, extra_env, argv_prefix))
-        self.executor: AsyncExecutor = executor
+        from ._tracing import AsyncTracingExecutor  # spans and log records per plugin call
+
+        self.executor: AsyncExecutor = AsyncTracingExecutor(executor)
 
     async def __aenter__(self) -> AsyncCNI:
         return self
@@ -1147,28 +1162,32 @@ class AsyncCNI(_Common):
             timeout=timeout,
             rollback=planner.rollback if rollback is None else rollback,
         )
-        async with self._locked(conflist, rt):
-            return await self._drive(plan)
+        with _op("add", conflist, rt):
+            async with self._locked(conflist, rt):
+                return await self._drive(plan)
 
     async def delete(
         self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None
     ) -> None:
         """DEL (see :meth:`CNI.delete`)."""
         plan = self._planner.plan_del(conflist, rt, timeout=timeout)
-        async with self._locked(conflist, rt):
-            await self._drive(plan)
+        with _op("delete", conflist, rt):
+            async with self._locked(conflist, rt):
+                await self._drive(plan)
 
     async def check(
         self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None = None
     ) -> None:
         """CHECK (see :meth:`CNI.check`)."""
         plan = self._planner.plan_check(conflist, rt, timeout=timeout)
-        async with self._locked(conflist, rt):
-            await self._drive(plan)
+        with _op("check", conflist, rt):
+            async with self._locked(conflist, rt):
+                await self._drive(plan)
 
     async def status(self, conflist: NetworkConfigList, *, timeout: float | None = None) -> None:
         """STATUS (see :meth:`CNI.status`)."""
-        await self._drive(self._planner.plan_status(conflist, timeout=timeout))
+        with _op("status", conflist, None):
+            await self._drive(self._planner.plan_status(conflist, timeout=timeout))
 
     async def gc(
         self,

@@ -10,7 +10,7 @@ import builtins
 import json
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -24,6 +24,9 @@ from ._validate import (
     validate_network_name,
 )
 from ._version import SUPPORTED_VERSIONS, parse_version
+
+if TYPE_CHECKING:
+    from ._capabilities import Capabilities
 
 __all__ = [
     "ErrorInfo",
@@ -342,16 +345,21 @@ def _to_pairs(
     return tuple((k, v) for k, v in items)
 
 
-def _to_dict(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return dict(value) if value else {}
+def _to_dict(value: Mapping[str, Any] | Capabilities | None) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value.to_dict()  # a typed Capabilities
 
 
 @attrs.frozen
 class RuntimeConfig:
     """Everything about one attachment that is not the network configuration.
 
-    ``args`` become ``CNI_ARGS`` (ordered pairs or a mapping); ``capability_args`` are offered to
-    plugins as ``runtimeConfig`` for the capabilities they enable.
+    ``args`` become ``CNI_ARGS`` (ordered pairs or a mapping); ``capability_args`` (a mapping or a
+    :class:`~cnilib.Capabilities`) are offered to plugins as ``runtimeConfig`` for the capabilities
+    they enable.
     """
 
     container_id: str

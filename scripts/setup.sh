@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   containernetworking-plugins iptables iproute2 util-linux procps iputils-ping
   docker.io busybox-static
-  golang-go golang-github-appc-cni-dev
+  golang-go golang-github-appc-cni-dev golang-github-containerd-go-cni-dev
 )
 
 missing=()

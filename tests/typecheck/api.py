@@ -5,6 +5,9 @@ If a public signature changes in a way that breaks typed callers, this file stop
 
 from __future__ import annotations
 
+import ipaddress
+from typing import Any
+
 from typing_extensions import assert_type
 
 import cnilib
@@ -81,3 +84,58 @@ def namespaces_and_docker(cni: cnilib.CNI, conflist: cnilib.NetworkConfigList) -
     cnilib.docker.attach(cni, "cnitest", conflist)
     cnilib.docker.detach(cni, "cnitest", conflist)
 
+
+def networks_api(conflist: cnilib.NetworkConfigList) -> None:
+    caps = cnilib.Capabilities(
+        port_mappings=[cnilib.PortMapping(host_port=8080, container_port=80, protocol="tcp")],
+        bandwidth=cnilib.Bandwidth(ingress_rate=1_000_000, ingress_burst=10_000),
+        ip_ranges=[cnilib.IPRange(subnet="10.0.0.0/24")],
+        dns=cnilib.DNSCapability(servers=["10.0.0.53"]),
+        extra={"io.example/x": 1},
+    )
+    rt = cnilib.RuntimeConfig(container_id="abc", capability_args=caps)
+    assert_type(rt.capability_args["portMappings"], Any)
+    nets = cnilib.Networks.from_dir("/etc/cni/net.d", plugin_dirs=["/usr/lib/cni"], loopback=True)
+    nets = cnilib.Networks([conflist], cache_dir="/var/lib/cni", min_networks=1)
+    att = nets.setup("ctr1", "/run/netns/ctr1", labels={"K8S_POD_NAME": "web"}, capabilities=caps)
+    assert_type(att, cnilib.Attachment)
+    eth0 = att.interfaces["eth0"]
+    for ip in eth0.ips:
+        assert_type(ip.ip, ipaddress.IPv4Address | ipaddress.IPv6Address)
+        assert_type(ip.network.prefixlen, int)
+    assert_type(eth0.gateways[0].is_private, bool)
+    assert_type(eth0.mac, str | None)
+    assert_type(eth0.sandbox, str | None)
+    assert_type(eth0.pci_id, str | None)
+    assert_type(eth0.socket_path, str | None)
+    assert_type(att.routes[0].destination.prefixlen, int)
+    assert_type(att.dns.nameservers, tuple[str, ...])
+    assert_type(att.results["mynet"].ips[0].address, str)
+    assert_type(att.default, cnilib.AttachedInterface | None)
+    nets.check("ctr1", "/run/netns/ctr1")
+    nets.remove("ctr1", "/run/netns/ctr1", capabilities=caps)
+    nets.status()
+    assert_type(nets.reload(), bool)
+    for cfg in nets.watch():
+        assert_type(cfg, cnilib.NetworksConfig)
+        assert_type(cfg.networks[0].ifname, str)
+    # The engine's own add: the result's addresses without branching on the result's version.
+    result = cnilib.CNI().add(conflist, rt)
+    if result is not None:
+        assert_type(result.all_addresses, tuple[str, ...])
+    try:
+        nets.status()
+    except cnilib.NetworksNotReadyError as exc:
+        assert_type(exc.errors, dict[str, BaseException])
+
+
+async def async_networks_api() -> None:
+    async with cnilib.AsyncNetworks.from_dir("/etc/cni/net.d", loopback=True) as nets:
+        att = await nets.setup("ctr1", "/run/netns/ctr1")
+        assert_type(att.interfaces["eth0"].ips, tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...])
+        await nets.check("ctr1", "/run/netns/ctr1")
+        await nets.remove("ctr1", "/run/netns/ctr1")
+        await nets.status()
+        assert_type(await nets.reload(), bool)
+        async for cfg in nets.watch():
+            assert_type(cfg, cnilib.NetworksConfig)
