@@ -55,7 +55,7 @@ from cnilib.docker import (
 if TYPE_CHECKING:
     import httpx
 
-    from cnilib import AsyncCNI, NetworkConfigList, RuntimeConfig
+    from cnilib import AsyncCNI, AsyncNetworks, NetworkConfigList
 
 __all__ = [
     "EXIT_FAILURE",
@@ -361,9 +361,11 @@ class ReconcileReport:
 class _Backend:
     """The watcher's only contact with the CNI engine.
 
-    Today: :meth:`cnilib.AsyncCNI.add_networks` (concurrent, rollback of the networks that
-    succeeded when one fails) and :meth:`cnilib.AsyncCNI.delete_networks` (every network tried,
-    failures aggregated), with the runtime configuration the cache holds for DEL.
+    :class:`cnilib.AsyncNetworks` over one shared :class:`cnilib.AsyncCNI`, built per container
+    from the networks its label names: ``setup`` attaches them concurrently as ``eth0``,
+    ``eth1``, ... and rolls back the ones that succeeded when one fails; ``remove`` runs DEL for
+    every network with the configuration cached at ADD time, trying every network and naming
+    every failure.
     """
 
     def __init__(self, cni: AsyncCNI) -> None:
@@ -372,34 +374,29 @@ class _Backend:
     async def recover(self) -> None:
         """Finish what a crashed process left half-done in the engine (nothing to do yet)."""
 
+    def _networks(self, networks: Sequence[NetworkConfigList]) -> AsyncNetworks:
+        return cnilib.AsyncNetworks(networks, cni=self.cni)
+
     async def attach(
         self, container_id: str, netns: str, networks: Sequence[NetworkConfigList], spec: AttachSpec
     ) -> list[str]:
-        rt = cnilib.RuntimeConfig(
-            container_id=container_id, netns=netns, args=spec.args, capability_args=spec.capability_args
+        attachment = await self._networks(networks).setup(
+            container_id, netns, args=spec.args, capabilities=spec.capability_args
         )
-        results = await self.cni.add_networks(networks, rt, ifnames=_ifnames(len(networks)), rollback=True)
-        return [a for r in results if r is not None for a in r.all_addresses]
+        return [
+            str(a.address)
+            for name in _ifnames(len(networks))
+            if name in attachment.interfaces
+            for a in attachment.interfaces[name].addresses
+        ]
 
     async def detach(self, record: _Record, netns: str) -> None:
         nets = [
             cnilib.NetworkConfigList.from_bytes(c, source=f"record of {n}") for n, _, c in record.networks
         ]
-        rts = []
-        for (_, ifname, _), net in zip(record.networks, nets, strict=True):
-            rt: RuntimeConfig = cnilib.RuntimeConfig(
-                container_id=record.container_id,
-                netns=netns,
-                ifname=ifname,
-                args=record.args,
-                capability_args=record.capability_args,
-            )
-            try:
-                cached = self.cni.cached_config(net, rt)
-            except CNIError:
-                cached = None
-            rts.append(rt if cached is None else attrs.evolve(cached[1], netns=netns))
-        await _gather_del(self.cni, nets, rts)
+        await self._networks(nets).remove(
+            record.container_id, netns, args=record.args, capabilities=record.capability_args
+        )
 
     def attached(self, record: _Record) -> bool:
         """Whether the cache holds every attachment of ``record`` with its netns."""
@@ -408,20 +405,6 @@ class _Backend:
             if not any(e.ifname == ifname and e.netns == record.netns for e in entries):
                 return False
         return True
-
-
-async def _gather_del(cni: AsyncCNI, nets: Sequence[NetworkConfigList], rts: Sequence[RuntimeConfig]) -> None:
-    outcomes = await asyncio.gather(
-        *(cni.delete(n, r) for n, r in zip(nets, rts, strict=True)), return_exceptions=True
-    )
-    errors: dict[str, CNIError] = {}
-    for net, rt, o in zip(nets, rts, outcomes, strict=True):
-        if isinstance(o, CNIError):
-            errors[f"{net.name}/{rt.ifname}"] = o
-        elif isinstance(o, BaseException):
-            raise o
-    if errors:
-        raise cnilib.MultiError("detaching from several networks failed", errors)
 
 
 def _ifnames(n: int) -> list[str]:
