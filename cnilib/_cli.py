@@ -944,11 +944,13 @@ def _cmd_docker_watch(ns: argparse.Namespace) -> int:
 
     from cnilib import docker
 
+    # The watcher logs every attach/detach and every failure once; the engine's own records
+    # (a warning per failed plugin call, at every retry) only with --debug.
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("ts=%(asctime)s level=%(levelname)s %(message)s"))
-    log = logging.getLogger("cnilib.docker.watch")
-    log.addHandler(handler)
-    log.setLevel(logging.DEBUG if ns.debug else logging.INFO)
+    logging.getLogger("cnilib").addHandler(handler)
+    logging.getLogger("cnilib").setLevel(logging.DEBUG if ns.debug else logging.ERROR)
+    logging.getLogger("cnilib.docker.watch").setLevel(logging.DEBUG if ns.debug else logging.INFO)
     return docker.watch(
         once=ns.once,
         conf_dir=_conf_dir(ns),

@@ -8,6 +8,7 @@ what :func:`problems` checks.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -278,3 +279,36 @@ def test_one_watcher_per_cache_directory(env: Env) -> None:
         assert second.proc.wait(timeout=60) == docker.EXIT_LOCKED
         assert "outcome=locked" in second.text()
         assert first.terminate() == 0
+
+
+def test_embedded_asyncio_watcher_and_sync_reconcile(env: Env, host_ns: netns.NetNS) -> None:
+    """The Python API: a Watcher inside the caller's event loop, then one synchronous pass."""
+    kwargs = {
+        "conf_dir": env.conf,
+        "plugin_dirs": ["/usr/lib/cni"],
+        "cache_dir": env.cache,
+        "host": env.engine.host,
+        "argv_prefix": netns.enter_argv(host_ns.path),
+    }
+
+    async def main() -> tuple[str, docker.ReconcileReport]:
+        async with docker.Watcher(**kwargs) as w:  # type: ignore[arg-type]
+            ready = asyncio.Event()
+            task = asyncio.ensure_future(w.run(on_ready=ready.set))
+            await ready.wait()
+            cid = await asyncio.to_thread(env.run, "mybridge,second")
+            await asyncio.to_thread(env.converge, None)
+            again = await w.reconcile()
+            w.stop()
+            await task
+            return cid, again
+
+    cid, again = asyncio.run(main())
+    assert again.unchanged == (cid,)
+    assert again.ok
+    # Stopping the watcher detaches nothing; the container is still attached.
+    assert env.problems() == []
+    env.engine.docker("rm", "-f", cid)
+    report = docker.reconcile(**kwargs)
+    assert report.detached == (cid,)
+    assert env.problems(expect={}) == []
