@@ -539,6 +539,9 @@ class Watcher:
         self._workers: dict[str, asyncio.Task[str]] = {}
         self._dirty: set[str] = set()
         self._complaints: dict[str, str] = {}
+        # Containers whose attach failed: (not before, delay), so that a network that cannot work
+        # is not set up and rolled back again at every pass.
+        self._retry: dict[str, tuple[float, float]] = {}
 
     # -- life cycle --
 
@@ -708,7 +711,7 @@ class Watcher:
 
         while True:
             try:
-                await docker.events(opened, self._trigger)
+                await docker.events(opened, self._on_event)
                 _log(logging.WARNING, "disconnected", engine=docker.sock, error="event stream ended")
             except DockerError as exc:
                 _log(logging.WARNING, "disconnected", engine=docker.sock, error=_one_line(exc), retry_s=delay)
@@ -722,6 +725,10 @@ class Watcher:
                 await self.reconcile()
             except DockerError as exc:
                 _log(logging.WARNING, "resync", outcome="error", error=_one_line(exc))
+
+    def _on_event(self, cid: str) -> None:
+        self._retry.pop(cid, None)  # a container that (re)starts is tried at once
+        self._trigger(cid)
 
     def _trigger(self, cid: str) -> asyncio.Task[str]:
         self._dirty.add(cid)
@@ -807,9 +814,15 @@ class Watcher:
             if record is not None and not await self._detach(record, info):
                 return "failed"
             if spec is None or info is None:
+                self._retry.pop(cid, None)
                 return "detached" if record is not None else "ignored"
+            if record is None and time.monotonic() < self._retry.get(cid, (0.0, 0.0))[0]:
+                return "failed"  # failed before: retried with backoff, or at its next event
             if not await self._attach(info, spec, repair=record is not None):
+                delay = min(self._retry.get(cid, (0.0, self.resync_interval / 2))[1] * 2, 600.0)
+                self._retry[cid] = (time.monotonic() + delay, delay)
                 return "failed"
+            self._retry.pop(cid, None)
             return "repaired" if record is not None else "attached"
 
     def _wanted(self, cid: str, info: ContainerInfo | None) -> AttachSpec | None:
@@ -945,8 +958,32 @@ def _rollback_failed(exc: BaseException) -> bool:
 # -- synchronous entry points ---------------------------------------------------------------------
 
 
-def reconcile(**kwargs: Any) -> ReconcileReport:
-    """One reconciliation pass, synchronously (the arguments of :class:`Watcher`)."""
+def reconcile(
+    *,
+    conf_dir: str | os.PathLike[str],
+    plugin_dirs: Iterable[str] | str | None = None,
+    cache_dir: str | os.PathLike[str] = "/var/lib/cni",
+    state_dir: str | os.PathLike[str] | None = None,
+    host: str | None = None,
+    timeout: float | None = 60.0,
+    argv_prefix: Sequence[str] = (),
+    resync_interval: float = 60.0,
+    concurrency: int = 8,
+    shutdown_timeout: float = 30.0,
+) -> ReconcileReport:
+    """One reconciliation pass, synchronously (the arguments are :class:`Watcher`'s)."""
+    kwargs: dict[str, Any] = {
+        "conf_dir": conf_dir,
+        "plugin_dirs": plugin_dirs,
+        "cache_dir": cache_dir,
+        "state_dir": state_dir,
+        "host": host,
+        "timeout": timeout,
+        "argv_prefix": argv_prefix,
+        "resync_interval": resync_interval,
+        "concurrency": concurrency,
+        "shutdown_timeout": shutdown_timeout,
+    }
 
     async def once() -> ReconcileReport:
         async with Watcher(**kwargs) as w:
@@ -956,7 +993,21 @@ def reconcile(**kwargs: Any) -> ReconcileReport:
     return asyncio.run(once())
 
 
-def watch(*, once: bool = False, on_ready: Callable[[], None] | None = None, **kwargs: Any) -> int:
+def watch(
+    *,
+    conf_dir: str | os.PathLike[str],
+    plugin_dirs: Iterable[str] | str | None = None,
+    cache_dir: str | os.PathLike[str] = "/var/lib/cni",
+    state_dir: str | os.PathLike[str] | None = None,
+    host: str | None = None,
+    timeout: float | None = 60.0,
+    argv_prefix: Sequence[str] = (),
+    resync_interval: float = 60.0,
+    concurrency: int = 8,
+    shutdown_timeout: float = 30.0,
+    once: bool = False,
+    on_ready: Callable[[], None] | None = None,
+) -> int:
     """Run a :class:`Watcher` until SIGTERM or SIGINT; returns an exit status.
 
     :data:`EXIT_OK` after a clean stop, :data:`EXIT_LOCKED` when another watcher serves the cache
@@ -965,6 +1016,18 @@ def watch(*, once: bool = False, on_ready: Callable[[], None] | None = None, **k
     ``Type=notify``), ``READY=1`` is sent after the first reconciliation and ``STOPPING=1`` on a
     signal.
     """
+    kwargs: dict[str, Any] = {
+        "conf_dir": conf_dir,
+        "plugin_dirs": plugin_dirs,
+        "cache_dir": cache_dir,
+        "state_dir": state_dir,
+        "host": host,
+        "timeout": timeout,
+        "argv_prefix": argv_prefix,
+        "resync_interval": resync_interval,
+        "concurrency": concurrency,
+        "shutdown_timeout": shutdown_timeout,
+    }
     try:
         if once:
             report = reconcile(**kwargs)
