@@ -12,6 +12,7 @@ create (go-cni files it under the default interface, ``eth0``, whichever network
 from __future__ import annotations
 
 import ipaddress
+import types
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeAlias
 
@@ -230,7 +231,7 @@ class Attachment:
             container_id=container_id,
             netns=netns,
             networks=tuple(results),
-            interfaces=builder.interfaces,
+            interfaces=types.MappingProxyType(builder.interfaces),
             routes=tuple(routes),
             dns=_merge_dns(part.result.dns for part in results),
             default_ifname=default_ifname,

@@ -930,7 +930,7 @@ class CNI(_Common):
         valid = tuple(valid_attachments)
         plan = self._planner.plan_gc(conflist, valid, timeout=timeout)
         lt = self._planner.lock_timeout
-        with self.cache.network_lock(conflist.name, exclusive=True, timeout=lt):
+        with _op("gc", conflist, None), self.cache.network_lock(conflist.name, exclusive=True, timeout=lt):
             self._drive(plan)
 
     def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
@@ -1200,8 +1200,9 @@ class AsyncCNI(_Common):
         valid = tuple(valid_attachments)
         plan = self._planner.plan_gc(conflist, valid, timeout=timeout)
         lt = self._planner.lock_timeout
-        async with self.cache.anetwork_lock(conflist.name, exclusive=True, timeout=lt):
-            await self._drive(plan)
+        with _op("gc", conflist, None):
+            async with self.cache.anetwork_lock(conflist.name, exclusive=True, timeout=lt):
+                await self._drive(plan)
 
     async def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
         """VERSION (see :meth:`CNI.version_info`)."""

@@ -18,7 +18,6 @@ uses the snapshot it started with.
 from __future__ import annotations
 
 import contextvars
-import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +29,10 @@ from ._attachment import Attachment, NetworkAttachment, newest_shape
 from ._capabilities import Capabilities, capability_args
 from ._errors import CNIError, ConfigError, MultiError, ValidationError
 from ._models import NetworkConfigList, RuntimeConfig
+from ._tracing import library_logger
 
 if TYPE_CHECKING:
+    import asyncio
     import threading
 
     from ._cache import CacheEntry
@@ -47,7 +48,7 @@ __all__ = [
     "NetworksNotReadyError",
 ]
 
-_log = logging.getLogger("cnilib.networks")
+_log = library_logger("cnilib.networks")
 T = TypeVar("T")
 
 #: go-cni's loopback network, byte for byte (its cache entries then match containerd's).
@@ -190,9 +191,9 @@ class _Core:
         nets = [ConfiguredNetwork(f"{self.prefix}{i}", c) for i, c in enumerate(lists)]
         if self.loopback:
             nets.insert(0, ConfiguredNetwork("lo", _loopback()))
-        for net in nets:
-            from ._validate import validate_ifname
+        from ._validate import validate_ifname
 
+        for net in nets:
             validate_ifname(net.ifname)
         return NetworksConfig(
             networks=tuple(nets),
@@ -249,11 +250,11 @@ class _Core:
         calls: list[_Call] = []
         cached_names: set[str] = set()
         used_ifnames: set[str] = set()
-        current = {(n.name, n.ifname): n for n in snap.networks}
+        loaded = {n.name for n in snap.networks}
         for entry in entries:
             if entry.network_name not in self.seen:
                 continue  # another manager's network sharing the cache directory
-            if not removing and (entry.network_name, entry.ifname) not in current:
+            if not removing and entry.network_name not in loaded:
                 continue  # CHECK looks at the loaded networks only
             config = _cached_list(entry) or _current_list(snap, entry.network_name)
             if config is None:
@@ -648,7 +649,7 @@ class AsyncNetworks:
     async def watch(
         self,
         *,
-        stop_event: Any = None,
+        stop_event: asyncio.Event | None = None,
         debounce_ms: int = 200,
     ) -> AsyncIterator[NetworksConfig]:
         """Reload whenever the directory changes; yield each new configuration (``stop_event``: an
@@ -691,7 +692,8 @@ class AsyncNetworks:
         args: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         parallel: bool | None = None,
     ) -> Attachment:
-        """See :meth:`Networks.setup`."""
+        """See :meth:`Networks.setup`. A cancelled setup leaves what was already attached: call
+        :meth:`remove` then."""
         core = self._core
         snap = core.snapshot
         error = core.not_ready(snap)

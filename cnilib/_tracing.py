@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,8 @@ import attrs
 from ._protocol import ExecOutcome, ExecRequest
 
 if TYPE_CHECKING:
+    import logging
+
     from ._exec import AsyncExecutor, Executor
 
 __all__ = [
@@ -37,7 +39,7 @@ __all__ = [
     "tracer",
 ]
 
-_log = logging.getLogger("cnilib.plugin")
+_plugin_log: logging.Logger | None = None
 _OFF = ("0", "false", "no", "off")
 _UNSET: Any = object()
 _otel: Any = _UNSET  # the opentelemetry.trace module, None when not installed
@@ -101,11 +103,36 @@ def _outcome_name(outcome: ExecOutcome) -> str:
     return "ok" if outcome.exit_status == 0 else "error"
 
 
+def library_logger(name: str) -> logging.Logger:
+    """Logger ``name`` (under ``cnilib``); the ``cnilib`` logger gets a NullHandler, as libraries do,
+    so that an application without logging configured does not see records on stderr."""
+    import logging
+
+    root = logging.getLogger("cnilib")
+    if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
+        root.addHandler(logging.NullHandler())
+    return logging.getLogger(name)
+
+
+def _plugin_logger() -> logging.Logger | None:
+    global _plugin_log
+    if _plugin_log is None:
+        # A process that never imported logging has configured no handler: nothing could receive
+        # a record, and the command line does not pay logging's import time.
+        if "logging" not in sys.modules:
+            return None
+        _plugin_log = library_logger("cnilib.plugin")
+    return _plugin_log
+
+
 def _log_outcome(request: ExecRequest, outcome: ExecOutcome) -> None:
+    log = _plugin_logger()
+    if log is None:
+        return
     name = _outcome_name(outcome)
     if name == "ok":
-        if _log.isEnabledFor(logging.DEBUG):
-            _log.debug(
+        if log.isEnabledFor(10):  # logging.DEBUG
+            log.debug(
                 "%s %s container=%s took %.3fs",
                 request.verb.value,
                 request.plugin,
@@ -113,14 +140,15 @@ def _log_outcome(request: ExecRequest, outcome: ExecOutcome) -> None:
                 outcome.duration,
             )
         return
-    _log.warning(
+    stderr = outcome.stderr[-512:].decode(errors="replace").strip()
+    log.warning(
         "%s %s container=%s failed (%s, exit status %s): %s",
         request.verb.value,
         request.plugin,
         request.container_id,
         name,
         outcome.exit_status,
-        outcome.stderr[-512:].decode(errors="replace").strip(),
+        " | ".join(line.strip() for line in stderr.splitlines() if line.strip()),
     )
 
 

@@ -151,3 +151,27 @@ def test_untraced_without_a_provider(tmp_path: Path) -> None:
     )
     cni.add(conflist, cnilib.RuntimeConfig(container_id="c", netns="/run/netns/x"))
     assert "TRACEPARENT" not in rec.records()[0].env
+
+
+def test_parallel_setup_spans_nest_across_threads(exporter: InMemorySpanExporter, tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    lists = []
+    for name in ("one", "two", "three"):
+        recording_plugin(bindir, name, stdout={"ADD": RESULT})
+        lists.append(
+            cnilib.NetworkConfigList.from_dict(
+                {"cniVersion": "1.0.0", "name": f"net-{name}", "plugins": [{"type": name}]}
+            )
+        )
+    nets = cnilib.Networks(lists, plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
+    nets.setup("ctr1", "/run/netns/x")
+    spans = exporter.get_finished_spans()
+    [setup] = [s for s in spans if s.name == "cnilib setup"]
+    adds = [s for s in spans if s.name == "cnilib add"]
+    assert sorted((s.attributes or {})["cni.network"] for s in adds) == ["net-one", "net-three", "net-two"]
+    for add in adds:
+        assert add.parent is not None
+        assert add.parent.span_id == setup.context.span_id
+    plugins = [s for s in spans if s.name.startswith("cni ADD ")]
+    assert {s.parent.span_id for s in plugins if s.parent} == {a.context.span_id for a in adds}
+    assert {s.context.trace_id for s in spans} == {setup.context.trace_id}
