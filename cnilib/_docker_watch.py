@@ -372,7 +372,13 @@ class _Backend:
         self.cni = cni
 
     async def recover(self) -> None:
-        """Finish what a crashed process left half-done in the engine (nothing to do yet)."""
+        """Finish what a killed watcher left half-done in the engine: nothing to do here.
+
+        Every attachment an interrupted ADD or DEL may have begun has a watcher record, and the
+        reconciliation runs DEL for all of its networks before anything else (which also drops
+        an engine's intent record for the same attachment); a cache-wide recovery would also
+        touch attachments of other runtimes sharing the cache directory.
+        """
 
     def _networks(self, networks: Sequence[NetworkConfigList]) -> AsyncNetworks:
         return cnilib.AsyncNetworks(networks, cni=self.cni)
