@@ -75,7 +75,8 @@ NETWORKS = {"mybridge": ("cni_bridge1", True), "second": ("cni_w2", False), "por
 BRIDGES = ("cni_bridge1", "cni_w2", "cni_w3")
 
 
-def _descendants(pid: int) -> set[int]:
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (children, their children, ...)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -165,6 +166,24 @@ class WatchProc:
     def returncode(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
 
+    def plugin_running(self) -> bool:
+        """Whether a plugin the watcher started runs now (a child of it with CNI_COMMAND set)."""
+        assert self.proc is not None
+        pid = self.proc.pid
+        children: list[str] = []
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+                    children += f.read().split()
+        for child in children:
+            try:
+                with open(f"/proc/{child}/environ", "rb") as f:
+                    if b"CNI_COMMAND=" in f.read():
+                        return True
+            except OSError:
+                continue
+        return False
+
     def sigkill(self) -> None:
         """SIGKILL the watcher process alone (plugins it started run on, orphaned)."""
         assert self.proc is not None
@@ -178,7 +197,7 @@ class WatchProc:
         assert self.proc is not None
         stopped: set[int] = set()
         while True:
-            tree = ({self.proc.pid} | _descendants(self.proc.pid)) - stopped
+            tree = ({self.proc.pid} | descendants(self.proc.pid)) - stopped
             if not tree:
                 break
             for pid in tree:
