@@ -729,7 +729,7 @@ class Watcher:
             await asyncio.sleep(self.resync_interval)
             try:
                 await self.reconcile()
-            except DockerError as exc:
+            except (CNIError, OSError) as exc:
                 _log(logging.WARNING, "resync", outcome="error", error=_one_line(exc))
 
     def _on_event(self, cid: str) -> None:

@@ -21,6 +21,10 @@ errors of the plugins themselves are the engine's usual :class:`cnilib.CNIError`
 
 :func:`attach` never leaves a half-applied network behind: when ADD fails, what was applied is
 deleted again (DEL) before the error is raised; a note on the error says whether that worked.
+
+:class:`Watcher` (``cnilib docker watch``; :func:`watch` and :func:`reconcile` synchronously) does
+it without hands: every container labelled ``cnilib.networks=NAME[,NAME...]`` is attached when it
+starts and detached when it stops or is removed, reconciled after crashes and engine restarts.
 """
 
 from __future__ import annotations

@@ -174,3 +174,24 @@ def test_cli_usage() -> None:
     bad = subprocess.run([*run, "--resync", "-1"], capture_output=True, text=True, check=False)
     assert bad.returncode == 2
     assert "--resync" in bad.stderr
+
+
+def test_start_waits_for_plugins_a_killed_watcher_left(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plugin still running for one of the state directory's namespaces is waited for."""
+    caplog.set_level(logging.INFO, "cnilib.docker.watch")
+    w = docker.Watcher(**_kwargs(tmp_path))
+    w.open()
+    try:
+        env = {"CNI_COMMAND": "ADD", "CNI_NETNS": f"{w.state_dir}/netns/{'a' * 64}", "PATH": "/usr/bin:/bin"}
+        orphan = subprocess.Popen(["sleep", "0.5"], env=env)
+        try:
+            asyncio.run(w._startup())
+            assert orphan.poll() is not None  # it ended before the start went on
+        finally:
+            orphan.kill()
+            orphan.wait()
+        assert "action=wait orphaned_plugins=1" in caplog.text
+    finally:
+        asyncio.run(w.close())
