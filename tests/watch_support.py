@@ -264,19 +264,10 @@ def _result_addresses(entry: cnilib.CacheEntry) -> set[str]:
     return {a.split("/")[0] for a in entry.parsed_result().all_addresses}
 
 
-def problems(
-    engine: PrivateDockerd,
-    host: str,
-    cache: Path,
-    data_dir: Path,
-    *,
-    expect: dict[str, tuple[str, ...]] | None = None,
+def _container_problems(
+    engine: PrivateDockerd, want: dict[str, tuple[str, ...]], entries: list[cnilib.CacheEntry]
 ) -> list[str]:
-    """Every difference between the labelled running containers (or ``expect``) and the
-    attachments: cache entries, records, pins, IPAM store, veths, NAT chains, container links."""
-    want = labelled_running(engine) if expect is None else expect
     found: list[str] = []
-    entries = cnilib.ResultCache(cache).entries()
     got: dict[str, set[tuple[str, str]]] = {}
     for e in entries:
         got.setdefault(e.container_id, set()).add((e.network_name, e.ifname))
@@ -288,6 +279,11 @@ def problems(
         if sorted(links) != sorted(["lo", *(f"eth{i}" for i in range(len(nets)))]):
             found.append(f"{cid[:12]}: links {links}")
     found += [f"{cid[:12]}: cache entries of a container not running" for cid in set(got) - set(want)]
+    return found
+
+
+def _state_problems(cache: Path, want: dict[str, tuple[str, ...]]) -> list[str]:
+    found: list[str] = []
     state = cache / "docker-watch"
     for sub, suffix in (("containers", ".json"), ("netns", "")):
         d = state / sub
@@ -297,6 +293,11 @@ def problems(
     intents = cache / "intents"
     if intents.is_dir() and os.listdir(intents):
         found.append(f"intent records left: {os.listdir(intents)}")
+    return found
+
+
+def _host_problems(host: str, data_dir: Path, entries: list[cnilib.CacheEntry]) -> list[str]:
+    found: list[str] = []
     by_net: dict[str, set[str]] = {}
     for e in entries:
         by_net.setdefault(e.network_name, set()).update(_result_addresses(e))
@@ -319,6 +320,25 @@ def problems(
             f"{len(chains)} per-container NAT chains for {masq} ipMasq and {dnat} portmap attachments"
         )
     return found
+
+
+def problems(
+    engine: PrivateDockerd,
+    host: str,
+    cache: Path,
+    data_dir: Path,
+    *,
+    expect: dict[str, tuple[str, ...]] | None = None,
+) -> list[str]:
+    """Every difference between the labelled running containers (or ``expect``) and the
+    attachments: cache entries, records, pins, IPAM store, veths, NAT chains, container links."""
+    want = labelled_running(engine) if expect is None else expect
+    entries = cnilib.ResultCache(cache).entries()
+    return (
+        _container_problems(engine, want, entries)
+        + _state_problems(cache, want)
+        + _host_problems(host, data_dir, entries)
+    )
 
 
 @contextlib.contextmanager
