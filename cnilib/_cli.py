@@ -294,14 +294,24 @@ def _fill_docker(p: argparse.ArgumentParser) -> None:
         q.add_argument("container", metavar="CONTAINER", help="container name or id")
         q.add_argument("network", metavar="NETWORK")
     help_ = "keep containers labelled cnilib.networks=NAME[,NAME...] attached (see docs/docker-watch.md)"
-    q = cmds.add_parser("watch", help=help_, description=help_, formatter_class=_Formatter)
+    epilog = (
+        "exit status: 0 stopped by SIGTERM/SIGINT (--once: all converged), 1 failure, "
+        "2 usage error, 3 another watcher serves the cache directory"
+    )
+    q = cmds.add_parser("watch", help=help_, description=help_, epilog=epilog, formatter_class=_Formatter)
     _add_options(q, sub=True, runtime=False, json_out=False, docker=True)
     q.add_argument("--once", action="store_true", help="reconcile once and exit (1 if a container failed)")
     q.add_argument(
-        "--resync", metavar="SECONDS", type=_positive_float, default=60.0, help="full reconciliation period"
+        "--resync",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=60.0,
+        help="full reconciliation period (default 60)",
     )
     q.add_argument("--state-dir", metavar="DIR", default=None, help="default CACHE_DIR/docker-watch")
-    q.add_argument("--concurrency", metavar="N", type=int, default=8, help="containers handled at once")
+    q.add_argument(
+        "--concurrency", metavar="N", type=int, default=8, help="containers handled at once (default 8)"
+    )
 
 
 #: Every command: its description and the function that adds its arguments.
