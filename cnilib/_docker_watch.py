@@ -1057,8 +1057,13 @@ async def _serve(kwargs: Mapping[str, Any], on_ready: Callable[[], None] | None)
             _sd_notify("STOPPING=1")
             w.stop()
 
+        handled: list[signal.Signals] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop, sig)
+            try:
+                loop.add_signal_handler(sig, stop, sig)
+                handled.append(sig)
+            except (ValueError, RuntimeError):
+                pass  # not the main thread: the embedding program handles signals itself
 
         def ready() -> None:
             _sd_notify("READY=1")
@@ -1068,7 +1073,7 @@ async def _serve(kwargs: Mapping[str, Any], on_ready: Callable[[], None] | None)
         try:
             await w.run(on_ready=ready)
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in handled:
                 loop.remove_signal_handler(sig)
 
 
