@@ -66,6 +66,7 @@ cnilib's own commands:
                             user; exit 1 if a step failed or DEL left something behind
   conformance PLUGIN        a plugin through the spec's lifecycle in a sandbox; every
                             check with pass/fail/skip (--json, --junit FILE)
+  docker watch              keep containers labelled cnilib.networks=NAME,... attached
 
 environment (a command-line option wins over its variable):
   NETCONFPATH     configuration directory (--conf-dir), default {DEFAULT_CONF_DIR}
@@ -286,7 +287,7 @@ def _fill_cache(p: argparse.ArgumentParser) -> None:
 
 def _fill_docker(p: argparse.ArgumentParser) -> None:
     _add_options(p, sub=False, runtime=True, json_out=False, docker=True)
-    cmds = p.add_subparsers(dest="docker_command", metavar="attach|detach", required=True)
+    cmds = p.add_subparsers(dest="docker_command", metavar="attach|detach|watch", required=True)
     for name, help_ in (
         ("attach", "ADD NETWORK to the container's namespace; prints the result like add"),
         ("detach", "DEL NETWORK from the container (also when it has stopped)"),
@@ -295,6 +296,25 @@ def _fill_docker(p: argparse.ArgumentParser) -> None:
         _add_options(q, sub=True, runtime=True, json_out=False, docker=True)
         q.add_argument("container", metavar="CONTAINER", help="container name or id")
         q.add_argument("network", metavar="NETWORK")
+    help_ = "keep containers labelled cnilib.networks=NAME[,NAME...] attached (see docs/docker-watch.md)"
+    epilog = (
+        "exit status: 0 stopped by SIGTERM/SIGINT (--once: all converged), 1 failure, "
+        "2 usage error, 3 another watcher serves the cache directory"
+    )
+    q = cmds.add_parser("watch", help=help_, description=help_, epilog=epilog, formatter_class=_Formatter)
+    _add_options(q, sub=True, runtime=False, json_out=False, docker=True)
+    q.add_argument("--once", action="store_true", help="reconcile once and exit (1 if a container failed)")
+    q.add_argument(
+        "--resync",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=60.0,
+        help="full reconciliation period (default 60)",
+    )
+    q.add_argument("--state-dir", metavar="DIR", default=None, help="default CACHE_DIR/docker-watch")
+    q.add_argument(
+        "--concurrency", metavar="N", type=int, default=8, help="containers handled at once (default 8)"
+    )
 
 
 #: Every command: its description and the function that adds its arguments.
@@ -911,6 +931,8 @@ def _config_text(config: bytes) -> str:
 def _cmd_docker(ns: argparse.Namespace) -> int:
     from cnilib import docker  # httpx comes with it; only this command needs it
 
+    if ns.docker_command == "watch":
+        return _cmd_docker_watch(ns)
     conflist = _load(ns)
     cni = _engine(ns)
     host = ns.docker_host or None  # None: DOCKER_HOST, else the default socket
@@ -928,6 +950,31 @@ def _cmd_docker(ns: argparse.Namespace) -> int:
     else:
         docker.detach(cni, ns.container, conflist, **kwargs)
     return EXIT_OK
+
+
+def _cmd_docker_watch(ns: argparse.Namespace) -> int:
+    import logging
+
+    from cnilib import docker
+
+    # The watcher logs every attach/detach and every failure once; the engine's own records
+    # (a warning per failed plugin call, at every retry) only with --debug.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ts=%(asctime)s level=%(levelname)s %(message)s"))
+    logging.getLogger("cnilib").addHandler(handler)
+    logging.getLogger("cnilib").setLevel(logging.DEBUG if ns.debug else logging.ERROR)
+    logging.getLogger("cnilib.docker.watch").setLevel(logging.DEBUG if ns.debug else logging.INFO)
+    return docker.watch(
+        once=ns.once,
+        conf_dir=_conf_dir(ns),
+        plugin_dirs=_plugin_dirs(ns),
+        cache_dir=_cache_dir(ns),
+        state_dir=ns.state_dir,
+        host=ns.docker_host or None,
+        timeout=ns.timeout if ns.timeout is not None else 60.0,
+        resync_interval=ns.resync,
+        concurrency=ns.concurrency,
+    )
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -21,6 +21,10 @@ errors of the plugins themselves are the engine's usual :class:`cnilib.CNIError`
 
 :func:`attach` never leaves a half-applied network behind: when ADD fails, what was applied is
 deleted again (DEL) before the error is raised; a note on the error says whether that worked.
+
+:class:`Watcher` (``cnilib docker watch``; :func:`watch` and :func:`reconcile` synchronously) does
+it without hands: every container labelled ``cnilib.networks=NAME[,NAME...]`` is attached when it
+starts and detached when it stops or is removed, reconciled after crashes and engine restarts.
 """
 
 from __future__ import annotations
@@ -34,21 +38,56 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from cnilib._errors import CNIError
+from cnilib import CNIError
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     import httpx
 
-    from cnilib._engine import CNI, AsyncCNI
-    from cnilib._models import NetworkConfigList, RuntimeConfig
-    from cnilib._results import AnyResult
+    from cnilib import CNI, AsyncCNI, NetworkConfigList, Result020, Result040, Result100, RuntimeConfig
+    from cnilib._docker_watch import (
+        EXIT_FAILURE,
+        EXIT_LOCKED,
+        EXIT_OK,
+        LABEL_ARGS,
+        LABEL_CAPABILITIES,
+        LABEL_NETWORKS,
+        LABEL_PORT_MAPPINGS,
+        AttachSpec,
+        LabelError,
+        ReconcileReport,
+        Watcher,
+        WatcherLockedError,
+        parse_labels,
+        reconcile,
+        watch,
+    )
+
+    AnyResult: TypeAlias = Result020 | Result040 | Result100
 
 __all__ = [
     "DEFAULT_HOST",
+    "EXIT_FAILURE",
+    "EXIT_LOCKED",
+    "EXIT_OK",
+    "LABEL_ARGS",
+    "LABEL_CAPABILITIES",
+    "LABEL_NETWORKS",
+    "LABEL_PORT_MAPPINGS",
+    "AttachSpec",
+    "LabelError",
+    "ReconcileReport",
+    "Watcher",
+    "WatcherLockedError",
+    "parse_labels",
+    "reconcile",
+    "watch",
     "CNIArgs",
     "ContainerInfo",
     "ContainerNotFoundError",
     "DockerError",
+    "PortBinding",
     "async_attach",
     "async_detach",
     "async_inspect",
@@ -58,6 +97,38 @@ __all__ = [
     "netns_path",
     "socket_path",
 ]
+
+# The watcher (``cnilib docker watch``) lives in its own module, loaded on first use.
+_WATCH_NAMES = frozenset(
+    (
+        "EXIT_FAILURE",
+        "EXIT_LOCKED",
+        "EXIT_OK",
+        "LABEL_ARGS",
+        "LABEL_CAPABILITIES",
+        "LABEL_NETWORKS",
+        "LABEL_PORT_MAPPINGS",
+        "AttachSpec",
+        "LabelError",
+        "ReconcileReport",
+        "Watcher",
+        "WatcherLockedError",
+        "parse_labels",
+        "reconcile",
+        "watch",
+    )
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WATCH_NAMES:
+        from cnilib import _docker_watch
+
+        value = getattr(_docker_watch, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cnilib.docker' has no attribute {name!r}")
+
 
 #: The engine address used when neither ``host=`` nor ``DOCKER_HOST`` says otherwise.
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -94,6 +165,41 @@ class ContainerInfo:
     network_mode: str
     #: ``State.Status``: ``created``, ``running``, ``paused``, ``restarting``, ``exited``, ``dead``.
     status: str = ""
+    #: ``Config.Labels`` (``docker run --label``).
+    labels: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+    #: ``HostConfig.PortBindings`` (``docker run -p``), one entry per binding.
+    port_bindings: tuple[PortBinding, ...] = ()
+
+
+@attrs.frozen
+class PortBinding:
+    """One published port of a container (``docker run -p [HOST_IP:]HOST_PORT:PORT[/PROTO]``)."""
+
+    container_port: int
+    #: ``tcp``, ``udp`` or ``sctp``.
+    protocol: str
+    #: Empty when Docker is to pick the host port (``-p PORT``).
+    host_port: str
+    #: Empty for every address.
+    host_ip: str = ""
+
+
+def _port_bindings(raw: Any) -> tuple[PortBinding, ...]:
+    # {"80/tcp": [{"HostIp": "", "HostPort": "8080"}], ...}; a port exposed but not published
+    # maps to null.
+    out: list[PortBinding] = []
+    for key, bindings in sorted((raw or {}).items()):
+        port, _, proto = str(key).partition("/")
+        for b in bindings or ():
+            out.append(
+                PortBinding(
+                    container_port=int(port),
+                    protocol=proto or "tcp",
+                    host_port=str(b.get("HostPort") or ""),
+                    host_ip=str(b.get("HostIp") or ""),
+                )
+            )
+    return tuple(out)
 
 
 def socket_path(host: str | None = None) -> str:
@@ -135,9 +241,7 @@ def _parse_inspect(container: str, status: int, body: bytes, sock: str) -> Conta
         data = {}
     message = data.get("message") if isinstance(data, dict) else None
     if status == 404:
-        raise ContainerNotFoundError(
-            f"no such Docker container {container!r} (engine at unix://{sock})"
-        )
+        raise ContainerNotFoundError(f"no such Docker container {container!r} (engine at unix://{sock})")
     if status != 200:
         raise DockerError(
             f"Docker engine at unix://{sock} answered {status} for container {container!r}: "
@@ -145,14 +249,17 @@ def _parse_inspect(container: str, status: int, body: bytes, sock: str) -> Conta
         )
     try:
         state = data["State"]
+        host_config = data.get("HostConfig") or {}
         return ContainerInfo(
             id=str(data["Id"]),
             name=str(data.get("Name") or "").lstrip("/"),
             pid=int(state.get("Pid") or 0),
             sandbox_key=str((data.get("NetworkSettings") or {}).get("SandboxKey") or ""),
             running=bool(state.get("Running")),
-            network_mode=str((data.get("HostConfig") or {}).get("NetworkMode") or ""),
+            network_mode=str(host_config.get("NetworkMode") or ""),
             status=str(state.get("Status") or ""),
+            labels={str(k): str(v) for k, v in ((data.get("Config") or {}).get("Labels") or {}).items()},
+            port_bindings=_port_bindings(host_config.get("PortBindings")),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DockerError(
@@ -182,9 +289,7 @@ def _probe(sock: str, timeout: float) -> None:
         probe.close()
 
 
-def inspect(
-    container: str, *, host: str | None = None, timeout: float = _DEFAULT_TIMEOUT
-) -> ContainerInfo:
+def inspect(container: str, *, host: str | None = None, timeout: float = _DEFAULT_TIMEOUT) -> ContainerInfo:
     """Look a container up by name or (possibly abbreviated) id."""
     hx = _httpx()
     sock = socket_path(host)
@@ -279,9 +384,9 @@ def _runtime_config(
     args: CNIArgs | None,
     capability_args: Mapping[str, Any] | None,
 ) -> RuntimeConfig:
-    from cnilib._models import RuntimeConfig  # keeps `import cnilib.docker` cheap
+    import cnilib  # the package is loaded already; RuntimeConfig loads on first use
 
-    return RuntimeConfig(
+    return cnilib.RuntimeConfig(
         container_id=info.id,
         netns=netns_path_,
         ifname=ifname,
@@ -318,9 +423,7 @@ def _gone(container: str, exc: ContainerNotFoundError) -> ContainerInfo:
         raise ContainerNotFoundError(
             f"{exc}; to release what a removed container still holds, detach it by its full id"
         ) from exc
-    return ContainerInfo(
-        id=container, name="", pid=0, sandbox_key="", running=False, network_mode="none"
-    )
+    return ContainerInfo(id=container, name="", pid=0, sandbox_key="", running=False, network_mode="none")
 
 
 def _detach_netns(info: ContainerInfo) -> str:

@@ -13,7 +13,11 @@ As root, it:
 4. checks the result, the container's eth0 and routes, the bridge, ipMasq's NAT chain, and fetches
    ``http://10.15.30.100/`` from the host namespace (the only address anything is sent to);
 5. detaches it (DEL) and checks that eth0, the NAT chain and the reserved address are gone;
-6. removes everything it made (namespaces, engine, temporary files), also on failure.
+6. on the Docker path, does it again without hands: ``cnilib docker watch`` runs in the sandbox
+   namespace, the same container is started with ``--label cnilib.networks=mybridge``, the watcher
+   attaches it (the same checks and page), ``docker rm -f`` removes it, and the watcher's DEL frees
+   the address in host-local's store;
+7. removes everything it made (namespaces, engine, temporary files), also on failure.
 
 Usage: ``python examples/founding_scenario.py [--netns | --docker] [--keep]``. Exit status 0 when
 every check passed (last line ``PASS …``), 1 otherwise (``FAIL …``). Nothing here touches the
@@ -33,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -263,14 +267,73 @@ def _docker_path(
     print(f"ADD mybridge for {info.id[:12]}, CNI_NETNS={ctr_path}")
     result = docker.attach(cni, CONTAINER, conflist, host=engine.host)
     try:
-        verify_added(
-            result, ctr=ctr_path, host=host_ns, data_dir=data_dir, page=INDEX_HTML, check=check
-        )
+        verify_added(result, ctr=ctr_path, host=host_ns, data_dir=data_dir, page=INDEX_HTML, check=check)
     finally:
         print(f"DEL mybridge for {info.id[:12]}")
         docker.detach(cni, CONTAINER, conflist, host=engine.host)
     verify_deleted(ctr_path, host_ns, data_dir, check)
-    return "docker"
+    engine.remove_container(CONTAINER)
+    _watch_path(engine, image, host_ns=host_ns, workdir=data_dir.parent, check=check)
+    return "docker, then docker watch"
+
+
+def _wait(
+    what: str, predicate: Callable[[], bool], watcher: subprocess.Popen[bytes], timeout: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if watcher.poll() is not None:
+            raise RuntimeError(
+                f"the watcher exited with status {watcher.returncode} while waiting for {what}"
+            )
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not within {timeout:g} s")
+        time.sleep(0.1)
+
+
+def _watch_path(engine: PrivateDockerd, image: str, *, host_ns: str, workdir: Path, check: Checks) -> None:
+    """The same container, attached by ``cnilib docker watch`` because of its label, detached by
+    the watcher when ``docker rm -f`` removes it."""
+    print("path: docker watch (the same container, labelled cnilib.networks=mybridge)")
+    conf, cache, data_dir = workdir / "watch-net.d", workdir / "watch-cache", workdir / "watch-ipam"
+    conf.mkdir()
+    config = json.loads(json.dumps(CONFIG))
+    config["ipam"]["dataDir"] = str(data_dir)
+    (conf / CONFIG_FILE.name).write_text(json.dumps(config))
+    log_path = workdir / "watch.log"
+    # The watcher runs as a service would, in the sandbox host namespace: its plugins inherit it.
+    argv = [*netns.enter_argv(host_ns), sys.executable, "-m", "cnilib", "docker", "watch"]
+    argv += ["--conf-dir", str(conf), "--cni-path", PLUGIN_DIR, "--cache-dir", str(cache)]
+    argv += ["--docker-host", engine.host]
+    print("watcher: cnilib docker watch " + " ".join(argv[argv.index("watch") + 1 :]))
+    with open(log_path, "wb") as log:
+        watcher = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+
+    def logged(action: str) -> list[str]:
+        return [line for line in log_path.read_text().splitlines() if f" action={action} " in f"{line} "]
+
+    try:
+        _wait("the watcher's first reconciliation", lambda: bool(logged("reconcile")), watcher)
+        cid = engine.run_container(CONTAINER, image, extra_args=["--label", "cnilib.networks=mybridge"])
+        print(f"docker run -d --name {CONTAINER} --net=none --label cnilib.networks=mybridge: {cid[:12]}")
+        entries = cnilib.ResultCache(cache)
+        _wait("the watcher's ADD", lambda: bool(entries.entries(container_id=cid)), watcher)
+        [entry] = entries.entries(container_id=cid)
+        print(f"  {logged('attach')[-1]}")
+        ctr = docker.netns_path(docker.inspect(cid, host=engine.host))
+        verify_added(
+            entry.parsed_result(), ctr=ctr, host=host_ns, data_dir=data_dir, page=INDEX_HTML, check=check
+        )
+        print(f"docker rm -f {CONTAINER}")
+        engine.docker("rm", "-f", CONTAINER)
+        _wait("the watcher's DEL", lambda: not entries.entries() and not reserved(data_dir), watcher)
+        print(f"  {logged('detach')[-1]}")
+        # The container and its namespace are gone: only the host side is left to check.
+        verify_deleted("", host_ns, data_dir, check)
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        status = watcher.wait(timeout=120)
+    check(status == 0, "the watcher stopped cleanly on SIGTERM (exit status 0)", status)
 
 
 def verify_added(
@@ -279,9 +342,7 @@ def verify_added(
     print("result:")
     print(result.to_json(indent=4) if result is not None else "null")
     if check(
-        isinstance(result, cnilib.Result020)
-        and result.cni_version == "0.2.0"
-        and result.ip4 is not None,
+        isinstance(result, cnilib.Result020) and result.cni_version == "0.2.0" and result.ip4 is not None,
         "a 0.2.0 result with ip4",
         type(result).__name__,
     ):

@@ -318,4 +318,5 @@ def test_example_script_runs_the_docker_path() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "path: docker" in proc.stdout
+    assert "path: docker watch" in proc.stdout  # the same container, attached by its label
     assert proc.stdout.splitlines()[-1].startswith("PASS: ")

@@ -316,6 +316,26 @@ class PrivateDockerd:
                 )
             time.sleep(0.05)
 
+    def restart(self) -> None:
+        """Stop dockerd as a service manager does (SIGTERM) and start it again on the same state.
+
+        Its containers are stopped with it; those with ``--restart=always`` come back.
+        """
+        if self._proc is None or self._log is None:
+            raise DockerdError("the private dockerd is not started")
+        self._terminate_dockerd()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+        self._proc = subprocess.Popen(
+            self.argv(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        self.pid = self._proc.pid
+        self._wait_ready()
+
     def stop(self) -> None:
         """Stop the engine and remove every trace: containers, processes, mounts, cgroups, files.
 

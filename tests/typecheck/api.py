@@ -204,3 +204,28 @@ def sandbox_and_conformance(conflist: cnilib.NetworkConfigList) -> None:
     assert_type(report.failed(), list[CheckResult])
     assert_type(report.failed_checks(), set[str])
     assert_type(report.to_junit(), str)
+
+
+def docker_watch_api() -> None:
+    # The watcher as `cnilib docker watch` runs it, and one synchronous pass.
+    from cnilib import docker
+
+    status = docker.watch(conf_dir="/etc/cni/net.d", plugin_dirs=["/usr/lib/cni"], resync_interval=30.0)
+    assert_type(status, int)
+    report = docker.reconcile(conf_dir="/etc/cni/net.d")
+    assert_type(report.attached, tuple[str, ...])
+    assert_type(report.failed["id"], str)
+    assert_type(report.ok, bool)
+    spec = docker.parse_labels(docker.inspect("web"))
+    if spec is not None:
+        assert_type(spec.networks, tuple[str, ...])
+
+
+async def async_docker_watch_api() -> None:
+    from cnilib import docker
+
+    async with docker.Watcher(conf_dir="/etc/cni/net.d", cache_dir="/var/lib/cni") as watcher:
+        report = await watcher.reconcile()
+        assert_type(report, docker.ReconcileReport)
+        watcher.stop()
+        await watcher.run(on_ready=lambda: None)
