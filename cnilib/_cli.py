@@ -353,9 +353,9 @@ _SPECS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
 
 def _try_module() -> Any:
     # try/conformance live in their own module, loaded only when one of them runs.
-    import cnilib._cli_try
+    import importlib
 
-    return cnilib._cli_try
+    return importlib.import_module("cnilib._cli_try")
 
 #: Options that take a value, to find the command word in argv.
 _VALUE_OPTIONS = frozenset(

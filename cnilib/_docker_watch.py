@@ -993,7 +993,7 @@ def reconcile(
 
     async def once() -> ReconcileReport:
         async with Watcher(**kwargs) as w:
-            await w._startup()
+            await w._startup()  # noqa: SLF001 - the module's own entry point drives the watcher's steps
             return await w.reconcile()
 
     return asyncio.run(once())

@@ -187,19 +187,17 @@ class PortBinding:
 def _port_bindings(raw: Any) -> tuple[PortBinding, ...]:
     # {"80/tcp": [{"HostIp": "", "HostPort": "8080"}], ...}; a port exposed but not published
     # maps to null.
-    out: list[PortBinding] = []
-    for key, bindings in sorted((raw or {}).items()):
-        port, _, proto = str(key).partition("/")
-        for b in bindings or ():
-            out.append(
-                PortBinding(
-                    container_port=int(port),
-                    protocol=proto or "tcp",
-                    host_port=str(b.get("HostPort") or ""),
-                    host_ip=str(b.get("HostIp") or ""),
-                )
-            )
-    return tuple(out)
+    return tuple(
+        PortBinding(
+            container_port=int(port),
+            protocol=proto or "tcp",
+            host_port=str(b.get("HostPort") or ""),
+            host_ip=str(b.get("HostIp") or ""),
+        )
+        for key, bindings in sorted((raw or {}).items())
+        for port, _, proto in [str(key).partition("/")]
+        for b in bindings or ()
+    )
 
 
 def socket_path(host: str | None = None) -> str:

@@ -133,7 +133,7 @@ def test_twenty_containers_at_once_then_removed(env: Env) -> None:
             assert env.page(addresses[cid][0]) == INDEX_HTML
         for cid in unlabelled:
             assert container_links(env.engine, cid) == ["lo"]
-        assert [line for line in w.lines("attach")]
+        assert list(w.lines("attach"))
         assert all("duration_ms=" in line and "outcome=ok" in line for line in w.lines("attach"))
         assert not any(cid[:12] in w.text() for cid in unlabelled)
 
