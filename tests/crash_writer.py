@@ -34,11 +34,13 @@ def main() -> None:
     """Write entries forever."""
     cache = ResultCache(sys.argv[1])
     rnd = random.Random(int(sys.argv[2]))
-    counter = 0
+    # Start at a key chosen by the seed, so that every key is written in some round however few
+    # writes fit between "ready" and the kill.
+    first = counter = int(sys.argv[2])
     while True:
         key = KEYS[counter % len(KEYS)]
         cache.write(make_entry(key, counter, rnd))
-        if counter == 0:
+        if counter == first:
             sys.stdout.write("ready\n")
             sys.stdout.flush()
         counter += 1

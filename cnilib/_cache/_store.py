@@ -217,7 +217,8 @@ class ResultCache:
         """
         path = self.path_for(*entry.key)
         data = self._serialize(entry, path)
-        if not owner_checked:
+        # Without a "-" in any name, no other attachment can have this file name.
+        if not owner_checked and any("-" in part for part in entry.key):
             _, problem = self._parse(path, entry.key, CACHE_KIND)
             if problem is not None and problem.foreign:
                 raise CacheError(f"cannot write cache file {path}: it {problem.message}")
@@ -249,7 +250,7 @@ class ResultCache:
         """
         key = self._check(network, container_id, ifname)
         path = self._entry_path(key)
-        if not owner_checked:
+        if not owner_checked and any("-" in part for part in key):
             try:
                 _, problem = self._parse(path, key, CACHE_KIND)
             except CacheError:
