@@ -1,8 +1,7 @@
 """Helper for tests/test_cache.py: write large cache entries in a loop until killed.
 
 Usage: ``python crash_writer.py CACHE_DIR SEED``. Prints ``ready`` once each of the three entries
-is on disk,
-then keeps rewriting three entries (about 100 KB each) so that a SIGKILL lands mid-write.
+is on disk, then keeps rewriting them (about 100 KB each) so that a SIGKILL lands mid-write.
 """
 
 from __future__ import annotations
