@@ -448,7 +448,7 @@ def attach(
     args: CNIArgs | None = None,
     capability_args: Mapping[str, Any] | None = None,
     host: str | None = None,
-) -> AnyResult | None:
+) -> AnyResult:
     """Run ADD of ``network`` for a running Docker container started with ``--net=none``.
 
     ``container`` is a name or a (possibly abbreviated) id; the CNI container id is the full
@@ -504,7 +504,7 @@ async def async_attach(
     args: CNIArgs | None = None,
     capability_args: Mapping[str, Any] | None = None,
     host: str | None = None,
-) -> AnyResult | None:
+) -> AnyResult:
     """Asyncio twin of :func:`attach` for a :class:`cnilib.AsyncCNI` (same rollback on failure)."""
     info = await async_inspect(container, host=host)
     _check_attachable(info, need_running=True)

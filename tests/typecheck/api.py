@@ -89,6 +89,7 @@ def namespaces_and_docker(cni: cnilib.CNI, conflist: cnilib.NetworkConfigList) -
 def engine_recovery_and_bounds(conflist: cnilib.NetworkConfigList, rt: cnilib.RuntimeConfig) -> None:
     cni = cnilib.CNI(concurrency=8)
     result = cni.add(conflist, rt)  # never None
+    assert_type(result.ips, tuple[cnilib.IPConfig, ...])  # whatever the list's version: no cast
     assert_type(result.all_addresses, tuple[str, ...])
     assert_type(cni.recover(), list[cnilib.CacheEntry])
     assert_type(cni.recover(conflist), list[cnilib.CacheEntry])
