@@ -79,9 +79,7 @@ def normalize_version(version: str | None) -> str:
     if version in SUPPORTED_VERSIONS:
         return version
     parse_version(version)  # a malformed string gets the more precise message
-    raise VersionError(
-        f"unsupported CNI version {version!r} (known: {', '.join(SUPPORTED_VERSIONS)})"
-    )
+    raise VersionError(f"unsupported CNI version {version!r} (known: {', '.join(SUPPORTED_VERSIONS)})")
 
 
 def version_at_least(version: str, minimum: str) -> bool:
@@ -104,9 +102,7 @@ def highest_version(candidates: Iterable[str]) -> str | None:
     best: str | None = None
     for cand in candidates:
         parse_version(cand)
-        if cand in SUPPORTED_VERSIONS and (
-            best is None or parse_version(cand) > parse_version(best)
-        ):
+        if cand in SUPPORTED_VERSIONS and (best is None or parse_version(cand) > parse_version(best)):
             best = cand
     return best
 

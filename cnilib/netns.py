@@ -81,9 +81,7 @@ def exists(name: str) -> bool:
 def _ip(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
     argv = ["ip", *args]
     try:
-        return subprocess.run(
-            argv, capture_output=True, text=True, check=False, timeout=_IP_TIMEOUT
-        )
+        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=_IP_TIMEOUT)
     except FileNotFoundError as exc:
         raise NetnsError("the `ip` program (iproute2) is not installed") from exc
     except subprocess.TimeoutExpired as exc:
@@ -233,7 +231,6 @@ def run(
         raise NetnsError(f"{' '.join(argv)!r} in {ns_path} timed out after {timeout}s") from exc
     if check and proc.returncode != 0:
         raise NetnsError(
-            f"{' '.join(argv)!r} in {ns_path} exited with status {proc.returncode}: "
-            f"{proc.stderr.strip()}"
+            f"{' '.join(argv)!r} in {ns_path} exited with status {proc.returncode}: {proc.stderr.strip()}"
         )
     return proc

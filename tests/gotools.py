@@ -91,9 +91,7 @@ def build_cnigo(dest_dir: str | os.PathLike[str]) -> Path:
         )
         if proc.returncode != 0:
             tmp.unlink(missing_ok=True)
-            raise GoBuildError(
-                f"go build failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
-            )
+            raise GoBuildError(f"go build failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}")
         os.replace(tmp, cached)  # atomic: concurrent sessions never see half a binary
     dest = Path(dest_dir) / "cnigo"
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -227,15 +227,11 @@ def test_go_reencodes_our_bytes_identically(tmp_path: Path) -> None:
     rnd = random.Random(7)
     entries = [make_entry(), CacheEntry("n", "c", "e", bytes(range(256)))]
     for i in range(50):
-        number = rnd.choice(
-            [rnd.uniform(-1e25, 1e25), rnd.random() * 10 ** rnd.randint(-30, 30), float(i)]
-        )
+        number = rnd.choice([rnd.uniform(-1e25, 1e25), rnd.random() * 10 ** rnd.randint(-30, 30), float(i)])
         entries.append(make_entry(capability_args={"x": number, "s": "<é\u2028&>"}))
     for entry in entries:
         ours = entry.to_json_bytes()
-        go = subprocess.run(
-            [str(tmp_path / "marshal")], input=ours, capture_output=True, check=True
-        ).stdout
+        go = subprocess.run([str(tmp_path / "marshal")], input=ours, capture_output=True, check=True).stdout
         assert go == ours
 
 
@@ -344,8 +340,7 @@ def test_legacy_file_is_readable(cache: ResultCache) -> None:
             "pairs",
         ),
         (
-            b'{"kind":"cniCacheV1","containerId":"abc123","ifName":"eth0","networkName":"mynet",'
-            b'"result":[]}',
+            b'{"kind":"cniCacheV1","containerId":"abc123","ifName":"eth0","networkName":"mynet","result":[]}',
             "'result' must be an object",
         ),
         (
@@ -490,9 +485,7 @@ def test_failed_write_leaves_no_temp_file_and_keeps_old_entry(
     assert entry.netns == "/var/run/netns/x"
 
 
-def test_failed_fsync_raises_cache_error(
-    cache: ResultCache, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_failed_fsync_raises_cache_error(cache: ResultCache, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken_fsync(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
@@ -536,9 +529,7 @@ def test_writes_survive_sigkill_at_random_moments(tmp_path: Path) -> None:
         for name in os.listdir(cache.results_dir):
             if name.startswith("."):
                 continue  # a writer's temporary file: never an entry name
-            entry = CacheEntry.from_json_bytes(
-                (Path(cache.results_dir) / name).read_bytes(), path=name
-            )
+            entry = CacheEntry.from_json_bytes((Path(cache.results_dir) / name).read_bytes(), path=name)
             assert entry.file_name == name
             assert len(entry.capability_args["filler"]) > 90_000
     scan = cache.scan()

@@ -84,41 +84,77 @@ def _scenarios(data_dir: Path) -> dict[str, tuple[str, dict[str, Any], dict[str,
     ipam = {"type": "host-local", "dataDir": str(data_dir)}
     return {
         "founding": ("10-mybridge.conf", founding_config(data_dir), {}),
-        "web": ("20-web.conflist", {
-            "cniVersion": "1.0.0", "name": "web",
-            "plugins": [
-                {"type": "bridge", "bridge": "cni_web0", "isGateway": True, "ipMasq": True,
-                 "ipam": {**ipam, "subnet": "10.16.0.0/24",
-                          "routes": [{"dst": "0.0.0.0/0"}]}},
-                {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
-                {"type": "tuning", "mtu": 1400, "sysctl": {"net.ipv4.conf.all.forwarding": "1"}},
-            ],
-        }, {
-            "CAP_ARGS": json.dumps({"portMappings": [
-                {"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}),
-            "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=web",
-            "CNI_IFNAME": "net1",
-        }),
-        "ptp": ("30-ptp.conflist", {
-            "cniVersion": "0.4.0", "name": "ptp",
-            "plugins": [
-                {"type": "ptp", "ipMasq": True, "mtu": 1300,
-                 "ipam": {**ipam, "subnet": "10.17.0.0/24", "routes": [{"dst": "0.0.0.0/0"}]},
-                 "dns": {"nameservers": ["10.17.0.53"], "search": ["example.test"]}},
-                {"type": "firewall"},
-            ],
-        }, {}),
-        "dualstack": ("40-dual.conflist", {
-            "cniVersion": "0.3.1", "name": "dual",
-            "plugins": [{
-                "type": "bridge", "bridge": "cni_dual0", "isGateway": True,
-                "ipam": {**ipam, "ranges": [[{"subnet": "10.18.0.0/24"}],
-                                            [{"subnet": "fd00:18::/64"}]]},
-            }],
-        }, {}),
-        "loopback": ("50-lo.conflist", {
-            "cniVersion": "1.0.0", "name": "lo", "plugins": [{"type": "loopback"}],
-        }, {}),
+        "web": (
+            "20-web.conflist",
+            {
+                "cniVersion": "1.0.0",
+                "name": "web",
+                "plugins": [
+                    {
+                        "type": "bridge",
+                        "bridge": "cni_web0",
+                        "isGateway": True,
+                        "ipMasq": True,
+                        "ipam": {**ipam, "subnet": "10.16.0.0/24", "routes": [{"dst": "0.0.0.0/0"}]},
+                    },
+                    {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
+                    {"type": "tuning", "mtu": 1400, "sysctl": {"net.ipv4.conf.all.forwarding": "1"}},
+                ],
+            },
+            {
+                "CAP_ARGS": json.dumps(
+                    {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}
+                ),
+                "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=web",
+                "CNI_IFNAME": "net1",
+            },
+        ),
+        "ptp": (
+            "30-ptp.conflist",
+            {
+                "cniVersion": "0.4.0",
+                "name": "ptp",
+                "plugins": [
+                    {
+                        "type": "ptp",
+                        "ipMasq": True,
+                        "mtu": 1300,
+                        "ipam": {**ipam, "subnet": "10.17.0.0/24", "routes": [{"dst": "0.0.0.0/0"}]},
+                        "dns": {"nameservers": ["10.17.0.53"], "search": ["example.test"]},
+                    },
+                    {"type": "firewall"},
+                ],
+            },
+            {},
+        ),
+        "dualstack": (
+            "40-dual.conflist",
+            {
+                "cniVersion": "0.3.1",
+                "name": "dual",
+                "plugins": [
+                    {
+                        "type": "bridge",
+                        "bridge": "cni_dual0",
+                        "isGateway": True,
+                        "ipam": {
+                            **ipam,
+                            "ranges": [[{"subnet": "10.18.0.0/24"}], [{"subnet": "fd00:18::/64"}]],
+                        },
+                    }
+                ],
+            },
+            {},
+        ),
+        "loopback": (
+            "50-lo.conflist",
+            {
+                "cniVersion": "1.0.0",
+                "name": "lo",
+                "plugins": [{"type": "loopback"}],
+            },
+            {},
+        ),
     }
 
 
@@ -132,9 +168,7 @@ def _reset_ipam(data_dir: Path) -> None:
 
 
 @pytest.fixture
-def both(
-    cnigo: Path, host_ns: netns.NetNS, tmp_path: Path
-) -> tuple[CLI, Callable[[Path], Go]]:
+def both(cnigo: Path, host_ns: netns.NetNS, tmp_path: Path) -> tuple[CLI, Callable[[Path], Go]]:
     cli = CLI(tmp_path, plugin_dirs=[PLUGIN_DIR], prefix=netns.enter_argv(host_ns.path))
     return cli, lambda cache: Go(cnigo, cli, cache, host_ns.path)
 
@@ -142,8 +176,11 @@ def both(
 @pytest.mark.root
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_add_output_and_cache_equal_cnitool(
-    both: tuple[CLI, Callable[[Path], Go]], ctr_ns: Callable[[], netns.NetNS], data_dir: Path,
-    tmp_path: Path, scenario: str,
+    both: tuple[CLI, Callable[[Path], Go]],
+    ctr_ns: Callable[[], netns.NetNS],
+    data_dir: Path,
+    tmp_path: Path,
+    scenario: str,
 ) -> None:
     cli, make_go = both
     filename, conf, env = _scenarios(data_dir)[scenario]
@@ -180,7 +217,8 @@ def test_add_output_and_cache_equal_cnitool(
     for key in ("ifName", "networkName", "cniArgs", "capabilityArgs"):
         assert py_entry.get(key) == go_entry.get(key), key
     assert normalized(json.dumps(py_entry["result"]), b.path) == normalized(
-        json.dumps(go_entry["result"]), a.path)
+        json.dumps(go_entry["result"]), a.path
+    )
     # ... and byte for byte once the container's own values are replaced
     py_bytes = py_raw.decode().replace(f',"netns":{json.dumps(b.path)}', "")
     py_bytes = py_bytes.replace(cnitool_id(b.path), "<id>")
@@ -198,7 +236,9 @@ def test_add_output_and_cache_equal_cnitool(
 @pytest.mark.root
 @pytest.mark.parametrize("scenario", ["founding", "web", "ptp"])
 def test_each_tool_reads_and_removes_what_the_other_wrote(
-    both: tuple[CLI, Callable[[Path], Go]], ctr_ns: Callable[[], netns.NetNS], data_dir: Path,
+    both: tuple[CLI, Callable[[Path], Go]],
+    ctr_ns: Callable[[], netns.NetNS],
+    data_dir: Path,
     scenario: str,
 ) -> None:
     cli, make_go = both
@@ -231,19 +271,27 @@ def test_plugins_receive_the_same_environment_and_stdin(cnigo: Path, tmp_path: P
     cli = CLI(tmp_path)
     for plugin in ("pa", "pb", "pc"):
         cli.plugin(plugin, stdout={"ADD": result_100()})
-    cli.write_conf("10-rec.conflist", {
-        "cniVersion": "1.0.0", "name": "rec",
-        "plugins": [
-            {"type": "pa", "opaque": {"nested": [1, 2.5, "x<y>"]}, "args": {"cni": {"a": 1}}},
-            {"type": "pb", "capabilities": {"portMappings": True, "bandwidth": False}},
-            {"type": "pc", "runtimeConfig": {"kept": "when no capability matches"}},
-        ],
-    })
+    cli.write_conf(
+        "10-rec.conflist",
+        {
+            "cniVersion": "1.0.0",
+            "name": "rec",
+            "plugins": [
+                {"type": "pa", "opaque": {"nested": [1, 2.5, "x<y>"]}, "args": {"cni": {"a": 1}}},
+                {"type": "pb", "capabilities": {"portMappings": True, "bandwidth": False}},
+                {"type": "pc", "runtimeConfig": {"kept": "when no capability matches"}},
+            ],
+        },
+    )
     netns_file = tmp_path / "ns"
     netns_file.touch()
-    env = {"CAP_ARGS": json.dumps({"portMappings": [{"hostPort": 1, "containerPort": 2}],
-                                   "bandwidth": {"ingressRate": 5}}),
-           "CNI_ARGS": "IgnoreUnknown=1;A=b", "CNI_IFNAME": "eth3"}
+    env = {
+        "CAP_ARGS": json.dumps(
+            {"portMappings": [{"hostPort": 1, "containerPort": 2}], "bandwidth": {"ingressRate": 5}}
+        ),
+        "CNI_ARGS": "IgnoreUnknown=1;A=b",
+        "CNI_IFNAME": "eth3",
+    }
     go = Go(cnigo, cli, tmp_path / "go-cache", None)
     calls: dict[str, list[Any]] = {}
     for label, tool in (("go", go), ("py", cli)):
@@ -264,12 +312,13 @@ def test_plugins_receive_the_same_environment_and_stdin(cnigo: Path, tmp_path: P
 def pair(cnigo: Path, tmp_path: Path) -> tuple[CLI, Go, str]:
     cli = CLI(tmp_path)
     cli.plugin("pa", stdout={"ADD": result_100()})
-    cli.plugin("bad", stdout={"ADD": {"code": 7, "msg": "no good", "details": "at all"}},
-               exit_status={"ADD": 1})
-    cli.write_conf("10-n.conflist", {"cniVersion": "1.0.0", "name": "n",
-                                     "plugins": [{"type": "pa"}]})
-    cli.write_conf("20-f.conflist", {"cniVersion": "1.0.0", "name": "f",
-                                     "plugins": [{"type": "pa"}, {"type": "bad"}]})
+    cli.plugin(
+        "bad", stdout={"ADD": {"code": 7, "msg": "no good", "details": "at all"}}, exit_status={"ADD": 1}
+    )
+    cli.write_conf("10-n.conflist", {"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "pa"}]})
+    cli.write_conf(
+        "20-f.conflist", {"cniVersion": "1.0.0", "name": "f", "plugins": [{"type": "pa"}, {"type": "bad"}]}
+    )
     netns_file = tmp_path / "ns"
     netns_file.touch()
     return cli, Go(cnigo, cli, cli.cache, None), str(netns_file)

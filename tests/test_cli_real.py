@@ -87,7 +87,10 @@ def mtu(ns: str, dev: str) -> int:
 
 
 def test_founding_scenario(
-    real: CLI, host_ns: netns.NetNS, ctr_ns: Callable[[], netns.NetNS], data_dir: Path,
+    real: CLI,
+    host_ns: netns.NetNS,
+    ctr_ns: Callable[[], netns.NetNS],
+    data_dir: Path,
     tmp_path: Path,
 ) -> None:
     host = host_ns.path
@@ -111,7 +114,8 @@ def test_founding_scenario(
 
         listed = ok(real.run("cache", "list", "--json")).json()["attachments"]
         assert [(a["networkName"], a["containerId"], a["netns"]) for a in listed] == [
-            ("mybridge", cid, ctr.path)]
+            ("mybridge", cid, ctr.path)
+        ]
 
         run = ok(real.run("del", "mybridge", ctr.path))
         assert (run.out, run.err) == ("", "")
@@ -135,8 +139,12 @@ def test_explain_of_the_founding_configuration_runs_nothing(
     assert call["pluginPath"] == f"{PLUGIN_DIR}/bridge"
     assert call["stdin"] == conf
     assert call["env"] == {
-        "CNI_COMMAND": "ADD", "CNI_CONTAINERID": cnitool_id(ctr.path), "CNI_NETNS": ctr.path,
-        "CNI_ARGS": "", "CNI_IFNAME": "eth0", "CNI_PATH": PLUGIN_DIR,
+        "CNI_COMMAND": "ADD",
+        "CNI_CONTAINERID": cnitool_id(ctr.path),
+        "CNI_NETNS": ctr.path,
+        "CNI_ARGS": "",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": PLUGIN_DIR,
     }
     assert link_names(ctr.path) == ["lo"]
     assert "cni_bridge1" not in link_names(host_ns.path)
@@ -222,8 +230,7 @@ def test_gc_keeps_the_given_attachments(
 
 def test_loopback_with_a_relative_netns_path(real: CLI, ctr_ns: Callable[[], netns.NetNS]) -> None:
     ctr = ctr_ns()
-    real.write_conf("lo.conflist", {"cniVersion": "1.0.0", "name": "lo",
-                                    "plugins": [{"type": "loopback"}]})
+    real.write_conf("lo.conflist", {"cniVersion": "1.0.0", "name": "lo", "plugins": [{"type": "loopback"}]})
     result = ok(real.run("add", "lo", ctr.name, cwd=netns.NETNS_RUN_DIR)).json()
     assert result["interfaces"] == [{"name": "lo", "mac": "00:00:00:00:00:00", "sandbox": ctr.path}]
     assert ip_json(ctr.path, "link", "show", "lo")[0]["operstate"] == "UNKNOWN"  # up
@@ -236,19 +243,26 @@ def test_loopback_with_a_relative_netns_path(real: CLI, ctr_ns: Callable[[], net
 
 
 def test_add_failing_midway_is_undone_by_del(
-    real: CLI, host_ns: netns.NetNS, ctr_ns: Callable[[], netns.NetNS], data_dir: Path,
+    real: CLI,
+    host_ns: netns.NetNS,
+    ctr_ns: Callable[[], netns.NetNS],
+    data_dir: Path,
     tmp_path: Path,
 ) -> None:
     host = host_ns.path
     ctr = ctr_ns()
     fake = tmp_path / "fakebin"
-    recording_plugin(fake, "failer", stdout={"ADD": {"code": 5, "msg": "disk on fire"}},
-                     exit_status={"ADD": 1})
+    recording_plugin(
+        fake, "failer", stdout={"ADD": {"code": 5, "msg": "disk on fire"}}, exit_status={"ADD": 1}
+    )
     real.cni_path = f"{fake}:{PLUGIN_DIR}"
     conf = founding_config(data_dir)
     del conf["type"], conf["cniVersion"], conf["name"]
-    conf = {"cniVersion": "0.4.0", "name": "half",
-            "plugins": [{"type": "bridge", **conf}, {"type": "failer"}]}
+    conf = {
+        "cniVersion": "0.4.0",
+        "name": "half",
+        "plugins": [{"type": "bridge", **conf}, {"type": "failer"}],
+    }
     real.write_conf("30-half.conflist", conf)
 
     line = failed(real.run("add", "half", ctr.path))
@@ -282,9 +296,7 @@ def test_a_real_plugin_error_is_one_line(
     assert "network namespace /run/netns/surely-not-there does not exist" in line
 
 
-def test_debug_with_real_plugins(
-    real: CLI, ctr_ns: Callable[[], netns.NetNS], data_dir: Path
-) -> None:
+def test_debug_with_real_plugins(real: CLI, ctr_ns: Callable[[], netns.NetNS], data_dir: Path) -> None:
     ctr = ctr_ns()
     real.write_conf("20-web.conflist", _web_list(data_dir))
     run = ok(real.run("--debug", "add", "web", ctr.path))
@@ -337,7 +349,8 @@ def test_docker_attach_and_detach(
 
     # attaching twice on the same interface fails in the plugin, as it would with cnitool
     assert "plugin 'bridge' (ADD" in failed(
-        real.run("docker", "attach", container, "mybridge", "--docker-host", dockerd.host))
+        real.run("docker", "attach", container, "mybridge", "--docker-host", dockerd.host)
+    )
 
     run = ok(real.run("docker", "detach", cid[:12], "mybridge", "--docker-host", dockerd.host))
     assert (run.out, run.err) == ("", "")

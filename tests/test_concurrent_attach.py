@@ -48,10 +48,7 @@ def test_twenty_containers_attached_concurrently(
     made: list[netns.NetNS] = []
     try:
         made.extend(netns.create() for _ in range(N))
-        rts = [
-            cnilib.RuntimeConfig(container_id=f"ctr{i:02d}", netns=ns.path)
-            for i, ns in enumerate(made)
-        ]
+        rts = [cnilib.RuntimeConfig(container_id=f"ctr{i:02d}", netns=ns.path) for i, ns in enumerate(made)]
 
         async def attach_all() -> list[cnilib.Result020]:
             async with cnilib.AsyncCNI(

@@ -483,8 +483,14 @@ def test_status_runs_every_plugin_in_order(rig: Rig) -> None:
     calls = rig.calls()
     assert [(p, v) for p, v, _ in calls] == [("p1", "STATUS"), ("p2", "STATUS")]
     for _, _, rec in calls:
-        assert rec.env == {"CNI_COMMAND": "STATUS", "CNI_CONTAINERID": "", "CNI_NETNS": "", "CNI_ARGS": "",
-            "CNI_IFNAME": "", "CNI_PATH": str(rig.bindir)}
+        assert rec.env == {
+            "CNI_COMMAND": "STATUS",
+            "CNI_CONTAINERID": "",
+            "CNI_NETNS": "",
+            "CNI_ARGS": "",
+            "CNI_IFNAME": "",
+            "CNI_PATH": str(rig.bindir),
+        }
         assert rec.config["name"] == "testnet"
         assert rec.config["cniVersion"] == "1.1.0"
     assert calls[0][2].config["x"] == 1
@@ -552,8 +558,14 @@ def test_gc_deletes_stale_attachments_then_gcs_every_plugin(rig: Rig) -> None:
     assert [p for p, _ in gcs] == ["p1", "p2"]
     assert calls[-2:] == [(p, "GC", rec) for p, rec in gcs]  # after every DEL
     for p, rec in gcs:
-        assert rec.env == {"CNI_COMMAND": "GC", "CNI_CONTAINERID": "", "CNI_NETNS": "", "CNI_ARGS": "",
-            "CNI_IFNAME": "", "CNI_PATH": str(rig.bindir)}
+        assert rec.env == {
+            "CNI_COMMAND": "GC",
+            "CNI_CONTAINERID": "",
+            "CNI_NETNS": "",
+            "CNI_ARGS": "",
+            "CNI_IFNAME": "",
+            "CNI_PATH": str(rig.bindir),
+        }
         conf = rec.config
         assert conf["cniVersion"] == "1.1.0"
         assert conf["name"] == "testnet"

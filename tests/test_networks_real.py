@@ -217,17 +217,13 @@ def test_firewall_refuses_031_and_the_add_is_rolled_back(
     data_dir: Path,
     tmp_path: Path,
 ) -> None:
-    conflist = cnilib.NetworkConfigList.from_dict(
-        chained_list("0.3.1", data_dir, firewall=True)
-    )
+    conflist = cnilib.NetworkConfigList.from_dict(chained_list("0.3.1", data_dir, firewall=True))
     report = cni.validate(conflist)
     assert not report.ok
     assert any("firewall" in p and "0.3.1" in p for p in report.problems)
 
     ctr = ctr_ns()
-    rt = cnilib.RuntimeConfig(
-        container_id="fw031", netns=ctr.path, capability_args={"portMappings": PORTMAP}
-    )
+    rt = cnilib.RuntimeConfig(container_id="fw031", netns=ctr.path, capability_args={"portMappings": PORTMAP})
     with pytest.raises(cnilib.PluginError) as info:
         cni.add(conflist, rt, rollback=True)
     assert info.value.plugin == "firewall"
@@ -271,9 +267,7 @@ def test_dual_stack(
         }
     )
     ctr = ctr_ns()
-    rt = cnilib.RuntimeConfig(
-        container_id="dual", netns=ctr.path, capability_args={"portMappings": PORTMAP}
-    )
+    rt = cnilib.RuntimeConfig(container_id="dual", netns=ctr.path, capability_args={"portMappings": PORTMAP})
     www = tmp_path / "www"
     www.mkdir()
     with httpd(ctr.path, www):

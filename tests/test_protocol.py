@@ -125,8 +125,14 @@ def test_gc_env_has_only_command_and_path() -> None:
         search_path=["/a", "/b"],
         valid_attachments=[GCAttachment("c1", "eth0")],
     )
-    assert dict(req.env) == {"CNI_COMMAND": "GC", "CNI_CONTAINERID": "", "CNI_NETNS": "", "CNI_ARGS": "",
-        "CNI_IFNAME": "", "CNI_PATH": "/a:/b"}
+    assert dict(req.env) == {
+        "CNI_COMMAND": "GC",
+        "CNI_CONTAINERID": "",
+        "CNI_NETNS": "",
+        "CNI_ARGS": "",
+        "CNI_IFNAME": "",
+        "CNI_PATH": "/a:/b",
+    }
     valid = [{"containerID": "c1", "ifname": "eth0"}]
     conf = stdin_of(req)
     assert conf["cni.dev/valid-attachments"] == valid
@@ -136,11 +142,15 @@ def test_gc_env_has_only_command_and_path() -> None:
 
 
 def test_status_env_and_stdin() -> None:
-    req = build_status_request(
-        plugin(mtu=1400), network_name="net1", cni_version="1.1.0", search_path=["/a"]
-    )
-    assert dict(req.env) == {"CNI_COMMAND": "STATUS", "CNI_CONTAINERID": "", "CNI_NETNS": "", "CNI_ARGS": "",
-        "CNI_IFNAME": "", "CNI_PATH": "/a"}
+    req = build_status_request(plugin(mtu=1400), network_name="net1", cni_version="1.1.0", search_path=["/a"])
+    assert dict(req.env) == {
+        "CNI_COMMAND": "STATUS",
+        "CNI_CONTAINERID": "",
+        "CNI_NETNS": "",
+        "CNI_ARGS": "",
+        "CNI_IFNAME": "",
+        "CNI_PATH": "/a",
+    }
     assert stdin_of(req) == {"type": "bridge", "mtu": 1400, "name": "net1", "cniVersion": "1.1.0"}
 
 
@@ -184,9 +194,7 @@ def test_stdin_keeps_plugin_specific_keys_unchanged() -> None:
         st.text(min_size=1).filter(lambda k: k not in ("type", "name", "cniVersion")),
         st.recursive(
             st.none() | st.booleans() | st.integers() | st.text(),
-            lambda inner: (
-                st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3)
-            ),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
             max_leaves=8,
         ),
         max_size=5,
@@ -195,9 +203,7 @@ def test_stdin_keeps_plugin_specific_keys_unchanged() -> None:
 def test_stdin_round_trips_any_plugin_keys(extra: dict[str, Any]) -> None:
     conf = {"type": "x", **extra}
     out = json.loads(
-        json.dumps(
-            plugin_stdin(PluginConfig(type="x", raw=conf), network_name="n", cni_version="1.0.0")
-        )
+        json.dumps(plugin_stdin(PluginConfig(type="x", raw=conf), network_name="n", cni_version="1.0.0"))
     )
     assert out == {**conf, "name": "n", "cniVersion": "1.0.0"}
 
@@ -242,9 +248,7 @@ def test_runtime_config_replaced_when_a_capability_matches() -> None:
         ({"ips": True}, {"mac": "aa:bb:cc:dd:ee:ff"}),  # args for another capability
     ],
 )
-def test_runtime_config_untouched_when_none_match(
-    caps: dict[str, bool], args: dict[str, Any]
-) -> None:
+def test_runtime_config_untouched_when_none_match(caps: dict[str, bool], args: dict[str, Any]) -> None:
     extra: dict[str, Any] = {"capabilities": caps} if caps else {}
     written = stdin_of(request(conf=plugin(**extra), runtime=rt(capability_args=args)))
     assert "runtimeConfig" not in written
@@ -430,9 +434,7 @@ def test_signal_is_named(sig: int, name: str) -> None:
 
 
 def test_signal_wins_over_output() -> None:
-    outcome = ExecOutcome(
-        exit_status=None, signal=signal.SIGKILL, stdout=json.dumps(RESULT).encode()
-    )
+    outcome = ExecOutcome(exit_status=None, signal=signal.SIGKILL, stdout=json.dumps(RESULT).encode())
     with pytest.raises(ExecError, match="SIGKILL"):
         decode_outcome(request(), outcome)
 
@@ -458,9 +460,7 @@ def test_not_started() -> None:
 
 
 FAILURES = [
-    pytest.param(
-        fail({"code": 7, "msg": "bad"}, status=1, stderr=b"E1"), "exit status 1", id="error"
-    ),
+    pytest.param(fail({"code": 7, "msg": "bad"}, status=1, stderr=b"E1"), "exit status 1", id="error"),
     pytest.param(fail(b"garbage", status=2, stderr=b"E2"), "exit status 2", id="garbage"),
     pytest.param(fail(b"", status=3, stderr=b"E3"), "exit status 3", id="stderr-only"),
     pytest.param(ExecOutcome(None, signal=11, stderr=b"E4"), "SIGSEGV", id="segv"),
@@ -505,9 +505,7 @@ def version_req() -> ExecRequest:
 
 
 def test_version_info() -> None:
-    info = decode_outcome(
-        version_req(), ok({"cniVersion": "1.0.0", "supportedVersions": ["0.4.0", "1.0.0"]})
-    )
+    info = decode_outcome(version_req(), ok({"cniVersion": "1.0.0", "supportedVersions": ["0.4.0", "1.0.0"]}))
     assert info == VersionInfo(cni_version="1.0.0", supported_versions=("0.4.0", "1.0.0"))
 
 

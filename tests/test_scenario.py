@@ -108,11 +108,7 @@ def masq_chains(ns: str, address: str) -> list[str]:
 
 def cni_chains(ns: str, table: str = "nat", *, ipv6: bool = False) -> set[str]:
     """Every chain whose name starts with ``CNI-`` in ``table``."""
-    return {
-        line.split()[1]
-        for line in iptables(ns, table, ipv6=ipv6)
-        if line.startswith("-N CNI-")
-    }
+    return {line.split()[1] for line in iptables(ns, table, ipv6=ipv6) if line.startswith("-N CNI-")}
 
 
 #: Chains portmap and firewall create once and share between containers (left after DEL).
@@ -185,9 +181,11 @@ def http_get(ns: str, url: str, timeout: float = 5.0) -> str:
 
 def ping(ns: str, address: str) -> bool:
     """One echo request from the namespace at ``ns`` to ``address`` (1 s to answer)."""
-    argv = ["ping", "-c1", "-W1", address] if shutil.which("ping") else [
-        "busybox", "ping", "-c1", "-W1", address
-    ]
+    argv = (
+        ["ping", "-c1", "-W1", address]
+        if shutil.which("ping")
+        else ["busybox", "ping", "-c1", "-W1", address]
+    )
     return netns.run(ns, argv, check=False).returncode == 0
 
 
@@ -264,9 +262,7 @@ def sandbox_clean(host_ns: netns.NetNS) -> Iterator[None]:
     for name in set(link_names(host_ns.path)) & {"cni_bridge1", "cni_dual0", "cnimv0"}:
         host_ns.run(["ip", "link", "del", name], check=False)
     links_before = set(link_names(host_ns.path))
-    saved = {
-        prog: host_ns.run([f"{prog}-save"]).stdout for prog in ("iptables", "ip6tables")
-    }
+    saved = {prog: host_ns.run([f"{prog}-save"]).stdout for prog in ("iptables", "ip6tables")}
     try:
         yield
     finally:
@@ -361,9 +357,7 @@ def test_range_bounds_the_addresses(
     cni: cnilib.CNI, host_ns: netns.NetNS, ctr_ns: Callable[[], netns.NetNS], data_dir: Path
 ) -> None:
     """rangeStart/rangeEnd: the second container gets .101; past rangeEnd there is no address."""
-    conflist = cnilib.NetworkConfigList.from_dict(
-        founding_config(data_dir, rangeEnd="10.15.30.101")
-    )
+    conflist = cnilib.NetworkConfigList.from_dict(founding_config(data_dir, rangeEnd="10.15.30.101"))
     rts = [cnilib.RuntimeConfig(container_id=f"c{i}", netns=ctr_ns().path) for i in range(3)]
     first = cni.add(conflist, rts[0])
     second = cni.add(conflist, rts[1])

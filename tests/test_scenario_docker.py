@@ -157,10 +157,7 @@ def test_async_attach_and_detach(
             results = await asyncio.gather(
                 *(docker.async_attach(acni, cid, conflist, host=dockerd.host) for cid in cids)
             )
-            bodies = [
-                _fetch_when_ready(host_ns.path, f"http://{r.ip4.ip.split('/')[0]}/")
-                for r in results
-            ]
+            bodies = [_fetch_when_ready(host_ns.path, f"http://{r.ip4.ip.split('/')[0]}/") for r in results]
             await asyncio.gather(
                 *(docker.async_detach(acni, cid, conflist, host=dockerd.host) for cid in cids)
             )
@@ -193,9 +190,7 @@ def test_detach_reuses_the_cached_capability_args(
     )
     cid = container()
     mappings = [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]
-    docker.attach(
-        cni, cid, conflist, capability_args={"portMappings": mappings}, host=dockerd.host
-    )
+    docker.attach(cni, cid, conflist, capability_args={"portMappings": mappings}, host=dockerd.host)
     assert _fetch_when_ready(host_ns.path, "http://10.15.30.99:8080/") == INDEX_HTML
     assert any(c.startswith("CNI-DN-") for c in per_container_chains(host_ns.path))
     docker.detach(cni, cid, conflist, host=dockerd.host)

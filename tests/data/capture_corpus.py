@@ -271,18 +271,14 @@ def run_plugin(
 
 
 def supported_versions(plugin_dir: Path, plugin: str, host_ns: str) -> tuple[bytes, list[str]]:
-    proc = run_plugin(
-        plugin_dir, plugin, "VERSION", json.dumps({"cniVersion": NEWEST}).encode(), host_ns
-    )
+    proc = run_plugin(plugin_dir, plugin, "VERSION", json.dumps({"cniVersion": NEWEST}).encode(), host_ns)
     if proc.returncode != 0:
         raise RuntimeError(f"{plugin} VERSION failed: {proc.stdout!r} {proc.stderr!r}")
     return proc.stdout, list(json.loads(proc.stdout)["supportedVersions"])
 
 
 def _fail(what: str, proc: subprocess.CompletedProcess[bytes]) -> RuntimeError:
-    return RuntimeError(
-        f"{what} exited {proc.returncode}: stdout={proc.stdout!r} stderr={proc.stderr!r}"
-    )
+    return RuntimeError(f"{what} exited {proc.returncode}: stdout={proc.stdout!r} stderr={proc.stderr!r}")
 
 
 def capture(plugin_dir: Path, out: Path) -> dict[str, JSON]:
@@ -292,9 +288,7 @@ def capture(plugin_dir: Path, out: Path) -> dict[str, JSON]:
         with netns("cnigo-host") as host:
             _sh("ip", "-n", host, "link", "set", "lo", "up")
             master = "cnigo-mv0"
-            _sh(
-                "ip", "-n", host, "link", "add", master, "type", "veth", "peer", "name", "cnigo-mv1"
-            )
+            _sh("ip", "-n", host, "link", "add", master, "type", "veth", "peer", "name", "cnigo-mv1")
             _sh("ip", "-n", host, "link", "set", master, "up")
             _sh("ip", "-n", host, "link", "set", "cnigo-mv1", "up")
 

@@ -85,7 +85,6 @@ def namespaces_and_docker(cni: cnilib.CNI, conflist: cnilib.NetworkConfigList) -
     cnilib.docker.detach(cni, "cnitest", conflist)
 
 
-
 def engine_recovery_and_bounds(conflist: cnilib.NetworkConfigList, rt: cnilib.RuntimeConfig) -> None:
     cni = cnilib.CNI(concurrency=8)
     result = cni.add(conflist, rt)  # never None
@@ -101,6 +100,8 @@ def engine_recovery_and_bounds(conflist: cnilib.NetworkConfigList, rt: cnilib.Ru
     del executor, aexecutor
     unbounded = cnilib.AsyncCNI(concurrency=None)
     del unbounded
+
+
 def reading_results(result: cnilib.Result, any_result: cnilib.Result020 | cnilib.Result100) -> None:
     # Version-independent accessors: no cast, no isinstance, whatever the shape.
     for res in (result, any_result, result.convert_to("0.2.0")):
@@ -132,6 +133,8 @@ def hostile_input_and_permissions() -> None:
         assert_type(exc.path, str)
     except cnilib.ResultError as exc:
         assert_type(exc.path, str | None)
+
+
 def networks_api(conflist: cnilib.NetworkConfigList) -> None:
     caps = cnilib.Capabilities(
         port_mappings=[cnilib.PortMapping(host_port=8080, container_port=80, protocol="tcp")],
@@ -186,6 +189,8 @@ async def async_networks_api() -> None:
         assert_type(await nets.reload(), bool)
         async for cfg in nets.watch():
             assert_type(cfg, cnilib.NetworksConfig)
+
+
 def sandbox_and_conformance(conflist: cnilib.NetworkConfigList) -> None:
     from cnilib.conformance import CheckResult, ConformanceReport, run_conformance
     from cnilib.sandbox import Container, Inventory, Sandbox, StateItem
