@@ -150,24 +150,39 @@ def intent_files(cache_dir: Path) -> list[str]:
     return [n for n in files(cache_dir / "intents") if not n.startswith(".")]
 
 
+def per_container_rules(ns: str, chain: str, *, ipv6: bool = False) -> list[str]:
+    """Rules of a shared portmap chain that belong to one container.
+
+    Every rule of ``CNI-HOSTPORT-DNAT`` does (a jump to the container's ``CNI-DN-*`` chain). In
+    ``CNI-HOSTPORT-MASQ`` and ``CNI-HOSTPORT-SETMARK`` portmap keeps one static rule each (masquerade
+    what carries mark 0x2000, set that mark); anything naming a container or its chain is not static.
+    """
+    rules = chain_rules(ns, chain, ipv6=ipv6)
+    if chain == "CNI-HOSTPORT-DNAT":
+        return rules
+    return [r for r in rules if "CNI-DN-" in r or "id: " in r]
+
+
 def leftovers(host: str, data_dir: Path, network: str, cache_dir: Path) -> dict[str, Any]:
     """Everything an attachment of ``network`` could leave; all empty when nothing leaked.
 
-    The chains portmap shares are left out of ``chains`` but their rules are in ``shared_rules``.
+    The chains portmap shares are left out of ``chains``; their per-container rules are in
+    ``shared_rules``.
     """
+    tables = {v6: cni_chains(host, ipv6=v6) for v6 in (False, True)}
     chains = {
         f"{'ip6' if v6 else 'ip'}tables {table}": sorted(names - SHARED_NAT_CHAINS)
-        for v6 in (False, True)
-        for table, names in cni_chains(host, ipv6=v6).items()
+        for v6, found in tables.items()
+        for table, names in found.items()
         if names - SHARED_NAT_CHAINS
     }
     shared_rules = {
-        f"{'ip6' if v6 else 'ip'}tables {c}": chain_rules(host, c, ipv6=v6)
-        for v6 in (False, True)
-        for c in sorted(cni_chains(host, ipv6=v6).get("nat", set()) & SHARED_NAT_CHAINS)
-        if chain_rules(host, c, ipv6=v6)
+        f"{'ip6' if v6 else 'ip'}tables {c}": rules
+        for v6, found in tables.items()
+        for c in sorted(found.get("nat", set()) & SHARED_NAT_CHAINS)
+        if (rules := per_container_rules(host, c, ipv6=v6))
     }
-    found = {
+    state = {
         "store": store(data_dir, network),
         "veths": veths(host),
         "chains": chains,
@@ -176,7 +191,7 @@ def leftovers(host: str, data_dir: Path, network: str, cache_dir: Path) -> dict[
         "cache": cache_files(cache_dir),
         "intents": intent_files(cache_dir),
     }
-    return {k: v for k, v in found.items() if v}
+    return {k: v for k, v in state.items() if v}
 
 
 # -- processes ------------------------------------------------------------------------------------
