@@ -54,7 +54,7 @@ if TYPE_CHECKING:
         RetryPolicy,
         ValidationReport,
     )
-    from ._exec import AsyncSubprocessExecutor, SubprocessExecutor, find_plugin
+    from ._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor, find_plugin
     from ._gojson import go_dumps
     from ._models import (
         ErrorInfo,
@@ -112,7 +112,9 @@ _LAZY: dict[str, str] = {
     "PluginRun": "._engine",
     "RetryPolicy": "._engine",
     "ValidationReport": "._engine",
+    "AsyncExecutor": "._exec",
     "AsyncSubprocessExecutor": "._exec",
+    "Executor": "._exec",
     "SubprocessExecutor": "._exec",
     "find_plugin": "._exec",
     "ExecOutcome": "._protocol",
@@ -141,6 +143,7 @@ __all__ = [
     "SUPPORTED_VERSIONS",
     "VERB_MIN_VERSION",
     "AsyncCNI",
+    "AsyncExecutor",
     "AsyncSubprocessExecutor",
     "CNIError",
     "CacheEntry",
@@ -152,6 +155,7 @@ __all__ = [
     "ExecError",
     "ExecOutcome",
     "ExecRequest",
+    "Executor",
     "GCAttachment",
     "IPConfig",
     "IPConfig020",

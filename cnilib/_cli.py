@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 # pay for them.
 import cnilib
 
+from ._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR, DEFAULT_IFNAME
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "build_parser", "container_id_for", "main"]
 
@@ -36,9 +38,6 @@ EXIT_FAILURE = 1
 #: Exit status: the command line itself is wrong (unknown command, missing argument, bad option).
 EXIT_USAGE = 2
 
-DEFAULT_CONF_DIR = "/etc/cni/net.d"
-DEFAULT_CACHE_DIR = "/var/lib/cni"
-DEFAULT_IFNAME = "eth0"
 
 _PROG = "cnilib"
 
@@ -599,27 +598,17 @@ def _debug_hook(run: cnilib.PluginRun) -> None:
     sys.stderr.flush()
 
 
-def _version_at_least(version: str, minimum: str) -> bool:
-    def parse(v: str) -> tuple[int, ...]:
-        try:
-            return tuple(int(x) for x in (v or "0.1.0").split("."))
-        except ValueError:
-            return (0,)
-
-    return parse(version) >= parse(minimum)
-
-
 # -- commands -------------------------------------------------------------------------------------
 
 
 def _cmd_add(ns: argparse.Namespace) -> int:
     conflist = _load(ns)
     rt = _runtime(ns, ns.netns, must_exist=True)
-    result = _engine(ns).add(conflist, rt)
-    if result is not None:
-        _write(
-            cnilib.go_dumps(result.to_dict(), indent="    ")
-        )  # cnitool: MarshalIndent, no trailing newline
+    cni = _engine(ns)
+    result = cni.add(conflist, rt)
+    # A last plugin that printed null leaves no cached result, and cnitool then prints nothing.
+    if cni.cached_result(conflist, rt) is not None:
+        _write(cnilib.go_dumps(result.to_dict(), indent="    "))  # cnitool: MarshalIndent, no newline
     return EXIT_OK
 
 
@@ -638,34 +627,10 @@ def _cmd_del(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _stale(
-    cni: cnilib.CNI, conflist: cnilib.NetworkConfigList, valid: Iterable[cnilib.GCAttachment]
-) -> list[cnilib.CacheEntry]:
-    keep = {(a.container_id, a.ifname) for a in valid}
-    return [
-        e for e in cni.cached_attachments(network=conflist.name) if (e.container_id, e.ifname) not in keep
-    ]
-
-
 def _cmd_gc(ns: argparse.Namespace) -> int:
-    conflist = _load(ns)
-    valid = _valid_attachments(ns)
-    cni = _engine(ns)
-    if _version_at_least(conflist.cni_version, "1.1.0"):
-        cni.gc(conflist, valid)
-        return EXIT_OK
-    # Before 1.1.0 there is no GC verb, but libcni (and so cnitool) still DELs the stale cached
-    # attachments of the network; do the same.
-    if conflist.disable_gc:
-        return EXIT_OK
-    errors: dict[str, BaseException] = {}
-    for entry in _stale(cni, conflist, valid):
-        try:
-            cni.delete(conflist, entry.runtime_config())
-        except cnilib.CNIError as exc:
-            errors[f"DEL {entry.container_id}/{entry.ifname}"] = exc
-    if errors:
-        raise cnilib.MultiError(f"GC of network {conflist.name!r} failed", errors)
+    # The engine's GC for every version (libcni DELs stale attachments before 1.1.0 too), under
+    # the network's exclusive lock, including unfinished ADDs.
+    _engine(ns).gc(_load(ns), _valid_attachments(ns))
     return EXIT_OK
 
 
@@ -739,15 +704,7 @@ def _explain_calls(
             raise _Usage(f"explain {verb.lower()} needs NETNS")
         rt = _runtime(ns, ns.netns, must_exist=False)
         return cni.explain(verb, conflist, rt)
-    valid = _valid_attachments(ns)
-    if verb == "GC" and not _version_at_least(conflist.cni_version, "1.1.0"):
-        if conflist.disable_gc:
-            return []
-        calls: list[cnilib.PlannedCall] = []
-        for entry in _stale(cni, conflist, valid):
-            calls.extend(cni.explain("DEL", conflist, entry.runtime_config()))
-        return calls
-    return cni.explain(verb, conflist, valid_attachments=valid)
+    return cni.explain(verb, conflist, valid_attachments=_valid_attachments(ns))
 
 
 def _cmd_explain(ns: argparse.Namespace) -> int:

@@ -166,7 +166,8 @@ def build_status_request(
 ) -> ExecRequest:
     """A STATUS request: the plugin config with the list's name and version, no container."""
     stdin = plugin_stdin(plugin, network_name=network_name, cni_version=cni_version)
-    env = {"CNI_COMMAND": Verb.STATUS.value, "CNI_PATH": ":".join(search_path)}
+    # Every CNI variable, empty where not applicable (as libcni): never the caller's inherited values.
+    env = cni_env(Verb.STATUS, search_path=search_path)
     return ExecRequest(
         verb=Verb.STATUS,
         plugin=plugin.type,
@@ -185,7 +186,8 @@ def build_gc_request(
     search_path: Sequence[str],
     valid_attachments: Iterable[GCAttachment],
 ) -> ExecRequest:
-    """A GC request: env holds only CNI_COMMAND and CNI_PATH; stdin lists the attachments to keep.
+    """A GC request: CNI_COMMAND and CNI_PATH, the other CNI variables empty (never the caller's
+    inherited values); stdin lists the attachments to keep.
 
     libcni also sends the pre-release key ``cni.dev/attachments``; so do we, for the same plugins.
     """
@@ -196,7 +198,7 @@ def build_gc_request(
         cni_version=cni_version,
         extra={"cni.dev/valid-attachments": valid, "cni.dev/attachments": valid},
     )
-    env = {"CNI_COMMAND": Verb.GC.value, "CNI_PATH": ":".join(search_path)}
+    env = cni_env(Verb.GC, search_path=search_path)
     return ExecRequest(
         verb=Verb.GC,
         plugin=plugin.type,
@@ -311,9 +313,7 @@ def _decode_version(outcome: ExecOutcome, ctx: dict[str, Any]) -> VersionInfo:
     try:
         obj = json.loads(outcome.stdout)
     except (ValueError, UnicodeDecodeError):
-        raise ExecError(
-            f"printed version info that is not JSON: {_excerpt(outcome.stdout)}", **ctx
-        ) from None
+        raise ExecError(f"printed version info that is not JSON: {_excerpt(outcome.stdout)}", **ctx) from None
     if not isinstance(obj, dict):
         raise ExecError(f"printed version info that is not an object: {_excerpt(outcome.stdout)}", **ctx)
     version = obj.get("cniVersion")

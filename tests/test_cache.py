@@ -419,7 +419,7 @@ def test_identifiers_are_validated(cache: ResultCache) -> None:
 
 def test_unreadable_path_raises_even_when_tolerant(cache: ResultCache) -> None:
     Path(cache.path_for("mynet", "abc123", "eth0")).mkdir(parents=True)
-    with pytest.raises(cnilib.CacheError, match="cannot read"):
+    with pytest.raises(cnilib.CacheError, match="is a directory, not a regular file"):
         cache.read_tolerant("mynet", "abc123", "eth0")
 
 
@@ -449,8 +449,10 @@ def test_entries_identified_by_content(cache: ResultCache) -> None:
     assert cache.entries(network="nothing") == []
 
     scan = cache.scan()
-    assert sorted(Path(p.path).name for p in scan.problems) == ["broken-c9-eth0", "x-y-eth0"]
-    assert "another attachment" in str(scan.problems[1])
+    # A directory where an entry should be is reported (never opened, never a hang).
+    assert sorted(Path(p.path).name for p in scan.problems) == ["broken-c9-eth0", "subdir", "x-y-eth0"]
+    assert "is a directory" in str(scan.problems[1])
+    assert "another attachment" in str(scan.problems[2])
     assert all(e.path is not None for e in scan.entries)
 
 
@@ -563,7 +565,7 @@ def test_lock_files_live_outside_results(cache: ResultCache) -> None:
         assert held.path == os.path.join(cache.cache_dir, "locks", "mynet.lock")
         assert stat.S_IMODE(os.stat(os.path.dirname(held.path)).st_mode) == 0o700
     assert not held.held
-    with cache.network_lock("mynet", exclusive=False) as gc:
+    with cache.lock("mynet", exclusive=False) as gc:
         assert gc.path == held.path  # one file per network: every lock is a byte range of it
         assert not gc.exclusive
     with cache.lock("mynet", "other", "eth0"), cache.lock("mynet", "abc123", "eth1"):
@@ -685,20 +687,20 @@ def test_lock_is_not_inherited_by_children(cache: ResultCache) -> None:
 
 
 def test_gc_lock_exclusive_versus_shared(cache: ResultCache) -> None:
-    with cache.network_lock("mynet", exclusive=False):
-        with cache.network_lock("mynet", exclusive=False, timeout=0.1):
+    with cache.lock("mynet", exclusive=False):
+        with cache.lock("mynet", exclusive=False, timeout=0.1):
             pass  # two ADD/DELs run together
         with (
             pytest.raises(cnilib.LockError, match="exclusive network mynet"),
-            cache.network_lock("mynet", exclusive=True, timeout=0.1),
+            cache.lock("mynet", exclusive=True, timeout=0.1),
         ):
             pass  # pragma: no cover
-        with cache.network_lock("other", exclusive=True, timeout=0.1):
+        with cache.lock("other", exclusive=True, timeout=0.1):
             pass
     with (
-        cache.network_lock("mynet", exclusive=True),
+        cache.lock("mynet", exclusive=True),
         pytest.raises(cnilib.LockError, match="shared network mynet"),
-        cache.network_lock("mynet", exclusive=False, timeout=0.1),
+        cache.lock("mynet", exclusive=False, timeout=0.1),
     ):
         pass  # pragma: no cover
 
@@ -708,7 +710,7 @@ def test_gc_waits_for_running_operations(cache: ResultCache) -> None:
     started = threading.Event()
 
     def operation() -> None:
-        with cache.network_lock("mynet", exclusive=False):
+        with cache.lock("mynet", exclusive=False):
             started.set()
             time.sleep(0.2)
             order.append("add done")
@@ -716,7 +718,7 @@ def test_gc_waits_for_running_operations(cache: ResultCache) -> None:
     t = threading.Thread(target=operation)
     t.start()
     assert started.wait(5)
-    with cache.network_lock("mynet", exclusive=True, timeout=5):
+    with cache.lock("mynet", exclusive=True, timeout=5):
         order.append("gc")
     t.join()
     assert order == ["add done", "gc"]
@@ -724,14 +726,14 @@ def test_gc_waits_for_running_operations(cache: ResultCache) -> None:
 
 def test_attachment_lock_takes_network_shared_then_attachment(cache: ResultCache) -> None:
     # ADD/DEL/CHECK hold both; GC (exclusive) must wait for them, other attachments need not.
-    with cache.attachment_lock("n", "c", "eth0"):
-        with pytest.raises(cnilib.LockError), cache.network_lock("n", exclusive=True, timeout=0.2):
+    with cache.lock("n", "c", "eth0"):
+        with pytest.raises(cnilib.LockError), cache.lock("n", exclusive=True, timeout=0.2):
             pass  # pragma: no cover
         with pytest.raises(cnilib.LockError), cache.lock("n", "c", "eth0", timeout=0.2):
             pass  # pragma: no cover
-        with cache.attachment_lock("n", "c2", "eth0", timeout=1):
+        with cache.lock("n", "c2", "eth0", timeout=1):
             pass
-    with cache.network_lock("n", exclusive=True, timeout=1):
+    with cache.lock("n", exclusive=True, timeout=1):
         pass
 
 
@@ -742,12 +744,12 @@ def test_gc_waiting_on_the_gate_holds_back_new_attachments(cache: ResultCache) -
     release = threading.Event()
 
     def holder() -> None:
-        with cache.attachment_lock("n", "a", "eth0"):
+        with cache.lock("n", "a", "eth0"):
             first.set()
             release.wait(5)
 
     def gc() -> None:
-        with cache.network_lock("n", exclusive=True, timeout=5):
+        with cache.lock("n", exclusive=True, timeout=5):
             got_gc.set()
 
     h = threading.Thread(target=holder)
@@ -757,14 +759,14 @@ def test_gc_waiting_on_the_gate_holds_back_new_attachments(cache: ResultCache) -
     g.start()
     time.sleep(0.1)  # GC now holds the gate and waits for the network lock
     try:
-        with pytest.raises(cnilib.LockError), cache.attachment_lock("n", "b", "eth0", timeout=0.2):
+        with pytest.raises(cnilib.LockError), cache.lock("n", "b", "eth0", timeout=0.2):
             pass  # pragma: no cover
     finally:
         release.set()
         h.join()
         g.join()
     assert got_gc.is_set()
-    with cache.attachment_lock("n", "b", "eth0", timeout=1):
+    with cache.lock("n", "b", "eth0", timeout=1):
         pass
 
 
@@ -780,9 +782,9 @@ def test_async_lock_serializes_and_times_out(cache: ResultCache) -> None:
                 intervals.append((start, time.monotonic()))
 
         await asyncio.gather(*(task() for _ in range(5)))
-        async with cache.anetwork_lock("mynet", exclusive=False):
+        async with cache.alock("mynet", exclusive=False):
             with pytest.raises(cnilib.LockError):
-                async with cache.anetwork_lock("mynet", exclusive=True, timeout=0.05):
+                async with cache.alock("mynet", exclusive=True, timeout=0.05):
                     pass  # pragma: no cover
         return intervals
 

@@ -682,7 +682,8 @@ def test_status(cli: CLI, tmp_path: Path) -> None:
     assert (run.rc, run.out, run.err) == (0, "", "")
     recs = cli.records()
     assert [r.verb for r in recs] == ["STATUS", "STATUS"]
-    assert recs[0].env == {"CNI_COMMAND": "STATUS", "CNI_PATH": str(cli.bin)}
+    assert recs[0].env == {"CNI_COMMAND": "STATUS", "CNI_CONTAINERID": "", "CNI_NETNS": "", "CNI_ARGS": "",
+        "CNI_IFNAME": "", "CNI_PATH": str(cli.bin)}
     assert recs[0].config == {"type": "pa", "name": "s", "cniVersion": "1.1.0"}
     cli.clear()
     line = one_line_error(cli.run("status", "t"))
@@ -719,7 +720,8 @@ def test_gc_1_1_0_deletes_unkept_attachments_then_sends_gc(cli: CLI, tmp_path: P
     assert dels == sorted([cnitool_id(b), cnitool_id(c)])
     [gc] = [r for r in recs if r.verb == "GC"]
     assert recs[-1].verb == "GC"  # after the DELs
-    assert gc.env == {"CNI_COMMAND": "GC", "CNI_PATH": str(cli.bin)}
+    assert gc.env == {"CNI_COMMAND": "GC", "CNI_CONTAINERID": "", "CNI_NETNS": "", "CNI_ARGS": "",
+        "CNI_IFNAME": "", "CNI_PATH": str(cli.bin)}
     assert gc.config["cni.dev/valid-attachments"] == [
         {"containerID": cnitool_id(a), "ifname": "eth0"}, {"containerID": "other", "ifname": "eth9"}]
     assert cli.cache_files() == sorted([f"g-{cnitool_id(a)}-eth0", f"h-{cnitool_id(a)}-eth0"])
@@ -946,7 +948,7 @@ def test_explain_gc_and_status(cli: CLI, tmp_path: Path) -> None:
     cli.clear()
     calls = _explained(cli, "gc", "g", "--keep", f"{cnitool_id(a)}:eth0")
     assert [(c["verb"], c["env"].get("CNI_CONTAINERID")) for c in calls] == [
-        ("DEL", cnitool_id(b)), ("GC", None)]
+        ("DEL", cnitool_id(b)), ("GC", "")]  # GC gets every CNI variable, empty
     assert calls[1]["stdin"]["cni.dev/valid-attachments"] == [
         {"containerID": cnitool_id(a), "ifname": "eth0"}]
     calls = _explained(cli, "gc", "o")  # before 1.1.0: the DELs libcni would run, no GC

@@ -251,9 +251,9 @@ def test_lock_timeouts(tmp_path: Path) -> None:
     cni = rig.cni(lock_timeout=0.2)
     with cni.cache.lock("cnet", "busy", "eth0"), pytest.raises(LockError):
         cni.add(rig.net, rt("busy"))
-    with cni.cache.network_lock("cnet", exclusive=True), pytest.raises(LockError):
+    with cni.cache.lock("cnet", exclusive=True), pytest.raises(LockError):
         cni.delete(rig.net, rt("other"))
-    with cni.cache.network_lock("cnet", exclusive=False), pytest.raises(LockError):
+    with cni.cache.lock("cnet", exclusive=False), pytest.raises(LockError):
         cni.gc(rig.net, [])
 
     async def main() -> None:

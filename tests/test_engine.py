@@ -271,10 +271,12 @@ def test_add_empty_stdout_is_an_error(rig: Rig) -> None:
         rig.cni().add(conflist("1.0.0", [{"type": "p1"}]), rt())
 
 
-def test_add_null_from_last_plugin_returns_none_and_caches_without_result(rig: Rig) -> None:
+def test_add_null_from_last_plugin_returns_an_empty_result_and_caches_without_result(rig: Rig) -> None:
     rig.plugin("p1", add="null")
     net = conflist("1.0.0", [{"type": "p1"}])
-    assert rig.cni().add(net, rt()) is None
+    got = rig.cni().add(net, rt())  # add's type is Result, never None: an empty one of the list's version
+    assert got.cni_version == "1.0.0"
+    assert got.all_addresses == ()
     data = json.loads(rig.cache_file().read_bytes())
     assert "result" not in data
     assert rig.cni().cached_result(net, rt()) is None
@@ -350,8 +352,9 @@ def test_corrupt_cache_is_deleted_even_when_a_plugin_then_fails(rig: Rig) -> Non
     net = conflist("1.0.0", [{"type": "p1"}])
     rig.cache_file().parent.mkdir(parents=True)
     rig.cache_file().write_bytes(b"")
-    with pytest.raises(PluginError):
+    with pytest.raises(MultiError) as info:
         rig.cni().delete(net, rt())
+    assert isinstance(info.value.errors["plugins[0] (p1)"], PluginError)
     assert not rig.cache_file().exists()
 
 
@@ -361,10 +364,15 @@ def test_del_keeps_cache_when_a_plugin_fails_and_a_retry_uses_it(rig: Rig) -> No
     rig.cni().add(net, rt())
     rig.plugin("p2", stdout={"DEL": {"code": 5, "msg": "io failure"}}, exit_status={"DEL": 1})
     rig.clear()
-    with pytest.raises(PluginError) as info:
+    with pytest.raises(MultiError) as info:
         rig.cni().delete(net, rt())
-    assert info.value.plugin == "p2"
-    assert rig.order() == [("p3", "DEL"), ("p2", "DEL")]  # stops at the first error
+    [(where, err)] = info.value.errors.items()
+    assert where == "plugins[1] (p2)"
+    assert isinstance(err, PluginError)
+    assert err.plugin == "p2"
+    assert "kept for a later DEL" in str(info.value)
+    # Every plugin's DEL runs past the failure; the entry stays so that a later DEL can finish.
+    assert rig.order() == [("p3", "DEL"), ("p2", "DEL"), ("p1", "DEL")]
     assert rig.cache_file().exists()
 
     rig.plugin("p2")  # fixed: DEL succeeds now
@@ -475,7 +483,8 @@ def test_status_runs_every_plugin_in_order(rig: Rig) -> None:
     calls = rig.calls()
     assert [(p, v) for p, v, _ in calls] == [("p1", "STATUS"), ("p2", "STATUS")]
     for _, _, rec in calls:
-        assert rec.env == {"CNI_COMMAND": "STATUS", "CNI_PATH": str(rig.bindir)}
+        assert rec.env == {"CNI_COMMAND": "STATUS", "CNI_CONTAINERID": "", "CNI_NETNS": "", "CNI_ARGS": "",
+            "CNI_IFNAME": "", "CNI_PATH": str(rig.bindir)}
         assert rec.config["name"] == "testnet"
         assert rec.config["cniVersion"] == "1.1.0"
     assert calls[0][2].config["x"] == 1
@@ -543,7 +552,8 @@ def test_gc_deletes_stale_attachments_then_gcs_every_plugin(rig: Rig) -> None:
     assert [p for p, _ in gcs] == ["p1", "p2"]
     assert calls[-2:] == [(p, "GC", rec) for p, rec in gcs]  # after every DEL
     for p, rec in gcs:
-        assert rec.env == {"CNI_COMMAND": "GC", "CNI_PATH": str(rig.bindir)}
+        assert rec.env == {"CNI_COMMAND": "GC", "CNI_CONTAINERID": "", "CNI_NETNS": "", "CNI_ARGS": "",
+            "CNI_IFNAME": "", "CNI_PATH": str(rig.bindir)}
         conf = rec.config
         assert conf["cniVersion"] == "1.1.0"
         assert conf["name"] == "testnet"
@@ -699,12 +709,14 @@ def test_rollback_is_best_effort_and_says_what_failed(rig: Rig) -> None:
     assert "stuck" in notes
 
 
-def test_rollback_skips_a_plugin_that_was_not_found(rig: Rig) -> None:
+def test_a_plugin_missing_mid_list_fails_before_anything_runs(rig: Rig) -> None:
     rig.plugin("p1", add=result_for("1.0.0", "10.0.0.1/24"))
     net = conflist("1.0.0", [{"type": "p1"}, {"type": "missing"}])
-    with pytest.raises(PluginNotFoundError):
-        rig.cni(rollback=True).add(net, rt())
-    assert rig.order() == [("p1", "ADD"), ("p1", "DEL")]
+    for rollback in (True, False):
+        with pytest.raises(PluginNotFoundError, match="nothing was applied"):
+            rig.cni(rollback=rollback).add(net, rt())
+    assert rig.order() == []  # pre-flight: not even p1 ran
+    assert not (rig.cache_dir / "intents").exists()
 
 
 def test_rollback_removes_a_stale_entry_of_an_earlier_add(rig: Rig) -> None:
@@ -904,10 +916,12 @@ def test_on_plugin_reports_every_run_with_timings(rig: Rig, tmp_path: Path) -> N
     runs: list[PluginRun] = []
     cni = rig.cni(on_plugin=runs.append)
     cni.add(net, rt())
-    with pytest.raises(PluginError):
+    with pytest.raises(MultiError):
         cni.delete(net, rt())
+    # DEL goes on past the failing plugin: every plugin's DEL runs.
     assert [(r.verb, r.index, r.plugin) for r in runs] == [
-        (Verb.ADD, 0, "p1"), (Verb.ADD, 1, "slow"), (Verb.ADD, 2, "bad"), (Verb.DEL, 2, "bad"),
+        (Verb.ADD, 0, "p1"), (Verb.ADD, 1, "slow"), (Verb.ADD, 2, "bad"),
+        (Verb.DEL, 2, "bad"), (Verb.DEL, 1, "slow"), (Verb.DEL, 0, "p1"),
     ]  # fmt: skip
     assert all(r.network == "testnet" for r in runs)
     assert runs[1].duration >= 0.2
@@ -919,10 +933,18 @@ def test_on_plugin_reports_every_run_with_timings(rig: Rig, tmp_path: Path) -> N
     assert runs[3].request.env["CNI_COMMAND"] == "DEL"
 
 
-def test_on_plugin_sees_a_missing_plugin(rig: Rig) -> None:
+def test_on_plugin_sees_a_plugin_that_vanished_after_preflight(rig: Rig) -> None:
     runs: list[PluginRun] = []
-    with pytest.raises(PluginNotFoundError):
+    # A missing plugin is found by pre-flight (nothing runs); one removed after it fails at its run.
+    with pytest.raises(PluginNotFoundError, match="nothing was applied"):
         rig.cni(on_plugin=runs.append).add(conflist("1.0.0", [{"type": "nope"}]), rt())
+    assert runs == []
+    rig.plugin("p1", add=result_for("1.0.0", "10.0.0.1/24"))
+    cni = rig.cni(on_plugin=runs.append)
+    cni._planner.resolve = False  # as if the plugin vanished between pre-flight and its run
+    (rig.bindir / "p1").unlink()
+    with pytest.raises(PluginNotFoundError):
+        cni.add(conflist("1.0.0", [{"type": "p1"}]), rt())
     assert len(runs) == 1
     assert runs[0].outcome is None
     assert isinstance(runs[0].error, PluginNotFoundError)

@@ -125,7 +125,8 @@ def test_gc_env_has_only_command_and_path() -> None:
         search_path=["/a", "/b"],
         valid_attachments=[GCAttachment("c1", "eth0")],
     )
-    assert dict(req.env) == {"CNI_COMMAND": "GC", "CNI_PATH": "/a:/b"}
+    assert dict(req.env) == {"CNI_COMMAND": "GC", "CNI_CONTAINERID": "", "CNI_NETNS": "", "CNI_ARGS": "",
+        "CNI_IFNAME": "", "CNI_PATH": "/a:/b"}
     valid = [{"containerID": "c1", "ifname": "eth0"}]
     conf = stdin_of(req)
     assert conf["cni.dev/valid-attachments"] == valid
@@ -138,7 +139,8 @@ def test_status_env_and_stdin() -> None:
     req = build_status_request(
         plugin(mtu=1400), network_name="net1", cni_version="1.1.0", search_path=["/a"]
     )
-    assert dict(req.env) == {"CNI_COMMAND": "STATUS", "CNI_PATH": "/a"}
+    assert dict(req.env) == {"CNI_COMMAND": "STATUS", "CNI_CONTAINERID": "", "CNI_NETNS": "", "CNI_ARGS": "",
+        "CNI_IFNAME": "", "CNI_PATH": "/a"}
     assert stdin_of(req) == {"type": "bridge", "mtu": 1400, "name": "net1", "cniVersion": "1.1.0"}
 
 

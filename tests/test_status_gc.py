@@ -111,7 +111,8 @@ def test_status_ok_and_failures(env: Env) -> None:
     cni.status(env.net)
     calls = env.calls()
     assert [(p, v) for p, v, _ in calls] == [("gca", "STATUS"), ("gcb", "STATUS")]
-    assert calls[0][2]["env"] == {"CNI_COMMAND": "STATUS", "CNI_PATH": str(env.bindir)}
+    assert calls[0][2]["env"] == {"CNI_COMMAND": "STATUS", "CNI_CONTAINERID": "", "CNI_NETNS": "",
+        "CNI_ARGS": "", "CNI_IFNAME": "", "CNI_PATH": str(env.bindir)}
     for code in (50, 51):
         env.status_b.write_text(str(code))
         with pytest.raises(PluginError) as info:
@@ -143,7 +144,8 @@ def test_gc_end_to_end(env: Env) -> None:
     gc_calls = [(p, r) for p, v, r in calls if v == "GC"]
     assert [p for p, _ in gc_calls] == ["gca", "gcb"]
     for _, r in gc_calls:
-        assert r["env"] == {"CNI_COMMAND": "GC", "CNI_PATH": str(env.bindir)}
+        assert r["env"] == {"CNI_COMMAND": "GC", "CNI_CONTAINERID": "", "CNI_NETNS": "", "CNI_ARGS": "",
+            "CNI_IFNAME": "", "CNI_PATH": str(env.bindir)}
         assert r["stdin"]["cni.dev/valid-attachments"] == [
             {"containerID": "c1", "ifname": "eth0"},
             {"containerID": "c3", "ifname": "eth0"},

@@ -1,0 +1,204 @@
+"""The locks that serialize the cache's users: byte ranges of one lock file per network.
+
+``<cache_dir>/locks/<network>.lock`` holds, as open-file-description record locks
+(``F_OFD_SETLK``), which serialize threads of one process as well as processes and vanish with
+their holder::
+
+    byte 0        the network lock: ADD/DEL/CHECK hold it shared, GC exclusive
+    byte 1        the GC gate: GC holds it while it waits, so ADD/DEL cannot starve it
+    byte 2 + h    one attachment (h: a 32-bit hash of container id and ifname), exclusive
+
+One file per network, created once, instead of one per attachment: creating a file costs more
+than the rest of a loopback ADD. Lock files are opened with ``O_NOFOLLOW``: never through a symlink.
+"""
+
+from __future__ import annotations
+
+import binascii
+import errno
+import fcntl
+import os
+import struct
+import time
+from collections.abc import Generator
+
+from .._errors import CacheError, LockError
+from ._files import make_dir, open_regular
+
+__all__ = ["HeldLock", "LockRequest", "acquire", "acquire_async"]
+
+_POLL_FIRST = 0.001
+_POLL_MAX = 0.05
+# struct flock on 64-bit Linux: l_type, l_whence, (pad), l_start, l_len, l_pid, (pad).
+_FLOCK = struct.Struct("hh4xqqi4x")
+_NETWORK_BYTE = 0
+_GATE_BYTE = 1
+_FIRST_ATTACHMENT_BYTE = 2
+
+
+class HeldLock:
+    """A held lock (byte ranges of a network's lock file); the context manager that handed it out
+    releases it."""
+
+    def __init__(self, fd: int, path: str, exclusive: bool) -> None:
+        self.path = path
+        self.exclusive = exclusive
+        self._fd: int | None = fd
+
+    @property
+    def held(self) -> bool:
+        """True until released."""
+        return self._fd is not None
+
+    def release(self) -> None:
+        """Release the lock (idempotent). Closing the descriptor drops its record locks."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __repr__(self) -> str:
+        mode = "exclusive" if self.exclusive else "shared"
+        state = "held" if self.held else "released"
+        return f"<HeldLock {self.path} {mode} {state}>"
+
+
+class LockRequest:
+    """What to lock: a network (shared, or ``exclusive`` for GC), optionally with one attachment."""
+
+    __slots__ = ("attachment", "exclusive", "network", "path")
+
+    def __init__(self, path: str, network: str, attachment: tuple[str, str] | None, exclusive: bool) -> None:
+        self.path = path
+        self.network = network
+        self.attachment = attachment
+        self.exclusive = exclusive
+
+    def steps(self) -> list[tuple[int, bool, str, bool]]:
+        """(byte, exclusive, what, release-after) in the one order every taker uses."""
+        net, excl = self.network, self.exclusive
+        # GC holds the gate while it waits; the others only pass through it (shared).
+        mode = "exclusive" if excl else "shared"
+        steps = [
+            (_GATE_BYTE, excl, f"GC gate of network {net}", not excl),
+            (_NETWORK_BYTE, excl, f"{mode} network {net}", False),
+        ]
+        if self.attachment is not None:
+            cid, ifname = self.attachment
+            byte = _FIRST_ATTACHMENT_BYTE + binascii.crc32(f"{cid}\0{ifname}".encode())
+            steps.append((byte, True, f"attachment {net}/{cid}/{ifname}", False))
+        return steps
+
+
+def _open(path: str) -> int:
+    # O_CLOEXEC (in open_regular): a plugin inheriting the descriptor would hold the lock.
+    try:
+        try:
+            return open_regular(path, os.O_RDWR, what="lock file", create=True)
+        except FileNotFoundError:
+            make_dir(os.path.dirname(path))
+            return open_regular(path, os.O_RDWR, what="lock file", create=True)
+    except CacheError:
+        raise
+    except OSError as exc:
+        raise CacheError(f"cannot open lock file {path}: {exc.strerror or exc}") from None
+
+
+def _record_lock(fd: int, byte: int, mode: int, wait: bool) -> bool:
+    """Lock (``F_WRLCK``/``F_RDLCK``) or unlock (``F_UNLCK``) one byte; False if it would block."""
+    data = _FLOCK.pack(mode, os.SEEK_SET, byte, 1, 0)
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK, data)
+    except OSError as exc:
+        if not wait and exc.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise CacheError(f"cannot lock: {exc.strerror or exc}") from None
+    return True
+
+
+def _holding(req: LockRequest) -> Generator[tuple[int, int, bool, str], None, HeldLock]:
+    """The locking plan both takers share: yields each ``(fd, byte, exclusive, what)`` to take, in
+    order; returns the held lock."""
+    fd = _open(req.path)
+    gate_fd = -1
+    try:
+        for byte, exclusive, what, passing in req.steps():
+            if byte == _GATE_BYTE and exclusive:
+                # GC's gate lives on its own descriptor so it can be dropped once GC holds byte 0.
+                gate_fd = _open(req.path)
+                yield gate_fd, byte, True, what
+                continue
+            yield fd, byte, exclusive, what
+            if passing:
+                _record_lock(fd, byte, fcntl.F_UNLCK, wait=False)
+        held = HeldLock(fd, req.path, req.exclusive or req.attachment is not None)
+        fd = -1
+        return held
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if gate_fd >= 0:
+            os.close(gate_fd)
+
+
+class _Poll:
+    """Backoff and deadline of one acquisition (shared by the sync and asyncio takers)."""
+
+    def __init__(self, req: LockRequest, timeout: float | None) -> None:
+        self.path = req.path
+        self.timeout = timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.delay = _POLL_FIRST
+
+    def pause(self, what: str) -> float:
+        """Seconds to wait before the next try; LockError when the deadline has passed."""
+        wait = self.delay
+        self.delay = min(self.delay * 2, _POLL_MAX)
+        if self.deadline is None:
+            return wait
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise LockError(
+                f"timed out after {self.timeout or 0.0:g}s waiting for the {what} lock ({self.path})"
+            )
+        return min(wait, remaining)
+
+
+def acquire(req: LockRequest, timeout: float | None) -> HeldLock:
+    """Take ``req`` in the calling thread; LockError after ``timeout`` seconds (None: forever)."""
+    poll = _Poll(req, timeout)
+    plan = _holding(req)
+    try:
+        fd, byte, exclusive, what = next(plan)
+        while True:
+            mode = fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK
+            if timeout is None:
+                _record_lock(fd, byte, mode, wait=True)  # blocks; PEP 475 retries after signals
+            else:
+                while not _record_lock(fd, byte, mode, wait=False):
+                    time.sleep(poll.pause(what))
+            fd, byte, exclusive, what = plan.send(None)
+    except StopIteration as done:
+        held: HeldLock = done.value
+        return held
+    finally:
+        plan.close()  # on a failure: its finally closes the descriptors
+
+
+async def acquire_async(req: LockRequest, timeout: float | None) -> HeldLock:
+    """Take ``req`` without blocking the event loop (polling; cancellable)."""
+    import asyncio  # the sync paths (and the CLI) never pay for it
+
+    poll = _Poll(req, timeout)
+    plan = _holding(req)
+    try:
+        fd, byte, exclusive, what = next(plan)
+        while True:
+            mode = fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK
+            while not _record_lock(fd, byte, mode, wait=False):
+                await asyncio.sleep(poll.pause(what))
+            fd, byte, exclusive, what = plan.send(None)
+    except StopIteration as done:
+        held: HeldLock = done.value
+        return held
+    finally:
+        plan.close()

@@ -1,0 +1,231 @@
+"""Drivers: short loops that carry out a plan's effects (``_effects``).
+
+:class:`SyncDriver` runs them in the calling thread, :class:`AsyncDriver` on an event loop (plugin
+processes watched by the loop, cache writes in a worker thread), :func:`dry_run` not at all: it
+records each :class:`Run` as a :class:`PlannedCall`, performs reads (DEL and CHECK show the real
+cached prevResult) and skips everything else, knowing from an effect's type alone what it does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, TypeVar, cast
+
+from .._cache import HeldLock, ResultCache
+from .._cache._locks import LockRequest, acquire, acquire_async
+from .._errors import CNIError
+from .._exec import AsyncExecutor, Executor, find_plugin
+from .._models import VersionInfo
+from .._version import Verb
+from ._effects import CacheRead, CacheWrite, Effect, Gather, Plan, Run, Simulated, Sleep, TakeLock
+from ._plans import Placeholder
+from ._reports import PlannedCall
+
+__all__ = ["AsyncDriver", "SyncDriver", "dry_run"]
+
+T = TypeVar("T")
+
+
+class _Steps:
+    """Advances a plan with the answers a driver gives; holds the plan's locks until it ends.
+
+    The part of every driver's loop that does not depend on how effects are carried out.
+    """
+
+    __slots__ = ("_answer", "_error", "_plan", "held", "value")
+
+    def __init__(self, plan: Plan[Any]) -> None:
+        self._plan = plan
+        self._answer: Any = None
+        self._error: BaseException | None = None
+        self.held: list[HeldLock] = []
+        self.value: Any = None
+
+    def next(self) -> Effect | None:
+        """The next effect, or None once the plan has returned (its value in ``value``)."""
+        try:
+            if self._error is not None:
+                effect = self._plan.throw(self._error)
+            else:
+                effect = self._plan.send(self._answer)
+        except StopIteration as stop:
+            self.value = stop.value
+            return None
+        self._answer, self._error = None, None
+        return effect
+
+    def answer(self, value: Any) -> None:
+        self._answer = value
+
+    def fail(self, exc: CNIError) -> None:
+        self._error = exc
+
+    def lock_request(self, store: ResultCache, effect: TakeLock) -> LockRequest:
+        path = store.lock_path_for(effect.network)
+        return LockRequest(path, effect.network, effect.attachment, effect.exclusive)
+
+    def close(self) -> None:
+        self._plan.close()
+        while self.held:
+            self.held.pop().release()
+
+
+class SyncDriver:
+    """Carries out effects in the calling thread; ``limit`` bounds how many plans run at once."""
+
+    def __init__(self, executor: Executor, store: ResultCache, limit: int | None) -> None:
+        self.executor = executor
+        self.store = store
+        self.limit = limit
+        self._slots = None if limit is None else threading.BoundedSemaphore(limit)
+
+    def drive(self, plan: Plan[T], *, bounded: bool = True) -> T:
+        slots = self._slots if bounded else None
+        if slots is not None:
+            slots.acquire()
+        steps = _Steps(plan)
+        try:
+            while (effect := steps.next()) is not None:
+                try:
+                    steps.answer(self._do(effect, steps))
+                except CNIError as exc:
+                    steps.fail(exc)
+            return cast("T", steps.value)
+        finally:
+            steps.close()
+            if slots is not None:
+                slots.release()
+
+    def _do(self, effect: Effect, steps: _Steps) -> Any:
+        if type(effect) is Run:
+            return self.executor.run(effect.request, timeout=effect.timeout)
+        if isinstance(effect, (CacheRead, CacheWrite)):
+            return effect.apply(self.store)
+        if type(effect) is TakeLock:
+            steps.held.append(acquire(steps.lock_request(self.store, effect), effect.timeout))
+            return None
+        if type(effect) is Gather:
+            return self._gather(effect)
+        time.sleep(cast("Sleep", effect).seconds)
+        return None
+
+    def _gather(self, effect: Gather) -> list[Any]:
+        from concurrent.futures import ThreadPoolExecutor  # (import cost)
+
+        workers = max(1, min(len(effect.plans), self.limit or len(effect.plans)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_outcome, self.drive, plan) for plan in effect.plans]
+            return [f.result() for f in futures]
+
+
+def _outcome(drive: Any, plan: Plan[Any]) -> Any:
+    try:
+        return drive(plan)
+    except CNIError as exc:
+        return exc
+
+
+class AsyncDriver:
+    """Carries out effects on the running event loop; ``limit`` bounds how many plans run at once."""
+
+    def __init__(self, executor: AsyncExecutor, store: ResultCache, limit: int | None) -> None:
+        self.executor = executor
+        self.store = store
+        self.limit = limit
+        self._slots: dict[object, Any] = {}  # one semaphore per event loop
+
+    def _slot(self) -> Any:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        sem = self._slots.get(loop)
+        if sem is None:
+            sem = self._slots[loop] = asyncio.Semaphore(cast("int", self.limit))
+        return sem
+
+    async def drive(self, plan: Plan[T], *, bounded: bool = True) -> T:
+        if bounded and self.limit is not None:
+            async with self._slot():
+                return await self._loop(plan)
+        return await self._loop(plan)
+
+    async def _loop(self, plan: Plan[T]) -> T:
+        steps = _Steps(plan)
+        try:
+            while (effect := steps.next()) is not None:
+                try:
+                    steps.answer(await self._do(effect, steps))
+                except CNIError as exc:
+                    steps.fail(exc)
+            return cast("T", steps.value)
+        finally:
+            steps.close()
+
+    async def _do(self, effect: Effect, steps: _Steps) -> Any:
+        import asyncio  # (import cost; already loaded when a loop runs)
+
+        if type(effect) is Run:
+            return await self.executor.run(effect.request, timeout=effect.timeout)
+        if isinstance(effect, CacheRead) and effect.quick:
+            return effect.apply(self.store)
+        if isinstance(effect, (CacheRead, CacheWrite)):
+            # Writes fsync and scans list directories: a worker thread keeps the loop free.
+            return await asyncio.get_running_loop().run_in_executor(None, effect.apply, self.store)
+        if type(effect) is TakeLock:
+            steps.held.append(await acquire_async(steps.lock_request(self.store, effect), effect.timeout))
+            return None
+        if type(effect) is Gather:
+            return await asyncio.gather(*(self.drive(p) for p in effect.plans), return_exceptions=True)
+        await asyncio.sleep(cast("Sleep", effect).seconds)
+        return None
+
+
+def dry_run(plan: Plan[Any], store: ResultCache) -> list[PlannedCall]:
+    """The plugin calls ``plan`` would make; reads are done, nothing is run, written or locked."""
+    calls: list[PlannedCall] = []
+    steps = _Steps(plan)
+    try:
+        while (effect := steps.next()) is not None:
+            if type(effect) is Run:
+                calls.append(_planned(effect))
+                steps.answer(_simulated(effect))
+            elif isinstance(effect, CacheRead):
+                steps.answer(effect.apply(store))
+            elif type(effect) is Gather:
+                for sub in effect.plans:
+                    calls.extend(dry_run(sub, store))
+                steps.answer([None] * len(effect.plans))
+            # CacheWrite, TakeLock, Sleep: skipped (answered with None).
+    finally:
+        steps.close()
+    return calls
+
+
+def _planned(effect: Run) -> PlannedCall:
+    req = effect.request
+    path: str | None = None
+    problem = None
+    try:
+        path = find_plugin(req.plugin, req.search_path)
+    except CNIError as exc:
+        problem = str(exc)
+    return PlannedCall(
+        index=effect.index,
+        plugin=req.plugin,
+        verb=req.verb,
+        plugin_path=path,
+        env=dict(req.env),
+        stdin=json.loads(req.stdin),
+        problem=problem,
+    )
+
+
+def _simulated(effect: Run) -> Simulated:
+    req = effect.request
+    if req.verb is Verb.ADD:
+        return Simulated(Placeholder(effect.index, req.plugin))
+    if req.verb is Verb.VERSION:
+        return Simulated(VersionInfo(cni_version="", supported_versions=()))
+    return Simulated(None)

@@ -1,0 +1,223 @@
+"""The effects a plan yields: plain data, interpreted by a driver.
+
+A plan (``_plans``) is a generator. It yields one of these objects and receives the outcome (or has
+the driver's :class:`~cnilib.CNIError` thrown in). Nothing here does I/O by itself except the cache
+effects' ``apply``, which a driver calls with its store. A driver tells what an effect does from its
+TYPE alone: :class:`Run` starts a plugin, :class:`Sleep` waits, :class:`TakeLock` locks (held until
+the plan ends), :class:`Gather` runs sub-plans concurrently, a :class:`CacheRead` only reads (a dry
+run performs it for real) and a :class:`CacheWrite` changes the disk (a dry run skips it).
+Slotted classes, not attrs: one is made per plugin run and per file operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from typing import Any, TypeAlias, TypeVar
+
+from .._cache import CacheEntry, CacheProblem, CacheScan, ResultCache
+from .._protocol import ExecRequest
+
+__all__ = [
+    "CacheRead",
+    "CacheWrite",
+    "DeleteEntry",
+    "DropIntent",
+    "Effect",
+    "Gather",
+    "Plan",
+    "ReadEntry",
+    "ReadIntent",
+    "Run",
+    "ScanEntries",
+    "ScanIntents",
+    "Simulated",
+    "Sleep",
+    "TakeLock",
+    "WriteEntry",
+    "WriteIntent",
+]
+
+T = TypeVar("T")
+Key = tuple[str, str, str]
+
+
+class Run:
+    """Run ``request`` with at most ``timeout`` seconds; the answer is its :class:`ExecOutcome`.
+
+    The plan itself computes the timeout from its deadline, decodes the outcome and reports the run.
+    """
+
+    __slots__ = ("index", "request", "timeout")
+
+    def __init__(self, request: ExecRequest, timeout: float | None, index: int = 0) -> None:
+        self.request = request
+        self.timeout = timeout
+        self.index = index
+
+
+class Simulated:
+    """A dry run's answer to :class:`Run`: ``value`` stands for the decoded outcome."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
+class Sleep:
+    """Pause ``seconds`` (retry backoff)."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+
+class TakeLock:
+    """Take a lock of ``network`` (an attachment's when ``attachment`` is given, else the network
+    lock, ``exclusive`` for GC); the driver holds it until the plan ends. ``timeout`` 0 means
+    "only if free" (:class:`~cnilib.LockError` otherwise)."""
+
+    __slots__ = ("attachment", "exclusive", "network", "timeout")
+
+    def __init__(
+        self, network: str, attachment: tuple[str, str] | None, *, exclusive: bool, timeout: float | None
+    ) -> None:
+        self.network = network
+        self.attachment = attachment
+        self.exclusive = exclusive
+        self.timeout = timeout
+
+
+class Gather:
+    """Run ``plans`` concurrently; the answer lists each one's value or :class:`~cnilib.CNIError`."""
+
+    __slots__ = ("plans",)
+
+    def __init__(self, plans: Sequence[Plan[Any]]) -> None:
+        self.plans = tuple(plans)
+
+
+class CacheRead:
+    """Base of effects that only read the cache. ``quick``: one small file, done inline even on
+    an event loop (a worker thread hand-off would cost more)."""
+
+    __slots__ = ()
+    quick = True
+
+    def apply(self, store: ResultCache) -> Any:
+        """Do the read."""
+        raise NotImplementedError
+
+
+class CacheWrite:
+    """Base of effects that change the cache (fsync: never on an event loop; skipped by dry runs)."""
+
+    __slots__ = ()
+
+    def apply(self, store: ResultCache) -> Any:
+        """Do the write."""
+        raise NotImplementedError
+
+
+class ReadEntry(CacheRead):
+    """The attachment's entry and any problem with its file: ``(entry, problem)``."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+
+    def apply(self, store: ResultCache) -> tuple[CacheEntry | None, CacheProblem | None]:
+        return store.read_tolerant(*self.key)
+
+
+class ReadIntent(CacheRead):
+    """The attachment's intent record, or None."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+
+    def apply(self, store: ResultCache) -> CacheEntry | None:
+        return store.read_intent(*self.key)
+
+
+class ScanEntries(CacheRead):
+    """Every entry of ``network`` (a :class:`CacheScan`)."""
+
+    __slots__ = ("network",)
+    quick = False
+
+    def __init__(self, network: str) -> None:
+        self.network = network
+
+    def apply(self, store: ResultCache) -> CacheScan:
+        return store.scan(network=self.network)
+
+
+class ScanIntents(CacheRead):
+    """Every intent record of ``network`` (of every network for None), a :class:`CacheScan`."""
+
+    __slots__ = ("network",)
+    quick = False
+
+    def __init__(self, network: str | None) -> None:
+        self.network = network
+
+    def apply(self, store: ResultCache) -> CacheScan:
+        return store.scan_intents(network=self.network)
+
+
+class WriteEntry(CacheWrite):
+    """Write the attachment's entry (never over another attachment's)."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, entry: CacheEntry) -> None:
+        self.entry = entry
+
+    def apply(self, store: ResultCache) -> str:
+        return store.write(self.entry)
+
+
+class DeleteEntry(CacheWrite):
+    """Remove the attachment's entry (``owner_checked``: it was just read and is its own)."""
+
+    __slots__ = ("key", "owner_checked")
+
+    def __init__(self, key: Key, *, owner_checked: bool) -> None:
+        self.key = key
+        self.owner_checked = owner_checked
+
+    def apply(self, store: ResultCache) -> bool:
+        return store.delete(*self.key, owner_checked=self.owner_checked)
+
+
+class WriteIntent(CacheWrite):
+    """Record durably that an ADD starts (identity, netns, arguments, the list's bytes)."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, entry: CacheEntry) -> None:
+        self.entry = entry
+
+    def apply(self, store: ResultCache) -> str:
+        return store.write_intent(self.entry)
+
+
+class DropIntent(CacheWrite):
+    """Remove the attachment's intent record (the ADD finished, was rolled back or DELeted)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+
+    def apply(self, store: ResultCache) -> bool:
+        return store.drop_intent(*self.key)
+
+
+Effect: TypeAlias = Run | Sleep | TakeLock | Gather | CacheRead | CacheWrite
+Plan: TypeAlias = Generator[Effect, Any, T]

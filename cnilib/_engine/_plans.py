@@ -1,0 +1,422 @@
+"""The plans of ADD, DEL and CHECK: generators that yield effects (``_effects``) and never do I/O.
+
+A plan owns everything about a verb but how its effects are carried out: the order of the plugins,
+prevResult threading, the deadline, decoding each plugin's output, retries, the per-plugin report,
+rollback, the intent record and the cache entry. Drivers (``_drivers``) carry the effects out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+
+import attrs
+
+from .._cache import INTENT_KIND, CacheEntry
+from .._errors import (
+    CacheError,
+    CNIError,
+    MultiError,
+    PluginError,
+    PluginNotFoundError,
+    PluginTimeoutError,
+    ResultError,
+    ValidationError,
+    VersionError,
+)
+from .._exec import check_plugin_name, find_plugin
+from .._models import NetworkConfigList, PluginConfig, RuntimeConfig, VersionInfo
+from .._protocol import ExecOutcome, ExecRequest, build_request, decode_outcome
+from .._results import AnyResult, Result, parse_result
+from .._validate import validate_network_name
+from .._version import Verb, check_verb_supported, normalize_version, version_at_least
+from ._effects import (
+    DeleteEntry,
+    DropIntent,
+    Plan,
+    ReadEntry,
+    ReadIntent,
+    Run,
+    Simulated,
+    Sleep,
+    TakeLock,
+    WriteEntry,
+    WriteIntent,
+)
+from ._reports import PluginRun, RetryPolicy, add_note, report_run
+
+__all__ = ["Placeholder", "Planner", "check_runtime_values", "with_cached_args"]
+
+Key = tuple[str, str, str]
+_NOTHING_APPLIED = "ADD refused before any plugin ran: nothing was applied"
+
+
+class Placeholder:
+    """Stands for a result that only exists once an earlier plugin has run (dry runs)."""
+
+    def __init__(self, index: int, plugin: str) -> None:
+        self.text = f"<result of plugins[{index}] ({plugin})>"
+
+
+def _expired() -> ExecOutcome:
+    # The operation's deadline passed before this plugin could start: report it as a timeout.
+    return ExecOutcome(exit_status=None, timed_out=True, timeout=0.0)
+
+
+def _check_text(what: str, value: str) -> None:
+    """Reject what cannot reach a plugin intact: NUL and control characters, lone surrogates."""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValidationError(f"{what} {value!r} contains a control character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{what} {value!r} is not valid Unicode text") from None
+
+
+def _finite(value: object) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a JSON number")
+    children = (
+        value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else ()
+    )
+    for child in children:
+        _finite(child)
+
+
+def check_runtime_values(rt: RuntimeConfig) -> None:
+    """Everything ADD will serialize for a plugin is valid text and JSON, or ValidationError."""
+    rt.validate()
+    _check_text("network namespace path", rt.netns)
+    for key, value in rt.args:
+        _check_text("CNI_ARGS entry", f"{key}={value}")
+    try:
+        _finite(rt.capability_args)
+        json.dumps(rt.capability_args, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
+        raise ValidationError(f"capability arguments cannot be sent to a plugin: {exc}") from None
+
+
+def with_cached_args(rt: RuntimeConfig, cached: CacheEntry | None) -> RuntimeConfig:
+    """DEL/CHECK without CNI_ARGS or capability args use the ones ADD was made with; explicit win."""
+    if cached is None or (rt.args and rt.capability_args):
+        return rt
+    return attrs.evolve(
+        rt,
+        args=rt.args or cached.cni_args,
+        capability_args=rt.capability_args or cached.capability_args,
+    )
+
+
+@attrs.define
+class Planner:
+    """Configuration every plan needs, and the plans of ADD, DEL and CHECK (``_admin`` has the rest)."""
+
+    plugin_dirs: tuple[str, ...]
+    timeout: float | None
+    timeouts: Mapping[Verb, float]
+    rollback: bool
+    retry: RetryPolicy | None
+    cleanup_on_timeout: bool
+    cleanup_timeout: float | None
+    lock_timeout: float | None
+    on_plugin: Callable[[PluginRun], None] | None
+    #: Pre-flight ADD looks every plugin up (False for fake executors, which have no files).
+    resolve: bool = True
+
+    # -- helpers --
+
+    def deadline(self, verb: Verb, timeout: float | None) -> float | None:
+        limit = timeout if timeout is not None else self.timeouts.get(verb, self.timeout)
+        return None if limit is None else time.monotonic() + limit
+
+    def cleanup_deadline(self) -> float | None:
+        limit = self.cleanup_timeout
+        if limit is None:
+            limit = self.timeouts.get(Verb.DEL, self.timeout)
+        return None if limit is None else time.monotonic() + limit
+
+    @staticmethod
+    def version_of(conflist: NetworkConfigList) -> str:
+        return normalize_version(conflist.cni_version)
+
+    def check_list(self, conflist: NetworkConfigList) -> str:
+        validate_network_name(conflist.name)
+        if not conflist.plugins:
+            raise VersionError(f"network {conflist.name!r} has no plugins")
+        return self.version_of(conflist)
+
+    def lock_key(self, conflist: NetworkConfigList, rt: RuntimeConfig) -> Key:
+        """Validate what builds file paths (every verb, unlike libcni) and return the key."""
+        validate_network_name(conflist.name)
+        rt.validate()
+        return (conflist.name, rt.container_id, rt.ifname)
+
+    def take_lock(self, key: Key) -> TakeLock:
+        return TakeLock(key[0], (key[1], key[2]), exclusive=False, timeout=self.lock_timeout)
+
+    def request(
+        self,
+        verb: Verb,
+        conflist: NetworkConfigList,
+        plugin: PluginConfig,
+        rt: RuntimeConfig,
+        *,
+        version: str,
+        prev: Any,
+    ) -> ExecRequest:
+        placeholder = prev if isinstance(prev, Placeholder) else None
+        req = build_request(
+            verb,
+            plugin,
+            rt,
+            network_name=conflist.name,
+            cni_version=version,
+            search_path=self.plugin_dirs,
+            # A stand-in object keeps prevResult where the real one would be in stdin's key order.
+            prev_result={} if placeholder else prev,
+        )
+        if placeholder is not None:
+            stdin = json.loads(req.stdin)
+            stdin["prevResult"] = placeholder.text
+            req = attrs.evolve(req, stdin=json.dumps(stdin, separators=(",", ":")).encode())
+        return req
+
+    # -- one plugin call: deadline, decoding, report, retries --
+
+    def run_once(
+        self, req: ExecRequest, deadline: float | None, where: tuple[str, int], attempt: int
+    ) -> Plan[Any]:
+        started = time.monotonic()
+        outcome: ExecOutcome | None = None
+        try:
+            if deadline is not None and deadline <= started:
+                outcome = _expired()
+            else:
+                answer = yield Run(req, None if deadline is None else deadline - started, where[1])
+                if isinstance(answer, Simulated):
+                    return answer.value  # a dry run: nothing ran, nothing to report
+                outcome = cast("ExecOutcome", answer)
+            value = decode_outcome(req, outcome)
+        except CNIError as exc:
+            report_run(self.on_plugin, (*where, attempt, started), req, outcome, exc)
+            raise
+        report_run(self.on_plugin, (*where, attempt, started), req, outcome, None)
+        return value
+
+    def invoke(self, req: ExecRequest, deadline: float | None, network: str, index: int) -> Plan[Any]:
+        """Run one request, retrying code 11 when a retry policy is set."""
+        attempt = 1
+        while True:
+            try:
+                return (yield from self.run_once(req, deadline, (network, index), attempt))
+            except PluginError as exc:
+                retry = self.retry
+                if retry is None or not exc.temporary or attempt >= retry.attempts:
+                    raise
+                pause = retry.delay(attempt)
+                if deadline is not None and time.monotonic() + pause >= deadline:
+                    add_note(exc, f"not retried: no time left for attempt {attempt + 1}")
+                    raise
+                yield Sleep(pause)
+                attempt += 1
+
+    # -- ADD --
+
+    def preflight(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, resolve: bool) -> str:
+        """Everything that can be known before a plugin runs; the error says nothing was applied."""
+        try:
+            version = self.check_list(conflist)
+            check_runtime_values(rt)
+            for plugin in conflist.plugins:
+                if resolve and self.resolve:
+                    check_plugin_name(plugin.type)
+                    find_plugin(plugin.type, self.plugin_dirs)
+        except CNIError as exc:
+            exc.args = (f"{exc.args[0] if exc.args else exc} ({_NOTHING_APPLIED})", *exc.args[1:])
+            raise
+        return version
+
+    def add(
+        self,
+        conflist: NetworkConfigList,
+        rt: RuntimeConfig,
+        *,
+        timeout: float | None,
+        rollback: bool,
+        live: bool = True,
+    ) -> Plan[AnyResult]:
+        version = self.preflight(conflist, rt, resolve=live)
+        key = (conflist.name, rt.container_id, rt.ifname)
+        yield self.take_lock(key)
+        _, problem = yield ReadEntry(key)
+        if problem is not None and problem.foreign:
+            raise CacheError(f"{problem} ({_NOTHING_APPLIED})")
+        deadline = self.deadline(Verb.ADD, timeout)
+        # Recorded before the first plugin runs: after a crash, GC and recover() DEL from this.
+        yield WriteIntent(CacheEntry.create(conflist, rt, None, kind=INTENT_KIND))
+        prev: Any = None
+        for i, plugin in enumerate(conflist.plugins):
+            req = self.request(Verb.ADD, conflist, plugin, rt, version=version, prev=prev)
+            try:
+                prev = yield from self.invoke(req, deadline, conflist.name, i)
+            except CNIError as exc:
+                if rollback or (isinstance(exc, PluginTimeoutError) and self.cleanup_on_timeout):
+                    # The failing plugin is DELeted too (it may be half done) unless it never ran.
+                    last = i - 1 if isinstance(exc, (PluginNotFoundError, ValidationError)) else i
+                    yield from self.rollback_add(
+                        conflist, rt, version=version, applied=prev, last=last, exc=exc
+                    )
+                raise
+        empty = parse_result({"cniVersion": version})
+        if isinstance(prev, Placeholder):
+            return empty
+        yield WriteEntry(CacheEntry.create(conflist, rt, prev))
+        yield DropIntent(key)
+        # A plugin may answer null (libcni tolerates it): the caller still gets a Result, empty.
+        return cast("AnyResult", prev) if prev is not None else empty
+
+    def rollback_add(
+        self,
+        conflist: NetworkConfigList,
+        rt: RuntimeConfig,
+        *,
+        version: str,
+        applied: Any,
+        last: int,
+        exc: CNIError,
+    ) -> Plan[None]:
+        """DEL plugins ``last``..0 in reverse, best effort, under a fresh deadline; the outcome
+        becomes a note on ``exc``."""
+        if last < 0:
+            add_note(exc, "nothing to roll back: no plugin of the ADD had run")
+            yield DropIntent((conflist.name, rt.container_id, rt.ifname))
+            return
+        prev = None
+        if version_at_least(version, "0.4.0") and isinstance(applied, Result):
+            try:
+                prev = applied.convert_to(version)
+            except ResultError:
+                prev = None
+        # The original deadline may be what just expired: cleanup gets one of its own.
+        failures = yield from self.del_plugins(
+            conflist, rt, version, prev, self.cleanup_deadline(), last=last
+        )
+        if failures:
+            add_note(
+                exc,
+                "cleanup DEL after the failed ADD also failed: "
+                + "; ".join(f"{k}: {v}" for k, v in failures.items()),
+            )
+            return
+        add_note(exc, f"the partly applied ADD was rolled back with DEL (plugins[{last}]..plugins[0])")
+        # The attachment is gone: an entry left by an earlier ADD would now lie.
+        key = (conflist.name, rt.container_id, rt.ifname)
+        try:
+            yield DeleteEntry(key, owner_checked=False)
+            yield DropIntent(key)
+        except CacheError as err:
+            add_note(exc, f"the stale cache entry could not be removed: {err}")
+
+    # -- DEL --
+
+    def delete(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None) -> Plan[None]:
+        self.check_list(conflist)
+        key = self.lock_key(conflist, rt)
+        yield self.take_lock(key)
+        yield from self.delete_locked(conflist, rt, timeout=timeout)
+
+    def delete_locked(
+        self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None
+    ) -> Plan[None]:
+        """DEL with the attachment (or the whole network, for GC) already locked."""
+        version = self.check_list(conflist)
+        rt.validate()
+        deadline = self.deadline(Verb.DEL, timeout)
+        key = (conflist.name, rt.container_id, rt.ifname)
+        entry, problem = yield ReadEntry(key)
+        # A file owned by another attachment with the same name (``foreign``) is left alone.
+        foreign = problem is not None and problem.foreign
+        drop = problem is not None and not foreign
+        prev: Result | None = None
+        if entry is not None and entry.result is not None and version_at_least(version, "0.4.0"):
+            # prevResult on DEL exists from 0.4.0 on: the cached result in the list's version.
+            try:
+                prev = entry.parsed_result(version)
+            except CNIError:
+                drop = True  # unparseable or not convertible to the list's version
+        if drop:
+            # A corrupt cache must never block DEL: drop it and go on without prevResult.
+            yield DeleteEntry(key, owner_checked=True)
+        cached = entry if entry is not None else (yield ReadIntent(key))
+        rt = with_cached_args(rt, cached)
+        failures = yield from self.del_plugins(
+            conflist, rt, version, prev, deadline, last=len(conflist.plugins) - 1
+        )
+        if failures:
+            # Kept: a later DEL (or GC) can finish the job with the same prevResult and arguments.
+            raise MultiError(
+                f"DEL of {rt.container_id}/{rt.ifname} from network {conflist.name!r} did not finish "
+                "(every plugin's DEL was run; the cache entry is kept for a later DEL)",
+                failures,
+            )
+        if not foreign:
+            yield DeleteEntry(key, owner_checked=True)
+        yield DropIntent(key)
+
+    def del_plugins(
+        self,
+        conflist: NetworkConfigList,
+        rt: RuntimeConfig,
+        version: str,
+        prev: Result | None,
+        deadline: float | None,
+        *,
+        last: int,
+    ) -> Plan[dict[str, BaseException]]:
+        """DEL plugins ``last``..0 in reverse, every one even when some fail; the failures."""
+        failures: dict[str, BaseException] = {}
+        for i in range(last, -1, -1):
+            plugin = conflist.plugins[i]
+            try:
+                req = self.request(Verb.DEL, conflist, plugin, rt, version=version, prev=prev)
+                yield from self.invoke(req, deadline, conflist.name, i)
+            except CNIError as exc:
+                failures[f"plugins[{i}] ({plugin.type})"] = exc
+        return failures
+
+    # -- CHECK --
+
+    def check(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None) -> Plan[None]:
+        version = self.check_list(conflist)
+        check_verb_supported(Verb.CHECK, version)
+        key = self.lock_key(conflist, rt)
+        if conflist.disable_check:
+            return
+        yield self.take_lock(key)
+        deadline = self.deadline(Verb.CHECK, timeout)
+        # Unlike DEL, an unreadable cache is an error here.
+        entry, problem = yield ReadEntry(key)
+        if problem is not None:
+            raise CacheError(str(problem))
+        prev: Result | None = None
+        if entry is not None and entry.result is not None:
+            try:
+                prev = entry.parsed_result(version)
+            except ResultError as exc:
+                raise CacheError(f"cached result for {conflist.name!r} is unusable: {exc}") from None
+        rt = with_cached_args(rt, entry)
+        for i, plugin in enumerate(conflist.plugins):
+            req = self.request(Verb.CHECK, conflist, plugin, rt, version=version, prev=prev)
+            yield from self.invoke(req, deadline, conflist.name, i)
+
+    # -- VERSION --
+
+    def version(self, plugin: str, *, timeout: float | None) -> Plan[VersionInfo]:
+        from .._protocol import build_version_request
+
+        req = build_version_request(plugin, search_path=self.plugin_dirs)
+        info = yield from self.invoke(req, self.deadline(Verb.VERSION, timeout), "", 0)
+        return cast("VersionInfo", info)
