@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cnilib import NetworkConfigList, netns
 from cnilib.testing.plugins import write_plugin
@@ -163,11 +163,14 @@ def per_container_rules(ns: str, chain: str, *, ipv6: bool = False) -> list[str]
     return [r for r in rules if "CNI-DN-" in r or "id: " in r]
 
 
-def leftovers(host: str, data_dir: Path, network: str, cache_dir: Path) -> dict[str, Any]:
+def leftovers(
+    host: str, data_dir: Path, network: str, cache_dir: Path, baseline: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Everything an attachment of ``network`` could leave; all empty when nothing leaked.
 
     The chains portmap shares are left out of ``chains``; their per-container rules are in
-    ``shared_rules``.
+    ``shared_rules``. What is in ``baseline`` (this function's answer before the test attached
+    anything: another module's leftovers in the shared host namespace) does not count.
     """
     tables = {v6: cni_chains(host, ipv6=v6) for v6 in (False, True)}
     chains = {
@@ -191,7 +194,18 @@ def leftovers(host: str, data_dir: Path, network: str, cache_dir: Path) -> dict[
         "cache": cache_files(cache_dir),
         "intents": intent_files(cache_dir),
     }
-    return {k: v for k, v in state.items() if v}
+    return cast("dict[str, Any]", _minus(state, baseline or {}) or {})
+
+
+def _minus(now: Any, before: Any) -> Any:
+    """``now`` without what ``before`` (the same shape, or None) already had; falsy if nothing."""
+    if isinstance(now, dict):
+        old = before if isinstance(before, dict) else {}
+        return {k: d for k, v in now.items() if (d := _minus(v, old.get(k)))}
+    if isinstance(now, list):
+        seen = set(before or ())
+        return [x for x in now if x not in seen]
+    return None if now == before else now
 
 
 # -- processes ------------------------------------------------------------------------------------

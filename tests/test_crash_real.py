@@ -122,6 +122,7 @@ def test_sigkill_at_random_moments_then_gc_leaves_nothing(
         "netns": [c.path for c in ctrs],
         "ports": [FIRST_PORT + i for i in range(CONTAINERS)],
     }
+    base = leftovers(host, data_dir, NETWORK, cache)
     stats = {"something to clean": 0, "unfinished ADD (intent record)": 0}
     temp: set[str] = set()
 
@@ -135,20 +136,20 @@ def test_sigkill_at_random_moments_then_gc_leaves_nothing(
         assert child.returncode == -9, f"kill {kill}: the runtime failed by itself: {err.decode()}"
         wait_settled(host, before)  # the plugins it was running finish on their own
 
-        found = leftovers(host, data_dir, NETWORK, cache)
+        found = leftovers(host, data_dir, NETWORK, cache, base)
         stats["something to clean"] += bool(found)
         stats["unfinished ADD (intent record)"] += bool(found.get("intents"))
         gc_once(mode, cni, acni, cli, conf)
 
         context = f"kill {kill} (seed {SEED}, {mode}); before GC: {found}"
-        assert leftovers(host, data_dir, NETWORK, cache) == {}, context
+        assert leftovers(host, data_dir, NETWORK, cache, base) == {}, context
         assert all(link_names(c.path) == ["lo"] for c in ctrs), context
         temp.update(n for d in ("results", "intents") for n in files(cache / d) if n.startswith("."))
 
     print(f"crash test: {KILLS} kills; {stats}; temporary files of interrupted writes: {len(temp)}")
     # The kills did hit a runtime with work in flight (otherwise this test proved nothing).
     assert stats["something to clean"] > 0
-    assert leftovers(host, data_dir, NETWORK, cache) == {}
+    assert leftovers(host, data_dir, NETWORK, cache, base) == {}
     # A kill mid-write leaves a ``.tmp-*`` file (never an entry: readers skip it); the engine
     # sweeps those older than an hour by itself. Swept now, nothing at all is left.
     assert all(n.startswith(".tmp-") for n in temp), temp

@@ -37,7 +37,6 @@ from leaks_support import (
     link_names,
     port_mappings,
     store,
-    veths,
 )
 from test_cli import CLI, cnitool_id
 from test_scenario import sandbox_clean  # noqa: F401  (autouse: the host namespace as it was)
@@ -138,6 +137,7 @@ def test_del_without_capability_args_removes_the_port_mappings(
     ctr = ctr_ns()
     conf = conflist(version, net.name, [*net.plugins(), PORTMAP])
     rt = RuntimeConfig(container_id="caps-1", netns=ctr.path, capability_args=port_mappings(net.host_port))
+    base = leftovers(host_ns.path, net.data_dir, net.name, tmp_path / "cache")
     cni.add(conf, rt)
     assert len(dnat_rules(host_ns.path, net.host_port)) >= 1
     [address] = ipv4(ctr.path)
@@ -148,7 +148,7 @@ def test_del_without_capability_args_removes_the_port_mappings(
 
     assert dnat_rules(host_ns.path, net.host_port) == []
     assert link_names(ctr.path) == ["lo"]
-    assert leftovers(host_ns.path, net.data_dir, net.name, tmp_path / "cache") == {}
+    assert leftovers(host_ns.path, net.data_dir, net.name, tmp_path / "cache", base) == {}
 
 
 def test_cli_del_without_cap_args_removes_the_port_mappings(
@@ -159,6 +159,7 @@ def test_cli_del_without_cap_args_removes_the_port_mappings(
     cli.write_conf("10-leaks.conflist", {"cniVersion": "1.0.0", "name": net.name,
                                          "plugins": [*net.plugins(), PORTMAP]})  # fmt: skip
     caps = json.dumps(port_mappings(net.host_port))
+    base = leftovers(host_ns.path, net.data_dir, net.name, cli.cache)
     run = cli.run("add", net.name, ctr.path, env={"CAP_ARGS": caps})
     assert run.rc == 0, run
     assert len(dnat_rules(host_ns.path, net.host_port)) >= 1
@@ -169,7 +170,7 @@ def test_cli_del_without_cap_args_removes_the_port_mappings(
 
     assert dnat_rules(host_ns.path, net.host_port) == []
     assert link_names(ctr.path) == ["lo"]
-    assert leftovers(host_ns.path, net.data_dir, net.name, cli.cache) == {}
+    assert leftovers(host_ns.path, net.data_dir, net.name, cli.cache, base) == {}
 
 
 # -- DEL past a failing plugin --------------------------------------------------------------------
@@ -192,6 +193,7 @@ def test_del_runs_past_a_failing_plugin_and_keeps_the_entry(
     cni = CNI([str(fakes), PLUGIN_DIR], cache, timeout=60, argv_prefix=host_prefix)
     conf = conflist("1.0.0", net.name, [*net.plugins(), {"type": "faildel"}, PORTMAP])
     rt = RuntimeConfig(container_id="past-1", netns=ctr.path, capability_args=port_mappings(net.host_port))
+    base = leftovers(host_ns.path, net.data_dir, net.name, cache)
     cni.add(conf, rt)
     assert len(dnat_rules(host_ns.path, net.host_port)) >= 1
     [address] = ipv4(ctr.path)
@@ -214,7 +216,7 @@ def test_del_runs_past_a_failing_plugin_and_keeps_the_entry(
     assert dnat_rules(host_ns.path, net.host_port) == []
     assert link_names(ctr.path) == ["lo"]
     assert address not in net.store()
-    assert veths(host_ns.path) == []
+    assert "veths" not in leftovers(host_ns.path, net.data_dir, net.name, cache, base)
     # ... and the entry is kept so that a later DEL can finish the job.
     assert cache_files(cache) == [entry]
     assert cni.cached_result(conf, rt) is not None
@@ -225,7 +227,7 @@ def test_del_runs_past_a_failing_plugin_and_keeps_the_entry(
     fixed.touch()
     cni.delete(conf, rt)
     assert log.read_text().split().count("DEL") == (2 if how == "fails" else 1)
-    assert leftovers(host_ns.path, net.data_dir, net.name, cache) == {}
+    assert leftovers(host_ns.path, net.data_dir, net.name, cache, base) == {}
 
 
 # -- `cnilib gc` racing a DEL + re-ADD ------------------------------------------------------------
@@ -259,6 +261,7 @@ def test_cli_gc_racing_del_and_readd_leaves_the_new_attachment_intact(
     stale = [RuntimeConfig(container_id=f"gcr-a{i}", netns=ns.path) for i, ns in enumerate(stale_ns)]
     first = f"{net.name}-gcr-a0-eth0"
     old = ctr_ns()
+    base = leftovers(host_ns.path, net.data_dir, net.name, cli.cache)
     runtime.add(conf, RuntimeConfig(container_id="gcr-z", netns=old.path))
     env = {k: None for k in ("CNI_ARGS", "CAP_ARGS", "CNI_IFNAME", "CNI_CONTAINERID")}
 
@@ -293,4 +296,4 @@ def test_cli_gc_racing_del_and_readd_leaves_the_new_attachment_intact(
         old = new
 
     runtime.delete(conf, RuntimeConfig(container_id="gcr-z", netns=old.path))
-    assert leftovers(host_ns.path, net.data_dir, net.name, cli.cache) == {}
+    assert leftovers(host_ns.path, net.data_dir, net.name, cli.cache, base) == {}

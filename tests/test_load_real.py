@@ -19,9 +19,10 @@ import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
-from leaks_support import PLUGIN_DIR, cache_files, conflist, leftovers, many_netns, ptp_plugin, store, veths
+from leaks_support import PLUGIN_DIR, cache_files, conflist, leftovers, many_netns, ptp_plugin, store
 from test_scenario import sandbox_clean  # noqa: F401  (autouse: the host namespace as it was)
 
 from cnilib import CNI, AsyncCNI, PluginRun, RuntimeConfig, netns
@@ -49,11 +50,11 @@ def runtimes(paths: Sequence[str]) -> list[RuntimeConfig]:
     return [RuntimeConfig(container_id=f"load-{i}", netns=p) for i, p in enumerate(paths)]
 
 
-def check_attached(host: str, data_dir: Path, network: str, cache: Path) -> None:
+def check_attached(host: str, data_dir: Path, network: str, cache: Path, base: dict[str, Any]) -> None:
     held = store(data_dir, network)
     assert len(held) == COUNT, len(held)
     assert sorted(held.values()) == sorted(f"load-{i}" for i in range(COUNT))
-    assert len(veths(host)) == COUNT
+    assert len(leftovers(host, data_dir, network, cache, base)["veths"]) == COUNT
     assert len(cache_files(cache)) == COUNT
 
 
@@ -66,6 +67,7 @@ def test_200_containers_at_once_no_errors_no_leaks(
     cache = tmp_path / "cache"
     runs: list[PluginRun] = []
     host = host_ns.path
+    base = leftovers(host, data_dir, network, cache)
     with many_netns(f"cniload-{secrets.token_hex(3)}", COUNT) as paths:
         rts = runtimes(paths)
         if front == "AsyncCNI":
@@ -77,7 +79,7 @@ def test_200_containers_at_once_no_errors_no_leaks(
 
             added = asyncio.run(phase("ADD"))
             assert [r for r in added if isinstance(r, BaseException)] == []
-            check_attached(host, data_dir, network, cache)
+            check_attached(host, data_dir, network, cache, base)
             deleted = asyncio.run(phase("DEL"))
             assert [r for r in deleted if isinstance(r, BaseException)] == []
         else:
@@ -85,10 +87,10 @@ def test_200_containers_at_once_no_errors_no_leaks(
             with ThreadPoolExecutor(max_workers=COUNT) as pool:
                 added = list(pool.map(lambda rt: cni.add(conf, rt), rts))
                 assert all(r is not None for r in added)
-                check_attached(host, data_dir, network, cache)
+                check_attached(host, data_dir, network, cache, base)
                 list(pool.map(lambda rt: cni.delete(conf, rt), rts))
 
-    assert leftovers(host, data_dir, network, cache) == {}
+    assert leftovers(host, data_dir, network, cache, base) == {}
     assert [r for r in runs if r.error is not None] == []
     assert len(runs) == 2 * COUNT  # ptp ADD and DEL (ptp runs host-local itself)
     assert 1 < max_overlap(runs) <= DEFAULT_LIMIT
