@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 # pay for them.
 import cnilib
 
-from ._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR, DEFAULT_IFNAME
+from ._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR, DEFAULT_IFNAME, DEFAULT_PLUGIN_DIRS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -46,7 +46,7 @@ Run CNI plugins from the command line. The cnitool commands (add, check, del, gc
 same arguments and environment as cnitool and print the same output; validate, explain, version,
 cache and docker are cnilib's own."""
 
-_EPILOG = """\
+_EPILOG = f"""\
 cnitool-compatible commands:
   add NETWORK NETNS         ADD; prints the result as cnitool does (4-space JSON, no newline)
   check NETWORK NETNS       CHECK (configurations of version 0.4.0 or newer)
@@ -64,15 +64,15 @@ cnilib's own commands:
                             ADD/DEL a Docker container started with --net=none
 
 environment (a command-line option wins over its variable):
-  NETCONFPATH     configuration directory (--conf-dir), default /etc/cni/net.d
+  NETCONFPATH     configuration directory (--conf-dir), default {DEFAULT_CONF_DIR}
   CNI_PATH        plugin directories separated by ':' (--cni-path),
-                  default /opt/cni/bin:/usr/libexec/cni:/usr/lib/cni
-  CNI_IFNAME      interface name (--ifname/-i), default eth0 (set but empty is an error)
+                  default {':'.join(DEFAULT_PLUGIN_DIRS)}
+  CNI_IFNAME      interface name (--ifname/-i), default {DEFAULT_IFNAME} (set but empty is an error)
   CNI_ARGS        plugin arguments K=V;K2=V2 (a pair with an empty key or value is an error)
-  CAP_ARGS        capability arguments, a JSON object ({"portMappings": [...]})
+  CAP_ARGS        capability arguments, a JSON object ({{"portMappings": [...]}})
   CNI_CONTAINERID container id (--container-id); default "cnitool-" + the first 10 bytes
                   of sha512(absolute NETNS path) in hex, as cnitool derives it
-  CNI_CACHE_DIR   result cache directory (--cache-dir), default /var/lib/cni
+  CNI_CACHE_DIR   result cache directory (--cache-dir), default {DEFAULT_CACHE_DIR}
   CNI_TIMEOUT     seconds an operation may take (--timeout), default unlimited
   DOCKER_HOST     Docker engine for the docker commands (--docker-host),
                   default unix:///var/run/docker.sock
@@ -151,7 +151,7 @@ def _add_options(
         "--conf-dir",
         metavar="DIR",
         default=default(None),
-        help="network configuration directory (env NETCONFPATH; default /etc/cni/net.d)",
+        help=f"network configuration directory (env NETCONFPATH; default {DEFAULT_CONF_DIR})",
     )
     g.add_argument(
         "--cni-path",
@@ -163,7 +163,7 @@ def _add_options(
         "--cache-dir",
         metavar="DIR",
         default=default(None),
-        help="result cache directory (env CNI_CACHE_DIR; default /var/lib/cni)",
+        help=f"result cache directory (env CNI_CACHE_DIR; default {DEFAULT_CACHE_DIR})",
     )
     g.add_argument(
         "--timeout",
@@ -558,21 +558,23 @@ def _bytes_text(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+def _how_it_ended(run: cnilib.PluginRun) -> str:
+    o = run.outcome
+    if o is None:
+        return "not run" if run.error is not None else "no outcome"
+    if o.timed_out:
+        return f"timed out after {o.timeout:g}s"
+    if o.start_error:
+        return f"could not start: {o.start_error}"
+    if o.signal is not None:
+        return f"killed by signal {o.signal}"
+    return f"exit status {o.exit_status}"
+
+
 def _debug_hook(run: cnilib.PluginRun) -> None:
     """``--debug``: one block per plugin run on stderr (env, stdin, stdout, stderr, time)."""
     o = run.outcome
-    if run.error is not None and o is None:
-        how = "not run"
-    elif o is None:
-        how = "no outcome"
-    elif o.timed_out:
-        how = f"timed out after {o.timeout:g}s"
-    elif o.start_error:
-        how = f"could not start: {o.start_error}"
-    elif o.signal is not None:
-        how = f"killed by signal {o.signal}"
-    else:
-        how = f"exit status {o.exit_status}"
+    how = _how_it_ended(run)
     who = run.plugin if run.verb.value == "VERSION" else f"plugins[{run.index}] {run.plugin}"
     if run.network:
         who += f" (network {run.network})"
@@ -829,13 +831,24 @@ def _cmd_cache(ns: argparse.Namespace) -> int:
         )
         _write("".join(out))
         return EXIT_OK
+    return _cache_list(ns, cache)
+
+
+def _cache_list(ns: argparse.Namespace, cache: cnilib.ResultCache) -> int:
     scan = cache.scan(network=ns.network, container_id=ns.container_id)
+    # ADDs that started and did not finish (crashed, or failed without rollback): GC undoes them.
+    intents = [
+        e
+        for e in cache.scan_intents(ns.network).entries
+        if ns.container_id is None or e.container_id == ns.container_id
+    ]
     if ns.json:
         _print_json(
             {
                 "cacheDir": cache.cache_dir,
                 "attachments": [{"path": e.path, **_entry_json(e)} for e in scan.entries],
                 "problems": [{"path": p.path, "message": p.message} for p in scan.problems],
+                "unfinishedAdds": [{"path": e.path, **_entry_json(e)} for e in intents],
             }
         )
         return EXIT_OK
@@ -848,6 +861,9 @@ def _cmd_cache(ns: argparse.Namespace) -> int:
         out.append(_table(rows))
     else:
         out.append(f"no cached attachments in {cache.results_dir}\n")
+    if intents:
+        out.append(f"{len(intents)} unfinished ADD(s) (`cnilib gc` undoes them):\n")
+        out.extend(f"  - {e.network_name} {e.container_id} {e.ifname} {e.netns or '-'}\n" for e in intents)
     if scan.problems:
         out.append(f"{len(scan.problems)} unusable cache file(s):\n")
         out.extend(f"  - {p.path}: {_one_line(p.message)}\n" for p in scan.problems)

@@ -15,6 +15,7 @@ than the rest of a loopback ADD. Lock files are opened with ``O_NOFOLLOW``: neve
 from __future__ import annotations
 
 import binascii
+import contextlib
 import errno
 import fcntl
 import os
@@ -115,39 +116,41 @@ def _record_lock(fd: int, byte: int, mode: int, wait: bool) -> bool:
     return True
 
 
-def _holding(req: LockRequest) -> Generator[tuple[int, int, bool, str], None, HeldLock]:
-    """The locking plan both takers share: yields each ``(fd, byte, exclusive, what)`` to take, in
-    order; returns the held lock."""
-    fd = _open(req.path)
-    gate_fd = -1
-    try:
-        for byte, exclusive, what, passing in req.steps():
-            if byte == _GATE_BYTE and exclusive:
-                # GC's gate lives on its own descriptor so it can be dropped once GC holds byte 0.
-                gate_fd = _open(req.path)
-                yield gate_fd, byte, True, what
-                continue
-            yield fd, byte, exclusive, what
-            if passing:
-                _record_lock(fd, byte, fcntl.F_UNLCK, wait=False)
-        held = HeldLock(fd, req.path, req.exclusive or req.attachment is not None)
-        fd = -1
-        return held
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        if gate_fd >= 0:
-            os.close(gate_fd)
-
-
-class _Poll:
-    """Backoff and deadline of one acquisition (shared by the sync and asyncio takers)."""
+class _Acquisition:
+    """One acquisition: the bytes to take in order, the backoff and the deadline, shared by the
+    sync and asyncio takers (which differ only in how they wait)."""
 
     def __init__(self, req: LockRequest, timeout: float | None) -> None:
-        self.path = req.path
+        self.req = req
         self.timeout = timeout
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.delay = _POLL_FIRST
+        self.held: HeldLock | None = None
+
+    def steps(self) -> Generator[tuple[int, int, int, str], None, None]:
+        """Each ``(fd, byte, mode, what)`` to take, in order; then ``held`` is set. Closing the
+        generator early (a failure, a timeout, a cancellation) closes the descriptors."""
+        req = self.req
+        fd = _open(req.path)
+        gate_fd = -1
+        try:
+            for byte, exclusive, what, passing in req.steps():
+                mode = fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK
+                if byte == _GATE_BYTE and exclusive:
+                    # GC's gate lives on its own descriptor so it can be dropped once GC holds byte 0.
+                    gate_fd = _open(req.path)
+                    yield gate_fd, byte, mode, what
+                    continue
+                yield fd, byte, mode, what
+                if passing:
+                    _record_lock(fd, byte, fcntl.F_UNLCK, wait=False)
+            self.held = HeldLock(fd, req.path, req.exclusive or req.attachment is not None)
+            fd = -1
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            if gate_fd >= 0:
+                os.close(gate_fd)
 
     def pause(self, what: str) -> float:
         """Seconds to wait before the next try; LockError when the deadline has passed."""
@@ -158,47 +161,34 @@ class _Poll:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise LockError(
-                f"timed out after {self.timeout or 0.0:g}s waiting for the {what} lock ({self.path})"
+                f"timed out after {self.timeout or 0.0:g}s waiting for the {what} lock ({self.req.path})"
             )
         return min(wait, remaining)
+
+    def result(self) -> HeldLock:
+        assert self.held is not None
+        return self.held
 
 
 def acquire(req: LockRequest, timeout: float | None) -> HeldLock:
     """Take ``req`` in the calling thread; LockError after ``timeout`` seconds (None: forever)."""
-    poll = _Poll(req, timeout)
-    plan = _holding(req)
-    try:
-        fd, byte, exclusive, what = next(plan)
-        while True:
-            mode = fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK
+    acq = _Acquisition(req, timeout)
+    with contextlib.closing(acq.steps()) as steps:
+        for fd, byte, mode, what in steps:
             if timeout is None:
                 _record_lock(fd, byte, mode, wait=True)  # blocks; PEP 475 retries after signals
-            else:
-                while not _record_lock(fd, byte, mode, wait=False):
-                    time.sleep(poll.pause(what))
-            fd, byte, exclusive, what = plan.send(None)
-    except StopIteration as done:
-        held: HeldLock = done.value
-        return held
-    finally:
-        plan.close()  # on a failure: its finally closes the descriptors
+            while timeout is not None and not _record_lock(fd, byte, mode, wait=False):
+                time.sleep(acq.pause(what))
+    return acq.result()
 
 
 async def acquire_async(req: LockRequest, timeout: float | None) -> HeldLock:
     """Take ``req`` without blocking the event loop (polling; cancellable)."""
     import asyncio  # the sync paths (and the CLI) never pay for it
 
-    poll = _Poll(req, timeout)
-    plan = _holding(req)
-    try:
-        fd, byte, exclusive, what = next(plan)
-        while True:
-            mode = fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK
+    acq = _Acquisition(req, timeout)
+    with contextlib.closing(acq.steps()) as steps:
+        for fd, byte, mode, what in steps:
             while not _record_lock(fd, byte, mode, wait=False):
-                await asyncio.sleep(poll.pause(what))
-            fd, byte, exclusive, what = plan.send(None)
-    except StopIteration as done:
-        held: HeldLock = done.value
-        return held
-    finally:
-        plan.close()
+                await asyncio.sleep(acq.pause(what))
+    return acq.result()

@@ -7,6 +7,8 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Iterator
 
+import attrs
+
 from .._defaults import DEFAULT_CACHE_DIR
 from .._errors import CacheError, ValidationError
 from .._validate import validate_container_id, validate_ifname, validate_network_name
@@ -218,20 +220,7 @@ class ResultCache:
     def write_intent(self, entry: CacheEntry) -> str:
         """Record durably that an ADD of ``entry``'s attachment is starting; return the path."""
         path = self.intent_path_for(*entry.key)
-        intent = (
-            entry
-            if entry.is_intent
-            else CacheEntry(
-                network_name=entry.network_name,
-                container_id=entry.container_id,
-                ifname=entry.ifname,
-                config=entry.config,
-                netns=entry.netns,
-                cni_args=entry.cni_args,
-                capability_args=entry.capability_args,
-                kind=INTENT_KIND,
-            )
-        )
+        intent = attrs.evolve(entry, kind=INTENT_KIND, result=None, path=None, legacy=False)
         write_atomic(
             self.intents_dir, path, self._serialize(intent, path), durable=self.durable, what="intent record"
         )

@@ -15,7 +15,7 @@ from .._protocol import build_gc_request, build_status_request
 from .._results import AnyResult
 from .._validate import validate_network_name
 from .._version import Verb, version_at_least
-from ._effects import Gather, Plan, ReadIntent, ScanEntries, ScanIntents, TakeLock
+from ._effects import DropIntent, Gather, Plan, ReadEntry, ReadIntent, ScanEntries, ScanIntents, TakeLock
 from ._plans import Planner
 from ._reports import PluginReport, ValidationReport
 
@@ -91,6 +91,12 @@ def _recover_one(
     current = yield ReadIntent(intent.key)
     if current is None:
         return None  # finished (or undone) meanwhile
+    entry, _ = yield ReadEntry(intent.key)
+    if entry is not None:
+        # Killed between writing the entry and dropping the intent, or a re-ADD of an attachment
+        # that has an entry: results/ records it, and DEL or GC will find it there.
+        yield DropIntent(intent.key)
+        return None
     net = (
         conflist
         if conflist is not None

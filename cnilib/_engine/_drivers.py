@@ -82,6 +82,8 @@ class SyncDriver:
         self._slots = None if limit is None else threading.BoundedSemaphore(limit)
 
     def drive(self, plan: Plan[T], *, bounded: bool = True) -> T:
+        """Run ``plan`` to its end; ``bounded``: in one of the ``limit`` slots (a plan that only
+        gathers others, whose sub-plans take slots of their own, is driven unbounded)."""
         slots = self._slots if bounded else None
         if slots is not None:
             slots.acquire()

@@ -8,7 +8,6 @@ rollback, the intent record and the cache entry. Drivers (``_drivers``) carry th
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -46,9 +45,10 @@ from ._effects import (
     WriteEntry,
     WriteIntent,
 )
+from ._preflight import check_runtime_values, with_cached_args
 from ._reports import PluginRun, RetryPolicy, add_note, report_run
 
-__all__ = ["Placeholder", "Planner", "check_runtime_values", "with_cached_args"]
+__all__ = ["Placeholder", "Planner"]
 
 Key = tuple[str, str, str]
 _NOTHING_APPLIED = "ADD refused before any plugin ran: nothing was applied"
@@ -64,50 +64,6 @@ class Placeholder:
 def _expired() -> ExecOutcome:
     # The operation's deadline passed before this plugin could start: report it as a timeout.
     return ExecOutcome(exit_status=None, timed_out=True, timeout=0.0)
-
-
-def _check_text(what: str, value: str) -> None:
-    """Reject what cannot reach a plugin intact: NUL and control characters, lone surrogates."""
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise ValidationError(f"{what} {value!r} contains a control character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(f"{what} {value!r} is not valid Unicode text") from None
-
-
-def _finite(value: object) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{value} is not a JSON number")
-    children = (
-        value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else ()
-    )
-    for child in children:
-        _finite(child)
-
-
-def check_runtime_values(rt: RuntimeConfig) -> None:
-    """Everything ADD will serialize for a plugin is valid text and JSON, or ValidationError."""
-    rt.validate()
-    _check_text("network namespace path", rt.netns)
-    for key, value in rt.args:
-        _check_text("CNI_ARGS entry", f"{key}={value}")
-    try:
-        _finite(rt.capability_args)
-        json.dumps(rt.capability_args, allow_nan=False).encode("utf-8")
-    except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
-        raise ValidationError(f"capability arguments cannot be sent to a plugin: {exc}") from None
-
-
-def with_cached_args(rt: RuntimeConfig, cached: CacheEntry | None) -> RuntimeConfig:
-    """DEL/CHECK without CNI_ARGS or capability args use the ones ADD was made with; explicit win."""
-    if cached is None or (rt.args and rt.capability_args):
-        return rt
-    return attrs.evolve(
-        rt,
-        args=rt.args or cached.cni_args,
-        capability_args=rt.capability_args or cached.capability_args,
-    )
 
 
 @attrs.define
@@ -254,9 +210,9 @@ class Planner:
         _, problem = yield ReadEntry(key)
         if problem is not None and problem.foreign:
             raise CacheError(f"{problem} ({_NOTHING_APPLIED})")
-        deadline = self.deadline(Verb.ADD, timeout)
         # Recorded before the first plugin runs: after a crash, GC and recover() DEL from this.
         yield WriteIntent(CacheEntry.create(conflist, rt, None, kind=INTENT_KIND))
+        deadline = self.deadline(Verb.ADD, timeout)  # the plugins' time, as before intents existed
         prev: Any = None
         for i, plugin in enumerate(conflist.plugins):
             req = self.request(Verb.ADD, conflist, plugin, rt, version=version, prev=prev)
@@ -270,13 +226,13 @@ class Planner:
                         conflist, rt, version=version, applied=prev, last=last, exc=exc
                     )
                 raise
-        empty = parse_result({"cniVersion": version})
-        if isinstance(prev, Placeholder):
-            return empty
-        yield WriteEntry(CacheEntry.create(conflist, rt, prev))
-        yield DropIntent(key)
+        if not isinstance(prev, Placeholder):  # (a dry run has no result to write)
+            yield WriteEntry(CacheEntry.create(conflist, rt, prev))
+            yield DropIntent(key)
+        if isinstance(prev, Result):
+            return cast("AnyResult", prev)
         # A plugin may answer null (libcni tolerates it): the caller still gets a Result, empty.
-        return cast("AnyResult", prev) if prev is not None else empty
+        return parse_result({"cniVersion": version})
 
     def rollback_add(
         self,
@@ -407,7 +363,8 @@ class Planner:
                 prev = entry.parsed_result(version)
             except ResultError as exc:
                 raise CacheError(f"cached result for {conflist.name!r} is unusable: {exc}") from None
-        rt = with_cached_args(rt, entry)
+        # Unlike DEL, CHECK sends only the caller's arguments: Debian's portmap fails CHECK with
+        # IPv4-only portMappings, and CHECK without them is how callers avoid that.
         for i, plugin in enumerate(conflist.plugins):
             req = self.request(Verb.CHECK, conflist, plugin, rt, version=version, prev=prev)
             yield from self.invoke(req, deadline, conflist.name, i)

@@ -21,6 +21,7 @@ fails the test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import signal as _signal
@@ -30,11 +31,16 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from .._errors import PluginNotFoundError
-from .._exec import check_plugin_name
-from .._protocol import ExecOutcome, ExecRequest
-from .._results import Result
-from .._version import LATEST_VERSION, SUPPORTED_VERSIONS, Verb
+from cnilib import (
+    LATEST_VERSION,
+    SUPPORTED_VERSIONS,
+    ExecOutcome,
+    ExecRequest,
+    PluginNotFoundError,
+    Result,
+    Verb,
+    find_plugin,
+)
 
 __all__ = [
     "AsyncFakeExecutor",
@@ -187,6 +193,12 @@ def _verb_key(verb: Verb | str) -> str:
     return verb.value if isinstance(verb, Verb) else str(verb)
 
 
+def _check_plugin_name(plugin: str) -> None:
+    # find_plugin checks the name first (ValidationError); with no directories it then finds nothing.
+    with contextlib.suppress(PluginNotFoundError):
+        find_plugin(plugin, ())
+
+
 class _FakeBase:
     def __init__(
         self,
@@ -241,7 +253,7 @@ class _FakeBase:
 
     def _next(self, request: ExecRequest, timeout: float | None) -> _Entry:
         # Mirror the real executors: bad names and missing plugins raise before anything "runs".
-        check_plugin_name(request.plugin)
+        _check_plugin_name(request.plugin)
         if request.plugin in self.missing:
             raise PluginNotFoundError(request.plugin, request.search_path)
         verb = request.verb.value

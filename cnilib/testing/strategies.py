@@ -30,19 +30,21 @@ from typing import Any, Literal, TypeVar
 
 from hypothesis import strategies as st
 
-from .._models import NetworkConfigList, PluginConfig, RuntimeConfig
-from .._results import (
+from cnilib import (
     DNS,
+    SUPPORTED_VERSIONS,
     Interface,
     IPConfig,
     IPConfig020,
+    NetworkConfigList,
+    PluginConfig,
     Result020,
     Result040,
     Result100,
     Route,
+    RuntimeConfig,
+    parse_result,
 )
-from .._version import SUPPORTED_VERSIONS
-from .._version import family as _shape
 
 __all__ = [
     "cidrs",
@@ -393,10 +395,14 @@ def json_values(*, allow_nan: bool = False, max_leaves: int = 12) -> st.SearchSt
 
 
 def _dns_dict(d: DNS) -> dict[str, Any]:
-    from cnilib._convert import CONVERTER
-
-    out: dict[str, Any] = CONVERTER.unstructure(d)
+    out: dict[str, Any] = Result100(cni_version="1.0.0", dns=d).to_dict()["dns"]
     return out
+
+
+@functools.cache
+def _shape(version: str) -> str:
+    """The result shape (family) of ``version``, named by its newest version."""
+    return parse_result({"cniVersion": version}).FAMILY
 
 
 @functools.cache

@@ -81,3 +81,19 @@ def namespaces_and_docker(cni: cnilib.CNI, conflist: cnilib.NetworkConfigList) -
     cnilib.docker.attach(cni, "cnitest", conflist)
     cnilib.docker.detach(cni, "cnitest", conflist)
 
+
+
+def engine_recovery_and_bounds(conflist: cnilib.NetworkConfigList, rt: cnilib.RuntimeConfig) -> None:
+    cni = cnilib.CNI(concurrency=8)
+    result = cni.add(conflist, rt)  # never None
+    assert_type(result.all_addresses, tuple[str, ...])
+    assert_type(cni.recover(), list[cnilib.CacheEntry])
+    assert_type(cni.recover(conflist), list[cnilib.CacheEntry])
+    assert_type(cni.concurrency, int | None)
+    with cni.cache.lock(conflist.name, exclusive=True, timeout=1.0):
+        pass
+    executor: cnilib.Executor = cnilib.SubprocessExecutor()
+    aexecutor: cnilib.AsyncExecutor = cnilib.AsyncSubprocessExecutor()
+    del executor, aexecutor
+    unbounded = cnilib.AsyncCNI(concurrency=None)
+    del unbounded

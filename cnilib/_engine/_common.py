@@ -1,0 +1,211 @@
+"""Configuration, plans and cache helpers shared by :class:`CNI` and :class:`AsyncCNI`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Generic, Literal, TypeVar, cast
+
+import attrs
+
+from .._cache import CacheEntry, ResultCache
+from .._defaults import DEFAULT_CACHE_DIR, DEFAULT_PLUGIN_DIRS
+from .._errors import ValidationError
+from .._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor
+from .._models import GCAttachment, NetworkConfigList, RuntimeConfig
+from .._results import AnyResult
+from .._version import Verb
+from . import _admin
+from ._drivers import dry_run
+from ._effects import Plan
+from ._plans import Planner
+from ._reports import PlannedCall, PluginRun, RetryPolicy
+
+__all__ = ["DEFAULT_CONCURRENCY", "Common"]
+
+E = TypeVar("E", Executor, AsyncExecutor)
+
+#: How many operations run at once by default (200 attaches on 2 cores: 127 s unbounded, 47 s at 16).
+DEFAULT_CONCURRENCY = 16
+
+
+def _plugin_dirs(dirs: Iterable[str] | str | None) -> tuple[str, ...]:
+    if dirs is None:
+        env = os.environ.get("CNI_PATH")
+        return tuple(d for d in env.split(os.pathsep) if d) if env else DEFAULT_PLUGIN_DIRS
+    if isinstance(dirs, str):
+        return tuple(d for d in dirs.split(os.pathsep) if d)
+    return tuple(os.fspath(d) for d in dirs)
+
+
+def _verb(key: Verb | str) -> Verb:
+    return key if isinstance(key, Verb) else Verb(key.upper())
+
+
+class Common(Generic[E]):
+    """Configuration, plans and cache helpers shared by :class:`CNI` and :class:`AsyncCNI`.
+
+    ``plugin_dirs`` defaults to ``$CNI_PATH`` (else ``/opt/cni/bin``, ``/usr/libexec/cni``,
+    ``/usr/lib/cni``). ``timeout`` bounds a whole operation (all plugins of a verb); ``timeouts``
+    overrides it per verb. ``rollback``: a failed ADD runs DEL for what was applied. ``retry``: retry
+    plugins answering code 11. ``cleanup_on_timeout``: after a timed-out ADD, DEL under a fresh
+    deadline (``cleanup_timeout``). ``on_plugin`` is called after every plugin run with timings (an
+    exception it raises propagates); every run is also logged to the ``cnilib`` logger (DEBUG, and
+    WARNING for failures). ``env``/``env_allow``/``extra_env``/``argv_prefix`` configure the default
+    executor (see :class:`~cnilib.SubprocessExecutor`); ``executor`` replaces it (e.g. a fake).
+    ``concurrency`` bounds how many operations run at once (None: unlimited).
+    Operations on one (network, container, ifname) are serialized across threads and processes; GC
+    excludes ADD/DEL/CHECK on its network (``lock_timeout`` bounds the waits). Cache entries are
+    fsynced before they replace the old ones; ``durable_cache`` also fsyncs the directory.
+    """
+
+    _driver: Any
+
+    def __init__(
+        self,
+        plugin_dirs: Iterable[str] | str | None = None,
+        cache_dir: str | os.PathLike[str] = DEFAULT_CACHE_DIR,
+        timeout: float | None = None,
+        *,
+        executor: E | None = None,
+        env: Literal["inherit", "clean"] = "inherit",
+        env_allow: Sequence[str] | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        argv_prefix: Sequence[str] = (),
+        timeouts: Mapping[Verb | str, float] | None = None,
+        rollback: bool = False,
+        retry: RetryPolicy | None = None,
+        cleanup_on_timeout: bool = False,
+        cleanup_timeout: float | None = None,
+        lock_timeout: float | None = None,
+        durable_cache: bool = False,
+        on_plugin: Callable[[PluginRun], None] | None = None,
+        concurrency: int | None = DEFAULT_CONCURRENCY,
+    ) -> None:
+        if concurrency is not None and concurrency < 1:
+            raise ValidationError(f"concurrency must be at least 1 (or None), not {concurrency}")
+        self._planner = Planner(
+            plugin_dirs=_plugin_dirs(plugin_dirs),
+            timeout=timeout,
+            timeouts={_verb(k): v for k, v in (timeouts or {}).items()},
+            rollback=rollback,
+            retry=retry,
+            cleanup_on_timeout=cleanup_on_timeout,
+            cleanup_timeout=cleanup_timeout,
+            lock_timeout=lock_timeout,
+            on_plugin=on_plugin,
+            # Fakes have no files to look up; the real executors do.
+            resolve=executor is None or isinstance(executor, (SubprocessExecutor, AsyncSubprocessExecutor)),
+        )
+        self._cache = ResultCache(cache_dir, durable=durable_cache)
+        kwargs: dict[str, Any] = {
+            "env": env,
+            "extra_env": dict(extra_env or {}),
+            "argv_prefix": tuple(argv_prefix),
+        }
+        if env_allow is not None:
+            kwargs["env_allow"] = tuple(env_allow)
+        self.executor: E = executor if executor is not None else self._default_executor(kwargs)
+        self._driver = self._make_driver(self.executor, self._cache, concurrency)
+
+    def _default_executor(self, kwargs: dict[str, Any]) -> E:
+        raise NotImplementedError
+
+    def _make_driver(self, executor: E, cache: ResultCache, limit: int | None) -> Any:
+        raise NotImplementedError
+
+    @property
+    def plugin_dirs(self) -> tuple[str, ...]:
+        """Directories searched for plugin executables, in order."""
+        return self._planner.plugin_dirs
+
+    @property
+    def cache(self) -> ResultCache:
+        """The on-disk result cache (libcni's format)."""
+        return self._cache
+
+    @property
+    def concurrency(self) -> int | None:
+        """How many operations run at once (None: unlimited)."""
+        return cast("int | None", self._driver.limit)
+
+    def cached_result(self, conflist: NetworkConfigList, rt: RuntimeConfig) -> AnyResult | None:
+        """The cached result of an attachment, converted to the list's version; None if not cached.
+
+        Raises :class:`~cnilib.CacheError` for an unreadable entry.
+        """
+        entry = self.cache.read(*self._planner.lock_key(conflist, rt))
+        if entry is None or entry.result is None:
+            return None
+        return cast("AnyResult", entry.parsed_result(self._planner.version_of(conflist)))
+
+    def cached_config(
+        self, conflist: NetworkConfigList, rt: RuntimeConfig
+    ) -> tuple[bytes, RuntimeConfig] | None:
+        """The cached list bytes and runtime config (args, capability args) of an attachment."""
+        entry = self.cache.read(*self._planner.lock_key(conflist, rt))
+        if entry is None:
+            return None
+        return entry.config, attrs.evolve(rt, args=entry.cni_args, capability_args=entry.capability_args)
+
+    def cached_attachments(
+        self, container_id: str | None = None, *, network: str | None = None
+    ) -> list[CacheEntry]:
+        """Every cached attachment (optionally of one container and/or network)."""
+        return self.cache.entries(network=network, container_id=container_id)
+
+    def unfinished_adds(self, network: str | None = None) -> list[CacheEntry]:
+        """Intent records of ADDs that started and have not finished (running, or crashed)."""
+        return list(self.cache.scan_intents(network).entries)
+
+    def explain(
+        self,
+        verb: Verb | str,
+        conflist: NetworkConfigList,
+        rt: RuntimeConfig | None = None,
+        *,
+        valid_attachments: Sequence[GCAttachment] = (),
+    ) -> list[PlannedCall]:
+        """A dry run: every plugin call ``verb`` would make, with its CNI variables and stdin.
+
+        Nothing is executed, written or locked. Where stdin depends on an earlier plugin's output
+        (ADD's prevResult), a placeholder string stands for it; DEL and CHECK show the real cached
+        result; GC shows the DELs of stale attachments and unfinished ADDs, for every version.
+        ``VERSION`` shows the calls :meth:`CNI.validate` makes.
+        """
+        verb = _verb(verb)
+        p = self._planner
+        if verb in (Verb.ADD, Verb.DEL, Verb.CHECK) and rt is None:
+            raise ValidationError(f"{verb.value} needs a runtime configuration")
+        plans: dict[Verb, Callable[[], Plan[Any]]] = {
+            Verb.ADD: lambda: p.add(
+                conflist, cast("RuntimeConfig", rt), timeout=None, rollback=False, live=False
+            ),
+            Verb.DEL: lambda: p.delete(conflist, cast("RuntimeConfig", rt), timeout=None),
+            Verb.CHECK: lambda: p.check(conflist, cast("RuntimeConfig", rt), timeout=None),
+            Verb.STATUS: lambda: _admin.status(p, conflist, timeout=None),
+            Verb.GC: lambda: _admin.gc(p, conflist, tuple(valid_attachments), timeout=None),
+        }
+        make = plans.get(verb, lambda: _admin.validate(p, conflist, timeout=None))
+        return dry_run(make(), self.cache)
+
+    # -- plans of the verbs (the front ends drive them) --
+
+    def _add(
+        self, conflist: NetworkConfigList, rt: RuntimeConfig, timeout: float | None, rollback: bool | None
+    ) -> Plan[AnyResult]:
+        roll = self._planner.rollback if rollback is None else rollback
+        return self._planner.add(conflist, rt, timeout=timeout, rollback=roll)
+
+    def _networks(
+        self,
+        networks: Sequence[NetworkConfigList],
+        rt: RuntimeConfig,
+        ifnames: Sequence[str] | None,
+        rollback: bool | None,
+        timeout: float | None,
+    ) -> Plan[Any]:
+        p = self._planner
+        if rollback is None:
+            return _admin.delete_networks(p, networks, rt, ifnames=ifnames, timeout=timeout)
+        return _admin.add_networks(p, networks, rt, ifnames=ifnames, rollback=rollback, timeout=timeout)
