@@ -66,7 +66,7 @@ cnilib's own commands:
 environment (a command-line option wins over its variable):
   NETCONFPATH     configuration directory (--conf-dir), default {DEFAULT_CONF_DIR}
   CNI_PATH        plugin directories separated by ':' (--cni-path),
-                  default {':'.join(DEFAULT_PLUGIN_DIRS)}
+                  default {":".join(DEFAULT_PLUGIN_DIRS)}
   CNI_IFNAME      interface name (--ifname/-i), default {DEFAULT_IFNAME} (set but empty is an error)
   CNI_ARGS        plugin arguments K=V;K2=V2 (a pair with an empty key or value is an error)
   CAP_ARGS        capability arguments, a JSON object ({{"portMappings": [...]}})

@@ -61,15 +61,19 @@ class ResultCache:
 
     def path_for(self, network: str, container_id: str, ifname: str) -> str:
         """libcni's file for the attachment: ``<cache_dir>/results/<network>-<id>-<ifname>``."""
-        self._check(network, container_id, ifname)
-        return os.path.join(self.results_dir, f"{network}-{container_id}-{ifname}")
+        return self._entry_path(self._check(network, container_id, ifname))
+
+    def _entry_path(self, key: Key) -> str:  # (key already validated)
+        return f"{self.results_dir}/{key[0]}-{key[1]}-{key[2]}"
 
     def intent_path_for(self, network: str, container_id: str, ifname: str) -> str:
         """The attachment's intent record: ``<cache_dir>/intents/<network>-<hash>``; the hash (of
         all three names) keeps two attachments whose libcni file names collide apart."""
-        self._check(network, container_id, ifname)
-        digest = hashlib.sha256(f"{network}\0{container_id}\0{ifname}".encode()).hexdigest()[:32]
-        return os.path.join(self.intents_dir, f"{network}-{digest}")
+        return self._intent_path(self._check(network, container_id, ifname))
+
+    def _intent_path(self, key: Key) -> str:  # (key already validated)
+        digest = hashlib.sha256("\0".join(key).encode()).hexdigest()[:32]
+        return f"{self.intents_dir}/{key[0]}-{digest}"
 
     def lock_path_for(self, network: str) -> str:
         """The network's lock file: ``<cache_dir>/locks/<network>.lock``."""
@@ -118,7 +122,7 @@ class ResultCache:
         :class:`~cnilib.CacheError`.
         """
         key = self._check(network, container_id, ifname)
-        path = self.path_for(*key)
+        path = self._entry_path(key)
         entry, problem = self._parse(path, key, CACHE_KIND)
         if problem is not None and discard and not problem.foreign:
             unlink(path, durable=self.durable)
@@ -128,7 +132,7 @@ class ResultCache:
         """The attachment's intent record, or None (a corrupt one is None too: it is unusable)."""
         key = self._check(network, container_id, ifname)
         try:
-            entry, _ = self._parse(self.intent_path_for(*key), key, INTENT_KIND)
+            entry, _ = self._parse(self._intent_path(key), key, INTENT_KIND)
         except CacheError:
             return None
         return entry
@@ -202,18 +206,21 @@ class ResultCache:
 
     # -- writing --
 
-    def write(self, entry: CacheEntry) -> str:
+    def write(self, entry: CacheEntry, *, owner_checked: bool = False) -> str:
         """Write ``entry`` atomically (temp file, fsync, rename); return its path.
 
         A crash at any point leaves the old entry or the new one, never a torn or empty file. A
         valid entry of another attachment with the same file name is never replaced: that raises
         :class:`~cnilib.CacheError`, as does any failure (the temporary file is removed then).
+        ``owner_checked=True`` skips reading the file for that when the caller has just read it
+        under the attachment's lock.
         """
         path = self.path_for(*entry.key)
         data = self._serialize(entry, path)
-        _, problem = self._parse(path, entry.key, CACHE_KIND)
-        if problem is not None and problem.foreign:
-            raise CacheError(f"cannot write cache file {path}: it {problem.message}")
+        if not owner_checked:
+            _, problem = self._parse(path, entry.key, CACHE_KIND)
+            if problem is not None and problem.foreign:
+                raise CacheError(f"cannot write cache file {path}: it {problem.message}")
         write_atomic(self.results_dir, path, data, durable=self.durable, what="cache file")
         return path
 
@@ -241,7 +248,7 @@ class ResultCache:
         (under the attachment's lock) and knows it is not foreign.
         """
         key = self._check(network, container_id, ifname)
-        path = self.path_for(*key)
+        path = self._entry_path(key)
         if not owner_checked:
             try:
                 _, problem = self._parse(path, key, CACHE_KIND)

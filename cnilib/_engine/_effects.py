@@ -171,15 +171,17 @@ class ScanIntents(CacheRead):
 
 
 class WriteEntry(CacheWrite):
-    """Write the attachment's entry (never over another attachment's)."""
+    """Write the attachment's entry (never over another attachment's; ``owner_checked``: the plan
+    read the file under the attachment's lock and knows it is not another attachment's)."""
 
-    __slots__ = ("entry",)
+    __slots__ = ("entry", "owner_checked")
 
-    def __init__(self, entry: CacheEntry) -> None:
+    def __init__(self, entry: CacheEntry, *, owner_checked: bool = False) -> None:
         self.entry = entry
+        self.owner_checked = owner_checked
 
     def apply(self, store: ResultCache) -> str:
-        return store.write(self.entry)
+        return store.write(self.entry, owner_checked=self.owner_checked)
 
 
 class DeleteEntry(CacheWrite):

@@ -227,7 +227,8 @@ class Planner:
                     )
                 raise
         if not isinstance(prev, Placeholder):  # (a dry run has no result to write)
-            yield WriteEntry(CacheEntry.create(conflist, rt, prev))
+            # Read under this lock at the start: the file is this attachment's or there is none.
+            yield WriteEntry(CacheEntry.create(conflist, rt, prev), owner_checked=True)
             yield DropIntent(key)
         if isinstance(prev, Result):
             return cast("AnyResult", prev)

@@ -108,9 +108,7 @@ def exit_outcome(exit_status: int = 0, *, stdout: bytes = b"", stderr: bytes = b
     return ExecOutcome(exit_status=exit_status, stdout=stdout, stderr=stderr)
 
 
-def crash_outcome(
-    sig: int = _signal.SIGSEGV, *, stdout: bytes = b"", stderr: bytes = b""
-) -> ExecOutcome:
+def crash_outcome(sig: int = _signal.SIGSEGV, *, stdout: bytes = b"", stderr: bytes = b"") -> ExecOutcome:
     """The plugin died by signal ``sig``."""
     return ExecOutcome(exit_status=None, signal=int(sig), stdout=stdout, stderr=stderr)
 
@@ -235,9 +233,7 @@ class _FakeBase:
         """The requests of every call, in order."""
         return [c.request for c in self.calls]
 
-    def calls_for(
-        self, plugin: str | None = None, verb: Verb | str | None = None
-    ) -> list[FakeCall]:
+    def calls_for(self, plugin: str | None = None, verb: Verb | str | None = None) -> list[FakeCall]:
         """The calls of one plugin and/or verb."""
         want = None if verb is None else _verb_key(verb)
         return [
