@@ -186,6 +186,23 @@ def test_gc_with_nothing_valid_removes_everything(env: Env) -> None:
     assert cni.cached_attachments(network="gcnet") == []
 
 
+def test_gc_removes_what_killed_writers_of_its_network_half_wrote(env: Env) -> None:
+    # A runtime killed mid-write leaves ".tmp-<network>-<hex>"; GC holds the network's lock
+    # exclusively (no writer of it runs), so it removes them at once, and only its network's.
+    cni = env.cni()
+    cni.add(env.net, rt("c1"))
+    results, intents = Path(cni.cache.results_dir), Path(cni.cache.intents_dir)
+    intents.mkdir(parents=True, exist_ok=True)
+    mine = [results / ".tmp-gcnet-0123456789abcdef", intents / ".tmp-gcnet-fedcba9876543210"]
+    others = [results / ".tmp-gcnet-x-0123456789abcdef", results / ".tmp-other-0123456789abcdef"]
+    for path in mine + others:
+        path.write_bytes(b'{"kind": "cniCacheV1", "half')
+    cni.gc(env.net, [GCAttachment("c1", "eth0")])
+    assert [p.exists() for p in mine] == [False, False]
+    assert [p.exists() for p in others] == [True, True]  # "gcnet-x" and "other" are not gcnet
+    assert [e.container_id for e in cni.cached_attachments(network="gcnet")] == ["c1"]
+
+
 def test_gc_disabled(tmp_path: Path) -> None:
     env = Env(tmp_path, disableGC=True)
     cni = env.cni()

@@ -20,7 +20,9 @@ __all__ = [
     "make_dir",
     "open_regular",
     "read_regular",
+    "sweep_network_temp_files",
     "sweep_temp_files",
+    "temp_name",
     "unlink",
     "write_atomic",
 ]
@@ -124,16 +126,23 @@ def _write_all(fd: int, data: bytes) -> None:
     os.fsync(fd)
 
 
-def write_atomic(directory: str, path: str, data: bytes, *, durable: bool, what: str) -> None:
+def temp_name(network: str, token: str) -> str:
+    """The temporary file name a writer for ``network`` uses: ``.tmp-<network>-<16 hex digits>``."""
+    return f"{TEMP_PREFIX}{network}-{token}"
+
+
+def write_atomic(directory: str, path: str, data: bytes, *, durable: bool, what: str, network: str) -> None:
     """Write ``data`` to ``path`` atomically: a temp file in ``directory``, fsync, rename.
 
     A crash at any point leaves the old file or the new one, never a torn or empty one; leftovers of
-    crashed writers are swept here, without being asked. Raises :class:`~cnilib.CacheError`.
+    crashed writers are swept here, without being asked. The temp file names ``network``, so that GC,
+    which holds the network's lock exclusively (no writer of it can be running), removes them at
+    once (:func:`sweep_network_temp_files`). Raises :class:`~cnilib.CacheError`.
     """
     tmp: str | None = None
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
-        tmp = os.path.join(directory, f"{TEMP_PREFIX}{os.urandom(8).hex()}")
+        tmp = os.path.join(directory, temp_name(network, os.urandom(8).hex()))
         try:
             fd = os.open(tmp, flags, FILE_MODE)
         except FileNotFoundError:  # first write: create the directories (0700) on demand
@@ -181,6 +190,27 @@ def _sweep_now_and_then(directory: str) -> None:
     _last_sweep[directory] = now
     with contextlib.suppress(CacheError):
         sweep_temp_files(directory, TEMP_MAX_AGE)
+
+
+def sweep_network_temp_files(directory: str, network: str) -> list[str]:
+    """Delete every temporary file of ``network``'s writers, whatever its age: only for a caller that
+    holds the network's lock exclusively (GC), so that no writer of it is running."""
+    prefix = temp_name(network, "")
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise CacheError(f"cannot list cache directory {directory}: {exc.strerror}") from None
+    removed: list[str] = []
+    for name in names:
+        token = name[len(prefix) :]
+        # Exactly 16 hex digits after the prefix: ".tmp-a-b-<hex>" belongs to "a-b", not to "a".
+        if name.startswith(prefix) and len(token) == 16 and all(c in "0123456789abcdef" for c in token):
+            path = os.path.join(directory, name)
+            if unlink(path, durable=False, what="temporary file"):
+                removed.append(path)
+    return sorted(removed)
 
 
 def sweep_temp_files(directory: str, older_than: float) -> list[str]:

@@ -13,7 +13,14 @@ from .._defaults import DEFAULT_CACHE_DIR
 from .._errors import CacheError, ValidationError
 from .._validate import validate_container_id, validate_ifname, validate_network_name
 from ._entry import CACHE_KIND, INTENT_KIND, CacheEntry, CacheProblem, CacheScan
-from ._files import TEMP_MAX_AGE, read_regular, sweep_temp_files, unlink, write_atomic
+from ._files import (
+    TEMP_MAX_AGE,
+    read_regular,
+    sweep_network_temp_files,
+    sweep_temp_files,
+    unlink,
+    write_atomic,
+)
 from ._locks import HeldLock, LockRequest, acquire, acquire_async
 
 __all__ = ["ResultCache"]
@@ -222,15 +229,23 @@ class ResultCache:
             _, problem = self._parse(path, entry.key, CACHE_KIND)
             if problem is not None and problem.foreign:
                 raise CacheError(f"cannot write cache file {path}: it {problem.message}")
-        write_atomic(self.results_dir, path, data, durable=self.durable, what="cache file")
+        write_atomic(
+            self.results_dir, path, data, durable=self.durable, what="cache file", network=entry.network_name
+        )
         return path
 
     def write_intent(self, entry: CacheEntry) -> str:
         """Record durably that an ADD of ``entry``'s attachment is starting; return the path."""
         path = self.intent_path_for(*entry.key)
         intent = attrs.evolve(entry, kind=INTENT_KIND, result=None, path=None, legacy=False)
+        data = self._serialize(intent, path)
         write_atomic(
-            self.intents_dir, path, self._serialize(intent, path), durable=self.durable, what="intent record"
+            self.intents_dir,
+            path,
+            data,
+            durable=self.durable,
+            what="intent record",
+            network=entry.network_name,
         )
         return path
 
@@ -272,6 +287,13 @@ class ResultCache:
         """
         removed = sweep_temp_files(self.results_dir, older_than)
         return sorted(removed + sweep_temp_files(self.intents_dir, older_than))
+
+    def remove_network_temp_files(self, network: str) -> list[str]:
+        """Delete every temporary file of ``network``'s writers now, whatever its age. Only safe under
+        the network's exclusive lock (GC holds it), when none of its writers can be running."""
+        validate_network_name(network)
+        removed = sweep_network_temp_files(self.results_dir, network)
+        return sorted(removed + sweep_network_temp_files(self.intents_dir, network))
 
     # -- locks --
 

@@ -15,7 +15,17 @@ from .._protocol import build_gc_request, build_status_request
 from .._results import AnyResult
 from .._validate import validate_network_name
 from .._version import Verb, version_at_least
-from ._effects import DropIntent, Gather, Plan, ReadEntry, ReadIntent, ScanEntries, ScanIntents, TakeLock
+from ._effects import (
+    DropIntent,
+    Gather,
+    Plan,
+    ReadEntry,
+    ReadIntent,
+    ScanEntries,
+    ScanIntents,
+    SweepTemp,
+    TakeLock,
+)
 from ._plans import Planner
 from ._reports import PluginReport, ValidationReport
 
@@ -55,6 +65,8 @@ def gc(
     if conflist.disable_gc:
         return
     yield TakeLock(conflist.name, None, exclusive=True, timeout=p.lock_timeout)
+    # No writer of this network runs now: what a killed one left half-written goes at once.
+    yield SweepTemp(conflist.name)
     entries = yield ScanEntries(conflist.name)
     intents = yield ScanIntents(conflist.name)
     errors: dict[str, BaseException] = {}

@@ -31,6 +31,7 @@ __all__ = [
     "ScanEntries",
     "ScanIntents",
     "Simulated",
+    "SweepTemp",
     "Sleep",
     "TakeLock",
     "WriteEntry",
@@ -219,6 +220,18 @@ class DropIntent(CacheWrite):
 
     def apply(self, store: ResultCache) -> bool:
         return store.drop_intent(*self.key)
+
+
+class SweepTemp(CacheWrite):
+    """Remove the temporary files a killed writer of the network left (GC, under its exclusive lock)."""
+
+    __slots__ = ("network",)
+
+    def __init__(self, network: str) -> None:
+        self.network = network
+
+    def apply(self, store: ResultCache) -> list[str]:
+        return store.remove_network_temp_files(self.network)
 
 
 Effect: TypeAlias = Run | Sleep | TakeLock | Gather | CacheRead | CacheWrite
