@@ -317,7 +317,12 @@ def _watch_path(engine: PrivateDockerd, image: str, *, host_ns: str, workdir: Pa
         cid = engine.run_container(CONTAINER, image, extra_args=["--label", "cnilib.networks=mybridge"])
         print(f"docker run -d --name {CONTAINER} --net=none --label cnilib.networks=mybridge: {cid[:12]}")
         entries = cnilib.ResultCache(cache)
-        _wait("the watcher's ADD", lambda: bool(entries.entries(container_id=cid)), watcher)
+        # The entry is written during the ADD; the watcher's log line follows once it returned.
+        _wait(
+            "the watcher's ADD",
+            lambda: bool(entries.entries(container_id=cid)) and bool(logged("attach")),
+            watcher,
+        )
         [entry] = entries.entries(container_id=cid)
         print(f"  {logged('attach')[-1]}")
         ctr = docker.netns_path(docker.inspect(cid, host=engine.host))
@@ -326,7 +331,11 @@ def _watch_path(engine: PrivateDockerd, image: str, *, host_ns: str, workdir: Pa
         )
         print(f"docker rm -f {CONTAINER}")
         engine.docker("rm", "-f", CONTAINER)
-        _wait("the watcher's DEL", lambda: not entries.entries() and not reserved(data_dir), watcher)
+        _wait(
+            "the watcher's DEL",
+            lambda: not entries.entries() and not reserved(data_dir) and bool(logged("detach")),
+            watcher,
+        )
         print(f"  {logged('detach')[-1]}")
         # The container and its namespace are gone: only the host side is left to check.
         verify_deleted("", host_ns, data_dir, check)
