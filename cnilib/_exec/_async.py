@@ -1,4 +1,4 @@
-"""The asyncio executor: one plugin's pipes and pidfd in an epoll set of its own, on the event loop."""
+"""The asyncio executor: plugins' pipes and pidfds in one epoll set per event loop, watched by the loop."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import select
 import signal
 import subprocess
 import time
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -51,8 +52,14 @@ class AsyncSubprocessExecutor(_Base):
 
         path = find_plugin(request.plugin, request.search_path)
         started = time.monotonic()
+        env = self.build_env(request.env)
         try:
-            proc = await self._spawn_async(path, self.build_env(request.env))
+            try:
+                proc = self._popen(path, env)
+            except OSError as exc:
+                if exc.errno != errno.ETXTBSY:
+                    raise
+                proc = await self._spawn_async(path, env)  # the binary is being replaced: retry
         except OSError as exc:
             return self._start_failed(path, exc, started)
         run: _AsyncRun | None = None
@@ -90,12 +97,66 @@ _TIMEOUT = "timeout"
 _LINGER = "linger"
 
 
+class _Watcher:
+    """The epoll set holding the descriptors (pipes, pidfds) of every run on one event loop.
+
+    Only the set is registered with the loop, once, for as long as the loop lives: one
+    ``add_reader``/``remove_reader`` pair per run was most of this executor's own per-call cost.
+    """
+
+    __slots__ = ("epoll", "loop", "runs")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, own: bool) -> None:
+        self.epoll = select.epoll()
+        self.runs: dict[int, _AsyncRun] = {}
+        # A watcher shared through _WATCHERS must not keep its loop (the key) alive.
+        self.loop = loop if own else None
+        loop.add_reader(self.epoll.fileno(), self._on_events)
+
+    def register(self, fd: int, events: int, run: _AsyncRun) -> None:
+        self.epoll.register(fd, events)
+        self.runs[fd] = run
+
+    def unregister(self, fd: int) -> None:
+        if self.runs.pop(fd, None) is not None:
+            try:  # noqa: SIM105 -- runs several times per plugin call; suppress() costs an object
+                self.epoll.unregister(fd)
+            except OSError:
+                pass
+
+    def _on_events(self) -> None:
+        for fd, _ in self.epoll.poll(0):
+            run = self.runs.get(fd)
+            if run is not None:  # (an earlier event of this batch may have settled it)
+                run.on_event(fd)
+
+    def close(self) -> None:
+        """Only for a watcher of one run (a loop that cannot be a weak key)."""
+        if self.loop is not None:
+            self.loop.remove_reader(self.epoll.fileno())
+        self.epoll.close()
+
+
+#: One watcher per event loop; it goes away with its loop.
+_WATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watcher] = weakref.WeakKeyDictionary()
+
+
+def _watcher_for(loop: asyncio.AbstractEventLoop) -> tuple[_Watcher, bool]:
+    """The loop's shared watcher, and whether it is shared (else the run must close it)."""
+    try:
+        watcher = _WATCHERS.get(loop)
+        if watcher is None:
+            watcher = _WATCHERS[loop] = _Watcher(loop, own=False)
+    except TypeError:  # a loop type that cannot be weakly referenced: a watcher for this run
+        return _Watcher(loop, own=True), False
+    return watcher, True
+
+
 class _AsyncRun:
     """Event-loop callbacks for one process: drain pipes, feed stdin, notice exit and deadlines.
 
-    The run's descriptors (pipes, pidfd) sit in an epoll set of their own, and only that set is
-    registered with the event loop: one ``add_reader`` per run instead of one per descriptor, which
-    is most of asyncio's per-call cost.
+    The run's descriptors (pipes, pidfd) sit in the loop's :class:`_Watcher` set, registered
+    with the event loop once, not once per run or per descriptor.
     """
 
     def __init__(self, owner: AsyncSubprocessExecutor, proc: subprocess.Popen[bytes], stdin: bytes) -> None:
@@ -111,38 +172,42 @@ class _AsyncRun:
         self.readers: dict[int, _Capture] = {}
         self.stdin_fd: int | None = None
         self.pidfd: int | None = None
-        self.epoll: select.epoll | None = None
+        self.fds: set[int] = set()
+        self.watcher: _Watcher | None = None
+        self.shared = True
         try:
             in_fd, out_fd, err_fd = _pipes(proc)
-            self.epoll = ep = select.epoll(4)
+            self.watcher, self.shared = _watcher_for(self.loop)
             if self.drain.write_stdin(in_fd):
                 _close(proc.stdin)
             else:
                 self.stdin_fd = in_fd
-                ep.register(in_fd, select.EPOLLOUT)
+                self._watch(in_fd, select.EPOLLOUT)
             for fd, buf in ((out_fd, self.drain.stdout), (err_fd, self.drain.stderr)):
                 self.readers[fd] = buf
-                ep.register(fd, select.EPOLLIN)
+                self._watch(fd, select.EPOLLIN)
             self.pidfd = _proc.open_pidfd(proc.pid)
             if self.pidfd is not None:
-                ep.register(self.pidfd, select.EPOLLIN)
+                self._watch(self.pidfd, select.EPOLLIN)
             else:
                 self._poll()
-            self.loop.add_reader(ep.fileno(), self._on_events)
         except BaseException:
             self.close()  # no callback may outlive a half-built run
             raise
 
-    def _on_events(self) -> None:
-        if self.epoll is None:  # closed while this callback was already queued
-            return
-        for fd, _ in self.epoll.poll(0):
-            if fd in self.readers:
-                self._on_read(fd)
-            elif fd == self.stdin_fd:
-                self._on_write()
-            elif fd == self.pidfd:
-                self._on_exit()
+    def _watch(self, fd: int, events: int) -> None:
+        assert self.watcher is not None
+        self.watcher.register(fd, events, self)
+        self.fds.add(fd)
+
+    def on_event(self, fd: int) -> None:
+        """One of this run's descriptors is ready."""
+        if fd in self.readers:
+            self._on_read(fd)
+        elif fd == self.stdin_fd:
+            self._on_write()
+        elif fd == self.pidfd:
+            self._on_exit()
 
     async def finish(self, deadline: float | None) -> str:
         """Wait for the plugin's exit and closed pipes: ``_DONE``, ``_TIMEOUT`` or ``_LINGER``."""
@@ -178,9 +243,10 @@ class _AsyncRun:
             self._close_stdin()
 
     def _forget(self, fd: int) -> None:
-        if self.epoll is not None:
-            with contextlib.suppress(OSError):
-                self.epoll.unregister(fd)
+        # Before the descriptor is closed: its number may be reused by the next run at once.
+        if fd in self.fds and self.watcher is not None:
+            self.fds.discard(fd)
+            self.watcher.unregister(fd)
 
     def _close_stdin(self) -> None:
         if self.stdin_fd is not None:
@@ -232,10 +298,11 @@ class _AsyncRun:
 
     def close(self) -> None:
         """Detach every callback and timer of this run and close its descriptors."""
-        if self.epoll is not None:
-            self.loop.remove_reader(self.epoll.fileno())
-            self.epoll.close()  # forgets every descriptor still registered in it
-            self.epoll = None
+        for fd in list(self.fds):
+            self._forget(fd)
+        if self.watcher is not None and not self.shared:
+            self.watcher.close()
+        self.watcher = None
         self.readers.clear()
         self._close_stdin()
         if self.pidfd is not None:
