@@ -8,7 +8,12 @@ line on stderr with exit status 1, so scripts written for cnitool run unchanged.
 commands are cnilib's own.
 
 Only the public API (``cnilib``, ``cnilib.docker``) is used, and only what a command needs is
-imported: ``--help`` and ``--version`` load argparse and nothing of the engine.
+imported: ``--help`` loads argparse and nothing of the engine, a bare ``--version`` not even that.
+
+The package: ``_parser`` (help texts, shared options, one spec per command: ``_SPECS``),
+``_settings`` (options and environment, cnitool's rules), ``_output`` (JSON, tables, ``--debug``),
+``_cnitool`` (add, check, del, gc, status), ``_commands`` (validate, explain, version, cache,
+docker), ``_main`` (``_COMMANDS``, parsing, error handling); handlers are imported per run.
 """
 
 from __future__ import annotations
