@@ -2,8 +2,9 @@
 
 One run measures, interleaved round by round (the machine may be busy; medians are reported):
 
-* the CLI's own start-up: ``cnilib --version`` and ``cnilib --help`` (nothing run), next to the
-  bare interpreter and the imports a plugin-running command needs;
+* the CLI's own start-up: ``cnilib --version`` and ``cnilib --help`` (nothing run), next to two
+  floors: the bare interpreter (``python -c pass``) and the import of the design's two dependencies
+  (``python -c "import attrs, cattrs"``), which every command that runs a plugin needs;
 * ``cnilib add`` / ``cnilib del`` of a one-plugin ``loopback`` network, each a fresh process;
 * the same ADD/DEL through the Python API in a warm process (``cni.add`` / ``cni.delete``);
 * the same with ``cnigo``: Go's libcni v1.1.2 behind cnitool's front end (tests/go/cnigo).
@@ -17,7 +18,11 @@ manager's shim. Python keeps compiled bytecode in a temporary ``PYTHONPYCACHEPRE
 once), as an installed package has it; ``--no-bytecode`` measures instead with
 ``PYTHONDONTWRITEBYTECODE=1`` and no cache, which is how this sandbox runs Python by default.
 
-Run: ``/work/venv/bin/python benchmarks/cli.py [--rounds 30] [--json]``
+Besides the wall time, each row's CPU time (user + system of the child, from
+``getrusage(RUSAGE_CHILDREN)``) is reported: on a loaded machine it moves much less than the wall
+time. The closing lines give ``cnilib add``/``del`` as ratios to Go and to the floors.
+
+Run: ``.venv/bin/python benchmarks/cli.py [--rounds 30] [--json]``
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -45,10 +51,21 @@ PYTHON = Path(sys.executable)
 LOOPBACK = {"cniVersion": "1.0.0", "name": "lo", "plugins": [{"type": "loopback"}]}
 
 
+#: CPU seconds (user + system) of the last child measured by :func:`_timed`.
+_last_cpu = [0.0]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _timed(argv: Sequence[str], env: dict[str, str]) -> float:
+    c0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(argv, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - t0
+    _last_cpu[0] = _children_cpu() - c0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.decode()}")
     return elapsed
@@ -74,8 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--json", action="store_true", help="print the medians as JSON")
-    parser.add_argument("--no-bytecode", action="store_true",
-                        help="run child interpreters with PYTHONDONTWRITEBYTECODE=1, no cache")
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="run child interpreters with PYTHONDONTWRITEBYTECODE=1, no cache",
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("needs root (it creates a network namespace)", file=sys.stderr)
@@ -90,9 +110,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         conf = work / "conf"
         conf.mkdir()
         (conf / "10-lo.conflist").write_text(json.dumps(LOOPBACK))
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "CNI_IFNAME",
-                            "CNI_ARGS", "CAP_ARGS", "CNI_CONTAINERID", "CNI_TIMEOUT")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in (
+                "PYTHONDONTWRITEBYTECODE",
+                "PYTHONPYCACHEPREFIX",
+                "CNI_IFNAME",
+                "CNI_ARGS",
+                "CAP_ARGS",
+                "CNI_CONTAINERID",
+                "CNI_TIMEOUT",
+            )
+        }
         env.update(NETCONFPATH=str(conf), CNI_PATH=PLUGIN_DIR)
         if args.no_bytecode:
             env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -108,27 +139,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         rt = cnilib.RuntimeConfig(container_id="bench-api", netns=ns.path)
 
         def api(verb: str) -> float:
+            c0 = _children_cpu() + time.process_time()
             t0 = time.perf_counter()
             if verb == "add":
                 cni.add(conflist, rt)
             else:
                 cni.delete(conflist, rt)
-            return time.perf_counter() - t0
+            elapsed = time.perf_counter() - t0
+            _last_cpu[0] = _children_cpu() + time.process_time() - c0
+            return elapsed
 
         cnigo = _build_cnigo(work / "go")
         py = str(PYTHON)
         rows: list[tuple[str, Callable[[], float]]] = [
             ("python -c pass (interpreter + site)", lambda: _timed([py, "-c", "pass"], env)),
-            ("python -c 'import cnilib' (the package)",
-             lambda: _timed([py, "-c", "import cnilib"], env)),
-            ("python -c 'import cnilib._engine' (add/del need it)",
-             lambda: _timed([py, "-c", "import cnilib._engine"], env)),
-            ("cnilib --version (CLI start-up, no-op)",
-             lambda: _timed([str(CNILIB), "--version"], cli_env)),
+            (
+                "python -c 'import attrs, cattrs' (dependencies)",
+                lambda: _timed([py, "-c", "import attrs, cattrs"], env),
+            ),
+            ("python -c 'import cnilib' (the package)", lambda: _timed([py, "-c", "import cnilib"], env)),
+            (
+                "python -c 'import cnilib._engine' (add/del need it)",
+                lambda: _timed([py, "-c", "import cnilib._engine"], env),
+            ),
+            ("cnilib --version (CLI start-up, no-op)", lambda: _timed([str(CNILIB), "--version"], cli_env)),
             ("cnilib --help", lambda: _timed([str(CNILIB), "--help"], cli_env)),
             # What a regular (wheel) install costs: no editable-install finder in site.
-            ("python -S -m cnilib --version (no editable finder)",
-             lambda: _timed([py, "-S", "-m", "cnilib", "--version"], plain_env)),
+            (
+                "python -S -m cnilib --version (no editable finder)",
+                lambda: _timed([py, "-S", "-m", "cnilib", "--version"], plain_env),
+            ),
         ]
         pairs: list[tuple[str, Callable[[str], float]]] = [
             ("cnilib CLI", lambda verb: _timed([str(CNILIB), verb, "lo", ns.path], cli_env)),
@@ -147,26 +187,55 @@ def main(argv: Sequence[str] | None = None) -> int:
             for _, measure in rows:
                 measure()
         samples: dict[str, list[float]] = {label: [] for label, _ in rows}
+        cpu: dict[str, list[float]] = {label: [] for label, _ in rows}
         for _ in range(args.rounds):
             for label, measure in rows:
                 samples[label].append(measure())
+                cpu[label].append(_last_cpu[0])
     finally:
         ns.delete()
         shutil.rmtree(work, ignore_errors=True)
 
     medians = {label: statistics.median(xs) * 1000 for label, xs in samples.items()}
+    cpu_medians = {label: statistics.median(xs) * 1000 for label, xs in cpu.items()}
     if args.json:
-        print(json.dumps({"rounds": args.rounds, "median_ms": medians}, indent=2))
+        print(
+            json.dumps({"rounds": args.rounds, "median_ms": medians, "cpu_median_ms": cpu_medians}, indent=2)
+        )
         return 0
     width = max(len(label) for label in samples)
     mode = "no bytecode cache" if args.no_bytecode else "bytecode cached"
-    print(f"cnilib CLI benchmark: {args.rounds} rounds, interleaved; {mode}; "
-          f"python {sys.version.split()[0]}; load {os.getloadavg()[0]:.2f}")
-    print(f"{'operation':<{width}}  {'median ms':>9}  {'min ms':>7}  {'max ms':>7}")
+    print(
+        f"cnilib CLI benchmark: {args.rounds} rounds, interleaved; {mode}; "
+        f"python {sys.version.split()[0]}; load {os.getloadavg()[0]:.2f}"
+    )
+    print(f"{'operation':<{width}}  {'median ms':>9}  {'min ms':>7}  {'max ms':>7}  {'cpu ms':>7}")
     for label, xs in samples.items():
-        print(f"{label:<{width}}  {medians[label]:>9.1f}  {min(xs) * 1000:>7.1f}  "
-              f"{max(xs) * 1000:>7.1f}")
+        print(
+            f"{label:<{width}}  {medians[label]:>9.1f}  {min(xs) * 1000:>7.1f}  "
+            f"{max(xs) * 1000:>7.1f}  {cpu_medians[label]:>7.1f}"
+        )
+    _closing(medians, cpu_medians)
     return 0
+
+
+def _closing(wall: dict[str, float], cpu: dict[str, float]) -> None:
+    """cnilib add/del against Go and the two floors, as ratios (wall) and differences."""
+    floor = wall["python -c pass (interpreter + site)"]
+    deps = wall["python -c 'import attrs, cattrs' (dependencies)"]
+    print()
+    for verb in ("ADD", "DEL"):
+        cli = wall[f"loopback {verb}: cnilib CLI"]
+        cli_cpu = cpu[f"loopback {verb}: cnilib CLI"]
+        go = wall.get(f"loopback {verb}: cnigo (Go libcni)")
+        vs_go = f"{cli / go:.1f}x Go's cnitool ({go:.1f} ms), " if go else ""
+        print(
+            f"cnilib {verb.lower()}: {cli:.1f} ms wall ({cli_cpu:.1f} ms CPU): {vs_go}"
+            f"{cli - floor:+.1f} ms over `python -c pass`, {cli - deps:+.1f} ms over "
+            f"`import attrs, cattrs`"
+        )
+    version = wall["cnilib --version (CLI start-up, no-op)"]
+    print(f"cnilib --version: {version:.1f} ms wall, {version - floor:+.1f} ms over `python -c pass`")
 
 
 if __name__ == "__main__":

@@ -3,43 +3,20 @@
 Start with :func:`load_network` (or :meth:`NetworkConfigList.from_file`), a :class:`RuntimeConfig`,
 and :class:`CNI` / :class:`AsyncCNI`. Every error is a :class:`CNIError`.
 
-Only the errors, versions and validators load with the package; everything else (models, results, the
+Only the version string loads with the package; every other name (errors, models, results, the
 engine, executors, cache, config loader) loads on first use (PEP 562), so a command-line start pays
-only for what it uses.
+only for what it uses: ``cnilib --version`` loads neither :mod:`typing` nor :mod:`enum`.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from ._defaults import __version__
-from ._errors import (
-    CacheError,
-    CNIError,
-    CNISecurityWarning,
-    ConfigError,
-    ErrorCode,
-    ExecError,
-    LockError,
-    MultiError,
-    PluginError,
-    PluginNotFoundError,
-    PluginTimeoutError,
-    ResultError,
-    UnsafePermissionsError,
-    ValidationError,
-    VersionError,
-)
-from ._validate import (
-    validate_capability_args,
-    validate_cni_args,
-    validate_container_id,
-    validate_ifname,
-    validate_network_name,
-)
-from ._version import LATEST_VERSION, SUPPORTED_VERSIONS, VERB_MIN_VERSION, Verb
 
+# typing is not imported for this alone: it is a measurable part of a bare ``cnilib --version``.
+# (Annotated, so the public-name tables do not count it as an export; mypy still knows it.)
+TYPE_CHECKING: bool = False
 if TYPE_CHECKING:
     from ._attachment import (
         AttachedAddress,
@@ -65,6 +42,23 @@ if TYPE_CHECKING:
         PluginRun,
         RetryPolicy,
         ValidationReport,
+    )
+    from ._errors import (
+        CacheError,
+        CNIError,
+        CNISecurityWarning,
+        ConfigError,
+        ErrorCode,
+        ExecError,
+        LockError,
+        MultiError,
+        PluginError,
+        PluginNotFoundError,
+        PluginTimeoutError,
+        ResultError,
+        UnsafePermissionsError,
+        ValidationError,
+        VersionError,
     )
     from ._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor, find_plugin
     from ._gojson import go_dumps
@@ -96,10 +90,42 @@ if TYPE_CHECKING:
         Route,
         parse_result,
     )
+    from ._validate import (
+        validate_capability_args,
+        validate_cni_args,
+        validate_container_id,
+        validate_ifname,
+        validate_network_name,
+    )
+    from ._version import LATEST_VERSION, SUPPORTED_VERSIONS, VERB_MIN_VERSION, Verb
 
 
 # Public names that live in modules loaded on first access.
 _LAZY: dict[str, str] = {
+    "CacheError": "._errors",
+    "CNIError": "._errors",
+    "CNISecurityWarning": "._errors",
+    "ConfigError": "._errors",
+    "ErrorCode": "._errors",
+    "ExecError": "._errors",
+    "LockError": "._errors",
+    "MultiError": "._errors",
+    "PluginError": "._errors",
+    "PluginNotFoundError": "._errors",
+    "PluginTimeoutError": "._errors",
+    "ResultError": "._errors",
+    "UnsafePermissionsError": "._errors",
+    "ValidationError": "._errors",
+    "VersionError": "._errors",
+    "validate_capability_args": "._validate",
+    "validate_cni_args": "._validate",
+    "validate_container_id": "._validate",
+    "validate_ifname": "._validate",
+    "validate_network_name": "._validate",
+    "LATEST_VERSION": "._version",
+    "SUPPORTED_VERSIONS": "._version",
+    "VERB_MIN_VERSION": "._version",
+    "Verb": "._version",
     "ErrorInfo": "._models",
     "GCAttachment": "._models",
     "NetworkConfigList": "._models",
@@ -156,7 +182,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'cnilib' has no attribute {name!r}")

@@ -24,7 +24,6 @@ its path, the verb, the container, the exit status or signal and the captured st
 from __future__ import annotations
 
 import enum
-import signal as _signal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -117,7 +116,9 @@ def _printable(text: str) -> str:
 
 def _signal_name(signum: int) -> str:
     try:
-        return _signal.Signals(signum).name
+        import signal  # only for a message: its import builds an enum of every signal
+
+        return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
 

@@ -22,11 +22,15 @@ _HTML = str.maketrans(
     {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 )
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Printable ASCII that no option escapes (not '"', '\\', '<', '>', '&'): most names, ids, paths.
+_PLAIN = re.compile(r"[ !#-%'-;=?-\[\]-~]*")
 
 
 def go_string(text: str, *, escape_html: bool = True) -> str:
     """A JSON string as Go writes it: raw UTF-8, ``<``/``>``/``&`` escaped (unless ``escape_html``
     is false), invalid text (a lone surrogate, Python's spelling of invalid UTF-8) as U+FFFD."""
+    if _PLAIN.fullmatch(text):
+        return f'"{text}"'  # what the general path below gives, without json.dumps per string
     if _LONE_SURROGATE.search(text):
         text = _LONE_SURROGATE.sub("\ufffd", text)
     return json.dumps(text, ensure_ascii=False).translate(_HTML if escape_html else _LINE_SEPARATORS)

@@ -405,6 +405,15 @@ def test_container_id_is_derived_from_the_absolute_netns_path(
     assert cli.cache_files() == [f"n-{cnitool_id(ns_file)}-eth0"]
 
 
+def test_container_id_of_a_netns_path_that_is_not_utf8() -> None:
+    # cnitool hashes the path's bytes; Python holds undecodable bytes as surrogate escapes.
+    from cnilib._cli import container_id_for
+
+    raw = b"/run/netns/ctr-\xff\xfe"
+    expected = "cnitool-" + hashlib.sha512(raw).digest()[:10].hex()
+    assert container_id_for(os.fsdecode(raw)) == expected
+
+
 def test_environment_reaches_the_plugins_like_cnitool(three: CLI, ns_file: str) -> None:
     cap = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}],
            "bandwidth": {"ingressRate": 1}}

@@ -526,9 +526,9 @@ def test_without_pidfd_support(
     bindir: Path, tmp_path: Path, runner: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Kernels before 5.3 have no pidfd: the executors then poll for the exit.
-    import cnilib._exec
+    import cnilib._exec._proc
 
-    monkeypatch.setattr(cnilib._exec, "_pidfd", lambda pid: None)
+    monkeypatch.setattr(cnilib._exec._proc, "open_pidfd", lambda pid: None)
     fp.exiting_plugin(bindir, "ok", stdout={"ADD": json.dumps(RESULT)})
     r = req("ok", [bindir])
     assert isinstance(decode_outcome(r, runner(r)), Result100)

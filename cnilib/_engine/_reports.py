@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
+import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -24,10 +24,30 @@ __all__ = [
     "report_run",
 ]
 
-#: Every plugin call is logged here: DEBUG for each run, WARNING for each failure.
-logger = logging.getLogger("cnilib")
-# A library configures no output: without this, logging's last-resort handler would print warnings.
-logger.addHandler(logging.NullHandler())
+if TYPE_CHECKING:
+    import logging
+
+#: Every plugin call is logged to the ``cnilib`` logger: DEBUG for each run, WARNING for each failure.
+_logger: logging.Logger | None = None
+
+
+def _cnilib_logger() -> logging.Logger | None:
+    """The ``cnilib`` logger, or None while nothing in the process has imported :mod:`logging`.
+
+    Until then no handler can have been configured, and the NullHandler added here would swallow
+    every record anyway: so a command-line run does not pay for importing logging (it is one of
+    the larger imports of a start), and an application that uses logging gets every record.
+    """
+    global _logger
+    if _logger is None:
+        logging_module = sys.modules.get("logging")
+        if logging_module is None:
+            return None
+        logger = logging_module.getLogger("cnilib")
+        # A library configures no output: without this, logging's last-resort handler would print.
+        logger.addHandler(logging_module.NullHandler())
+        _logger = logger
+    return _logger
 
 
 @attrs.frozen
@@ -137,6 +157,27 @@ def add_note(exc: BaseException, text: str) -> None:
         notes.append(text)
 
 
+def _log_run(
+    logger: logging.Logger,
+    request: ExecRequest,
+    where: tuple[str, int],
+    duration: float,
+    error: CNIError | None,
+) -> None:
+    network, index = where
+    if logger.isEnabledFor(10):  # logging.DEBUG
+        logger.debug(
+            "%s plugins[%d] %s (network %r) container %r: %s in %.1f ms",
+            request.verb.value, index, request.plugin, network, request.container_id,
+            "ok" if error is None else "failed", duration * 1000,
+        )  # fmt: skip
+    if error is not None:
+        logger.warning(
+            "%s plugins[%d] %s (network %r) failed after %.1f ms: %s",
+            request.verb.value, index, request.plugin, network, duration * 1000, error,
+        )  # fmt: skip
+
+
 def report_run(
     hook: Callable[[PluginRun], None] | None,
     run: tuple[str, int, int, float],
@@ -150,17 +191,9 @@ def report_run(
     """
     network, index, attempt, started = run
     duration = time.monotonic() - started
-    if logger.isEnabledFor(logging.DEBUG):
-        logger.debug(
-            "%s plugins[%d] %s (network %r) container %r: %s in %.1f ms",
-            request.verb.value, index, request.plugin, network, request.container_id,
-            "ok" if error is None else "failed", duration * 1000,
-        )  # fmt: skip
-    if error is not None:
-        logger.warning(
-            "%s plugins[%d] %s (network %r) failed after %.1f ms: %s",
-            request.verb.value, index, request.plugin, network, duration * 1000, error,
-        )  # fmt: skip
+    logger = _cnilib_logger()
+    if logger is not None:
+        _log_run(logger, request, (network, index), duration, error)
     if hook is not None:
         hook(
             PluginRun(

@@ -1,0 +1,371 @@
+"""The parser of ``cnilib COMMAND ...``: the help texts, the shared options, one spec per command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR, DEFAULT_IFNAME, DEFAULT_PLUGIN_DIRS, __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+_PROG = "cnilib"
+
+_DESCRIPTION = """\
+Run CNI plugins from the command line. The cnitool commands (add, check, del, gc, status) take the
+same arguments and environment as cnitool and print the same output; validate, explain, version,
+cache and docker are cnilib's own."""
+
+_EPILOG = f"""\
+cnitool-compatible commands:
+  add NETWORK NETNS         ADD; prints the result as cnitool does (4-space JSON, no newline)
+  check NETWORK NETNS       CHECK (configurations of version 0.4.0 or newer)
+  del NETWORK NETNS         DEL, also after a failed or partial ADD
+  gc NETWORK [NETNS]        DEL every cached attachment of NETWORK not kept with --keep, then GC
+  status NETWORK [NETNS]    STATUS (configurations of version 1.1.0; nothing to ask before)
+
+cnilib's own commands:
+  validate NETWORK          probe every plugin's VERSION and report every problem
+  explain VERB NETWORK [NETNS]
+                            dry run: the environment and stdin each plugin would get
+  version PLUGIN            a plugin's VERSION answer
+  cache list|show           attachments in the result cache (libcni's format)
+  docker attach|detach CONTAINER NETWORK
+                            ADD/DEL a Docker container started with --net=none
+  docker watch              keep containers labelled cnilib.networks=NAME,... attached
+  try CONFIG                ADD, CHECK, DEL with the real plugins in a sandbox, as any
+                            user; exit 1 if a step failed or DEL left something behind
+  conformance PLUGIN        a plugin through the spec's lifecycle in a sandbox; every
+                            check with pass/fail/skip (--json, --junit FILE)
+
+environment (a command-line option wins over its variable):
+  NETCONFPATH     configuration directory (--conf-dir), default {DEFAULT_CONF_DIR}
+  CNI_PATH        plugin directories separated by ':' (--cni-path),
+                  default {":".join(DEFAULT_PLUGIN_DIRS)}
+  CNI_IFNAME      interface name (--ifname/-i), default {DEFAULT_IFNAME} (set but empty is an error)
+  CNI_ARGS        plugin arguments K=V;K2=V2 (a pair with an empty key or value is an error)
+  CAP_ARGS        capability arguments, a JSON object ({{"portMappings": [...]}})
+  CNI_CONTAINERID container id (--container-id); default "cnitool-" + the first 10 bytes
+                  of sha512(absolute NETNS path) in hex, as cnitool derives it
+  CNI_CACHE_DIR   result cache directory (--cache-dir), default {DEFAULT_CACHE_DIR}
+  CNI_TIMEOUT     seconds an operation may take (--timeout), default unlimited
+  DOCKER_HOST     Docker engine for the docker commands (--docker-host),
+                  default unix:///var/run/docker.sock
+
+exit status:
+  0  success
+  1  failure: bad input, unknown network, a plugin failed or timed out (one line on stderr)
+  2  usage error: unknown command, missing argument, invalid option value
+"""
+
+
+# -- argument parsing ------------------------------------------------------------------------------
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter without importing shutil (and bz2, lzma, zlib with it) at startup:
+    argparse makes a formatter for every argument it adds, only to check the metavar."""
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+    ) -> None:
+        if width is None:
+            width = _terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _terminal_columns() -> int:
+    # What shutil.get_terminal_size() answers: $COLUMNS, else the terminal, else 80.
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+def _add_options(
+    parser: argparse.ArgumentParser,
+    *,
+    sub: bool,
+    runtime: bool,
+    json_out: bool,
+    docker: bool = False,
+    keep: bool = False,
+) -> None:
+    """Add the shared options. On subcommands their default is SUPPRESS, so an option given before
+    the command (``cnilib --debug add ...``) is not overwritten by the subcommand's default."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if sub else value
+
+    g = parser.add_argument_group("options shared by the commands")
+    g.add_argument(
+        "--conf-dir",
+        metavar="DIR",
+        default=default(None),
+        help=f"network configuration directory (env NETCONFPATH; default {DEFAULT_CONF_DIR})",
+    )
+    g.add_argument(
+        "--cni-path",
+        metavar="DIRS",
+        default=default(None),
+        help="plugin directories separated by ':' (env CNI_PATH)",
+    )
+    g.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        default=default(None),
+        help=f"result cache directory (env CNI_CACHE_DIR; default {DEFAULT_CACHE_DIR})",
+    )
+    g.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=default(None),
+        help="limit for the whole operation; a plugin still running then is killed "
+        "with its process group (env CNI_TIMEOUT; default none)",
+    )
+    g.add_argument(
+        "--debug",
+        action="store_true",
+        default=default(False),
+        help="show every plugin's environment, stdin, stdout, stderr and timing on stderr",
+    )
+    if runtime:
+        g.add_argument(
+            "-i",
+            "--ifname",
+            metavar="NAME",
+            default=default(None),
+            help="interface name inside the container (env CNI_IFNAME; default eth0)",
+        )
+        g.add_argument(
+            "--container-id",
+            metavar="ID",
+            default=default(None),
+            help="container id (env CNI_CONTAINERID; default derived from NETNS like cnitool)",
+        )
+    if json_out:
+        g.add_argument(
+            "--json",
+            action="store_true",
+            default=default(False),
+            help="machine-readable JSON instead of a table",
+        )
+    if docker:
+        g.add_argument(
+            "--docker-host",
+            metavar="URL",
+            default=default(None),
+            help="Docker engine address, unix:///path (env DOCKER_HOST)",
+        )
+    if keep:
+        g.add_argument(
+            "--keep",
+            metavar="ID:IFNAME",
+            action="append",
+            default=default(None),
+            help="an attachment GC must keep (repeatable); cnitool keeps none",
+        )
+
+
+def _fill_cnitool(p: argparse.ArgumentParser) -> None:
+    _add_options(p, sub=False, runtime=True, json_out=False)
+    p.add_argument("network", metavar="NETWORK", help="network name in the configuration directory")
+    p.add_argument("netns", metavar="NETNS", help="path of the network namespace")
+
+
+def _fill_gc(p: argparse.ArgumentParser) -> None:
+    _add_options(p, sub=False, runtime=False, json_out=False, keep=True)
+    p.add_argument("network", metavar="NETWORK")
+    p.add_argument("netns", metavar="NETNS", nargs="?", help="accepted for cnitool compatibility; unused")
+
+
+def _fill_status(p: argparse.ArgumentParser) -> None:
+    _add_options(p, sub=False, runtime=False, json_out=False)
+    p.add_argument("network", metavar="NETWORK")
+    p.add_argument("netns", metavar="NETNS", nargs="?", help="accepted for cnitool compatibility; unused")
+
+
+def _fill_validate(p: argparse.ArgumentParser) -> None:
+    _add_options(p, sub=False, runtime=False, json_out=True)
+    p.add_argument("network", metavar="NETWORK")
+
+
+def _fill_explain(p: argparse.ArgumentParser) -> None:
+    _add_options(p, sub=False, runtime=True, json_out=True, keep=True)
+    p.add_argument(
+        "verb",
+        metavar="VERB",
+        type=str.upper,
+        choices=("ADD", "CHECK", "DEL", "GC", "STATUS"),
+        help="add, check, del, gc or status",
+    )
+    p.add_argument("network", metavar="NETWORK")
+    p.add_argument("netns", metavar="NETNS", nargs="?", help="required for add, check and del")
+
+
+def _fill_version(p: argparse.ArgumentParser) -> None:
+    _add_options(p, sub=False, runtime=False, json_out=True)
+    p.add_argument("plugin", metavar="PLUGIN", help="plugin type, looked up in CNI_PATH")
+
+
+def _fill_cache(p: argparse.ArgumentParser) -> None:
+    _add_options(p, sub=False, runtime=True, json_out=True)
+    cmds = p.add_subparsers(dest="cache_command", metavar="list|show", required=True)
+    q = cmds.add_parser(
+        "list",
+        help="every cached attachment",
+        formatter_class=_Formatter,
+        description="every cached attachment, and the cache files that cannot be used",
+    )
+    _add_options(q, sub=True, runtime=True, json_out=True)
+    q.add_argument("--network", metavar="NETWORK", default=None, help="only this network")
+    q = cmds.add_parser(
+        "show",
+        help="one cached attachment",
+        formatter_class=_Formatter,
+        description="one cached attachment, by NETWORK and NETNS (cnitool's container id) or --container-id",
+    )
+    _add_options(q, sub=True, runtime=True, json_out=True)
+    q.add_argument("network", metavar="NETWORK")
+    q.add_argument("netns", metavar="NETNS", nargs="?")
+
+
+def _fill_docker(p: argparse.ArgumentParser) -> None:
+    _add_options(p, sub=False, runtime=True, json_out=False, docker=True)
+    cmds = p.add_subparsers(dest="docker_command", metavar="attach|detach|watch", required=True)
+    for name, help_ in (
+        ("attach", "ADD NETWORK to the container's namespace; prints the result like add"),
+        ("detach", "DEL NETWORK from the container (also when it has stopped)"),
+    ):
+        q = cmds.add_parser(name, help=help_, description=help_, formatter_class=_Formatter)
+        _add_options(q, sub=True, runtime=True, json_out=False, docker=True)
+        q.add_argument("container", metavar="CONTAINER", help="container name or id")
+        q.add_argument("network", metavar="NETWORK")
+    from ._watch import fill_watch
+
+    fill_watch(cmds, _add_options, _Formatter, _positive_float)
+
+
+#: Every command: its description and the function that adds its arguments.
+_SPECS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "add": ("ADD: attach NETNS to NETWORK and print the result (like cnitool)", _fill_cnitool),
+    "check": ("CHECK an attachment (like cnitool)", _fill_cnitool),
+    "del": ("DEL: detach NETNS from NETWORK (like cnitool)", _fill_cnitool),
+    "gc": (
+        "GC: DEL every cached attachment of NETWORK that is not kept, then send GC to the "
+        "plugins (cniVersion 1.1.0)",
+        _fill_gc,
+    ),
+    "status": ("STATUS of every plugin of NETWORK (cniVersion 1.1.0; a no-op before)", _fill_status),
+    "validate": ("probe every plugin's VERSION and report every problem (exit 1 if any)", _fill_validate),
+    "explain": (
+        "dry run: show the environment and stdin every plugin would get; nothing is executed",
+        _fill_explain,
+    ),
+    "version": ("ask a plugin which CNI versions it supports", _fill_version),
+    "cache": (
+        "inspect the result cache (libcni's format, shared with cnitool, containerd and CRI-O)",
+        _fill_cache,
+    ),
+    "docker": ("attach a Docker container (started with --net=none) to a CNI network", _fill_docker),
+    "try": (
+        "ADD, CHECK and DEL a configuration with the real plugins in a throwaway sandbox (any user); "
+        "report what was created and what DEL left behind",
+        lambda p: _try_module().fill_try(p),
+    ),
+    "conformance": (
+        "run a plugin through the spec's lifecycle in a sandbox and report every check",
+        lambda p: _try_module().fill_conformance(p),
+    ),
+}
+
+
+def _try_module() -> Any:
+    # try/conformance live in their own module, loaded only when one of them runs.
+    import importlib
+
+    return importlib.import_module("cnilib._cli_try")
+
+
+#: Options that take a value, to find the command word in argv.
+_VALUE_OPTIONS = frozenset(
+    (
+        "--conf-dir",
+        "--cni-path",
+        "--cache-dir",
+        "--timeout",
+        "-i",
+        "--ifname",
+        "--container-id",
+        "--docker-host",
+        "--keep",
+    )
+)
+
+
+def _command_word(argv: Sequence[str]) -> int | None:
+    """The index of the command word in ``argv`` (options may come before it), or None."""
+    skip = False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = arg in _VALUE_OPTIONS
+        else:
+            return i if arg in _SPECS else None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of ``cnilib COMMAND ...`` for one command, or with ``None`` the top-level parser
+    (``cnilib --help``, ``--version``, usage errors).
+
+    A command's parser holds only that command's arguments: one parser is all a run needs, and
+    building every command's (about 100 options) would cost milliseconds of startup.
+    """
+    version = f"{_PROG} {__version__}"
+    if command is not None:
+        description, fill = _SPECS[command]
+        p = argparse.ArgumentParser(
+            prog=f"{_PROG} {command}", description=description, formatter_class=_Formatter
+        )
+        p.add_argument("--version", action="version", version=version)
+        fill(p)
+        return p
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        usage=f"{_PROG} [-h] [--version] [options] COMMAND [ARGS...]",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=version)
+    _add_options(parser, sub=False, runtime=True, json_out=True, docker=True, keep=True)
+    # Only parsed when argv names no known command: for --help and the usage errors.
+    parser.add_argument(
+        "command",
+        metavar="COMMAND",
+        choices=tuple(_SPECS),
+        help="one of the commands listed below (cnilib COMMAND --help)",
+    )
+    return parser

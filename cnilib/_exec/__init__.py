@@ -1,0 +1,24 @@
+"""The only place that starts processes: plugin discovery and the sync/asyncio subprocess executors.
+
+Each plugin runs in its own process group, with argv never going through a shell. stdin is written
+while stdout and stderr are drained concurrently, each capped so a runaway plugin cannot exhaust
+memory. On a deadline (or asyncio cancellation) the whole group gets SIGTERM, a short grace, then
+SIGKILL, and the call returns even if a grandchild escaped holding the pipes. A plugin that exited
+while a child it left behind still holds the pipes is waited for ``linger`` seconds, then that child
+is killed with the group.
+"""
+
+from ._async import AsyncSubprocessExecutor
+from ._discovery import check_plugin_name, find_plugin
+from ._proc import DEFAULT_ENV_ALLOW, AsyncExecutor, Executor
+from ._sync import SubprocessExecutor
+
+__all__ = [
+    "DEFAULT_ENV_ALLOW",
+    "AsyncExecutor",
+    "AsyncSubprocessExecutor",
+    "Executor",
+    "SubprocessExecutor",
+    "check_plugin_name",
+    "find_plugin",
+]
