@@ -261,9 +261,34 @@ def _fill_docker(p: argparse.ArgumentParser) -> None:
         _add_options(q, sub=True, runtime=True, json_out=False, docker=True)
         q.add_argument("container", metavar="CONTAINER", help="container name or id")
         q.add_argument("network", metavar="NETWORK")
-    from ._watch import fill_watch
+    _fill_watch(cmds, _add_options, _Formatter, _positive_float)
 
-    fill_watch(cmds, _add_options, _Formatter, _positive_float)
+
+_WATCH_HELP = "keep containers labelled cnilib.networks=NAME[,NAME...] attached (see docs/docker-watch.md)"
+_WATCH_EPILOG = (
+    "exit status: 0 stopped by SIGTERM/SIGINT (--once: all converged), 1 failure, "
+    "2 usage error, 3 another watcher serves the cache directory"
+)
+
+
+def _fill_watch(cmds: Any, add_options: Any, formatter: type[argparse.HelpFormatter], seconds: Any) -> None:
+    # ``cnilib docker watch`` (the command itself: _watch.cmd_docker_watch).
+    q = cmds.add_parser(
+        "watch", help=_WATCH_HELP, description=_WATCH_HELP, epilog=_WATCH_EPILOG, formatter_class=formatter
+    )
+    add_options(q, sub=True, runtime=False, json_out=False, docker=True)
+    q.add_argument("--once", action="store_true", help="reconcile once and exit (1 if a container failed)")
+    q.add_argument(
+        "--resync",
+        metavar="SECONDS",
+        type=seconds,
+        default=60.0,
+        help="full reconciliation period (default 60)",
+    )
+    q.add_argument("--state-dir", metavar="DIR", default=None, help="default CACHE_DIR/docker-watch")
+    q.add_argument(
+        "--concurrency", metavar="N", type=int, default=8, help="containers handled at once (default 8)"
+    )
 
 
 #: Every command: its description and the function that adds its arguments.
