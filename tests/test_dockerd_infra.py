@@ -21,7 +21,7 @@ import attrs
 import pytest
 
 import cnilib
-from cnilib import docker, netns
+from cnilib import _docker_api, docker, netns
 from cnilib.docker import ContainerInfo, ContainerNotFoundError, DockerError
 from cnilib.testing.dockerd import (
     DEFAULT_IMAGE,
@@ -34,9 +34,7 @@ from cnilib.testing.dockerd import (
 
 
 @pytest.fixture
-def web(
-    dockerd: PrivateDockerd, busybox_image: str, request: pytest.FixtureRequest
-) -> Iterator[str]:
+def web(dockerd: PrivateDockerd, busybox_image: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """A running ``--net=none`` busybox httpd container; yields its full id."""
     name = f"web-{request.node.name[:40].replace('[', '-').replace(']', '')}"
     cid = dockerd.run_container(name, busybox_image)
@@ -179,7 +177,7 @@ def test_netns_path_falls_back_to_proc_when_sandbox_key_is_not_a_namespace(tmp_p
 
 
 def test_parse_inspect_errors() -> None:
-    parse = docker._parse_inspect
+    parse = _docker_api._parse_inspect
     with pytest.raises(ContainerNotFoundError, match="no such Docker container 'x'"):
         parse("x", 404, b'{"message": "No such container: x"}', "/s")
     with pytest.raises(DockerError, match=r"answered 500.*boom"):
@@ -200,9 +198,7 @@ def test_parse_inspect_errors() -> None:
         ).encode(),
         "/s",
     )
-    assert info == ContainerInfo(
-        "b" * 64, "x", 42, "/var/run/docker/netns/abc", True, "none", "running"
-    )
+    assert info == ContainerInfo("b" * 64, "x", 42, "/var/run/docker/netns/abc", True, "none", "running")
 
 
 # -- the private engine -----------------------------------------------------------------------
@@ -254,8 +250,7 @@ class TestPrivateEngine:
         # Run in the sandbox namespace so that a wrongly used proxy could only ever be tried on
         # the sandbox's own loopback.
         code = (
-            "import sys; from cnilib import docker; "
-            "print(docker.inspect(sys.argv[1], host=sys.argv[2]).id)"
+            "import sys; from cnilib import docker; print(docker.inspect(sys.argv[1], host=sys.argv[2]).id)"
         )
         proxy = "http://127.0.0.1:9"
         env = {**os.environ, "HTTP_PROXY": proxy, "http_proxy": proxy, "ALL_PROXY": proxy}
@@ -291,9 +286,7 @@ class TestPrivateEngine:
         with pytest.raises(ContainerNotFoundError):
             docker.attach(RecordingCNI(), "no-such-container", None, host=dockerd.host)
 
-    def test_attach_and_detach_hand_the_right_runtime_config(
-        self, dockerd: PrivateDockerd, web: str
-    ) -> None:
+    def test_attach_and_detach_hand_the_right_runtime_config(self, dockerd: PrivateDockerd, web: str) -> None:
         cni = RecordingCNI()
         info = docker.inspect(web, host=dockerd.host)
         result = docker.attach(
@@ -364,9 +357,7 @@ class TestPrivateEngine:
         finally:
             dockerd.remove_container(cid)
 
-    def test_bridge_mode_container_is_refused(
-        self, dockerd: PrivateDockerd, busybox_image: str
-    ) -> None:
+    def test_bridge_mode_container_is_refused(self, dockerd: PrivateDockerd, busybox_image: str) -> None:
         # With --bridge=none Docker still accepts --network=bridge, but wires nothing (no
         # endpoint, no veth): a container of network mode "bridge" that touches no network.
         cid = dockerd.run_container("bridged", busybox_image, ["sleep", "300"], net="bridge")
@@ -412,9 +403,7 @@ def test_stop_cleans_up_after_a_crashed_engine() -> None:
         assert not os.path.exists(f"/proc/{info.pid}") or _is_zombie(info.pid)
         with open("/proc/self/mountinfo", encoding="utf-8") as f:
             assert str(workdir) not in f.read()
-        leftovers = subprocess.run(
-            ["pgrep", "-f", str(workdir)], capture_output=True, text=True, check=False
-        )
+        leftovers = subprocess.run(["pgrep", "-f", str(workdir)], capture_output=True, text=True, check=False)
         assert leftovers.stdout == ""
         assert not list(Path("/sys/fs/cgroup").glob(f"*/{cgroup_parent.strip('/')}"))
         engine.stop()  # idempotent
