@@ -17,6 +17,24 @@ from cnilib._docker_api import EXIT_FAILURE, EXIT_LOCKED, EXIT_OK
 from ._state import ReconcileReport, _log, _one_line
 from ._watcher import Watcher, WatcherLockedError
 
+# The arguments of Watcher(), which reconcile() and watch() take too and pass on.
+_WATCHER_ARGS = (
+    "conf_dir",
+    "plugin_dirs",
+    "cache_dir",
+    "state_dir",
+    "host",
+    "timeout",
+    "argv_prefix",
+    "resync_interval",
+    "concurrency",
+    "shutdown_timeout",
+)
+
+
+def _watcher_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: values[name] for name in _WATCHER_ARGS}
+
 
 def reconcile(
     *,
@@ -32,18 +50,7 @@ def reconcile(
     shutdown_timeout: float = 30.0,
 ) -> ReconcileReport:
     """One reconciliation pass, synchronously (the arguments are :class:`Watcher`'s)."""
-    kwargs: dict[str, Any] = {
-        "conf_dir": conf_dir,
-        "plugin_dirs": plugin_dirs,
-        "cache_dir": cache_dir,
-        "state_dir": state_dir,
-        "host": host,
-        "timeout": timeout,
-        "argv_prefix": argv_prefix,
-        "resync_interval": resync_interval,
-        "concurrency": concurrency,
-        "shutdown_timeout": shutdown_timeout,
-    }
+    kwargs = _watcher_kwargs(locals())
 
     async def once() -> ReconcileReport:
         async with Watcher(**kwargs) as w:
@@ -76,18 +83,7 @@ def watch(
     ``Type=notify``), ``READY=1`` is sent after the first reconciliation and ``STOPPING=1`` on a
     signal.
     """
-    kwargs: dict[str, Any] = {
-        "conf_dir": conf_dir,
-        "plugin_dirs": plugin_dirs,
-        "cache_dir": cache_dir,
-        "state_dir": state_dir,
-        "host": host,
-        "timeout": timeout,
-        "argv_prefix": argv_prefix,
-        "resync_interval": resync_interval,
-        "concurrency": concurrency,
-        "shutdown_timeout": shutdown_timeout,
-    }
+    kwargs = _watcher_kwargs(locals())
     try:
         if once:
             report = reconcile(**kwargs)

@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from .._attachment import Attachment
 from .._capabilities import Capabilities
 from .._errors import CNIError
 from .._models import NetworkConfigList
-from .._tracing import library_logger
 
 if TYPE_CHECKING:
     import asyncio
 
     from .._engine import AsyncCNI
 
-from ._core import _Call, _Core, _span, _watchfiles
+from ._core import _Call, _Core, _front_kwargs, _span, _watchfiles
 from ._load import NetworksConfig
-
-_log = library_logger("cnilib.networks")
-T = TypeVar("T")
 
 
 class AsyncNetworks:
@@ -48,16 +44,7 @@ class AsyncNetworks:
 
             cni = AsyncCNI(plugin_dirs=plugin_dirs, cache_dir=cache_dir, timeout=timeout)
         self.cni: AsyncCNI = cni
-        self._core = _Core(
-            networks,
-            confdir=confdir,
-            plugin_dirs=cni.plugin_dirs,
-            max_networks=max_networks,
-            min_networks=min_networks,
-            loopback=loopback,
-            interface_prefix=interface_prefix,
-            parallel=parallel,
-        )
+        self._core = _Core.for_front(networks, cni.plugin_dirs, locals())
 
     @classmethod
     def from_dir(
@@ -76,19 +63,7 @@ class AsyncNetworks:
         parallel: bool = True,
     ) -> AsyncNetworks:
         """The networks of ``confdir`` (see :meth:`Networks.from_dir`)."""
-        return cls(
-            networks,
-            confdir=confdir,
-            cni=cni,
-            plugin_dirs=plugin_dirs,
-            cache_dir=cache_dir,
-            timeout=timeout,
-            max_networks=max_networks,
-            min_networks=min_networks,
-            loopback=loopback,
-            interface_prefix=interface_prefix,
-            parallel=parallel,
-        )
+        return cls(networks, **_front_kwargs(locals()))
 
     async def __aenter__(self) -> AsyncNetworks:
         return self

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
@@ -31,7 +31,6 @@ from ._load import (
 )
 
 _log = library_logger("cnilib.networks")
-T = TypeVar("T")
 
 
 @attrs.frozen
@@ -46,8 +45,44 @@ class _Call:
         return f"{self.config.name}/{self.rt.ifname}"
 
 
+# The keyword arguments of the fronts' constructors, which ``from_dir`` takes too and passes on.
+_FRONT_ARGS = (
+    "confdir",
+    "cni",
+    "plugin_dirs",
+    "cache_dir",
+    "timeout",
+    "max_networks",
+    "min_networks",
+    "loopback",
+    "interface_prefix",
+    "parallel",
+)
+
+
+def _front_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: values[name] for name in _FRONT_ARGS}
+
+
 class _Core:
     """Everything but the I/O: loading, naming, which calls an operation makes, merging."""
+
+    @classmethod
+    def for_front(
+        cls, networks: Iterable[NetworkConfigList], plugin_dirs: tuple[str, ...], args: Mapping[str, Any]
+    ) -> _Core:
+        """The core of a front built with ``args`` (its constructor's arguments) on an engine
+        searching ``plugin_dirs``."""
+        return cls(
+            networks,
+            confdir=args["confdir"],
+            plugin_dirs=plugin_dirs,
+            max_networks=args["max_networks"],
+            min_networks=args["min_networks"],
+            loopback=args["loopback"],
+            interface_prefix=args["interface_prefix"],
+            parallel=args["parallel"],
+        )
 
     def __init__(
         self,

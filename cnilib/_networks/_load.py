@@ -10,10 +10,6 @@ import attrs
 
 from .._errors import ConfigError, MultiError
 from .._models import NetworkConfigList
-from .._tracing import library_logger
-
-_log = library_logger("cnilib.networks")
-
 
 #: go-cni's loopback network, byte for byte (its cache entries then match containerd's).
 LOOPBACK_CONFIG = b"""{

@@ -13,17 +13,15 @@ from .._attachment import Attachment
 from .._capabilities import Capabilities
 from .._errors import CNIError
 from .._models import NetworkConfigList
-from .._tracing import library_logger
 
 if TYPE_CHECKING:
     import threading
 
     from .._engine import CNI
 
-from ._core import _Call, _Core, _span, _watchfiles
+from ._core import _Call, _Core, _front_kwargs, _span, _watchfiles
 from ._load import NetworksConfig
 
-_log = library_logger("cnilib.networks")
 T = TypeVar("T")
 
 
@@ -57,16 +55,7 @@ class Networks:
 
             cni = CNI(plugin_dirs=plugin_dirs, cache_dir=cache_dir, timeout=timeout)
         self.cni: CNI = cni
-        self._core = _Core(
-            networks,
-            confdir=confdir,
-            plugin_dirs=cni.plugin_dirs,
-            max_networks=max_networks,
-            min_networks=min_networks,
-            loopback=loopback,
-            interface_prefix=interface_prefix,
-            parallel=parallel,
-        )
+        self._core = _Core.for_front(networks, cni.plugin_dirs, locals())
 
     @classmethod
     def from_dir(
@@ -86,19 +75,7 @@ class Networks:
     ) -> Networks:
         """The networks of ``confdir``: every ``.conf``/``.conflist``/``.json`` file sorted by name
         (at most ``max_networks``), the first being the default network (``eth0``)."""
-        return cls(
-            networks,
-            confdir=confdir,
-            cni=cni,
-            plugin_dirs=plugin_dirs,
-            cache_dir=cache_dir,
-            timeout=timeout,
-            max_networks=max_networks,
-            min_networks=min_networks,
-            loopback=loopback,
-            interface_prefix=interface_prefix,
-            parallel=parallel,
-        )
+        return cls(networks, **_front_kwargs(locals()))
 
     # -- configuration --
 

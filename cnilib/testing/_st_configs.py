@@ -14,7 +14,6 @@ from cnilib import (
     NetworkConfigList,
     PluginConfig,
     RuntimeConfig,
-    parse_result,
 )
 
 from ._st_results import _DNS
@@ -35,12 +34,6 @@ from ._st_values import (
 
 def _dns_dict(d: DNS) -> dict[str, Any]:
     return d.to_dict()
-
-
-@functools.cache
-def _shape(version: str) -> str:
-    """The result shape (family) of ``version``, named by its newest version."""
-    return parse_result({"cniVersion": version}).FAMILY
 
 
 @functools.cache
