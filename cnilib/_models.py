@@ -16,13 +16,23 @@ import attrs
 
 from ._codec import decode_object, json_field, json_type, structure
 from ._elements import DNS
-from ._errors import ConfigError, ValidationError, VersionError
+from ._errors import ConfigError
+from ._model_fields import (
+    _capabilities,
+    _go_bool,
+    _ipam,
+    _name_or_none,
+    _network_name,
+    _object,
+    _plugin_type,
+    _version_list,
+    _version_string,
+)
 from ._validate import (
     validate_capability_args,
     validate_cni_args,
     validate_container_id,
     validate_ifname,
-    validate_network_name,
     validate_path,
     validate_runtime_value,
 )
@@ -47,105 +57,7 @@ def load_json_object(data: bytes | str, *, what: str, source: str | None = None)
     return decode_object(data, what=what, error=ConfigError, source=source)
 
 
-# -- field checks: each parses one raw JSON value or raises (a ConfigError path is relative to it) --
-
-
-def _version_string(value: Any) -> str:
-    if value is None:
-        return ""
-    if type(value) is not str:
-        raise TypeError(f"expected string, got {json_type(value)}")
-    if value:
-        parse_version(value)  # VersionError is a ValueError: its message is the error's
-    return value
-
-
-def _version_list(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise TypeError(f"expected array, got {json_type(value)}")
-    for i, entry in enumerate(value):
-        if type(entry) is not str:
-            raise ConfigError(f"expected string, got {json_type(entry)}", path=f"$[{i}]")
-        try:
-            parse_version(entry)
-        except VersionError as exc:
-            raise ConfigError(str(exc), path=f"$[{i}]") from None
-    return tuple(value)
-
-
-def _plugin_type(value: Any) -> str:
-    if type(value) is not str:
-        raise TypeError(f"expected string, got {json_type(value)}")
-    if not value:
-        raise ValueError("plugin type must not be empty")
-    return value
-
-
-def _network_name(value: Any) -> str:
-    if type(value) is not str:
-        raise TypeError(f"expected string, got {json_type(value)}")
-    # The name becomes part of cache file paths: refuse it at load, not only when a verb runs.
-    try:
-        validate_network_name(value)
-    except ValidationError as exc:
-        raise ValueError(str(exc)) from None
-    return value
-
-
-def _go_bool(value: Any) -> bool:
-    # libcni accepts the strings "true"/"false" (any case) for these list-level switches.
-    if value is None:
-        return False
-    if type(value) is bool:
-        return value
-    if type(value) is str and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    if type(value) is str:
-        raise ValueError(f'expected a boolean or "true"/"false", got {value!r}')
-    raise TypeError(f"expected boolean, got {json_type(value)}")
-
-
-def _capabilities(value: Any) -> dict[str, bool]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise TypeError(f"expected object, got {json_type(value)}")
-    for cap, enabled in value.items():
-        if type(enabled) is not bool:
-            raise ConfigError(
-                f"capability {cap!r} must be a boolean, got {json_type(enabled)}", path=f"$.{cap}"
-            )
-    return dict(value)
-
-
-def _ipam(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise TypeError(f"expected object, got {json_type(value)}")
-    if "type" in value and type(value["type"]) is not str:
-        raise ConfigError(f"expected string, got {json_type(value['type'])}", path="$.type")
-    return value
-
-
-def _object(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise TypeError(f"expected object, got {json_type(value)}")
-    return value
-
-
-def _name_or_none(value: Any) -> str | None:
-    if value is None:
-        return None
-    if type(value) is not str:
-        raise TypeError(f"expected string, got {json_type(value)}")
-    return value
-
-
+# The field checks: each parses one raw JSON value or raises (a ConfigError path is relative to it).
 _OBJECT = json_field(check=_object)
 _NOT_READ = json_field(omit=True)
 

@@ -37,10 +37,8 @@ container; :meth:`Sandbox.leaks` is what is there now that was not there at the 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
-import select
 import signal
 import subprocess
 import time
@@ -49,9 +47,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
-from cnilib._errors import CNIError
+from cnilib import _sandbox_state
+from cnilib._sandbox_holder import _start_holder
+from cnilib._sandbox_state import (
+    _CACHE_IN_SANDBOX,
+    Container,
+    Inventory,
+    SandboxError,
+    StateItem,
+    UserNamespaceUnavailable,
+    _items,
+    _probe_script,
+    _probe_sections,
+)
 
 if TYPE_CHECKING:
     from cnilib import CNI, AsyncCNI
@@ -67,103 +75,9 @@ __all__ = [
 ]
 
 #: The ``where`` of a :class:`StateItem` of the sandbox's host namespace.
-HOST = "host"
+HOST = _sandbox_state.HOST
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
-_READY_TIMEOUT = 30.0
-_CACHE_IN_SANDBOX = "/run/cnilib-cache"
-
-# What an inventory asks in every namespace (one shell run in the sandbox, sections marked).
-_MARK = "@@cnilib-probe"
-_PROBES = (
-    ("link", "ip -d -j link show"),
-    ("addr", "ip -j addr show"),
-    ("route4", "ip -4 -j route show table all"),
-    ("route6", "ip -6 -j route show table all"),
-    ("iptables", "iptables-save"),
-    ("ip6tables", "ip6tables-save"),
-    ("nft", "nft -j list tables"),
-)
-# Files the plugins keep (host-local's leases, dhcp's socket...), not the namespaces or the cache.
-_FIND = (
-    f"find /var/lib/cni /run -path /run/netns -prune -o -path {_CACHE_IN_SANDBOX} -prune -o "
-    "\\( -type f -o -type s \\) ! -name xtables.lock -print"
-)
-
-# Runs as the holder, inside the new namespaces. /var/lib/cni may not exist and, as root, must not
-# be created on the real file system: then the tmpfs goes over /var/lib (only plugins see it).
-_HOLDER_SCRIPT = f"""set -e
-mount -t tmpfs -o mode=0755 cnilib-run /run
-mkdir -p /run/netns /run/lock {_CACHE_IN_SANDBOX}
-if [ -d /var/lib/cni ]; then
-  mount -t tmpfs -o mode=0755 cnilib-cni /var/lib/cni
-else
-  mount -t tmpfs -o mode=0755 cnilib-varlib /var/lib
-  mkdir /var/lib/cni
-fi
-ip link set lo up
-echo ready
-exec cat >/dev/null
-"""
-
-
-class SandboxError(CNIError):
-    """The sandbox could not be created, used or closed."""
-
-
-class UserNamespaceUnavailable(SandboxError):
-    """This kernel (or its configuration) does not let an unprivileged user create a user namespace."""
-
-
-@attrs.frozen
-class Container:
-    """A container network namespace inside a sandbox; ``path`` is what goes into ``CNI_NETNS``."""
-
-    name: str
-    path: str
-
-
-@attrs.frozen(order=True)
-class StateItem:
-    """One piece of a sandbox's state: ``where`` (``"host"`` or a container's name), ``kind``
-    (``link``, ``address``, ``route``, ``iptables``, ``nftables``, ``file``, ``cache``) and a
-    ``key`` that stays the same while the thing exists (no counters, no interface indexes)."""
-
-    where: str
-    kind: str
-    key: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.kind} {self.key}"
-
-
-@attrs.frozen
-class Inventory:
-    """Everything :meth:`Sandbox.inventory` found, as a set of :class:`StateItem`."""
-
-    items: frozenset[StateItem]
-
-    def __sub__(self, other: Inventory) -> list[StateItem]:
-        """What is here and not in ``other``, sorted."""
-        return sorted(self.items - other.items)
-
-    def __iter__(self) -> Iterator[StateItem]:
-        return iter(sorted(self.items))
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-
-def _userns_hint() -> str:
-    for path, good in (
-        ("/proc/sys/kernel/unprivileged_userns_clone", "1"),
-        ("/proc/sys/user/max_user_namespaces", None),
-    ):
-        with contextlib.suppress(OSError):
-            value = Path(path).read_text().strip()
-            if (good is not None and value != good) or value == "0":
-                return f" ({path} is {value})"
-    return ""
 
 
 class Sandbox:
@@ -193,54 +107,12 @@ class Sandbox:
 
     # -- life cycle ------------------------------------------------------------------------------
 
-    def _holder_argv(self) -> list[str]:
-        ns = ["--user", "--map-root-user"] if self.rootless else []
-        return [
-            "unshare",
-            *ns,
-            "--net",
-            "--mount",
-            # A PID namespace too: when its first process (the holder) exits, the kernel kills
-            # every process left in it, even when this process was SIGKILLed and cleaned nothing.
-            "--pid",
-            "--fork",
-            "--mount-proc",  # plugins read /proc/PID/task/TID/ns/net with their own pids
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            _HOLDER_SCRIPT,
-        ]
-
     def _start_holder(self) -> subprocess.Popen[bytes]:
         try:
-            proc = subprocess.Popen(
-                self._holder_argv(),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                close_fds=True,
-                start_new_session=True,  # a ^C to the test run reaches us, and we close it
-            )
-        except FileNotFoundError as exc:
-            raise SandboxError("the `unshare` program (util-linux) is not installed") from exc
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], _READY_TIMEOUT)
-        line = proc.stdout.readline() if ready else b""
-        if line.strip() == b"ready":
-            return proc
-        proc.kill()
-        _, err = proc.communicate()
-        self._closed = True
-        text = err.decode(errors="replace").strip() or "no output"
-        # EPERM/EACCES (a sysctl or an LSM forbids it) or ENOSPC (max_user_namespaces is 0).
-        if self.rootless and "unshare failed" in text:
-            raise UserNamespaceUnavailable(
-                "this kernel does not let an unprivileged user create a user namespace"
-                f"{_userns_hint()}: the sandbox needs one when not run as root ({text})"
-            )
-        raise SandboxError(f"could not create the sandbox's namespaces: {text}")
+            return _start_holder(self.rootless)
+        except SandboxError:
+            self._closed = True
+            raise
 
     def _holder_child(self) -> int:
         text = Path(f"/proc/{self._holder.pid}/task/{self._holder.pid}/children").read_text()
@@ -416,54 +288,12 @@ class Sandbox:
         """Every probe's output by (where, probe), from one process in the sandbox: a command per
         probe would cost an ``nsenter`` each, and an inventory is taken around every step."""
         targets = ([(HOST, "")] if host else []) + [(c.name, f"nsenter --net={c.path} -- ") for c in ctrs]
-        lines = [
-            f"echo '{_MARK} {name} {probe}'; {prefix}{command} 2>/dev/null"
-            for name, prefix in targets
-            for probe, command in _PROBES
-        ]
-        if host:
-            lines.append(f"echo '{_MARK} {HOST} files'; {_FIND} 2>/dev/null")
-        out: dict[tuple[str, str], list[str]] = {}
-        current: list[str] = []
-        for line in self.run(["sh", "-c", "\n".join(lines)], check=False).stdout.splitlines():
-            if line.startswith(_MARK + " "):
-                _, where, probe = line.split(" ", 2)
-                current = out.setdefault((where, probe), [])
-            else:
-                current.append(line)
-        return {key: "\n".join(value) for key, value in out.items()}
+        script = _probe_script(targets, host=host)
+        return _probe_sections(self.run(["sh", "-c", script], check=False).stdout)
 
     @staticmethod
     def _items(where: str, out: Mapping[tuple[str, str], str]) -> Iterator[StateItem]:
-        def js(probe: str) -> Any:
-            text = out.get((where, probe), "").strip()
-            try:
-                return json.loads(text) if text else []
-            except json.JSONDecodeError as exc:
-                raise SandboxError(f"{probe} in {where} printed what is not JSON: {exc}") from None
-
-        for link in js("link"):
-            kind = (link.get("linkinfo") or {}).get("info_kind", link.get("link_type", ""))
-            master = f" master {link['master']}" if link.get("master") else ""
-            yield StateItem(where, "link", f"{link.get('ifname')} ({kind}){master}")
-        for link in js("addr"):
-            for addr in link.get("addr_info", []):
-                if addr.get("family") == "inet6" and addr.get("scope") == "link":
-                    continue  # made by the kernel for every link, and late (DAD): the link says it
-                local, plen = addr.get("local"), addr.get("prefixlen")
-                yield StateItem(where, "address", f"{local}/{plen} on {link.get('ifname')}")
-        for route in [*js("route4"), *js("route6")]:
-            if str(route.get("dst", "")).startswith(("fe80:", "ff00::")):
-                continue  # the kernel's own per-link IPv6 routes, as above
-            yield StateItem(where, "route", _route_key(route))
-        for tool in ("iptables", "ip6tables"):
-            yield from _iptables_items(where, tool, out.get((where, tool), ""))
-        data = js("nft")
-        for entry in data.get("nftables", []) if isinstance(data, dict) else []:
-            t = entry.get("table")
-            # iptables-nft's own tables are reported (rule by rule) by iptables-save above.
-            if t and t.get("name") not in ("filter", "nat", "mangle", "raw", "security"):
-                yield StateItem(where, "nftables", f"table {t.get('family')} {t.get('name')}")
+        return _items(where, out)
 
     def _net_state(self, ctr: Container) -> Iterator[StateItem]:
         return self._items(ctr.name, self._probe([ctr], host=False))
@@ -506,23 +336,3 @@ class Sandbox:
     def leaks(self, baseline: Inventory | None = None) -> list[StateItem]:
         """What exists now that is not in ``baseline`` (default: :meth:`baseline`), sorted."""
         return self.inventory() - (self.baseline() if baseline is None else baseline)
-
-
-def _iptables_items(where: str, tool: str, text: str) -> Iterator[StateItem]:
-    table = ""
-    for line in text.splitlines():
-        if line.startswith("*"):
-            table = line[1:]
-        elif line.startswith("-A ") or (line.startswith(":") and " - " in line + " "):
-            # Rules and user-defined chains (policy "-"); built-in chains come with the table.
-            yield StateItem(where, "iptables", f"{tool} -t {table} {line.split(' [')[0]}")
-
-
-def _route_key(route: Mapping[str, Any]) -> str:
-    parts = [str(route.get("dst", "?"))]
-    for field, word in (("gateway", "via"), ("dev", "dev"), ("table", "table"), ("src", "src")):
-        if route.get(field):
-            parts += [word, str(route[field])]
-    if route.get("type") not in (None, "unicast"):
-        parts.insert(0, str(route["type"]))
-    return " ".join(parts)

@@ -38,12 +38,15 @@ nitpicky = False
 suppress_warnings = ["myst.header"]
 myst_heading_anchors = 3
 
-_PRIVATE = re.compile(r"\bcnilib\.(?:_\w+\.)+")
+# A private part and what follows up to the name: in ``cnilib._models.X`` and in a public
+# package's private module, ``cnilib.conformance._report.X``.
+_PRIVATE = re.compile(r"\b(cnilib(?:\.[a-z]\w*)*)\.(?:_\w+\.)+")
 
 
 def _public(text: str) -> str:
-    """``cnilib._models.RuntimeConfig`` -> ``cnilib.RuntimeConfig``."""
-    return _PRIVATE.sub("cnilib.", text)
+    """``cnilib._models.RuntimeConfig`` -> ``cnilib.RuntimeConfig``; ``cnilib.testing._st_values.ips``
+    -> ``cnilib.testing.ips``."""
+    return _PRIVATE.sub(r"\1.", text)
 
 
 def _process_signature(

@@ -193,58 +193,89 @@ def run(args: argparse.Namespace, check: Checks) -> str:
     conflist = cnilib.NetworkConfigList.from_dict(config)
 
     with contextlib.ExitStack() as stack:
-        if args.keep:
-            print(f"kept: work directory {workdir}")
-        else:
-            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        host = netns.create(loopback_up=True)
-        if args.keep:
-            print(f"kept: sandbox host namespace {host.name} (remove: ip netns del {host.name})")
-        else:
-            stack.callback(host.delete)
-        print(f"sandbox host namespace: {host.path}")
+        host = _sandbox(stack, workdir, keep=args.keep)
         cni = cnilib.CNI(
             plugin_dirs=[args.plugin_dir],
             cache_dir=workdir / "cache",
             argv_prefix=netns.enter_argv(host.path),
             timeout=60,
         )
-
-        engine: PrivateDockerd | None = None
-        why_not_docker = "--netns given"
-        if not args.netns:
-            if docker_available():
-                try:
-                    engine = start_engine(host.path, workdir)
-                except Exception as exc:  # any failure means: use the other path
-                    why_not_docker = f"the private Docker engine did not start: {exc}"
-            else:
-                why_not_docker = "no Docker engine can run here (needs root, docker.io, busybox-static)"
-            if engine is None and args.docker:
-                raise RuntimeError(f"--docker: {why_not_docker}")
+        engine, why_not_docker = _choose_engine(args, host.path, workdir)
         if engine is not None:
-            if args.keep:
-                cgroup = engine.cgroup_parent.strip("/")
-                print(
-                    f"kept: private dockerd pid {engine.pid}, {engine.host}; to remove it: "
-                    f"/usr/bin/docker -H {engine.host} rm -f {CONTAINER}; kill {engine.pid}; "
-                    f"then rmdir /sys/fs/cgroup/*/{cgroup} and rm -rf {workdir}"
-                )
-            else:
-                stack.callback(engine.stop)
+            _keep_or_stop(stack, engine, workdir, keep=args.keep)
             return _docker_path(engine, cni, conflist, host_ns=host.path, data_dir=data_dir, check=check)
         print(f"path: ip netns ({why_not_docker})")
         ctr_path, page = stack.enter_context(netns_container(workdir, args.keep))
-        rt = cnilib.RuntimeConfig(container_id=CONTAINER, netns=ctr_path, ifname="eth0")
-        print(f"ADD mybridge for {CONTAINER}, CNI_NETNS={ctr_path}")
-        result = cni.add(conflist, rt)
-        try:
-            verify_added(result, ctr=ctr_path, host=host.path, data_dir=data_dir, page=page, check=check)
-        finally:
-            print(f"DEL mybridge for {CONTAINER}")
-            cni.delete(conflist, rt)
-        verify_deleted(ctr_path, host.path, data_dir, check)
+        _netns_path(cni, conflist, ctr=ctr_path, host_ns=host.path, data_dir=data_dir, page=page, check=check)
         return "ip netns"
+
+
+def _sandbox(stack: contextlib.ExitStack, workdir: Path, *, keep: bool) -> netns.NetNS:
+    """The work directory's clean-up and the sandbox host namespace (both kept with --keep)."""
+    if keep:
+        print(f"kept: work directory {workdir}")
+    else:
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+    host = netns.create(loopback_up=True)
+    if keep:
+        print(f"kept: sandbox host namespace {host.name} (remove: ip netns del {host.name})")
+    else:
+        stack.callback(host.delete)
+    print(f"sandbox host namespace: {host.path}")
+    return host
+
+
+def _choose_engine(
+    args: argparse.Namespace, host_ns: str, workdir: Path
+) -> tuple[PrivateDockerd | None, str]:
+    """A private Docker engine when one can run (and --netns is not given), else why not."""
+    if args.netns:
+        return None, "--netns given"
+    engine: PrivateDockerd | None = None
+    why_not_docker = ""
+    if docker_available():
+        try:
+            engine = start_engine(host_ns, workdir)
+        except Exception as exc:  # any failure means: use the other path
+            why_not_docker = f"the private Docker engine did not start: {exc}"
+    else:
+        why_not_docker = "no Docker engine can run here (needs root, docker.io, busybox-static)"
+    if engine is None and args.docker:
+        raise RuntimeError(f"--docker: {why_not_docker}")
+    return engine, why_not_docker
+
+
+def _keep_or_stop(stack: contextlib.ExitStack, engine: PrivateDockerd, workdir: Path, *, keep: bool) -> None:
+    if keep:
+        cgroup = engine.cgroup_parent.strip("/")
+        print(
+            f"kept: private dockerd pid {engine.pid}, {engine.host}; to remove it: "
+            f"/usr/bin/docker -H {engine.host} rm -f {CONTAINER}; kill {engine.pid}; "
+            f"then rmdir /sys/fs/cgroup/*/{cgroup} and rm -rf {workdir}"
+        )
+    else:
+        stack.callback(engine.stop)
+
+
+def _netns_path(
+    cni: cnilib.CNI,
+    conflist: cnilib.NetworkConfigList,
+    *,
+    ctr: str,
+    host_ns: str,
+    data_dir: Path,
+    page: str,
+    check: Checks,
+) -> None:
+    rt = cnilib.RuntimeConfig(container_id=CONTAINER, netns=ctr, ifname="eth0")
+    print(f"ADD mybridge for {CONTAINER}, CNI_NETNS={ctr}")
+    result = cni.add(conflist, rt)
+    try:
+        verify_added(result, ctr=ctr, host=host_ns, data_dir=data_dir, page=page, check=check)
+    finally:
+        print(f"DEL mybridge for {CONTAINER}")
+        cni.delete(conflist, rt)
+    verify_deleted(ctr, host_ns, data_dir, check)
 
 
 def _docker_path(

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from cnilib import docker
-from cnilib._docker_watch import _event_container, _logfmt, _Record
+from cnilib._docker_watch._backend import _event_container
+from cnilib._docker_watch._state import _logfmt, _Record
 from cnilib.docker import ContainerInfo, LabelError, PortBinding
 
 

@@ -21,7 +21,7 @@ import attrs
 import pytest
 
 import cnilib
-from cnilib import docker, netns
+from cnilib import _docker_api, docker, netns
 from cnilib.docker import ContainerInfo, ContainerNotFoundError, DockerError
 from cnilib.testing.dockerd import (
     DEFAULT_IMAGE,
@@ -177,7 +177,7 @@ def test_netns_path_falls_back_to_proc_when_sandbox_key_is_not_a_namespace(tmp_p
 
 
 def test_parse_inspect_errors() -> None:
-    parse = docker._parse_inspect
+    parse = _docker_api._parse_inspect
     with pytest.raises(ContainerNotFoundError, match="no such Docker container 'x'"):
         parse("x", 404, b'{"message": "No such container: x"}', "/s")
     with pytest.raises(DockerError, match=r"answered 500.*boom"):

@@ -31,7 +31,6 @@ What it takes on a cgroup v1 host without systemd as PID 1 (the CI machines):
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -39,12 +38,20 @@ import secrets
 import shutil
 import signal
 import subprocess
-import tarfile
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+
+from ._dockerd_host import (
+    _busybox_rootfs_tar,
+    _dockerd_argv,
+    _kill_leftovers,
+    _mounts_under,
+    _remove_cgroups,
+    _remove_run_dirs,
+)
 
 __all__ = [
     "DEFAULT_IMAGE",
@@ -65,8 +72,6 @@ INDEX_HTML = "hello from cnilib busybox httpd\n"
 HTTPD_CMD: tuple[str, ...] = ("busybox", "httpd", "-f", "-p", "80", "-h", "/www")
 
 _BUSYBOX = "/bin/busybox"  # Debian's busybox-static: a static binary that runs in an empty rootfs
-_APPLETS = ("sh", "httpd", "ip", "ls", "cat", "sleep", "wget", "ifconfig", "route", "nc", "echo")
-_CGROUP_ROOT = Path("/sys/fs/cgroup")
 _UNIX_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 
 
@@ -99,57 +104,6 @@ def docker_available() -> bool:
         and shutil.which("nsenter") is not None
         and os.access(_BUSYBOX, os.X_OK)
     )
-
-
-def _unescape_mountinfo(field: str) -> str:
-    # /proc/self/mountinfo escapes space, tab, newline and backslash as \ooo octal.
-    out, i = [], 0
-    while i < len(field):
-        code = field[i + 1 : i + 4]
-        if field[i] == "\\" and len(code) == 3 and code.isdigit():
-            out.append(chr(int(code, 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
-def _mounts_under(root: Path) -> list[str]:
-    prefix = str(root).rstrip("/") + "/"
-    found: list[str] = []
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        for line in f:
-            point = _unescape_mountinfo(line.split()[4])
-            if point == str(root) or point.startswith(prefix):
-                found.append(point)
-    return found
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            # A zombie is as good as dead: its parent (maybe not us) will reap it.
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
-def _kill_and_wait(pids: set[int], timeout: float = 5.0) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while any(_pid_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [a.decode(errors="surrogateescape") for a in f.read().split(b"\0") if a]
-    except OSError:
-        return []
 
 
 class PrivateDockerd:
@@ -232,22 +186,7 @@ class PrivateDockerd:
         dockerd = dockerd_binary()
         if dockerd is None:
             raise DockerdError("dockerd is not installed (Debian: apt-get install docker.io)")
-        cmd = [
-            dockerd,
-            f"--host={self.host}",
-            f"--data-root={w / 'data'}",
-            f"--exec-root={w / 'exec'}",
-            f"--pidfile={w / 'dockerd.pid'}",
-            f"--config-file={w / 'daemon.json'}",
-            "--bridge=none",
-            "--iptables=false",
-            "--ip6tables=false",
-            "--ip-forward=false",
-            "--ip-masq=false",
-            "--userland-proxy=false",
-            f"--cgroup-parent={self.cgroup_parent}",
-            *self.extra_args,
-        ]
+        cmd = _dockerd_argv(dockerd, self.host, w, self.cgroup_parent, self.extra_args)
         if self.netns is not None:
             from cnilib.netns import enter_argv
 
@@ -265,29 +204,14 @@ class PrivateDockerd:
         self.workdir = Path(tempfile.mkdtemp(prefix="cnilib-dockerd-", dir=self.base_dir))
         try:
             if len(self.socket_path) > _UNIX_PATH_MAX - 10:
-                raise DockerdError(
-                    f"work directory path too long for a unix socket: {self.workdir}"
-                )
-            self._preexisting_run_dirs = {
-                d for d in ("/run/docker", "/run/containerd") if os.path.exists(d)
-            }
+                raise DockerdError(f"work directory path too long for a unix socket: {self.workdir}")
+            self._preexisting_run_dirs = {d for d in ("/run/docker", "/run/containerd") if os.path.exists(d)}
             (self.workdir / "daemon.json").write_text(
                 json.dumps({"deprecated-key-path": str(self.workdir / "key.json")})
             )
             (self.workdir / "cli").mkdir()
             self._log = open(self.log_path, "ab")  # noqa: SIM115  # closed in stop()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-            self._proc = subprocess.Popen(
-                self.argv(),
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                # Own session: a Ctrl-C aimed at pytest must not reach dockerd before stop() runs.
-                start_new_session=True,
-            )
-            # nsenter execs dockerd in place, so this is dockerd's pid.
-            self.pid = self._proc.pid
+            self._spawn()
             self._wait_ready()
         except BaseException:
             self.stop()
@@ -324,6 +248,11 @@ class PrivateDockerd:
         if self._proc is None or self._log is None:
             raise DockerdError("the private dockerd is not started")
         self._terminate_dockerd()
+        self._spawn()
+        self._wait_ready()
+
+    def _spawn(self) -> None:
+        assert self._log is not None
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
         self._proc = subprocess.Popen(
             self.argv(),
@@ -331,10 +260,11 @@ class PrivateDockerd:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
+            # Own session: a Ctrl-C aimed at pytest must not reach dockerd before stop() runs.
             start_new_session=True,
         )
+        # nsenter execs dockerd in place, so this is dockerd's pid.
         self.pid = self._proc.pid
-        self._wait_ready()
 
     def stop(self) -> None:
         """Stop the engine and remove every trace: containers, processes, mounts, cgroups, files.
@@ -350,11 +280,11 @@ class PrivateDockerd:
                     self._remove_all_containers()
                 self._terminate_dockerd()
             if w is not None:
-                self._kill_leftovers(w)
+                _kill_leftovers(w, self.cgroup_parent)
                 for point in sorted(_mounts_under(w), key=len, reverse=True):
                     subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-            self._remove_cgroups()
-            self._remove_run_dirs()
+            _remove_cgroups(self.cgroup_parent)
+            _remove_run_dirs(self._preexisting_run_dirs)
         finally:
             if self._log is not None:
                 self._log.close()
@@ -374,63 +304,6 @@ class PrivateDockerd:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
-
-    def _kill_leftovers(self, w: Path) -> None:
-        # After a crash containerd, its shims and the containers' processes survive dockerd.
-        pids = self._cgroup_pids()
-        containerd_dir = str(w / "exec" / "containerd")
-        shim_sockets: list[str] = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            argv = _cmdline(int(entry))
-            if any(containerd_dir in a for a in argv):
-                pids.add(int(entry))
-                if "-id" in argv and "-address" in argv:
-                    shim_sockets.append(_shim_socket(argv))
-        pids.discard(os.getpid())
-        if pids:
-            _kill_and_wait(pids)
-        for sock in shim_sockets:
-            with contextlib.suppress(OSError):
-                os.unlink(sock)
-
-    def _cgroup_dirs(self) -> list[Path]:
-        rel = self.cgroup_parent.strip("/")
-        if not rel or not _CGROUP_ROOT.is_dir():
-            return []
-        candidates = [_CGROUP_ROOT / rel]  # cgroup v2 unified hierarchy
-        candidates += [h / rel for h in _CGROUP_ROOT.iterdir() if h.is_dir()]  # v1 hierarchies
-        return [c for c in candidates if c.is_dir()]
-
-    def _cgroup_pids(self) -> set[int]:
-        pids: set[int] = set()
-        for top in self._cgroup_dirs():
-            for procs in top.rglob("cgroup.procs"):
-                with contextlib.suppress(OSError, ValueError):
-                    pids.update(int(p) for p in procs.read_text().split())
-        return pids
-
-    def _remove_cgroups(self) -> None:
-        for top in self._cgroup_dirs():
-            # Deepest first: a cgroup directory can only be removed once it has no children.
-            for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                with contextlib.suppress(OSError):
-                    d.rmdir()
-            with contextlib.suppress(OSError):
-                top.rmdir()
-
-    def _remove_run_dirs(self) -> None:
-        # dockerd/containerd create these hard-coded directories even with --exec-root; remove
-        # them only if they did not exist before and are empty now (another engine may use them).
-        for top in ("/run/docker", "/run/containerd"):
-            if top in self._preexisting_run_dirs or not os.path.isdir(top):
-                continue
-            for dirpath, _dirs, _files in sorted(
-                os.walk(top, topdown=False), key=lambda t: -len(t[0])
-            ):
-                with contextlib.suppress(OSError):
-                    os.rmdir(dirpath)
 
     def __enter__(self) -> PrivateDockerd:
         return self.start()
@@ -469,9 +342,7 @@ class PrivateDockerd:
             proc.stderr.decode(errors="replace"),
         )
         if check and out.returncode != 0:
-            raise DockerdError(
-                f"`docker {' '.join(args)}` failed ({out.returncode}): {out.stderr.strip()}"
-            )
+            raise DockerdError(f"`docker {' '.join(args)}` failed ({out.returncode}): {out.stderr.strip()}")
         return out
 
     def build_busybox_image(self, tag: str = DEFAULT_IMAGE, *, busybox: str = _BUSYBOX) -> str:
@@ -480,7 +351,7 @@ class PrivateDockerd:
         The rootfs has ``/bin/busybox``, applet symlinks (``sh``, ``httpd``, ``ip``, ``wget`` ...)
         and ``/www/index.html`` containing :data:`INDEX_HTML`. Returns ``tag``.
         """
-        data = _busybox_rootfs_tar(busybox)
+        data = _busybox_rootfs_tar(busybox, INDEX_HTML)
         self.docker(
             "import",
             "--change",
@@ -501,9 +372,7 @@ class PrivateDockerd:
         extra_args: Sequence[str] = (),
     ) -> str:
         """``docker run -d --name NAME --net NET IMAGE CMD``; returns the full container id."""
-        proc = self.docker(
-            "run", "-d", "--name", name, f"--network={net}", *extra_args, image, *cmd
-        )
+        proc = self.docker("run", "-d", "--name", name, f"--network={net}", *extra_args, image, *cmd)
         return proc.stdout.strip()
 
     def stop_container(self, container: str) -> None:
@@ -520,44 +389,3 @@ class PrivateDockerd:
         ids = self.docker("ps", "-aq", timeout=10).stdout.split()
         if ids:
             self.docker("rm", "-f", *ids, timeout=30)
-
-
-def _shim_socket(argv: list[str]) -> str:
-    # containerd 1.6 names a shim's socket /run/containerd/s/sha256(<address>/<namespace>/<id>).
-    def opt(name: str) -> str:
-        i = argv.index(name)
-        return argv[i + 1] if i + 1 < len(argv) else ""
-
-    ns = opt("-namespace") if "-namespace" in argv else "moby"
-    digest = hashlib.sha256(f"{opt('-address')}/{ns}/{opt('-id')}".encode()).hexdigest()
-    return f"/run/containerd/s/{digest}"
-
-
-def _busybox_rootfs_tar(busybox: str) -> bytes:
-    buf = io.BytesIO()
-    now = int(time.time())
-
-    def add_dir(tar: tarfile.TarFile, name: str, mode: int = 0o755) -> None:
-        info = tarfile.TarInfo(name)
-        info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, now
-        tar.addfile(info)
-
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for d in ("bin", "www", "etc", "proc", "sys", "dev", "root"):
-            add_dir(tar, d)
-        add_dir(tar, "tmp", 0o1777)
-        tar.add(busybox, arcname="bin/busybox")
-        for applet in _APPLETS:
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type, link.linkname, link.mode, link.mtime = tarfile.SYMTYPE, "busybox", 0o777, now
-            tar.addfile(link)
-        for name, text in (
-            ("www/index.html", INDEX_HTML),
-            ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
-            ("etc/group", "root:x:0:\n"),
-        ):
-            body = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(body), 0o644, now
-            tar.addfile(info, io.BytesIO(body))
-    return buf.getvalue()

@@ -18,18 +18,19 @@ executor tests use to prove that timeouts, output caps and process-group kills w
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import re
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeAlias
 
 import attrs
+
+from cnilib.testing import _plugin_shell
+from cnilib.testing._plugin_shell import _NAME_RE, _SH_JSON, _emit, _printf, _quote, _stdout_json, _unlink
 
 __all__ = [
     "CNI_VARS",
@@ -61,17 +62,12 @@ CNI_VARS: tuple[str, ...] = (
 )
 
 #: Text or bytes to print; a mapping picks by verb (``CNI_COMMAND``), ``"*"`` being the fallback.
-Output: TypeAlias = "str | bytes | Mapping[str, str | bytes]"
+Output: TypeAlias = _plugin_shell.Output
 #: An exit status; a mapping picks by verb, ``"*"`` being the fallback (0 when absent).
-Status: TypeAlias = "int | Mapping[str, int]"
+Status: TypeAlias = _plugin_shell.Status
 
 #: A directory or file argument.
 PathLike: TypeAlias = "str | os.PathLike[str]"
-
-_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SAFE = frozenset(
-    b'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.:;-_+=/{}[]()<>@#!?^~|&*$`"'
-)
 
 
 def write_plugin(directory: PathLike, name: str, body: str, *, shebang: str = "#!/bin/sh") -> Path:
@@ -95,71 +91,6 @@ def write_plugin(directory: PathLike, name: str, body: str, *, shebang: str = "#
     return dirpath / name
 
 
-def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-def _quote(text: str | os.PathLike[str]) -> str:
-    """Single-quote for sh."""
-    return "'" + os.fspath(text).replace("'", "'\\''") + "'"
-
-
-def _printf(data: str | bytes) -> str:
-    """A ``printf`` command printing exactly ``data`` (octal escapes for everything unusual)."""
-    raw = data.encode() if isinstance(data, str) else data
-    out = []
-    for byte in raw:
-        if byte in _SAFE:
-            out.append(chr(byte))
-        elif byte == ord("%"):
-            out.append("%%")
-        else:
-            out.append(f"\\{byte:03o}")
-    return "printf '" + "".join(out) + "'"
-
-
-def _by_verb(value: Any, render: Callable[[Any], str]) -> str:
-    """A ``case "$CNI_COMMAND"`` statement choosing ``render(value)`` per verb."""
-    if not isinstance(value, Mapping):
-        return render(value) + "\n"
-    lines = ['case "$CNI_COMMAND" in']
-    for verb, item in value.items():
-        if verb == "*":
-            continue
-        if not _NAME_RE.fullmatch(verb):
-            raise ValueError(f"invalid verb {verb!r}")
-        lines.append(f"  {verb}) {render(item)} ;;")
-    if "*" in value:
-        lines.append(f"  *) {render(value['*'])} ;;")
-    lines.append("esac")
-    return "\n".join(lines) + "\n"
-
-
-def _emit(stdout: Output | None, stderr: Output | None, exit_status: Status) -> str:
-    body = ""
-    if stdout is not None:
-        body += _by_verb(stdout, _printf)
-    if stderr is not None:
-        body += _by_verb(stderr, lambda d: _printf(d) + " >&2")
-    if isinstance(exit_status, Mapping):
-        body += _by_verb({"*": 0, **exit_status}, lambda s: f"exit {int(s)}")
-    else:
-        body += f"exit {int(exit_status)}\n"
-    return body
-
-
-def _stdout_json(value: Output | Mapping[str, Any] | None) -> Output | None:
-    # Let callers pass result dicts directly: {"ADD": {...}} or a single dict for every verb.
-    if value is None or isinstance(value, (str, bytes)):
-        return value
-    if all(isinstance(v, (str, bytes, Mapping)) for v in value.values()) and all(
-        k == "*" or k.isupper() for k in value
-    ):
-        return {k: v if isinstance(v, (str, bytes)) else json.dumps(v) for k, v in value.items()}
-    return json.dumps(value)
-
-
 def exiting_plugin(
     directory: PathLike,
     name: str,
@@ -174,27 +105,6 @@ def exiting_plugin(
     empty output with only stderr, and so on. It does not read stdin.
     """
     return write_plugin(directory, name, _emit(stdout, stderr, exit_status))
-
-
-# JSON-escapes $1 into $_J using only builtins (backslash and double quote; CNI values hold no
-# control characters).
-_SH_JSON = r"""_j() {
-  _s=$1 _r=
-  while :; do
-    case $_s in
-      *[\\\"]*)
-        _t=${_s%%[\\\"]*}
-        _c=${_s#"$_t"}
-        _s=${_c#?}
-        _c=${_c%"$_s"}
-        _r=$_r$_t\\$_c
-        ;;
-      *) _r=$_r$_s; break ;;
-    esac
-  done
-  _J="\"$_r\""
-}
-"""
 
 
 @attrs.frozen
@@ -244,9 +154,7 @@ class RecordingPlugin:
                 PluginRecord(
                     env=obj["env"],
                     # stdin is embedded as the JSON it is; re-encode compactly for byte comparisons.
-                    stdin=b""
-                    if stdin is None
-                    else json.dumps(stdin, separators=(",", ":")).encode(),
+                    stdin=b"" if stdin is None else json.dumps(stdin, separators=(",", ":")).encode(),
                     argv0=obj.get("argv0", ""),
                 )
             )
@@ -283,8 +191,7 @@ def recording_plugin(
     body = [_SH_JSON, "_in=$(cat)", "nl='\n'"]
     # JSON holds raw newlines only between tokens, so spaces there keep it valid and one line long.
     body.append(
-        'while :; do case $_in in *"$nl"*) _in="${_in%%"$nl"*} ${_in#*"$nl"}";; *) break;; esac;'
-        " done"
+        'while :; do case $_in in *"$nl"*) _in="${_in%%"$nl"*} ${_in#*"$nl"}";; *) break;; esac; done'
     )
     body.append('[ -n "$_in" ] || _in=null')
     body.append('_j "$0"; _line="{\\"argv0\\":$_J,\\"env\\":{"; _sep=')

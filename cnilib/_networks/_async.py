@@ -1,0 +1,194 @@
+"""The asyncio front: :class:`~cnilib.AsyncNetworks` runs :class:`_Core`'s calls on an
+:class:`~cnilib.AsyncCNI`, concurrently with ``asyncio.gather``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._attachment import Attachment
+from .._capabilities import Capabilities
+from .._errors import CNIError
+from .._models import NetworkConfigList
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from .._engine import AsyncCNI
+
+from ._core import _Call, _Core, _front_kwargs, _span, _watchfiles
+from ._load import NetworksConfig
+
+
+class AsyncNetworks:
+    """A set of networks attached to containers together (asyncio; the same rules as :class:`Networks`)."""
+
+    def __init__(
+        self,
+        networks: Iterable[NetworkConfigList] = (),
+        *,
+        confdir: str | os.PathLike[str] | None = None,
+        cni: AsyncCNI | None = None,
+        plugin_dirs: Iterable[str] | str | None = None,
+        cache_dir: str | os.PathLike[str] = "/var/lib/cni",
+        timeout: float | None = None,
+        max_networks: int | None = None,
+        min_networks: int = 1,
+        loopback: bool = False,
+        interface_prefix: str = "eth",
+        parallel: bool = True,
+    ) -> None:
+        if cni is None:
+            from .._engine import AsyncCNI
+
+            cni = AsyncCNI(plugin_dirs=plugin_dirs, cache_dir=cache_dir, timeout=timeout)
+        self.cni: AsyncCNI = cni
+        self._core = _Core.for_front(networks, cni.plugin_dirs, locals())
+
+    @classmethod
+    def from_dir(
+        cls,
+        confdir: str | os.PathLike[str],
+        *,
+        plugin_dirs: Iterable[str] | str | None = None,
+        cache_dir: str | os.PathLike[str] = "/var/lib/cni",
+        timeout: float | None = None,
+        max_networks: int | None = None,
+        min_networks: int = 1,
+        loopback: bool = False,
+        interface_prefix: str = "eth",
+        networks: Iterable[NetworkConfigList] = (),
+        cni: AsyncCNI | None = None,
+        parallel: bool = True,
+    ) -> AsyncNetworks:
+        """The networks of ``confdir`` (see :meth:`Networks.from_dir`)."""
+        return cls(networks, **_front_kwargs(locals()))
+
+    async def __aenter__(self) -> AsyncNetworks:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def config(self) -> NetworksConfig:
+        """What is loaded now (go-cni's ``GetConfig``)."""
+        return self._core.snapshot
+
+    async def reload(self) -> bool:
+        """Re-read the directory (in a worker thread); True if anything changed."""
+        import asyncio
+
+        new = await asyncio.to_thread(self._core.load)
+        return self._core.swap(new)
+
+    async def watch(
+        self,
+        *,
+        stop_event: asyncio.Event | None = None,
+        debounce_ms: int = 200,
+    ) -> AsyncIterator[NetworksConfig]:
+        """Reload whenever the directory changes; yield each new configuration (``stop_event``: an
+        :class:`asyncio.Event`). Needs the ``watch`` extra (watchfiles)."""
+        watchfiles = _watchfiles()
+        confdir = self._core.require_confdir()
+        async for _changes in watchfiles.awatch(confdir, stop_event=stop_event, debounce=debounce_ms):
+            try:
+                changed = await self.reload()
+            except CNIError as exc:
+                self._core.reload_failed(exc)
+                continue
+            if changed:
+                yield self._core.snapshot
+
+    async def status(self) -> None:
+        """See :meth:`Networks.status`."""
+        calls = self._core.status_calls()
+        outcomes = await self._map(lambda c: self.cni.status(c.config), calls, parallel=True)
+        self._core.status_outcome(calls, outcomes)
+
+    async def setup(
+        self,
+        container_id: str,
+        netns: str | os.PathLike[str],
+        *,
+        labels: Mapping[str, str] | None = None,
+        capabilities: Capabilities | Mapping[str, Any] | None = None,
+        args: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        parallel: bool | None = None,
+    ) -> Attachment:
+        """See :meth:`Networks.setup`. A cancelled setup leaves what was already attached: call
+        :meth:`remove` then."""
+        core = self._core
+        rt, calls = core.setup_plan(container_id, netns, labels, capabilities, args)
+        with _span("setup", container_id):
+            outcomes = await self._map(
+                lambda c: self.cni.add(c.config, c.rt, rollback=True), calls, parallel=parallel
+            )
+            done = core.to_roll_back(calls, outcomes)
+            undone = await self._map(lambda c: self.cni.delete(c.config, c.rt), done, parallel=parallel)
+            return core.setup_outcome(rt, calls, outcomes, done, undone)
+
+    async def remove(
+        self,
+        container_id: str,
+        netns: str | os.PathLike[str] = "",
+        *,
+        labels: Mapping[str, str] | None = None,
+        capabilities: Capabilities | Mapping[str, Any] | None = None,
+        args: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        parallel: bool | None = None,
+    ) -> None:
+        """See :meth:`Networks.remove`."""
+        await self._each("remove", container_id, netns, labels, capabilities, args, parallel)
+
+    async def check(
+        self,
+        container_id: str,
+        netns: str | os.PathLike[str],
+        *,
+        labels: Mapping[str, str] | None = None,
+        capabilities: Capabilities | Mapping[str, Any] | None = None,
+        args: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        parallel: bool | None = None,
+    ) -> None:
+        """See :meth:`Networks.check`."""
+        await self._each("check", container_id, netns, labels, capabilities, args, parallel)
+
+    async def _each(
+        self,
+        verb: str,
+        container_id: str,
+        netns: str | os.PathLike[str],
+        labels: Mapping[str, str] | None,
+        capabilities: Capabilities | Mapping[str, Any] | None,
+        args: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+        parallel: bool | None,
+    ) -> None:
+        import asyncio
+
+        core = self._core
+        snap = core.snapshot
+        rt = core.runtime(container_id, netns, labels, capabilities, args)
+        removing = verb == "remove"
+        with _span(verb, container_id):
+            entries = await asyncio.to_thread(self.cni.cached_attachments, container_id)
+            calls = core.attached_calls(snap, rt, entries, removing=removing)
+            run = self.cni.delete if removing else self.cni.check
+            outcomes = await self._map(lambda c: run(c.config, c.rt), calls, parallel=parallel)
+            core.verb_outcome(verb, container_id, calls, outcomes)
+
+    async def _map(
+        self, fn: Callable[[_Call], Any], calls: Sequence[_Call], *, parallel: bool | None
+    ) -> list[Any]:
+        import asyncio
+
+        async def one(call: _Call) -> Any:
+            try:
+                return await fn(call)
+            except CNIError as exc:
+                return exc
+
+        if not (self._core.parallel if parallel is None else parallel):
+            return [await one(c) for c in calls]
+        return list(await asyncio.gather(*(one(c) for c in calls)))
