@@ -37,14 +37,21 @@ from cnilib.testing.plugins import (
 
 _SCRIPT = Path(sys.executable).with_name("cnilib")
 #: The installed console script (next to the interpreter), else ``python -m cnilib``.
-CNILIB: tuple[str, ...] = (
-    (str(_SCRIPT),) if _SCRIPT.is_file() else (sys.executable, "-m", "cnilib")
-)
+CNILIB: tuple[str, ...] = (str(_SCRIPT),) if _SCRIPT.is_file() else (sys.executable, "-m", "cnilib")
 
 #: Variables the CLI (or cnitool) reads; scrubbed from the inherited environment of every run.
 CLI_VARS = (
-    "NETCONFPATH", "CNI_PATH", "CNI_IFNAME", "CNI_ARGS", "CAP_ARGS", "CNI_CONTAINERID",
-    "CNI_CACHE_DIR", "CNI_TIMEOUT", "DOCKER_HOST", "CNI_COMMAND", "CNI_NETNS",
+    "NETCONFPATH",
+    "CNI_PATH",
+    "CNI_IFNAME",
+    "CNI_ARGS",
+    "CAP_ARGS",
+    "CNI_CONTAINERID",
+    "CNI_CACHE_DIR",
+    "CNI_TIMEOUT",
+    "DOCKER_HOST",
+    "CNI_COMMAND",
+    "CNI_NETNS",
 )
 
 
@@ -182,15 +189,18 @@ def three(cli: CLI) -> CLI:
     """A 1.0.0 list ``three``: plugins a, b (portMappings capability), c, all recording."""
     for name in ("pa", "pb", "pc"):
         cli.plugin(name, stdout={"ADD": result_100()})
-    cli.write_conf("10-three.conflist", {
-        "cniVersion": "1.0.0",
-        "name": "three",
-        "plugins": [
-            {"type": "pa", "opaque": {"keep": ["me", 1]}},
-            {"type": "pb", "capabilities": {"portMappings": True, "bandwidth": False}},
-            {"type": "pc"},
-        ],
-    })
+    cli.write_conf(
+        "10-three.conflist",
+        {
+            "cniVersion": "1.0.0",
+            "name": "three",
+            "plugins": [
+                {"type": "pa", "opaque": {"keep": ["me", 1]}},
+                {"type": "pb", "capabilities": {"portMappings": True, "bandwidth": False}},
+                {"type": "pc"},
+            ],
+        },
+    )
     return cli
 
 
@@ -210,18 +220,41 @@ def one_line_error(run: Run) -> str:
 def test_help_lists_every_command_environment_variable_and_exit_status(cli: CLI) -> None:
     run = cli.run("--help")
     assert run.rc == 0
-    for word in ("add", "check", "del", "gc", "status", "validate", "explain", "version",
-                 "cache list|show", "docker attach|detach", "NETCONFPATH", "CNI_PATH", "CNI_IFNAME",
-                 "CNI_ARGS", "CAP_ARGS", "CNI_CONTAINERID", "CNI_CACHE_DIR", "CNI_TIMEOUT",
-                 "DOCKER_HOST", "--ifname", "--debug", "--json", "--timeout", "--cache-dir"):
+    for word in (
+        "add",
+        "check",
+        "del",
+        "gc",
+        "status",
+        "validate",
+        "explain",
+        "version",
+        "cache list|show",
+        "docker attach|detach",
+        "NETCONFPATH",
+        "CNI_PATH",
+        "CNI_IFNAME",
+        "CNI_ARGS",
+        "CAP_ARGS",
+        "CNI_CONTAINERID",
+        "CNI_CACHE_DIR",
+        "CNI_TIMEOUT",
+        "DOCKER_HOST",
+        "--ifname",
+        "--debug",
+        "--json",
+        "--timeout",
+        "--cache-dir",
+    ):
         assert word in run.out, word
     assert "exit status:" in run.out
     for code in ("0  success", "1  failure", "2  usage error"):
         assert code in run.out
 
 
-@pytest.mark.parametrize("command", ["add", "check", "del", "gc", "status", "validate", "explain",
-                                     "version", "cache", "docker"])
+@pytest.mark.parametrize(
+    "command", ["add", "check", "del", "gc", "status", "validate", "explain", "version", "cache", "docker"]
+)
 def test_every_command_has_help(cli: CLI, command: str) -> None:
     run = cli.run(command, "--help")
     assert run.rc == 0, run
@@ -254,12 +287,9 @@ def test_version_flag_and_python_m(cli: CLI) -> None:
         (("docker", "attach", "ctr"), {}, "required: NETWORK"),
     ],
 )
-def test_usage_errors_exit_2(
-    cli: CLI, args: tuple[str, ...], env: dict[str, str], message: str
-) -> None:
+def test_usage_errors_exit_2(cli: CLI, args: tuple[str, ...], env: dict[str, str], message: str) -> None:
     cli.plugin("pa")
-    cli.write_conf("10-net.conflist", {"cniVersion": "1.0.0", "name": "net",
-                                       "plugins": [{"type": "pa"}]})
+    cli.write_conf("10-net.conflist", {"cniVersion": "1.0.0", "name": "net", "plugins": [{"type": "pa"}]})
     run = cli.run(*args, env=env, cwd=cli.root)
     assert run.rc == 2, run
     assert message in run.err
@@ -283,8 +313,9 @@ def modules_loaded_by(cli: CLI, *args: str) -> set[str]:
 
     ``-X importtime`` would miss the engine: the package loads it with importlib.import_module.
     """
-    proc = subprocess.run([sys.executable, "-c", _MODULES_AFTER, *args], capture_output=True,
-                          env=cli.env(), check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER, *args], capture_output=True, env=cli.env(), check=False
+    )
     marker = proc.stderr.decode().rsplit("\nMODULES ", 1)[1]
     return set(json.loads(marker))
 
@@ -294,8 +325,17 @@ def test_help_and_version_load_nothing_heavy(cli: CLI) -> None:
     for args in (("--help",), ("--version",), ("add", "--help"), ("bogus",)):
         loaded = modules_loaded_by(cli, *args)
         assert "cnilib._cli" in loaded
-        for heavy in ("cnilib._engine", "cnilib._exec", "cnilib._cache", "cnilib._config",
-                      "asyncio", "httpx", "concurrent.futures", "shutil", "cnilib.docker"):
+        for heavy in (
+            "cnilib._engine",
+            "cnilib._exec",
+            "cnilib._cache",
+            "cnilib._config",
+            "asyncio",
+            "httpx",
+            "concurrent.futures",
+            "shutil",
+            "cnilib.docker",
+        ):
             assert heavy not in loaded, (args, heavy)
 
 
@@ -307,8 +347,12 @@ def test_add_of_unknown_network_loads_neither_engine_nor_docker(cli: CLI) -> Non
 
 def test_help_imports_logged_by_importtime(cli: CLI) -> None:
     # The measurement the issue asks for: `python -X importtime -m cnilib --help`.
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "cnilib", "--help"],
-                          capture_output=True, env=cli.env(), check=False)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cnilib", "--help"],
+        capture_output=True,
+        env=cli.env(),
+        check=False,
+    )
     assert proc.returncode == 0
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()}
     assert {"cnilib", "cnilib._cli", "argparse"} <= imported
@@ -323,41 +367,40 @@ def test_add_prints_the_result_exactly_like_cnitool(cli: CLI, ns_file: str) -> N
     result["interfaces"][0]["sandbox"] = "/run/netns/a<b>&c\u2028é"
     result["extra"] = "dropped, as Go's typed result drops it"
     cli.plugin("pa", stdout={"ADD": result})
-    cli.write_conf("10-net.conflist", {"cniVersion": "1.0.0", "name": "net",
-                                       "plugins": [{"type": "pa"}]})
+    cli.write_conf("10-net.conflist", {"cniVersion": "1.0.0", "name": "net", "plugins": [{"type": "pa"}]})
     run = cli.run("add", "net", ns_file)
     assert run.rc == 0, run
     assert run.err == ""
     # json.MarshalIndent(result, "", "    "): Go's field order, HTML-safe escapes, no newline.
     expected = (
-        '{\n'
+        "{\n"
         '    "cniVersion": "1.0.0",\n'
         '    "interfaces": [\n'
-        '        {\n'
+        "        {\n"
         '            "name": "eth0",\n'
         '            "mac": "0a:58:0a:01:00:02",\n'
         '            "sandbox": "/run/netns/a\\u003cb\\u003e\\u0026c\\u2028é"\n'
-        '        }\n'
-        '    ],\n'
+        "        }\n"
+        "    ],\n"
         '    "ips": [\n'
-        '        {\n'
+        "        {\n"
         '            "interface": 0,\n'
         '            "address": "10.1.0.2/24",\n'
         '            "gateway": "10.1.0.1"\n'
-        '        }\n'
-        '    ],\n'
+        "        }\n"
+        "    ],\n"
         '    "routes": [\n'
-        '        {\n'
+        "        {\n"
         '            "dst": "0.0.0.0/0",\n'
         '            "gw": "10.1.0.1"\n'
-        '        }\n'
-        '    ],\n'
+        "        }\n"
+        "    ],\n"
         '    "dns": {\n'
         '        "nameservers": [\n'
         '            "10.1.0.53"\n'
-        '        ]\n'
-        '    }\n'
-        '}'
+        "        ]\n"
+        "    }\n"
+        "}"
     )
     assert run.out == expected
 
@@ -365,12 +408,18 @@ def test_add_prints_the_result_exactly_like_cnitool(cli: CLI, ns_file: str) -> N
 @pytest.mark.parametrize(
     ("version", "result", "expected"),
     [
-        ("0.2.0", {"cniVersion": "0.2.0", "ip4": {"ip": "10.2.0.5/16"}},
-         '{\n    "cniVersion": "0.2.0",\n    "ip4": {\n        "ip": "10.2.0.5/16"\n    },\n'
-         '    "dns": {}\n}'),
-        ("0.4.0", {"cniVersion": "0.4.0", "ips": [{"version": "4", "address": "10.2.0.5/16"}]},
-         '{\n    "cniVersion": "0.4.0",\n    "ips": [\n        {\n            "version": "4",\n'
-         '            "address": "10.2.0.5/16"\n        }\n    ],\n    "dns": {}\n}'),
+        (
+            "0.2.0",
+            {"cniVersion": "0.2.0", "ip4": {"ip": "10.2.0.5/16"}},
+            '{\n    "cniVersion": "0.2.0",\n    "ip4": {\n        "ip": "10.2.0.5/16"\n    },\n'
+            '    "dns": {}\n}',
+        ),
+        (
+            "0.4.0",
+            {"cniVersion": "0.4.0", "ips": [{"version": "4", "address": "10.2.0.5/16"}]},
+            '{\n    "cniVersion": "0.4.0",\n    "ips": [\n        {\n            "version": "4",\n'
+            '            "address": "10.2.0.5/16"\n        }\n    ],\n    "dns": {}\n}',
+        ),
     ],
 )
 def test_add_output_of_older_result_shapes(
@@ -390,9 +439,7 @@ def test_add_with_a_null_result_prints_nothing(cli: CLI, ns_file: str) -> None:
     assert (run.rc, run.out, run.err) == (0, "", "")
 
 
-def test_container_id_is_derived_from_the_absolute_netns_path(
-    cli: CLI, ns_file: str, tmp_path: Path
-) -> None:
+def test_container_id_is_derived_from_the_absolute_netns_path(cli: CLI, ns_file: str, tmp_path: Path) -> None:
     cli.plugin("pa", stdout={"ADD": result_100()})
     cli.write_conf("n.conf", {"cniVersion": "1.0.0", "name": "n", "type": "pa"})
     # relative to the working directory, with ./, .. and a doubled slash: Go's filepath.Abs
@@ -415,13 +462,20 @@ def test_container_id_of_a_netns_path_that_is_not_utf8() -> None:
 
 
 def test_environment_reaches_the_plugins_like_cnitool(three: CLI, ns_file: str) -> None:
-    cap = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}],
-           "bandwidth": {"ingressRate": 1}}
-    run = three.run("add", "three", ns_file, env={
-        "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=web",
-        "CAP_ARGS": json.dumps(cap),
-        "CNI_IFNAME": "net7",
-    })
+    cap = {
+        "portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}],
+        "bandwidth": {"ingressRate": 1},
+    }
+    run = three.run(
+        "add",
+        "three",
+        ns_file,
+        env={
+            "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=web",
+            "CAP_ARGS": json.dumps(cap),
+            "CNI_IFNAME": "net7",
+        },
+    )
     assert run.rc == 0, run
     recs = three.records()
     assert [Path(r.argv0).name for r in recs] == ["pa", "pb", "pc"]
@@ -447,10 +501,26 @@ def test_environment_reaches_the_plugins_like_cnitool(three: CLI, ns_file: str) 
 def test_options_win_over_the_environment(three: CLI, ns_file: str, tmp_path: Path) -> None:
     other_cache = tmp_path / "other-cache"
     run = three.run(
-        "--ifname", "opt0", "add", "three", ns_file, "--container-id", "ctr-from-option",
-        "--cache-dir", str(other_cache), "--conf-dir", str(three.conf), "--cni-path", str(three.bin),
-        env={"CNI_IFNAME": "env0", "CNI_CONTAINERID": "ctr-from-env", "NETCONFPATH": "/nonexistent",
-             "CNI_PATH": "/nonexistent", "CNI_CACHE_DIR": "/nonexistent"},
+        "--ifname",
+        "opt0",
+        "add",
+        "three",
+        ns_file,
+        "--container-id",
+        "ctr-from-option",
+        "--cache-dir",
+        str(other_cache),
+        "--conf-dir",
+        str(three.conf),
+        "--cni-path",
+        str(three.bin),
+        env={
+            "CNI_IFNAME": "env0",
+            "CNI_CONTAINERID": "ctr-from-env",
+            "NETCONFPATH": "/nonexistent",
+            "CNI_PATH": "/nonexistent",
+            "CNI_CACHE_DIR": "/nonexistent",
+        },
     )
     assert run.rc == 0, run
     rec = three.records()[0]
@@ -458,8 +528,7 @@ def test_options_win_over_the_environment(three: CLI, ns_file: str, tmp_path: Pa
     assert rec.env["CNI_CONTAINERID"] == "ctr-from-option"
     assert (other_cache / "results" / "three-ctr-from-option-opt0").is_file()
     three.clear()
-    assert three.run("add", "three", ns_file, "-i", "short1",
-                     env={"CNI_CONTAINERID": "ctr-from-env"}).rc == 0
+    assert three.run("add", "three", ns_file, "-i", "short1", env={"CNI_CONTAINERID": "ctr-from-env"}).rc == 0
     rec = three.records()[0]
     assert (rec.env["CNI_IFNAME"], rec.env["CNI_CONTAINERID"]) == ("short1", "ctr-from-env")
 
@@ -502,8 +571,7 @@ def test_unknown_network_names_it_and_the_directory(three: CLI, ns_file: str) ->
 
 
 def test_missing_configuration_directory(three: CLI, ns_file: str, tmp_path: Path) -> None:
-    line = one_line_error(three.run("add", "three", ns_file,
-                                    env={"NETCONFPATH": str(tmp_path / "absent")}))
+    line = one_line_error(three.run("add", "three", ns_file, env={"NETCONFPATH": str(tmp_path / "absent")}))
     assert "the directory does not exist" in line
     assert str(tmp_path / "absent") in line
 
@@ -516,8 +584,9 @@ def test_unreadable_configuration_directory(three: CLI, ns_file: str, tmp_path: 
 
 
 def test_invalid_configuration_names_the_file_and_the_field(cli: CLI, ns_file: str) -> None:
-    path = cli.write_conf("10-bad.conflist", {"cniVersion": "1.0.0", "name": "bad",
-                                              "plugins": [{"type": "pa"}, {"notype": 1}]})
+    path = cli.write_conf(
+        "10-bad.conflist", {"cniVersion": "1.0.0", "name": "bad", "plugins": [{"type": "pa"}, {"notype": 1}]}
+    )
     line = one_line_error(cli.run("add", "bad", ns_file))
     assert str(path) in line
     assert "$.plugins[1]" in line
@@ -539,22 +608,34 @@ def test_plugin_failure_is_one_line_naming_plugin_verb_code_message_and_stderr(
     cli: CLI, ns_file: str
 ) -> None:
     cli.plugin("pa", stdout={"ADD": result_100()})
-    cli.plugin("pb", stdout={"ADD": {"cniVersion": "1.0.0", "code": 7, "msg": "bad subnet",
-                                     "details": "10.0.0.0/33"}},
-               stderr={"ADD": "first line\nsecond line\n"}, exit_status={"ADD": 1})
-    cli.write_conf("10-f.conflist", {"cniVersion": "1.0.0", "name": "f",
-                                     "plugins": [{"type": "pa"}, {"type": "pb"}]})
+    cli.plugin(
+        "pb",
+        stdout={"ADD": {"cniVersion": "1.0.0", "code": 7, "msg": "bad subnet", "details": "10.0.0.0/33"}},
+        stderr={"ADD": "first line\nsecond line\n"},
+        exit_status={"ADD": 1},
+    )
+    cli.write_conf(
+        "10-f.conflist", {"cniVersion": "1.0.0", "name": "f", "plugins": [{"type": "pa"}, {"type": "pb"}]}
+    )
     line = one_line_error(cli.run("add", "f", ns_file))
-    for part in ("add f:", "plugin 'pb'", "ADD", "CNI error 7", "INVALID_NETWORK_CONFIG",
-                 "bad subnet", "10.0.0.0/33", "exit status 1", "first line", "second line"):
+    for part in (
+        "add f:",
+        "plugin 'pb'",
+        "ADD",
+        "CNI error 7",
+        "INVALID_NETWORK_CONFIG",
+        "bad subnet",
+        "10.0.0.0/33",
+        "exit status 1",
+        "first line",
+        "second line",
+    ):
         assert part in line, part
     assert cli.cache_files() == []  # a failed ADD writes no cache entry
 
 
-def test_plugin_not_found_names_plugin_and_directories(three: CLI, ns_file: str,
-                                                       tmp_path: Path) -> None:
-    line = one_line_error(three.run("add", "three", ns_file,
-                                    env={"CNI_PATH": f"{tmp_path}/x:{tmp_path}/y"}))
+def test_plugin_not_found_names_plugin_and_directories(three: CLI, ns_file: str, tmp_path: Path) -> None:
+    line = one_line_error(three.run("add", "three", ns_file, env={"CNI_PATH": f"{tmp_path}/x:{tmp_path}/y"}))
     assert f"failed to find plugin 'pa' in path [{tmp_path}/x, {tmp_path}/y]" in line
 
 
@@ -612,8 +693,16 @@ def test_add_check_del_with_the_cache(three: CLI, ns_file: str) -> None:
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert oct((three.cache / "results").stat().st_mode & 0o777) == "0o700"
     entry = json.loads(path.read_bytes())
-    assert list(entry) == ["kind", "containerId", "config", "ifName", "networkName", "netns",
-                           "cniArgs", "result"]
+    assert list(entry) == [
+        "kind",
+        "containerId",
+        "config",
+        "ifName",
+        "networkName",
+        "netns",
+        "cniArgs",
+        "result",
+    ]
     assert entry["kind"] == "cniCacheV1"
     assert entry["result"] == json.loads(json.dumps(result_100()))
     assert json.loads(base64.b64decode(entry["config"]))["name"] == "three"
@@ -621,29 +710,29 @@ def test_add_check_del_with_the_cache(three: CLI, ns_file: str) -> None:
     three.clear()
     assert three.run("check", "three", ns_file, env={"CNI_ARGS": "A=1"}).rc == 0
     recs = three.records()
-    assert [(Path(r.argv0).name, r.verb) for r in recs] == [
-        ("pa", "CHECK"), ("pb", "CHECK"), ("pc", "CHECK")]
+    assert [(Path(r.argv0).name, r.verb) for r in recs] == [("pa", "CHECK"), ("pb", "CHECK"), ("pc", "CHECK")]
     assert all(r.config["prevResult"] == entry["result"] for r in recs)
 
     three.clear()
     assert three.run("del", "three", ns_file).rc == 0
     recs = three.records()
-    assert [(Path(r.argv0).name, r.verb) for r in recs] == [
-        ("pc", "DEL"), ("pb", "DEL"), ("pa", "DEL")]
+    assert [(Path(r.argv0).name, r.verb) for r in recs] == [("pc", "DEL"), ("pb", "DEL"), ("pa", "DEL")]
     assert all(r.config["prevResult"] == entry["result"] for r in recs)
     assert three.cache_files() == []
     run = three.run("del", "three", ns_file)  # DEL twice succeeds
     assert (run.rc, run.out, run.err) == (0, "", "")
 
 
-def test_failed_add_midway_leaves_no_cache_and_del_runs_every_plugin(cli: CLI,
-                                                                    ns_file: str) -> None:
+def test_failed_add_midway_leaves_no_cache_and_del_runs_every_plugin(cli: CLI, ns_file: str) -> None:
     cli.plugin("pa", stdout={"ADD": result_100()})
-    cli.plugin("pb", stdout={"ADD": {"cniVersion": "1.0.0", "code": 11, "msg": "busy"}},
-               exit_status={"ADD": 1})
+    cli.plugin(
+        "pb", stdout={"ADD": {"cniVersion": "1.0.0", "code": 11, "msg": "busy"}}, exit_status={"ADD": 1}
+    )
     cli.plugin("pc", stdout={"ADD": result_100()})
-    cli.write_conf("10-m.conflist", {"cniVersion": "1.0.0", "name": "m",
-                                     "plugins": [{"type": "pa"}, {"type": "pb"}, {"type": "pc"}]})
+    cli.write_conf(
+        "10-m.conflist",
+        {"cniVersion": "1.0.0", "name": "m", "plugins": [{"type": "pa"}, {"type": "pb"}, {"type": "pc"}]},
+    )
     line = one_line_error(cli.run("add", "m", ns_file))
     assert "CNI error 11 TRY_AGAIN_LATER: busy" in line
     assert cli.calls() == [("pa", "ADD"), ("pb", "ADD")]
@@ -666,8 +755,9 @@ def test_check_needs_version_0_4_0(cli: CLI, ns_file: str) -> None:
 
 def test_check_disabled_runs_nothing(cli: CLI, ns_file: str) -> None:
     cli.plugin("pa", stdout={"ADD": result_100()})
-    cli.write_conf("d.conflist", {"cniVersion": "1.0.0", "name": "d", "disableCheck": True,
-                                  "plugins": [{"type": "pa"}]})
+    cli.write_conf(
+        "d.conflist", {"cniVersion": "1.0.0", "name": "d", "disableCheck": True, "plugins": [{"type": "pa"}]}
+    )
     assert cli.run("add", "d", ns_file).rc == 0
     cli.clear()
     assert cli.run("check", "d", ns_file).rc == 0
@@ -679,20 +769,31 @@ def test_check_disabled_runs_nothing(cli: CLI, ns_file: str) -> None:
 
 def test_status(cli: CLI, tmp_path: Path) -> None:
     cli.plugin("pa")
-    cli.plugin("pb", stdout={"STATUS": {"cniVersion": "1.1.0", "code": 50, "msg": "no IPs left"}},
-               exit_status={"STATUS": 1})
-    cli.write_conf("10-s.conflist", {"cniVersion": "1.1.0", "name": "s",
-                                     "plugins": [{"type": "pa"}, {"type": "pa"}]})
-    cli.write_conf("20-t.conflist", {"cniVersion": "1.1.0", "name": "t",
-                                     "plugins": [{"type": "pa"}, {"type": "pb"}, {"type": "pa"}]})
-    cli.write_conf("30-old.conflist", {"cniVersion": "1.0.0", "name": "old",
-                                       "plugins": [{"type": "pb"}]})
+    cli.plugin(
+        "pb",
+        stdout={"STATUS": {"cniVersion": "1.1.0", "code": 50, "msg": "no IPs left"}},
+        exit_status={"STATUS": 1},
+    )
+    cli.write_conf(
+        "10-s.conflist", {"cniVersion": "1.1.0", "name": "s", "plugins": [{"type": "pa"}, {"type": "pa"}]}
+    )
+    cli.write_conf(
+        "20-t.conflist",
+        {"cniVersion": "1.1.0", "name": "t", "plugins": [{"type": "pa"}, {"type": "pb"}, {"type": "pa"}]},
+    )
+    cli.write_conf("30-old.conflist", {"cniVersion": "1.0.0", "name": "old", "plugins": [{"type": "pb"}]})
     run = cli.run("status", "s", "/ignored/netns")
     assert (run.rc, run.out, run.err) == (0, "", "")
     recs = cli.records()
     assert [r.verb for r in recs] == ["STATUS", "STATUS"]
-    assert recs[0].env == {"CNI_COMMAND": "STATUS", "CNI_CONTAINERID": "", "CNI_NETNS": "", "CNI_ARGS": "",
-        "CNI_IFNAME": "", "CNI_PATH": str(cli.bin)}
+    assert recs[0].env == {
+        "CNI_COMMAND": "STATUS",
+        "CNI_CONTAINERID": "",
+        "CNI_NETNS": "",
+        "CNI_ARGS": "",
+        "CNI_IFNAME": "",
+        "CNI_PATH": str(cli.bin),
+    }
     assert recs[0].config == {"type": "pa", "name": "s", "cniVersion": "1.1.0"}
     cli.clear()
     line = one_line_error(cli.run("status", "t"))
@@ -713,10 +814,8 @@ def _netns_files(tmp_path: Path, *names: str) -> list[str]:
 
 def test_gc_1_1_0_deletes_unkept_attachments_then_sends_gc(cli: CLI, tmp_path: Path) -> None:
     cli.plugin("pa", stdout={"ADD": result_100()})
-    cli.write_conf("g.conflist", {"cniVersion": "1.1.0", "name": "g",
-                                  "plugins": [{"type": "pa"}]})
-    cli.write_conf("h.conflist", {"cniVersion": "1.1.0", "name": "h",
-                                  "plugins": [{"type": "pa"}]})
+    cli.write_conf("g.conflist", {"cniVersion": "1.1.0", "name": "g", "plugins": [{"type": "pa"}]})
+    cli.write_conf("h.conflist", {"cniVersion": "1.1.0", "name": "h", "plugins": [{"type": "pa"}]})
     a, b, c = _netns_files(tmp_path, "a", "b", "c")
     for ns in (a, b, c):
         assert cli.run("add", "g", ns).rc == 0
@@ -729,10 +828,18 @@ def test_gc_1_1_0_deletes_unkept_attachments_then_sends_gc(cli: CLI, tmp_path: P
     assert dels == sorted([cnitool_id(b), cnitool_id(c)])
     [gc] = [r for r in recs if r.verb == "GC"]
     assert recs[-1].verb == "GC"  # after the DELs
-    assert gc.env == {"CNI_COMMAND": "GC", "CNI_CONTAINERID": "", "CNI_NETNS": "", "CNI_ARGS": "",
-        "CNI_IFNAME": "", "CNI_PATH": str(cli.bin)}
+    assert gc.env == {
+        "CNI_COMMAND": "GC",
+        "CNI_CONTAINERID": "",
+        "CNI_NETNS": "",
+        "CNI_ARGS": "",
+        "CNI_IFNAME": "",
+        "CNI_PATH": str(cli.bin),
+    }
     assert gc.config["cni.dev/valid-attachments"] == [
-        {"containerID": cnitool_id(a), "ifname": "eth0"}, {"containerID": "other", "ifname": "eth9"}]
+        {"containerID": cnitool_id(a), "ifname": "eth0"},
+        {"containerID": "other", "ifname": "eth9"},
+    ]
     assert cli.cache_files() == sorted([f"g-{cnitool_id(a)}-eth0", f"h-{cnitool_id(a)}-eth0"])
     # cnitool's gc keeps nothing
     cli.clear()
@@ -743,8 +850,9 @@ def test_gc_1_1_0_deletes_unkept_attachments_then_sends_gc(cli: CLI, tmp_path: P
 
 def test_gc_before_1_1_0_deletes_like_libcni_and_sends_no_gc(cli: CLI, tmp_path: Path) -> None:
     cli.plugin("pa", stdout={"ADD": result_100()})
-    cli.write_conf("g.conflist", {"cniVersion": "1.0.0", "name": "g",
-                                  "plugins": [{"type": "pa"}, {"type": "pa"}]})
+    cli.write_conf(
+        "g.conflist", {"cniVersion": "1.0.0", "name": "g", "plugins": [{"type": "pa"}, {"type": "pa"}]}
+    )
     a, b = _netns_files(tmp_path, "a", "b")
     for ns in (a, b):
         assert cli.run("add", "g", ns, env={"CNI_ARGS": "K=V"}).rc == 0
@@ -763,8 +871,10 @@ def test_gc_disabled_runs_nothing(cli: CLI, tmp_path: Path) -> None:
     cli.plugin("pa", stdout={"ADD": result_100()})
     for version in ("1.0.0", "1.1.0"):
         name = f"d{version.replace('.', '')}"
-        cli.write_conf(f"{name}.conflist", {"cniVersion": version, "name": name, "disableGC": True,
-                                            "plugins": [{"type": "pa"}]})
+        cli.write_conf(
+            f"{name}.conflist",
+            {"cniVersion": version, "name": name, "disableGC": True, "plugins": [{"type": "pa"}]},
+        )
         [a] = _netns_files(tmp_path, name)
         assert cli.run("add", name, a).rc == 0
         cli.clear()
@@ -777,8 +887,7 @@ def test_gc_disabled_runs_nothing(cli: CLI, tmp_path: Path) -> None:
 
 def test_debug_shows_each_plugin_run_on_stderr(three: CLI, ns_file: str) -> None:
     plain = three.run("add", "three", ns_file, "--container-id", "plain")
-    run = three.run("--debug", "add", "three", ns_file, "--container-id", "dbg",
-                    env={"CNI_ARGS": "A=1"})
+    run = three.run("--debug", "add", "three", ns_file, "--container-id", "dbg", env={"CNI_ARGS": "A=1"})
     assert run.rc == 0, run
     assert run.out == plain.out  # stdout stays what cnitool prints
     err = run.err
@@ -796,8 +905,7 @@ def test_debug_shows_each_plugin_run_on_stderr(three: CLI, ns_file: str) -> None
 
 
 def test_debug_on_failure_shows_the_failing_run(cli: CLI, ns_file: str) -> None:
-    cli.plugin("pa", stdout={"ADD": '{"code": 4, "msg": "nope"}'}, stderr="why: because\n",
-               exit_status=1)
+    cli.plugin("pa", stdout={"ADD": '{"code": 4, "msg": "nope"}'}, stderr="why: because\n", exit_status=1)
     cli.write_conf("f.conf", {"cniVersion": "1.0.0", "name": "f", "type": "pa"})
     run = cli.run("add", "f", ns_file, "--debug")
     assert run.rc == 1
@@ -817,20 +925,34 @@ def _versions(*supported: str) -> dict[str, Any]:
 def test_validate_reports_every_problem(cli: CLI) -> None:
     cli.plugin("good", stdout=_versions("0.4.0", "1.0.0"))
     cli.plugin("old", stdout=_versions("0.1.0", "0.2.0"))
-    cli.write_conf("10-v.conflist", {
-        "cniVersion": "1.0.0", "name": "v",
-        "plugins": [{"type": "good", "capabilities": {"portMappings": True, "ips": False}},
-                    {"type": "old"}, {"type": "missing"}],
-    })
+    cli.write_conf(
+        "10-v.conflist",
+        {
+            "cniVersion": "1.0.0",
+            "name": "v",
+            "plugins": [
+                {"type": "good", "capabilities": {"portMappings": True, "ips": False}},
+                {"type": "old"},
+                {"type": "missing"},
+            ],
+        },
+    )
     run = cli.run("validate", "v")
     assert run.rc == 1, run
     assert run.err == ""
     lines = run.out.splitlines()
     assert lines[0] == f"network v (cniVersion 1.0.0) from {cli.conf / '10-v.conflist'}"
-    assert lines[1].split() == ["#", "PLUGIN", "PATH", "SUPPORTS", "1.0.0", "CAPABILITIES",
-                                "SUPPORTED", "VERSIONS"]
-    assert lines[2].split() == ["0", "good", str(cli.bin / "good"), "yes", "portMappings", "0.4.0",
-                                "1.0.0"]
+    assert lines[1].split() == [
+        "#",
+        "PLUGIN",
+        "PATH",
+        "SUPPORTS",
+        "1.0.0",
+        "CAPABILITIES",
+        "SUPPORTED",
+        "VERSIONS",
+    ]
+    assert lines[2].split() == ["0", "good", str(cli.bin / "good"), "yes", "portMappings", "0.4.0", "1.0.0"]
     assert lines[3].split() == ["1", "old", str(cli.bin / "old"), "NO", "-", "0.1.0", "0.2.0"]
     assert lines[4].split() == ["2", "missing", "(not", "found)", "NO", "-", "?"]
     assert "capabilities: portMappings" in run.out
@@ -846,9 +968,14 @@ def test_validate_reports_every_problem(cli: CLI) -> None:
     assert data["capabilities"] == ["portMappings"]
     assert [p["type"] for p in data["plugins"]] == ["good", "old", "missing"]
     assert data["plugins"][0] == {
-        "index": 0, "type": "good", "path": str(cli.bin / "good"), "cniVersion": "1.0.0",
-        "supportedVersions": ["0.4.0", "1.0.0"], "supportsListVersion": True,
-        "capabilities": ["portMappings"], "problems": [],
+        "index": 0,
+        "type": "good",
+        "path": str(cli.bin / "good"),
+        "cniVersion": "1.0.0",
+        "supportedVersions": ["0.4.0", "1.0.0"],
+        "supportsListVersion": True,
+        "capabilities": ["portMappings"],
+        "problems": [],
     }
     assert data["plugins"][2]["path"] is None
     assert len(data["problems"]) == 2
@@ -889,15 +1016,18 @@ def _compare_with_actual(explained: list[dict[str, Any]], recs: list[PluginRecor
         if isinstance(expected.get("prevResult"), str):
             # ADD: the previous plugin's result does not exist yet in a dry run
             assert expected.pop("prevResult") == (
-                f"<result of plugins[{call['index'] - 1}] ({explained[call['index'] - 1]['plugin']})>")
+                f"<result of plugins[{call['index'] - 1}] ({explained[call['index'] - 1]['plugin']})>"
+            )
             assert "prevResult" in actual
             actual.pop("prevResult")
         assert expected == actual
 
 
 def test_explain_three_plugins_matches_what_they_receive(three: CLI, ns_file: str) -> None:
-    env = {"CNI_ARGS": "IgnoreUnknown=1;POD=web",
-           "CAP_ARGS": json.dumps({"portMappings": [{"hostPort": 1, "containerPort": 2}]})}
+    env = {
+        "CNI_ARGS": "IgnoreUnknown=1;POD=web",
+        "CAP_ARGS": json.dumps({"portMappings": [{"hostPort": 1, "containerPort": 2}]}),
+    }
     for verb in ("add", "check", "del"):
         explained = _explained(three, verb, "three", ns_file, "-i", "eth5", env=env)
         assert three.records() == []  # a dry run runs nothing
@@ -932,11 +1062,19 @@ def test_explain_founding_configuration(cli: CLI, ns_file: str) -> None:
     assert run.rc == 0, run
     assert cli.records() == []
     text = run.out
-    assert text.startswith(f"ADD of network mybridge (cniVersion 0.2.0) from "
-                           f"{cli.conf / '10-mybridge.conf'}: 1 plugin call(s); nothing is run\n")
+    assert text.startswith(
+        f"ADD of network mybridge (cniVersion 0.2.0) from "
+        f"{cli.conf / '10-mybridge.conf'}: 1 plugin call(s); nothing is run\n"
+    )
     assert f"ADD plugins[0] bridge: {cli.bin / 'bridge'}\n" in text
-    for var in ("CNI_COMMAND=ADD", f"CNI_CONTAINERID={cnitool_id(ns_file)}",
-                f"CNI_NETNS={ns_file}", "CNI_IFNAME=eth0", "CNI_ARGS=", f"CNI_PATH={cli.bin}"):
+    for var in (
+        "CNI_COMMAND=ADD",
+        f"CNI_CONTAINERID={cnitool_id(ns_file)}",
+        f"CNI_NETNS={ns_file}",
+        "CNI_IFNAME=eth0",
+        "CNI_ARGS=",
+        f"CNI_PATH={cli.bin}",
+    ):
         assert f"\n    {var}\n" in text
     assert '            "rangeStart": "10.15.30.100",\n' in text
     explained = _explained(cli, "add", "mybridge", ns_file)
@@ -957,12 +1095,16 @@ def test_explain_gc_and_status(cli: CLI, tmp_path: Path) -> None:
     cli.clear()
     calls = _explained(cli, "gc", "g", "--keep", f"{cnitool_id(a)}:eth0")
     assert [(c["verb"], c["env"].get("CNI_CONTAINERID")) for c in calls] == [
-        ("DEL", cnitool_id(b)), ("GC", "")]  # GC gets every CNI variable, empty
+        ("DEL", cnitool_id(b)),
+        ("GC", ""),
+    ]  # GC gets every CNI variable, empty
     assert calls[1]["stdin"]["cni.dev/valid-attachments"] == [
-        {"containerID": cnitool_id(a), "ifname": "eth0"}]
+        {"containerID": cnitool_id(a), "ifname": "eth0"}
+    ]
     calls = _explained(cli, "gc", "o")  # before 1.1.0: the DELs libcni would run, no GC
     assert sorted((c["verb"], c["env"]["CNI_CONTAINERID"]) for c in calls) == sorted(
-        [("DEL", cnitool_id(a)), ("DEL", cnitool_id(b))])
+        [("DEL", cnitool_id(a)), ("DEL", cnitool_id(b))]
+    )
     assert [c["verb"] for c in _explained(cli, "status", "g")] == ["STATUS"]
     assert _explained(cli, "status", "o") == []
     run = cli.run("explain", "status", "o")
@@ -993,8 +1135,11 @@ def test_version_command(cli: CLI) -> None:
     assert lines[0].split() == ["PLUGIN", "PATH", "CNIVERSION", "SUPPORTED", "VERSIONS"]
     assert lines[1].split() == ["pv", str(cli.bin / "pv"), "1.0.0", "0.3.1", "0.4.0", "1.0.0"]
     assert cli.run("version", "pv", "--json").json() == {
-        "plugin": "pv", "path": str(cli.bin / "pv"), "cniVersion": "1.0.0",
-        "supportedVersions": ["0.3.1", "0.4.0", "1.0.0"]}
+        "plugin": "pv",
+        "path": str(cli.bin / "pv"),
+        "cniVersion": "1.0.0",
+        "supportedVersions": ["0.3.1", "0.4.0", "1.0.0"],
+    }
     [rec] = cli.records()[:1]
     assert rec.env["CNI_COMMAND"] == "VERSION"
     assert rec.config == {"cniVersion": cnilib.LATEST_VERSION}
@@ -1033,8 +1178,7 @@ def test_cache_list_and_show(three: CLI, ns_file: str) -> None:
     assert run.rc == 0, run
     lines = run.out.splitlines()
     assert lines[0].split() == ["NETWORK", "CONTAINER", "IFNAME", "NETNS", "ADDRESSES"]
-    assert lines[1].split() == ["lo", "cnitool-20e7ee002cbcb33d4f49", "eth0", "-",
-                                "127.0.0.1/8,::1/128"]
+    assert lines[1].split() == ["lo", "cnitool-20e7ee002cbcb33d4f49", "eth0", "-", "127.0.0.1/8,::1/128"]
     assert lines[2].split() == ["three", cid, "eth0", ns_file, "10.1.0.2/24"]
     assert lines[3] == "1 unusable cache file(s):"
     assert lines[4] == f"  - {results / 'broken-x-eth0'}: cache file is empty"
@@ -1042,10 +1186,11 @@ def test_cache_list_and_show(three: CLI, ns_file: str) -> None:
     data = three.run("cache", "list", "--json").json()
     assert data["cacheDir"] == str(three.cache)
     assert [a["networkName"] for a in data["attachments"]] == ["lo", "three"]
-    assert data["attachments"][0] == {"path": str(results / "lo-cnitool-20e7ee002cbcb33d4f49-eth0"),
-                                      **json.loads(GO_CACHE_FILE)}
-    assert data["problems"] == [{"path": str(results / "broken-x-eth0"),
-                                 "message": "cache file is empty"}]
+    assert data["attachments"][0] == {
+        "path": str(results / "lo-cnitool-20e7ee002cbcb33d4f49-eth0"),
+        **json.loads(GO_CACHE_FILE),
+    }
+    assert data["problems"] == [{"path": str(results / "broken-x-eth0"), "message": "cache file is empty"}]
     filtered = three.run("cache", "list", "--network", "three", "--json").json()
     assert [a["networkName"] for a in filtered["attachments"]] == ["three"]
     filtered = three.run("cache", "list", "--container-id", cid, "--json").json()
@@ -1088,12 +1233,10 @@ def test_docker_unreachable_engine(cli: CLI, tmp_path: Path) -> None:
     cli.plugin("pa")
     cli.write_conf("n.conf", {"cniVersion": "1.0.0", "name": "n", "type": "pa"})
     sock = tmp_path / "no.sock"
-    line = one_line_error(cli.run("docker", "attach", "web", "n",
-                                  env={"DOCKER_HOST": f"unix://{sock}"}))
+    line = one_line_error(cli.run("docker", "attach", "web", "n", env={"DOCKER_HOST": f"unix://{sock}"}))
     assert line.startswith("cnilib: docker attach web n: ")
     assert f"cannot reach the Docker engine at unix://{sock}" in line
-    line = one_line_error(cli.run("docker", "detach", "web", "n",
-                                  "--docker-host", "tcp://127.0.0.1:1"))
+    line = one_line_error(cli.run("docker", "detach", "web", "n", "--docker-host", "tcp://127.0.0.1:1"))
     assert "unsupported Docker host 'tcp://127.0.0.1:1'" in line
     assert cli.records() == []
 
@@ -1105,9 +1248,14 @@ def test_output_to_a_closed_pipe_is_quiet(cli: CLI) -> None:
     for i in range(300):
         cid = f"ctr-{i:04d}"
         (results / f"lo-{cid}-eth0").write_bytes(
-            GO_CACHE_FILE.replace(b"cnitool-20e7ee002cbcb33d4f49", cid.encode()))
-    proc = subprocess.Popen([*cli.program, "cache", "list", "--json"], env=cli.env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            GO_CACHE_FILE.replace(b"cnitool-20e7ee002cbcb33d4f49", cid.encode())
+        )
+    proc = subprocess.Popen(
+        [*cli.program, "cache", "list", "--json"],
+        env=cli.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     assert proc.stderr is not None
     proc.stdout.read(10)

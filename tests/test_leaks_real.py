@@ -263,7 +263,7 @@ def test_cli_gc_racing_del_and_readd_leaves_the_new_attachment_intact(
     old = ctr_ns()
     base = leftovers(host_ns.path, net.data_dir, net.name, cli.cache)
     runtime.add(conf, RuntimeConfig(container_id="gcr-z", netns=old.path))
-    env = {k: None for k in ("CNI_ARGS", "CAP_ARGS", "CNI_IFNAME", "CNI_CONTAINERID")}
+    env = dict.fromkeys(("CNI_ARGS", "CAP_ARGS", "CNI_IFNAME", "CNI_CONTAINERID"))
 
     for trial in range(GC_TRIALS):
         for rt in stale:
