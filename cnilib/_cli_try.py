@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["cmd_conformance", "cmd_try", "fill_conformance", "fill_try"]
 
-_DEFAULT_PATH = ("/opt/cni/bin", "/usr/libexec/cni", "/usr/lib/cni")
+from ._defaults import DEFAULT_CONF_DIR, DEFAULT_PLUGIN_DIRS
+
+_DEFAULT_PATH = DEFAULT_PLUGIN_DIRS
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -71,7 +73,7 @@ def _load(ns: argparse.Namespace) -> cnilib.NetworkConfigList:
     if os.path.sep in ns.config or os.path.isfile(ns.config):
         conflist = cnilib.NetworkConfigList.from_file(ns.config)
     else:
-        confdir = ns.conf_dir or os.environ.get("NETCONFPATH") or "/etc/cni/net.d"
+        confdir = ns.conf_dir or os.environ.get("NETCONFPATH") or DEFAULT_CONF_DIR
         conflist = cnilib.load_network(confdir, ns.config)
     if ns.cni_version:
         raw = conflist.to_dict()

@@ -14,6 +14,7 @@ from typing import Any
 from cnilib import CNIError
 from cnilib._docker_api import EXIT_FAILURE, EXIT_LOCKED, EXIT_OK
 
+from .._defaults import DEFAULT_CACHE_DIR
 from ._state import ReconcileReport, _log, _one_line
 from ._watcher import Watcher, WatcherLockedError
 
@@ -40,7 +41,7 @@ def reconcile(
     *,
     conf_dir: str | os.PathLike[str],
     plugin_dirs: Iterable[str] | str | None = None,
-    cache_dir: str | os.PathLike[str] = "/var/lib/cni",
+    cache_dir: str | os.PathLike[str] = DEFAULT_CACHE_DIR,
     state_dir: str | os.PathLike[str] | None = None,
     host: str | None = None,
     timeout: float | None = 60.0,
@@ -64,7 +65,7 @@ def watch(
     *,
     conf_dir: str | os.PathLike[str],
     plugin_dirs: Iterable[str] | str | None = None,
-    cache_dir: str | os.PathLike[str] = "/var/lib/cni",
+    cache_dir: str | os.PathLike[str] = DEFAULT_CACHE_DIR,
     state_dir: str | os.PathLike[str] | None = None,
     host: str | None = None,
     timeout: float | None = 60.0,

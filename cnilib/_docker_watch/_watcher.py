@@ -20,6 +20,7 @@ from cnilib._docker_api import (
     DockerError,
 )
 
+from .._defaults import DEFAULT_CACHE_DIR
 from ._backend import _Backend, _Docker
 from ._converge import _Converger
 from ._state import ReconcileReport, _log, _one_line, _processes_with
@@ -52,7 +53,7 @@ class Watcher(_Converger):
         *,
         conf_dir: str | os.PathLike[str],
         plugin_dirs: Iterable[str] | str | None = None,
-        cache_dir: str | os.PathLike[str] = "/var/lib/cni",
+        cache_dir: str | os.PathLike[str] = DEFAULT_CACHE_DIR,
         state_dir: str | os.PathLike[str] | None = None,
         host: str | None = None,
         timeout: float | None = 60.0,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from .._engine import AsyncCNI
 
+from .._defaults import DEFAULT_CACHE_DIR
 from ._core import _Call, _Core, _front_kwargs, _span, _watchfiles
 from ._load import NetworksConfig
 
@@ -31,7 +32,7 @@ class AsyncNetworks:
         confdir: str | os.PathLike[str] | None = None,
         cni: AsyncCNI | None = None,
         plugin_dirs: Iterable[str] | str | None = None,
-        cache_dir: str | os.PathLike[str] = "/var/lib/cni",
+        cache_dir: str | os.PathLike[str] = DEFAULT_CACHE_DIR,
         timeout: float | None = None,
         max_networks: int | None = None,
         min_networks: int = 1,
@@ -52,7 +53,7 @@ class AsyncNetworks:
         confdir: str | os.PathLike[str],
         *,
         plugin_dirs: Iterable[str] | str | None = None,
-        cache_dir: str | os.PathLike[str] = "/var/lib/cni",
+        cache_dir: str | os.PathLike[str] = DEFAULT_CACHE_DIR,
         timeout: float | None = None,
         max_networks: int | None = None,
         min_networks: int = 1,

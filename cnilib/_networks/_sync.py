@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from .._engine import CNI
 
+from .._defaults import DEFAULT_CACHE_DIR
 from ._core import _Call, _Core, _front_kwargs, _span, _watchfiles
 from ._load import NetworksConfig
 
@@ -42,7 +43,7 @@ class Networks:
         confdir: str | os.PathLike[str] | None = None,
         cni: CNI | None = None,
         plugin_dirs: Iterable[str] | str | None = None,
-        cache_dir: str | os.PathLike[str] = "/var/lib/cni",
+        cache_dir: str | os.PathLike[str] = DEFAULT_CACHE_DIR,
         timeout: float | None = None,
         max_networks: int | None = None,
         min_networks: int = 1,
@@ -63,7 +64,7 @@ class Networks:
         confdir: str | os.PathLike[str],
         *,
         plugin_dirs: Iterable[str] | str | None = None,
-        cache_dir: str | os.PathLike[str] = "/var/lib/cni",
+        cache_dir: str | os.PathLike[str] = DEFAULT_CACHE_DIR,
         timeout: float | None = None,
         max_networks: int | None = None,
         min_networks: int = 1,
