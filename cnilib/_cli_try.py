@@ -19,14 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import cnilib
 
+from ._defaults import DEFAULT_CONF_DIR, DEFAULT_PLUGIN_DIRS
+
 if TYPE_CHECKING:
     from cnilib.sandbox import Sandbox
 
 __all__ = ["cmd_conformance", "cmd_try", "fill_conformance", "fill_try"]
-
-from ._defaults import DEFAULT_CONF_DIR, DEFAULT_PLUGIN_DIRS
-
-_DEFAULT_PATH = DEFAULT_PLUGIN_DIRS
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -66,7 +64,7 @@ def fill_conformance(p: argparse.ArgumentParser) -> None:
 
 def _plugin_dirs(ns: argparse.Namespace) -> list[str]:
     value = ns.cni_path if ns.cni_path is not None else os.environ.get("CNI_PATH", "")
-    return [d for d in value.split(os.pathsep) if d] or [d for d in _DEFAULT_PATH if os.path.isdir(d)]
+    return [d for d in value.split(os.pathsep) if d] or [d for d in DEFAULT_PLUGIN_DIRS if os.path.isdir(d)]
 
 
 def _load(ns: argparse.Namespace) -> cnilib.NetworkConfigList:
