@@ -187,20 +187,50 @@ def test_gc_with_nothing_valid_removes_everything(env: Env) -> None:
 
 
 def test_gc_removes_what_killed_writers_of_its_network_half_wrote(env: Env) -> None:
-    # A runtime killed mid-write leaves ".tmp-<network>-<hex>"; GC holds the network's lock
-    # exclusively (no writer of it runs), so it removes them at once, and only its network's.
+    # A runtime killed mid-write leaves ".tmp-<network>-<attachment>-<hex>"; GC holds the network's
+    # lock exclusively (no writer of it runs), so it removes them at once, and only its network's.
     cni = env.cni()
     cni.add(env.net, rt("c1"))
     results, intents = Path(cni.cache.results_dir), Path(cni.cache.intents_dir)
     intents.mkdir(parents=True, exist_ok=True)
-    mine = [results / ".tmp-gcnet-0123456789abcdef", intents / ".tmp-gcnet-fedcba9876543210"]
-    others = [results / ".tmp-gcnet-x-0123456789abcdef", results / ".tmp-other-0123456789abcdef"]
+    tag, token = "0123456789abcdef", "fedcba9876543210"
+    mine = [results / f".tmp-gcnet-{tag}-{token}", intents / f".tmp-gcnet-{tag}-{tag}"]
+    others = [results / f".tmp-gcnet-x-{tag}-{token}", results / f".tmp-other-{tag}-{token}"]
     for path in mine + others:
         path.write_bytes(b'{"kind": "cniCacheV1", "half')
     cni.gc(env.net, [GCAttachment("c1", "eth0")])
     assert [p.exists() for p in mine] == [False, False]
     assert [p.exists() for p in others] == [True, True]  # "gcnet-x" and "other" are not gcnet
     assert [e.container_id for e in cni.cached_attachments(network="gcnet")] == ["c1"]
+
+
+def test_del_removes_what_killed_writers_of_its_attachment_half_wrote(env: Env) -> None:
+    # DEL holds the attachment's lock: half-written files of that attachment are garbage; those of
+    # another attachment of the same network may belong to a writer at work and stay.
+    cni = env.cni()
+    cni.add(env.net, rt("c1"))
+    cni.add(env.net, rt("c2"))
+    written: list[Path] = []
+    for cid in ("c1", "c2"):
+        # What a writer killed between its temp file and the rename leaves (the same bytes).
+        entry = cni.cache.read("gcnet", cid, "eth0")
+        assert entry is not None
+        real = Path(cni.cache.path_for("gcnet", cid, "eth0"))
+        before = set(Path(cni.cache.results_dir).iterdir())
+        cni.cache.write(entry)
+        assert set(Path(cni.cache.results_dir).iterdir()) == before  # the rename consumed the temp
+        tmp = real.parent / (".tmp-gcnet-" + _tag(cid) + "-0123456789abcdef")
+        tmp.write_bytes(real.read_bytes()[:20])
+        written.append(tmp)
+    cni.delete(env.net, rt("c1"))
+    assert [p.exists() for p in written] == [False, True]
+
+
+def _tag(container_id: str) -> str:
+    # The attachment's tag as the cache's writers spell it in their temp file names.
+    from cnilib._cache._files import attachment_tag
+
+    return attachment_tag(container_id, "eth0")
 
 
 def test_gc_disabled(tmp_path: Path) -> None:

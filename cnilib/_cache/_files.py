@@ -20,8 +20,9 @@ __all__ = [
     "make_dir",
     "open_regular",
     "read_regular",
-    "sweep_network_temp_files",
+    "attachment_tag",
     "sweep_temp_files",
+    "sweep_temp_files_of",
     "temp_name",
     "unlink",
     "write_atomic",
@@ -126,23 +127,36 @@ def _write_all(fd: int, data: bytes) -> None:
     os.fsync(fd)
 
 
-def temp_name(network: str, token: str) -> str:
-    """The temporary file name a writer for ``network`` uses: ``.tmp-<network>-<16 hex digits>``."""
-    return f"{TEMP_PREFIX}{network}-{token}"
+_HEX = frozenset("0123456789abcdef")
 
 
-def write_atomic(directory: str, path: str, data: bytes, *, durable: bool, what: str, network: str) -> None:
+def attachment_tag(container_id: str, ifname: str) -> str:
+    """16 hex digits naming an attachment of a network in its writers' temp file names."""
+    import hashlib
+
+    return hashlib.sha256(f"{container_id}\0{ifname}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def temp_name(network: str, tag: str, token: str) -> str:
+    """A writer's temp file name: ``.tmp-<network>-<attachment tag>-<16 random hex digits>``."""
+    return f"{TEMP_PREFIX}{network}-{tag}-{token}"
+
+
+def write_atomic(
+    directory: str, path: str, data: bytes, *, durable: bool, what: str, network: str, tag: str
+) -> None:
     """Write ``data`` to ``path`` atomically: a temp file in ``directory``, fsync, rename.
 
     A crash at any point leaves the old file or the new one, never a torn or empty one; leftovers of
-    crashed writers are swept here, without being asked. The temp file names ``network``, so that GC,
-    which holds the network's lock exclusively (no writer of it can be running), removes them at
-    once (:func:`sweep_network_temp_files`). Raises :class:`~cnilib.CacheError`.
+    crashed writers are swept here, without being asked. The temp file names ``network`` and the
+    attachment (``tag``): whoever holds that attachment's lock (its DEL), or the network's lock
+    exclusively (GC), knows no writer of them runs and removes them at once
+    (:func:`sweep_temp_files_of`). Raises :class:`~cnilib.CacheError`.
     """
     tmp: str | None = None
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
-        tmp = os.path.join(directory, temp_name(network, os.urandom(8).hex()))
+        tmp = os.path.join(directory, temp_name(network, tag, os.urandom(8).hex()))
         try:
             fd = os.open(tmp, flags, FILE_MODE)
         except FileNotFoundError:  # first write: create the directories (0700) on demand
@@ -192,10 +206,15 @@ def _sweep_now_and_then(directory: str) -> None:
         sweep_temp_files(directory, TEMP_MAX_AGE)
 
 
-def sweep_network_temp_files(directory: str, network: str) -> list[str]:
-    """Delete every temporary file of ``network``'s writers, whatever its age: only for a caller that
-    holds the network's lock exclusively (GC), so that no writer of it is running."""
-    prefix = temp_name(network, "")
+def _is_hex16(text: str) -> bool:
+    return len(text) == 16 and _HEX.issuperset(text)
+
+
+def sweep_temp_files_of(directory: str, network: str, tag: str | None = None) -> list[str]:
+    """Delete every temporary file of the writers of ``network`` (of one attachment when ``tag`` is
+    given), whatever its age: only for a caller holding that lock (the network's exclusively for a
+    whole network), so that none of those writers is running."""
+    prefix = f"{TEMP_PREFIX}{network}-"
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
@@ -204,12 +223,15 @@ def sweep_network_temp_files(directory: str, network: str) -> list[str]:
         raise CacheError(f"cannot list cache directory {directory}: {exc.strerror}") from None
     removed: list[str] = []
     for name in names:
-        token = name[len(prefix) :]
-        # Exactly 16 hex digits after the prefix: ".tmp-a-b-<hex>" belongs to "a-b", not to "a".
-        if name.startswith(prefix) and len(token) == 16 and all(c in "0123456789abcdef" for c in token):
-            path = os.path.join(directory, name)
-            if unlink(path, durable=False, what="temporary file"):
-                removed.append(path)
+        # Exactly "<tag>-<token>" after the prefix: ".tmp-a-b-..." belongs to network "a-b", not "a".
+        owner, dash, token = name[len(prefix) :].partition("-")
+        if not (name.startswith(prefix) and dash and _is_hex16(owner) and _is_hex16(token)):
+            continue
+        if tag is not None and owner != tag:
+            continue
+        path = os.path.join(directory, name)
+        if unlink(path, durable=False, what="temporary file"):
+            removed.append(path)
     return sorted(removed)
 
 

@@ -15,9 +15,10 @@ from .._validate import validate_container_id, validate_ifname, validate_network
 from ._entry import CACHE_KIND, INTENT_KIND, CacheEntry, CacheProblem, CacheScan
 from ._files import (
     TEMP_MAX_AGE,
+    attachment_tag,
     read_regular,
-    sweep_network_temp_files,
     sweep_temp_files,
+    sweep_temp_files_of,
     unlink,
     write_atomic,
 )
@@ -230,7 +231,13 @@ class ResultCache:
             if problem is not None and problem.foreign:
                 raise CacheError(f"cannot write cache file {path}: it {problem.message}")
         write_atomic(
-            self.results_dir, path, data, durable=self.durable, what="cache file", network=entry.network_name
+            self.results_dir,
+            path,
+            data,
+            durable=self.durable,
+            what="cache file",
+            network=entry.network_name,
+            tag=attachment_tag(entry.container_id, entry.ifname),
         )
         return path
 
@@ -246,6 +253,7 @@ class ResultCache:
             durable=self.durable,
             what="intent record",
             network=entry.network_name,
+            tag=attachment_tag(entry.container_id, entry.ifname),
         )
         return path
 
@@ -292,8 +300,16 @@ class ResultCache:
         """Delete every temporary file of ``network``'s writers now, whatever its age. Only safe under
         the network's exclusive lock (GC holds it), when none of its writers can be running."""
         validate_network_name(network)
-        removed = sweep_network_temp_files(self.results_dir, network)
-        return sorted(removed + sweep_network_temp_files(self.intents_dir, network))
+        removed = sweep_temp_files_of(self.results_dir, network)
+        return sorted(removed + sweep_temp_files_of(self.intents_dir, network))
+
+    def remove_attachment_temp_files(self, network: str, container_id: str, ifname: str) -> list[str]:
+        """Delete every temporary file of one attachment's writers now, whatever its age. Only safe
+        under the attachment's lock (its DEL holds it), when none of its writers can be running."""
+        self._check(network, container_id, ifname)
+        tag = attachment_tag(container_id, ifname)
+        removed = sweep_temp_files_of(self.results_dir, network, tag)
+        return sorted(removed + sweep_temp_files_of(self.intents_dir, network, tag))
 
     # -- locks --
 

@@ -211,7 +211,8 @@ class WriteIntent(CacheWrite):
 
 
 class DropIntent(CacheWrite):
-    """Remove the attachment's intent record (the ADD finished, was rolled back or DELeted)."""
+    """Remove the attachment's intent record (the ADD finished, was rolled back or DELeted), and
+    what a killed writer of it half-wrote (the plan holds the attachment's lock: none is running)."""
 
     __slots__ = ("key",)
 
@@ -219,6 +220,7 @@ class DropIntent(CacheWrite):
         self.key = key
 
     def apply(self, store: ResultCache) -> bool:
+        store.remove_attachment_temp_files(*self.key)
         return store.drop_intent(*self.key)
 
 
