@@ -230,32 +230,22 @@ class ResultCache:
             _, problem = self._parse(path, entry.key, CACHE_KIND)
             if problem is not None and problem.foreign:
                 raise CacheError(f"cannot write cache file {path}: it {problem.message}")
-        write_atomic(
-            self.results_dir,
-            path,
-            data,
-            durable=self.durable,
-            what="cache file",
-            network=entry.network_name,
-            tag=attachment_tag(entry.container_id, entry.ifname),
-        )
+        self._put(self.results_dir, path, data, entry, "cache file")
         return path
 
     def write_intent(self, entry: CacheEntry) -> str:
         """Record durably that an ADD of ``entry``'s attachment is starting; return the path."""
         path = self.intent_path_for(*entry.key)
         intent = attrs.evolve(entry, kind=INTENT_KIND, result=None, path=None, legacy=False)
-        data = self._serialize(intent, path)
-        write_atomic(
-            self.intents_dir,
-            path,
-            data,
-            durable=self.durable,
-            what="intent record",
-            network=entry.network_name,
-            tag=attachment_tag(entry.container_id, entry.ifname),
-        )
+        self._put(self.intents_dir, path, self._serialize(intent, path), entry, "intent record")
         return path
+
+    def _put(self, directory: str, path: str, data: bytes, entry: CacheEntry, what: str) -> None:
+        # The temp file names the network and the attachment, for the DEL/GC that may clean it up.
+        tag = attachment_tag(entry.container_id, entry.ifname)
+        write_atomic(
+            directory, path, data, durable=self.durable, what=what, network=entry.network_name, tag=tag
+        )
 
     @staticmethod
     def _serialize(entry: CacheEntry, path: str) -> bytes:
