@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CNILIB_REQUIRE_REAL=1
 PY=.venv/bin/python
-# Branch coverage of cnilib measured in the pytest process; raise the floor as it rises.
+# Branch coverage of cnilib measured in the pytest process (87% when the floor was set); raise the
+# floor as it rises. Child processes (the CLI run as a process, sandboxes, the watcher) are not counted.
 COVERAGE_FLOOR=${COVERAGE_FLOOR:-85}
 
 echo "== ruff"
@@ -27,4 +28,4 @@ echo "== pytest (tests/, then every sample of README.md and docs/*.md, run by Sy
 echo "   under branch coverage, floor ${COVERAGE_FLOOR}%"
 rm -f .coverage
 "$PY" -m coverage run -m pytest -p no:cacheprovider "$@"
-"$PY" -m coverage report --fail-under="$COVERAGE_FLOOR" | tail -n 1
+"$PY" -m coverage report --fail-under="$COVERAGE_FLOOR" | grep -E '^TOTAL'  # e.g. 87% (branch) here
