@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import cnilib
 
-from ._defaults import DEFAULT_CONF_DIR, DEFAULT_PLUGIN_DIRS
+from ._cli._settings import _conf_dir
+from ._cli._settings import _plugin_dirs as _given_plugin_dirs
+from ._defaults import DEFAULT_PLUGIN_DIRS
+from ._version import VERB_MIN_VERSION, Verb, version_at_least
 
 if TYPE_CHECKING:
     from cnilib.sandbox import Sandbox
@@ -63,16 +66,15 @@ def fill_conformance(p: argparse.ArgumentParser) -> None:
 
 
 def _plugin_dirs(ns: argparse.Namespace) -> list[str]:
-    value = ns.cni_path if ns.cni_path is not None else os.environ.get("CNI_PATH", "")
-    return [d for d in value.split(os.pathsep) if d] or [d for d in DEFAULT_PLUGIN_DIRS if os.path.isdir(d)]
+    # The sandbox needs real directories: without --cni-path/CNI_PATH, the defaults that exist here.
+    return _given_plugin_dirs(ns) or [d for d in DEFAULT_PLUGIN_DIRS if os.path.isdir(d)]
 
 
 def _load(ns: argparse.Namespace) -> cnilib.NetworkConfigList:
     if os.path.sep in ns.config or os.path.isfile(ns.config):
         conflist = cnilib.NetworkConfigList.from_file(ns.config)
     else:
-        confdir = ns.conf_dir or os.environ.get("NETCONFPATH") or DEFAULT_CONF_DIR
-        conflist = cnilib.load_network(confdir, ns.config)
+        conflist = cnilib.load_network(_conf_dir(ns), ns.config)
     if ns.cni_version:
         raw = conflist.to_dict()
         raw["cniVersion"] = ns.cni_version
@@ -84,9 +86,8 @@ def _load(ns: argparse.Namespace) -> cnilib.NetworkConfigList:
 
 
 def _has_check(conflist: cnilib.NetworkConfigList) -> bool:
-    raw = conflist.to_dict()
-    version = tuple(int(p) for p in str(raw.get("cniVersion") or "0.1.0").split(".")[:3])
-    return version >= (0, 4, 0) and not raw.get("disableCheck")
+    version = conflist.cni_version or "0.1.0"
+    return version_at_least(version, VERB_MIN_VERSION[Verb.CHECK]) and not conflist.disable_check
 
 
 class _Try:

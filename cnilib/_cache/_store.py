@@ -286,18 +286,18 @@ class ResultCache:
         removed = sweep_temp_files(self.results_dir, older_than)
         return sorted(removed + sweep_temp_files(self.intents_dir, older_than))
 
-    def remove_network_temp_files(self, network: str) -> list[str]:
-        """Delete every temporary file of ``network``'s writers now, whatever its age. Only safe under
-        the network's exclusive lock (GC holds it), when none of its writers can be running."""
+    def remove_temp_files_of(
+        self, network: str, container_id: str | None = None, ifname: str | None = None
+    ) -> list[str]:
+        """Delete now, whatever their age, the temporary files of ``network``'s writers (of one
+        attachment when ``container_id`` and ``ifname`` are given). Only safe under that lock (the
+        network's exclusively for a whole network: GC; the attachment's: its DEL), when none of
+        those writers can be running."""
         validate_network_name(network)
-        removed = sweep_temp_files_of(self.results_dir, network)
-        return sorted(removed + sweep_temp_files_of(self.intents_dir, network))
-
-    def remove_attachment_temp_files(self, network: str, container_id: str, ifname: str) -> list[str]:
-        """Delete every temporary file of one attachment's writers now, whatever its age. Only safe
-        under the attachment's lock (its DEL holds it), when none of its writers can be running."""
-        self._check(network, container_id, ifname)
-        tag = attachment_tag(container_id, ifname)
+        tag = None
+        if container_id is not None and ifname is not None:
+            self._check(network, container_id, ifname)
+            tag = attachment_tag(container_id, ifname)
         removed = sweep_temp_files_of(self.results_dir, network, tag)
         return sorted(removed + sweep_temp_files_of(self.intents_dir, network, tag))
 

@@ -211,8 +211,7 @@ class WriteIntent(CacheWrite):
 
 
 class DropIntent(CacheWrite):
-    """Remove the attachment's intent record (the ADD finished, was rolled back or DELeted), and
-    what a killed writer of it half-wrote (the plan holds the attachment's lock: none is running)."""
+    """Remove the attachment's intent record (the ADD finished, was rolled back or DELeted)."""
 
     __slots__ = ("key",)
 
@@ -220,20 +219,21 @@ class DropIntent(CacheWrite):
         self.key = key
 
     def apply(self, store: ResultCache) -> bool:
-        store.remove_attachment_temp_files(*self.key)
         return store.drop_intent(*self.key)
 
 
 class SweepTemp(CacheWrite):
-    """Remove the temporary files a killed writer of the network left (GC, under its exclusive lock)."""
+    """Remove what killed writers half-wrote: the network's (GC, holding its lock exclusively) or
+    one attachment's (its DEL, holding the attachment's lock); none of those writers is running."""
 
-    __slots__ = ("network",)
+    __slots__ = ("attachment", "network")
 
-    def __init__(self, network: str) -> None:
+    def __init__(self, network: str, attachment: tuple[str, str] | None = None) -> None:
         self.network = network
+        self.attachment = attachment
 
     def apply(self, store: ResultCache) -> list[str]:
-        return store.remove_network_temp_files(self.network)
+        return store.remove_temp_files_of(self.network, *(self.attachment or (None, None)))
 
 
 Effect: TypeAlias = Run | Sleep | TakeLock | Gather | CacheRead | CacheWrite

@@ -41,6 +41,7 @@ from ._effects import (
     Run,
     Simulated,
     Sleep,
+    SweepTemp,
     TakeLock,
     WriteEntry,
     WriteIntent,
@@ -319,6 +320,8 @@ class Planner:
                 "(every plugin's DEL was run; the cache entry is kept for a later DEL)",
                 failures,
             )
+        # What a killed writer of this attachment half-wrote: none runs while we hold its lock.
+        yield SweepTemp(conflist.name, (rt.container_id, rt.ifname))
         if not foreign:
             yield DeleteEntry(key, owner_checked=True)
         yield DropIntent(key)
