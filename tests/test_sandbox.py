@@ -70,8 +70,13 @@ def _gone(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    # A zombie not yet reaped by its parent is gone for our purpose.
-    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    # A zombie not yet reaped by its parent is gone for our purpose; so is a process reaped
+    # between the signal above and the read below.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.split(") ")[1].startswith("Z")
 
 
 def _in_namespace(mnt_ns: str) -> list[int]:

@@ -48,7 +48,7 @@ def _pid_alive(pid: int) -> bool:
         with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
             # A zombie is as good as dead: its parent (maybe not us) will reap it.
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
+    except (OSError, IndexError):  # gone before the open, or before the read (ESRCH)
         return False
 
 
