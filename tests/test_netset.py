@@ -421,3 +421,35 @@ def test_watch_needs_a_directory(env: dict[str, Path]) -> None:
     nets = cnilib.Networks([], plugin_dirs=[str(env["bin"])], cache_dir=env["cache"], min_networks=0)
     with pytest.raises(cnilib.ValidationError):
         next(iter(nets.watch()))
+
+
+def test_a_directory_file_with_a_name_already_loaded_is_shadowed(
+    env: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    # 15-dup names bnet again (after 10-b.conf): shadowed, as in a lookup by name, and not
+    # counted against max_networks.
+    (env["conf"] / "15-dup.conflist").write_text(conflist("bnet", "netc"))
+    with caplog.at_level("WARNING", logger="cnilib.networks"):
+        nets = make(env)
+    assert [(n.ifname, n.name, Path(n.source or "").name) for n in nets.config().networks] == [
+        ("eth0", "bnet", "10-b.conf"),
+        ("eth1", "anet", "20-a.conflist"),
+    ]
+    assert "15-dup.conflist: network 'bnet' is shadowed by" in caplog.text
+    assert [n.name for n in make(env, max_networks=2).config().networks] == ["bnet", "anet"]
+    att = nets.setup("ctr1", "/run/netns/ctr1")
+    assert sorted(att.results) == ["anet", "bnet"]
+    assert calls(env["bin"], "netc") == []
+
+
+def test_two_networks_with_one_name_given_explicitly_are_refused(env: dict[str, Path]) -> None:
+    twin = cnilib.NetworkConfigList.from_bytes(conflist("anet", "netc"))
+    with pytest.raises(cnilib.ValidationError, match=r"'anet' is given twice \(.*20-a.conflist and an expl"):
+        make(env, networks=[twin])
+    loop = cnilib.NetworkConfigList.from_bytes(conflist("cni-loopback", "netc"))
+    with pytest.raises(cnilib.ValidationError, match="the loopback network and an explicit list"):
+        make(env, networks=[loop], loopback=True)
+    nets = make(env)
+    (env["conf"] / "30-c.conflist").write_text(conflist("cnet", "netc"))
+    assert nets.reload() is True  # a reload keeps the rule: distinct names load
+    assert [n.name for n in nets.config().networks] == ["bnet", "anet", "cnet"]

@@ -19,7 +19,18 @@ from .._errors import CNIError
 from .._exec import AsyncExecutor, Executor, find_plugin
 from .._models import VersionInfo
 from .._version import Verb
-from ._effects import CacheRead, CacheWrite, Effect, Gather, Plan, Run, Simulated, Sleep, TakeLock
+from ._effects import (
+    CacheRead,
+    CacheWrite,
+    Cancelled,
+    Effect,
+    Gather,
+    Plan,
+    Run,
+    Simulated,
+    Sleep,
+    TakeLock,
+)
 from ._plans import Placeholder
 from ._reports import PlannedCall
 
@@ -154,16 +165,33 @@ class AsyncDriver:
         return await self._loop(plan)
 
     async def _loop(self, plan: Plan[T]) -> T:
+        import asyncio  # (import cost; already loaded when a loop runs)
+
         steps = _Steps(plan)
+        cancelled: asyncio.CancelledError | None = None
         try:
             while (effect := steps.next()) is not None:
                 try:
                     steps.answer(await self._do(effect, steps))
                 except CNIError as exc:
                     steps.fail(exc)
-            return cast("T", steps.value)
+                except asyncio.CancelledError as exc:
+                    if cancelled is not None or type(effect) is not Run:
+                        raise  # cancelled again while cleaning up, or not inside a plugin run
+                    # The plugin was killed mid-run: the plan decides what to undo (an ADD rolls
+                    # back when asked to), then the cancellation goes on.
+                    cancelled = exc
+                    req = effect.request
+                    steps.fail(Cancelled(f"{req.verb.value} of plugin {req.plugin!r} cancelled"))
+        except CNIError as exc:
+            if cancelled is None:
+                raise
+            raise cancelled from exc  # (the plan's error carries the rollback's notes)
         finally:
             steps.close()
+        if cancelled is not None:
+            raise cancelled
+        return cast("T", steps.value)
 
     async def _do(self, effect: Effect, steps: _Steps) -> Any:
         import asyncio  # (import cost; already loaded when a loop runs)

@@ -15,10 +15,12 @@ from collections.abc import Generator, Sequence
 from typing import Any, TypeAlias, TypeVar
 
 from .._cache import CacheEntry, CacheProblem, CacheScan, ResultCache
+from .._errors import CNIError
 from .._protocol import ExecRequest
 
 __all__ = [
     "CacheRead",
+    "Cancelled",
     "CacheWrite",
     "DeleteEntry",
     "DropIntent",
@@ -54,6 +56,13 @@ class Run:
         self.request = request
         self.timeout = timeout
         self.index = index
+
+
+class Cancelled(CNIError):
+    """Thrown into a plan by the asyncio driver when the task awaiting a :class:`Run` is cancelled
+    (the plugin's process group is already killed). Plans treat it as a failed plugin: an ADD rolls
+    back when asked to; a DEL stops. Never seen by callers: the driver raises the
+    :class:`asyncio.CancelledError` again once the plan has ended."""
 
 
 class Simulated:

@@ -139,8 +139,10 @@ class AsyncCNI(Common[AsyncExecutor]):
     __doc__ = (
         "The asyncio front end: the same verbs as :class:`CNI`, as coroutines; the same plans.\n\n"
         "Plugin processes are watched by the event loop, cache writes run in a worker thread, and "
-        "cancelling a call kills the running plugin's process group. Usable as ``async with``.\n\n"
-        + (Common.__doc__ or "")
+        "cancelling a call kills the running plugin's process group; a cancelled ADD is then "
+        "treated as a failed one (rolled back when ``rollback`` or, for a caller's timeout, "
+        "``cleanup_on_timeout`` asks for it), a cancelled DEL stops with its entry kept. "
+        "Usable as ``async with``.\n\n" + (Common.__doc__ or "")
     )
 
     _driver: AsyncDriver

@@ -33,6 +33,7 @@ from .._results import AnyResult, Result, parse_result
 from .._validate import validate_network_name
 from .._version import Verb, check_verb_supported, normalize_version, version_at_least
 from ._effects import (
+    Cancelled,
     DeleteEntry,
     DropIntent,
     Plan,
@@ -220,7 +221,7 @@ class Planner:
             try:
                 prev = yield from self.invoke(req, deadline, conflist.name, i)
             except CNIError as exc:
-                if rollback or (isinstance(exc, PluginTimeoutError) and self.cleanup_on_timeout):
+                if rollback or (isinstance(exc, (PluginTimeoutError, Cancelled)) and self.cleanup_on_timeout):
                     # The failing plugin is DELeted too (it may be half done) unless it never ran.
                     last = i - 1 if isinstance(exc, (PluginNotFoundError, ValidationError)) else i
                     yield from self.rollback_add(
@@ -343,6 +344,8 @@ class Planner:
             try:
                 req = self.request(Verb.DEL, conflist, plugin, rt, version=version, prev=prev)
                 yield from self.invoke(req, deadline, conflist.name, i)
+            except Cancelled:
+                raise  # a cancelled DEL stops: its entry stays for a later DEL
             except CNIError as exc:
                 failures[f"plugins[{i}] ({plugin.type})"] = exc
         return failures

@@ -118,17 +118,26 @@ class AsyncNetworks:
         args: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         parallel: bool | None = None,
     ) -> Attachment:
-        """See :meth:`Networks.setup`. A cancelled setup leaves what was already attached: call
-        :meth:`remove` then."""
+        """See :meth:`Networks.setup`. A cancelled setup leaves nothing attached: the ADDs in
+        flight roll back, the finished ones are DELeted, then the cancellation goes on."""
+        import asyncio
+
         core = self._core
         rt, calls = core.setup_plan(container_id, netns, labels, capabilities, args)
         with _span("setup", container_id):
-            outcomes = await self._map(
-                lambda c: self.cni.add(c.config, c.rt, rollback=True), calls, parallel=parallel
-            )
+            outcomes: list[Any] = [_UNFINISHED] * len(calls)
+            try:
+                await self._map(self._add, calls, parallel=parallel, into=outcomes)
+            except asyncio.CancelledError:
+                attached = [c for c, o in zip(calls, outcomes, strict=True) if _attached(o)]
+                await self._map(lambda c: self.cni.delete(c.config, c.rt), attached, parallel=parallel)
+                raise
             done = core.to_roll_back(calls, outcomes)
             undone = await self._map(lambda c: self.cni.delete(c.config, c.rt), done, parallel=parallel)
             return core.setup_outcome(rt, calls, outcomes, done, undone)
+
+    async def _add(self, call: _Call) -> Any:
+        return await self.cni.add(call.config, call.rt, rollback=True)
 
     async def remove(
         self,
@@ -180,16 +189,42 @@ class AsyncNetworks:
             core.verb_outcome(verb, container_id, calls, outcomes)
 
     async def _map(
-        self, fn: Callable[[_Call], Any], calls: Sequence[_Call], *, parallel: bool | None
+        self,
+        fn: Callable[[_Call], Any],
+        calls: Sequence[_Call],
+        *,
+        parallel: bool | None,
+        into: list[Any] | None = None,
     ) -> list[Any]:
+        """Each call's outcome (its value or its CNIError), in ``into`` when given: a cancelled
+        map leaves there what had finished (:data:`_UNFINISHED` elsewhere)."""
         import asyncio
 
-        async def one(call: _Call) -> Any:
+        outcomes = [_UNFINISHED] * len(calls) if into is None else into
+
+        async def one(i: int, call: _Call) -> None:
             try:
-                return await fn(call)
+                outcomes[i] = await fn(call)
             except CNIError as exc:
-                return exc
+                outcomes[i] = exc
 
         if not (self._core.parallel if parallel is None else parallel):
-            return [await one(c) for c in calls]
-        return list(await asyncio.gather(*(one(c) for c in calls)))
+            for i, c in enumerate(calls):
+                await one(i, c)
+            return outcomes
+        tasks = [asyncio.ensure_future(one(i, c)) for i, c in enumerate(calls)]
+        try:
+            await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            # gather cancelled the unfinished calls: let them end (an ADD rolls itself back).
+            await asyncio.wait(tasks)
+            raise
+        return outcomes
+
+
+#: An outcome not there yet: its call was cancelled before it finished.
+_UNFINISHED = object()
+
+
+def _attached(outcome: object) -> bool:
+    return outcome is not _UNFINISHED and not isinstance(outcome, BaseException)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .._results import Result
 
 from ._load import (
+    LOOPBACK_CONFIG,
     ConfiguredNetwork,
     NetworksConfig,
     NetworksNotReadyError,
@@ -118,6 +119,7 @@ class _Core:
         nets = [ConfiguredNetwork(f"{self.prefix}{i}", c) for i, c in enumerate(lists)]
         if self.loopback:
             nets.insert(0, ConfiguredNetwork("lo", _loopback()))
+        _check_unique([n.config for n in nets])
         from .._validate import validate_ifname
 
         for net in nets:
@@ -302,6 +304,23 @@ def _cached_list(entry: CacheEntry) -> NetworkConfigList | None:
 
 def _current_list(snap: NetworksConfig, name: str) -> NetworkConfigList | None:
     return next((n.config for n in snap.networks if n.name == name), None)
+
+
+def _check_unique(lists: list[NetworkConfigList]) -> None:
+    """ValidationError when two of ``lists`` have one name (cache entries, GC and
+    ``Attachment.results`` are keyed by it); a directory's own duplicates are already shadowed."""
+    kept: dict[str, NetworkConfigList] = {}
+    for conf in lists:
+        first = kept.setdefault(conf.name, conf)
+        if first is not conf:
+            raise ValidationError(
+                f"network {conf.name!r} is given twice ({_origin(first)} and {_origin(conf)}): "
+                "every network needs a name of its own"
+            )
+
+
+def _origin(conf: NetworkConfigList) -> str:
+    return conf.source or ("the loopback network" if conf.bytes == LOOPBACK_CONFIG else "an explicit list")
 
 
 def _errors(calls: Sequence[_Call], outcomes: Sequence[object]) -> dict[str, BaseException]:

@@ -10,6 +10,9 @@ import attrs
 
 from .._errors import ConfigError, MultiError
 from .._models import NetworkConfigList
+from .._tracing import library_logger
+
+_log = library_logger("cnilib.networks")
 
 #: go-cni's loopback network, byte for byte (its cache entries then match containerd's).
 LOOPBACK_CONFIG = b"""{
@@ -73,21 +76,26 @@ def _loopback() -> NetworkConfigList:
 
 def _dir_networks(confdir: str, max_networks: int | None) -> list[NetworkConfigList]:
     # go-cni's loadFromConfDir: every file sorted by name, whatever its extension; any invalid
-    # file fails the load (reported together).
+    # file fails the load (reported together). A file naming a network already found is
+    # shadowed, as in libcni's lookup by name: skipped, with a warning (one network per name).
     from .._config import ConfigDirectoryError, conf_files, load_conf_file
 
-    found: list[NetworkConfigList] = []
+    found: dict[str, NetworkConfigList] = {}
     problems: list[ConfigError] = []
     for path in conf_files(confdir):
         if max_networks is not None and len(found) >= max_networks:
             break
         try:
-            found.append(load_conf_file(path))
+            conf = load_conf_file(path)
         except ConfigError as exc:
             problems.append(exc)
+            continue
+        first = found.setdefault(conf.name, conf)
+        if first is not conf:
+            _log.warning("%s: network %r is shadowed by %s (same name)", path, conf.name, first.source)
     if problems:
         raise ConfigDirectoryError(confdir, problems)
-    return found
+    return list(found.values())
 
 
 def _labels_to_args(
