@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import cnilib
 from cnilib import docker
 from cnilib._docker_watch._backend import _event_container
 from cnilib._docker_watch._state import _logfmt, _Record
@@ -194,5 +195,31 @@ def test_start_waits_for_plugins_a_killed_watcher_left(
             orphan.kill()
             orphan.wait()
         assert "action=wait orphaned_plugins=1" in caplog.text
+    finally:
+        asyncio.run(w.close())
+
+
+def test_start_drops_the_intent_of_an_add_killed_after_its_entry(tmp_path: Path) -> None:
+    """A watcher killed between writing a cache entry and dropping its intent record: the next
+    start drops the record (the attachment looks intact, so the reconciliation would keep it);
+    another runtime's unfinished ADD in the same cache directory is left alone."""
+    w = docker.Watcher(**_kwargs(tmp_path))
+    w.open()
+    try:
+        mine, theirs = "a" * 64, "b" * 64
+        conf = cnilib.NetworkConfigList.from_bytes(
+            '{"cniVersion":"1.0.0","name":"net","plugins":[{"type":"no-such-plugin"}]}'
+        )
+        cache = cnilib.ResultCache(tmp_path / "cache")
+        rt = cnilib.RuntimeConfig(mine, f"{w.state_dir}/netns/{mine}", "eth0")
+        cache.write(cnilib.CacheEntry.create(conf, rt, cnilib.parse_result({"cniVersion": "1.0.0"})))
+        cache.write_intent(cnilib.CacheEntry.create(conf, rt, None))
+        cache.write_intent(cnilib.CacheEntry.create(conf, cnilib.RuntimeConfig(theirs, "/x", "eth0"), None))
+        networks = (("net", "eth0", conf.bytes.decode()),)
+        w._write_record(_Record(mine, "web", rt.netns, networks, (), {}))
+        asyncio.run(w._startup())
+        engine = cnilib.CNI(cache_dir=tmp_path / "cache")
+        assert [e.container_id for e in engine.unfinished_adds()] == [theirs]
+        assert [e.key for e in engine.cached_attachments()] == [("net", mine, "eth0")]
     finally:
         asyncio.run(w.close())

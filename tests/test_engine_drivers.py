@@ -198,6 +198,18 @@ def test_recover_leaves_an_attachment_whose_entry_was_written(front: Front) -> N
     assert front.files("results") == [f"testnet-{CID}-eth0"]
 
 
+def test_recover_of_one_container_leaves_the_others(front: Front) -> None:
+    front.plugin("p1")
+    front.plugin("p2")
+    cache = front.engine().cache
+    for cid in ("mine", "theirs"):
+        cache.write_intent(CacheEntry.create(two(), RuntimeConfig(cid, "/x", "eth0"), None))
+    got = front.call("recover", container_id="mine")
+    assert [e.container_id for e in got] == ["mine"]
+    assert sorted({r.env["CNI_CONTAINERID"] for _, _, r in front.calls()}) == ["mine"]
+    assert [e.container_id for e in front.engine().unfinished_adds()] == ["theirs"]
+
+
 def test_recover_with_a_bound_of_one_does_not_wait_for_itself(front: Front) -> None:
     front.plugin("p1")
     front.plugin("p2")

@@ -44,14 +44,15 @@ class _Backend:
     def __init__(self, cni: AsyncCNI) -> None:
         self.cni = cni
 
-    async def recover(self) -> None:
-        """Finish what a killed watcher left half-done in the engine: nothing to do here.
+    async def recover(self, container_id: str) -> None:
+        """Finish what a killed watcher left half-done in the engine for one recorded container.
 
-        Every attachment an interrupted ADD or DEL may have begun has a watcher record, and the
-        reconciliation runs DEL for all of its networks before anything else (which also drops
-        an engine's intent record for the same attachment); a cache-wide recovery would also
-        touch attachments of other runtimes sharing the cache directory.
+        An ADD killed after its cache entry was written but before its intent record was dropped
+        looks attached, so the reconciliation would keep it as it is, record and all: the engine's
+        recovery drops such records (and DELs an ADD killed earlier, which the reconciliation
+        would also do). Only the watcher's own containers: other runtimes may share the cache.
         """
+        await self.cni.recover(container_id=container_id)
 
     def _networks(self, networks: Sequence[NetworkConfigList]) -> AsyncNetworks:
         return cnilib.AsyncNetworks(networks, cni=self.cni)

@@ -178,7 +178,11 @@ class Watcher(_Converger):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        await backend.recover()
+        for cid in sorted(self._recorded()):
+            try:
+                await backend.recover(cid)
+            except CNIError as exc:  # the reconciliation DELs it again
+                self._complain(cid, "recover", exc)
 
     async def _drain(self) -> None:
         pending = [t for t in self._workers.values() if not t.done()]

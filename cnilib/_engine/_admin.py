@@ -119,15 +119,20 @@ def _recover_one(
 
 
 def recover(
-    p: Planner, conflist: NetworkConfigList | None, *, timeout: float | None
+    p: Planner,
+    conflist: NetworkConfigList | None,
+    *,
+    timeout: float | None,
+    container_id: str | None = None,
 ) -> Plan[list[CacheEntry]]:
     """DEL every unfinished ADD (of ``conflist``'s network, or of every network with the list it
-    recorded) whose attachment lock is free; return the intents that were undone."""
+    recorded; of one container's when ``container_id`` is given) whose attachment lock is free;
+    return the intents that were undone."""
     network = None if conflist is None else conflist.name
     if network is not None:
         validate_network_name(network)
     scan = yield ScanIntents(network)
-    intents = list(scan.entries)
+    intents = [i for i in scan.entries if container_id is None or i.container_id == container_id]
     outcomes = yield Gather([_recover_one(p, conflist, i, timeout) for i in intents])
     errors = {
         f"DEL {i.network_name}/{i.container_id}/{i.ifname}": o

@@ -92,12 +92,20 @@ class CNI(Common[Executor]):
         self._driver.drive(self._gc(conflist, tuple(valid_attachments), timeout))
 
     def recover(
-        self, conflist: NetworkConfigList | None = None, *, timeout: float | None = None
+        self,
+        conflist: NetworkConfigList | None = None,
+        *,
+        container_id: str | None = None,
+        timeout: float | None = None,
     ) -> list[CacheEntry]:
         """DEL every unfinished ADD (an intent record whose ADD crashed or failed without rollback)
         of ``conflist``'s network, or of every network with the list the ADD recorded; return the
-        intent records undone. An ADD still running (its attachment lock is held) is skipped."""
-        return self._driver.drive(_admin.recover(self._planner, conflist, timeout=timeout), bounded=False)
+        intent records undone. An ADD still running (its attachment lock is held) is skipped; one
+        that was killed after its cache entry was written only loses its record.
+        ``container_id``: only that container's (a runtime sharing the cache directory with
+        others recovers its own)."""
+        plan = _admin.recover(self._planner, conflist, container_id=container_id, timeout=timeout)
+        return self._driver.drive(plan, bounded=False)
 
     def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
         """VERSION of one plugin type, with libcni's rules for plugins older than VERSION."""
@@ -200,12 +208,15 @@ class AsyncCNI(Common[AsyncExecutor]):
         await self._driver.drive(self._gc(conflist, tuple(valid_attachments), timeout))
 
     async def recover(
-        self, conflist: NetworkConfigList | None = None, *, timeout: float | None = None
+        self,
+        conflist: NetworkConfigList | None = None,
+        *,
+        container_id: str | None = None,
+        timeout: float | None = None,
     ) -> list[CacheEntry]:
         """Undo unfinished ADDs (see :meth:`CNI.recover`)."""
-        return await self._driver.drive(
-            _admin.recover(self._planner, conflist, timeout=timeout), bounded=False
-        )
+        plan = _admin.recover(self._planner, conflist, container_id=container_id, timeout=timeout)
+        return await self._driver.drive(plan, bounded=False)
 
     async def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
         """VERSION (see :meth:`CNI.version_info`)."""

@@ -92,6 +92,7 @@ def engine_recovery_and_bounds(conflist: cnilib.NetworkConfigList, rt: cnilib.Ru
     assert_type(result.all_addresses, tuple[str, ...])
     assert_type(cni.recover(), list[cnilib.CacheEntry])
     assert_type(cni.recover(conflist), list[cnilib.CacheEntry])
+    assert_type(cni.recover(container_id="c1"), list[cnilib.CacheEntry])
     assert_type(cni.concurrency, int | None)
     with cni.cache.lock(conflist.name, exclusive=True, timeout=1.0):
         pass
