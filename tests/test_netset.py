@@ -220,6 +220,44 @@ def test_failed_network_rolls_back_the_others(env: dict[str, Path]) -> None:
     assert nets.cni.cached_attachments("ctr1") == []
 
 
+def test_a_failed_network_whose_own_rollback_fails_is_a_failed_rollback(env: dict[str, Path]) -> None:
+    # Its ADD fails after doing something; its DEL (the engine's rollback) fails too: the intent
+    # record stays, and the error says the rollback failed (a caller keeps its own record then).
+    write_plugin(
+        env["bin"],
+        "stuck",
+        """cat >/dev/null
+case "$CNI_COMMAND" in
+ADD|DEL) printf '{"code":11,"msg":"busy"}'; exit 1 ;;
+esac
+""",
+    )
+    (env["conf"] / "30-stuck.conflist").write_text(conflist("stucknet", "stuck"))
+
+    def check(error: cnilib.MultiError) -> None:
+        assert sorted(error.errors) == ["rollback stucknet/eth2", "stucknet/eth2"]
+        notes = "".join(error.errors["stucknet/eth2"].__notes__)
+        assert "cleanup DEL after the failed ADD also failed" in notes
+
+    with pytest.raises(cnilib.MultiError) as info:
+        make(env).setup("ctr1", "/run/netns/x")
+    check(info.value)
+
+    async def main() -> None:
+        bindirs = [str(env["bin"])]
+        nets = cnilib.AsyncNetworks.from_dir(env["conf"], plugin_dirs=bindirs, cache_dir=env["cache"])
+        with pytest.raises(cnilib.MultiError) as info:
+            await nets.setup("ctr2", "/run/netns/y")
+        check(info.value)
+
+    asyncio.run(main())
+    left = make(env).cni.unfinished_adds()
+    assert sorted((e.container_id, e.network_name) for e in left) == [
+        ("ctr1", "stucknet"),
+        ("ctr2", "stucknet"),
+    ]
+
+
 def test_serial_setup_attaches_in_order(env: dict[str, Path]) -> None:
     nets = make(env, parallel=False)
     att = nets.setup("ctr1", "/run/netns/x")

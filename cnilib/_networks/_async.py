@@ -134,7 +134,8 @@ class AsyncNetworks:
                 raise
             done = core.to_roll_back(calls, outcomes)
             undone = await self._map(lambda c: self.cni.delete(c.config, c.rt), done, parallel=parallel)
-            return core.setup_outcome(rt, calls, outcomes, done, undone)
+            intents = await asyncio.to_thread(self.cni.unfinished_adds) if core.failed(outcomes) else []
+            return core.setup_outcome(rt, calls, outcomes, done, undone, intents)
 
     async def _add(self, call: _Call) -> Any:
         return await self.cni.add(call.config, call.rt, rollback=True)

@@ -215,6 +215,10 @@ class _Core:
             return []
         return [c for c, o in zip(calls, outcomes, strict=True) if not isinstance(o, BaseException)]
 
+    @staticmethod
+    def failed(outcomes: Sequence[object]) -> bool:
+        return any(isinstance(o, BaseException) for o in outcomes)
+
     def setup_outcome(
         self,
         rt: RuntimeConfig,
@@ -222,11 +226,19 @@ class _Core:
         outcomes: Sequence[object],
         done: Sequence[_Call],
         undone: Sequence[object],
+        intents: Sequence[CacheEntry] = (),
     ) -> Attachment:
-        """The merged attachment, or the :class:`~cnilib.MultiError` naming every failure."""
+        """The merged attachment, or the :class:`~cnilib.MultiError` naming every failure.
+
+        ``intents``: the unfinished ADDs in the cache after a failure; a failed network whose own
+        rollback did not finish still has one, and counts as a failed rollback too."""
         errors = _errors(calls, outcomes)
         if errors:
             errors.update({f"rollback {k}": v for k, v in _errors(done, undone).items()})
+            left = {e.key for e in intents}
+            for c in calls:
+                if c.key in errors and (c.config.name, c.rt.container_id, c.rt.ifname) in left:
+                    errors[f"rollback {c.key}"] = errors[c.key]  # (its notes say what failed)
             raise MultiError(f"setting up {rt.container_id} failed", errors)
         return self.attachment(rt, calls, cast("list[Result | None]", outcomes))
 

@@ -150,7 +150,8 @@ class Networks:
             )
             done = core.to_roll_back(calls, outcomes)
             undone = self._map(lambda c: self.cni.delete(c.config, c.rt), done, parallel=parallel)
-            return core.setup_outcome(rt, calls, outcomes, done, undone)
+            intents = self.cni.unfinished_adds() if core.failed(outcomes) else []
+            return core.setup_outcome(rt, calls, outcomes, done, undone, intents)
 
     def remove(
         self,
