@@ -43,10 +43,14 @@ myst_heading_anchors = 3
 _PRIVATE = re.compile(r"\b(cnilib(?:\.[a-z]\w*)*)\.(?:_\w+\.)+")
 
 
+# The Hypothesis strategies' private modules, which ``cnilib.testing.strategies`` re-exports.
+_STRATEGIES = re.compile(r"\bcnilib\.testing\._st_\w+\.")
+
+
 def _public(text: str) -> str:
     """``cnilib._models.RuntimeConfig`` -> ``cnilib.RuntimeConfig``; ``cnilib.testing._st_values.ips``
-    -> ``cnilib.testing.ips``."""
-    return _PRIVATE.sub(r"\1.", text)
+    -> ``cnilib.testing.strategies.ips``."""
+    return _PRIVATE.sub(r"\1.", _STRATEGIES.sub("cnilib.testing.strategies.", text))
 
 
 def _process_signature(
