@@ -2,9 +2,10 @@
 
 One run measures, interleaved round by round (the machine may be busy; medians are reported):
 
-* the CLI's own start-up: ``cnilib --version`` and ``cnilib --help`` (nothing run), next to two
-  floors: the bare interpreter (``python -c pass``) and the import of the design's two dependencies
-  (``python -c "import attrs, cattrs"``), which every command that runs a plugin needs;
+* the CLI's own start-up: ``cnilib --version`` and ``cnilib --help`` (nothing run), next to three
+  floors: the bare interpreter (``python -c pass``), the standard library modules a Python command
+  line that runs a plugin needs anyway (:data:`STDLIB_NEEDED`), and the import of the design's two
+  dependencies (``python -c "import attrs, cattrs"``), which every command that runs a plugin needs;
 * ``cnilib add`` / ``cnilib del`` of a one-plugin ``loopback`` network, each a fresh process;
 * the same ADD/DEL through the Python API in a warm process (``cni.add`` / ``cni.delete``);
 * the same with ``cnigo``: Go's libcni v1.1.2 behind cnitool's front end (tests/go/cnigo).
@@ -49,6 +50,9 @@ VENV_BIN = Path(sys.executable).parent
 CNILIB = VENV_BIN / "cnilib"
 PYTHON = Path(sys.executable)
 LOOPBACK = {"cniVersion": "1.0.0", "name": "lo", "plugins": [{"type": "loopback"}]}
+#: The standard library modules that ``cnilib add`` needs whatever its own design.
+STDLIB_NEEDED = "argparse, fcntl, hashlib, ipaddress, json, subprocess"
+STDLIB_ROW = "python -c 'import argparse, ..., subprocess' (stdlib)"
 
 
 #: CPU seconds (user + system) of the last child measured by :func:`_timed`.
@@ -157,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "python -c 'import attrs, cattrs' (dependencies)",
                 lambda: _timed([py, "-c", "import attrs, cattrs"], env),
             ),
+            # What any Python runtime that runs a plugin and reads cnitool's arguments imports,
+            # attrs or not: the floor of a command line written in Python without the design's
+            # dependencies.
+            (STDLIB_ROW, lambda: _timed([py, "-c", f"import {STDLIB_NEEDED}"], env)),
             ("python -c 'import cnilib' (the package)", lambda: _timed([py, "-c", "import cnilib"], env)),
             (
                 "python -c 'import cnilib._engine' (add/del need it)",
@@ -223,6 +231,7 @@ def _closing(wall: dict[str, float], cpu: dict[str, float]) -> None:
     """cnilib add/del against Go and the two floors, as ratios (wall) and differences."""
     floor = wall["python -c pass (interpreter + site)"]
     deps = wall["python -c 'import attrs, cattrs' (dependencies)"]
+    stdlib = wall[STDLIB_ROW]
     print()
     for verb in ("ADD", "DEL"):
         cli = wall[f"loopback {verb}: cnilib CLI"]
@@ -231,8 +240,8 @@ def _closing(wall: dict[str, float], cpu: dict[str, float]) -> None:
         vs_go = f"{cli / go:.1f}x Go's cnitool ({go:.1f} ms), " if go else ""
         print(
             f"cnilib {verb.lower()}: {cli:.1f} ms wall ({cli_cpu:.1f} ms CPU): {vs_go}"
-            f"{cli - floor:+.1f} ms over `python -c pass`, {cli - deps:+.1f} ms over "
-            f"`import attrs, cattrs`"
+            f"{cli - floor:+.1f} ms over `python -c pass`, {cli - stdlib:+.1f} ms over the stdlib it "
+            f"needs, {cli - deps:+.1f} ms over `import attrs, cattrs`"
         )
     version = wall["cnilib --version (CLI start-up, no-op)"]
     print(f"cnilib --version: {version:.1f} ms wall, {version - floor:+.1f} ms over `python -c pass`")

@@ -188,3 +188,33 @@ def test_cancelled_async_networks_setup_leaves_nothing_attached(bindir: Path, tm
     sync = cnilib.CNI(cache_dir=tmp_path / "cache")
     assert sync.cached_attachments() == []
     assert sync.unfinished_adds() == []
+
+
+def test_cancelled_add_networks_rolls_back_the_finished_and_the_running(bindir: Path, tmp_path: Path) -> None:
+    cni = cnilib.AsyncCNI(plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
+
+    async def quick_done() -> None:
+        while not log(bindir, "other"):
+            await asyncio.sleep(0.01)
+
+    async def main() -> BaseException:
+        rt = cnilib.RuntimeConfig(container_id="c1", netns="/run/netns/c1")
+        nets = [conflist("quick", "other"), conflist("slowly", "fast", "slow")]
+        task = asyncio.ensure_future(cni.add_networks(nets, rt))
+        await started(bindir, "slow")
+        await quick_done()
+        task.cancel()
+        try:
+            await task
+        except BaseException as exc:  # the test looks at what it is
+            return exc
+        raise AssertionError("the cancelled call returned")
+
+    exc = asyncio.run(main())
+    assert isinstance(exc, asyncio.CancelledError)
+    assert isinstance(exc.__cause__, cnilib.MultiError)  # names the cancelled network
+    assert log(bindir, "other") == ["ADD eth0", "DEL eth0"]  # finished, then DELeted
+    assert log(bindir, "slow") == ["ADD eth1", "DEL eth1"]  # in flight: rolled back
+    sync = cnilib.CNI(cache_dir=tmp_path / "cache")
+    assert sync.cached_attachments() == []
+    assert sync.unfinished_adds() == []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .._cache import HeldLock, ResultCache
 from .._cache._locks import LockRequest, acquire, acquire_async
@@ -33,6 +33,9 @@ from ._effects import (
 )
 from ._plans import Placeholder
 from ._reports import PlannedCall
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["AsyncDriver", "SyncDriver", "dry_run"]
 
@@ -170,19 +173,28 @@ class AsyncDriver:
         steps = _Steps(plan)
         cancelled: asyncio.CancelledError | None = None
         try:
+            # On a cancellation the plan still decides what to undo (an ADD rolls back when asked
+            # to), then the cancellation goes on: a plugin killed mid-run is a failed one, and a
+            # gathering hears every sub-plan's outcome (the cancelled ones as failures). Anywhere
+            # else, or cancelled again while cleaning up, it goes on at once.
             while (effect := steps.next()) is not None:
                 try:
-                    steps.answer(await self._do(effect, steps))
+                    answer = await self._do(effect, steps)
                 except CNIError as exc:
                     steps.fail(exc)
+                    continue
                 except asyncio.CancelledError as exc:
                     if cancelled is not None or type(effect) is not Run:
-                        raise  # cancelled again while cleaning up, or not inside a plugin run
-                    # The plugin was killed mid-run: the plan decides what to undo (an ADD rolls
-                    # back when asked to), then the cancellation goes on.
+                        raise
                     cancelled = exc
                     req = effect.request
                     steps.fail(Cancelled(f"{req.verb.value} of plugin {req.plugin!r} cancelled"))
+                    continue
+                if type(answer) is _Interrupted:
+                    if cancelled is not None:
+                        raise answer.cancellation
+                    cancelled, answer = answer.cancellation, answer.outcomes
+                steps.answer(answer)
         except CNIError as exc:
             if cancelled is None:
                 raise
@@ -207,9 +219,43 @@ class AsyncDriver:
             steps.held.append(await acquire_async(steps.lock_request(self.store, effect), effect.timeout))
             return None
         if type(effect) is Gather:
-            return await asyncio.gather(*(self.drive(p) for p in effect.plans), return_exceptions=True)
+            return await self._gather(effect)
         await asyncio.sleep(cast("Sleep", effect).seconds)
         return None
+
+    async def _gather(self, effect: Gather) -> list[Any] | _Interrupted:
+        import asyncio
+
+        tasks = [asyncio.ensure_future(self.drive(p)) for p in effect.plans]
+        try:
+            return await asyncio.gather(*tasks, return_exceptions=True)
+        except asyncio.CancelledError as exc:
+            # gather cancelled the sub-plans still running: each finishes its own cleanup, then
+            # the plan hears every outcome.
+            if tasks:
+                await asyncio.wait(tasks)
+            return _Interrupted(exc, [_ended(t) for t in tasks])
+
+
+class _Interrupted:
+    """A :class:`Gather` that was cancelled: the cancellation, and every sub-plan's outcome once
+    they all ended."""
+
+    __slots__ = ("cancellation", "outcomes")
+
+    def __init__(self, cancellation: asyncio.CancelledError, outcomes: list[Any]) -> None:
+        self.cancellation = cancellation
+        self.outcomes = outcomes
+
+
+def _ended(task: asyncio.Future[Any]) -> Any:
+    if task.cancelled():
+        return Cancelled("cancelled")
+    exc = task.exception()
+    if exc is None:
+        return task.result()
+    # A sub-plan re-raises its cancellation once it has cleaned up: a failure to the gathering.
+    return exc if isinstance(exc, CNIError) else Cancelled(f"cancelled ({type(exc).__name__})")
 
 
 def dry_run(plan: Plan[Any], store: ResultCache) -> list[PlannedCall]:

@@ -218,7 +218,8 @@ class AsyncNetworks:
             await asyncio.gather(*tasks)
         except asyncio.CancelledError:
             # gather cancelled the unfinished calls: let them end (an ADD rolls itself back).
-            await asyncio.wait(tasks)
+            if tasks:
+                await asyncio.wait(tasks)
             raise
         return outcomes
 
