@@ -6,6 +6,7 @@ import asyncio
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,17 @@ def test_cli_usage() -> None:
     assert "--resync" in bad.stderr
 
 
+def _until_exec(pid: int, marker: bytes) -> None:
+    """Wait until ``pid`` runs with its own environment: between fork and exec it still has ours
+    (the watcher would not recognize it yet; a plugin a killed watcher left has long exec'ed)."""
+    for _ in range(500):
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            if marker in f.read():
+                return
+        time.sleep(0.01)
+    raise AssertionError("the orphan never exec'ed")
+
+
 def test_start_waits_for_plugins_a_killed_watcher_left(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -189,6 +201,7 @@ def test_start_waits_for_plugins_a_killed_watcher_left(
         env = {"CNI_COMMAND": "ADD", "CNI_NETNS": f"{w.state_dir}/netns/{'a' * 64}", "PATH": "/usr/bin:/bin"}
         orphan = subprocess.Popen(["sleep", "0.5"], env=env)
         try:
+            _until_exec(orphan.pid, env["CNI_NETNS"].encode())
             asyncio.run(w._startup())
             assert orphan.poll() is not None  # it ended before the start went on
         finally:
