@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,16 @@ async def started(bindir: Path, name: str) -> int:
             return int(text)
         await asyncio.sleep(0.01)
     raise AssertionError(f"{name} never started")
+
+
+async def finished(cache: Path, network: str) -> None:
+    """Until the ADD of ``network`` has finished: its entry written, its intent record dropped."""
+    sync = cnilib.CNI(cache_dir=cache)
+    for _ in range(1000):
+        if sync.cached_attachments(network=network) and not sync.unfinished_adds(network):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the ADD of {network} never finished")
 
 
 def cancel_when_started(bindir: Path, coro: Coroutine[Any, Any, Any]) -> tuple[BaseException, int]:
@@ -166,14 +177,10 @@ def test_cancelled_async_networks_setup_leaves_nothing_attached(bindir: Path, tm
         cache_dir=tmp_path / "cache",
     )
 
-    async def quick_done() -> None:
-        while not log(bindir, "other"):
-            await asyncio.sleep(0.01)
-
     async def main() -> BaseException:
         task = asyncio.ensure_future(nets.setup("c1", "/run/netns/c1"))
         await started(bindir, "slow")
-        await quick_done()
+        await finished(tmp_path / "cache", "quick")
         task.cancel()
         try:
             await task
@@ -193,16 +200,12 @@ def test_cancelled_async_networks_setup_leaves_nothing_attached(bindir: Path, tm
 def test_cancelled_add_networks_rolls_back_the_finished_and_the_running(bindir: Path, tmp_path: Path) -> None:
     cni = cnilib.AsyncCNI(plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
 
-    async def quick_done() -> None:
-        while not log(bindir, "other"):
-            await asyncio.sleep(0.01)
-
     async def main() -> BaseException:
         rt = cnilib.RuntimeConfig(container_id="c1", netns="/run/netns/c1")
         nets = [conflist("quick", "other"), conflist("slowly", "fast", "slow")]
         task = asyncio.ensure_future(cni.add_networks(nets, rt))
         await started(bindir, "slow")
-        await quick_done()
+        await finished(tmp_path / "cache", "quick")
         task.cancel()
         try:
             await task
@@ -215,6 +218,45 @@ def test_cancelled_add_networks_rolls_back_the_finished_and_the_running(bindir: 
     assert isinstance(exc.__cause__, cnilib.MultiError)  # names the cancelled network
     assert log(bindir, "other") == ["ADD eth0", "DEL eth0"]  # finished, then DELeted
     assert log(bindir, "slow") == ["ADD eth1", "DEL eth1"]  # in flight: rolled back
+    sync = cnilib.CNI(cache_dir=tmp_path / "cache")
+    assert sync.cached_attachments() == []
+    assert sync.unfinished_adds() == []
+
+
+def test_cancelled_while_the_entry_is_written_waits_for_the_write_then_rolls_back(
+    bindir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every plugin has run; the cache entry is being written in a worker thread (held here by a
+    # slow write) when the caller cancels. The driver waits for the thread, then the plan rolls back.
+    entered, release = threading.Event(), threading.Event()
+    real_write = cnilib.ResultCache.write
+
+    def slow_write(self: cnilib.ResultCache, entry: cnilib.CacheEntry, **kwargs: Any) -> str:
+        entered.set()
+        release.wait(30)
+        return real_write(self, entry, **kwargs)
+
+    monkeypatch.setattr(cnilib.ResultCache, "write", slow_write)
+    cni = cnilib.AsyncCNI(plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
+    rt = cnilib.RuntimeConfig(container_id="c1", netns="/run/netns/c1")
+
+    async def main() -> BaseException:
+        task = asyncio.ensure_future(cni.add(conflist("net", "fast", "other"), rt, rollback=True))
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0.2)
+        assert not task.done()  # still waiting for the write's thread
+        release.set()
+        try:
+            await task
+        except BaseException as exc:  # the test looks at what it is
+            return exc
+        raise AssertionError("the cancelled call returned")
+
+    assert isinstance(asyncio.run(main()), asyncio.CancelledError)
+    assert log(bindir, "fast") == ["ADD eth0", "DEL eth0"]
+    assert log(bindir, "other") == ["ADD eth0", "DEL eth0"]
     sync = cnilib.CNI(cache_dir=tmp_path / "cache")
     assert sync.cached_attachments() == []
     assert sync.unfinished_adds() == []

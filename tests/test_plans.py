@@ -15,6 +15,7 @@ from engine_support import conflist, result_for
 
 from cnilib import (
     CacheEntry,
+    CacheError,
     CNIError,
     ExecOutcome,
     GCAttachment,
@@ -160,6 +161,42 @@ def test_add_failure_with_rollback_dels_in_reverse_then_drops_entry_and_intent()
         "Run ADD p1", "Run ADD p2", "Run DEL p2", "Run DEL p1", "DeleteEntry", "DropIntent",
     ]  # fmt: skip
     assert "rolled back" in " ".join(getattr(info.value, "__notes__", []))
+
+
+def fail_at(play: Player, at: str, error: CNIError) -> CNIError:
+    """Answer every effect as :func:`answers` would, except the first ``at``, which fails with
+    ``error``; the error the plan ends with."""
+    answer = answers({})
+    effect = play.next()
+    while type(effect).__name__ != at:
+        effect = play.next(answer(effect))
+    effect = play.next(error=error)
+    while effect is not None:
+        effect = play.next(answer(effect))
+    raise AssertionError("the plan did not fail")
+
+
+@pytest.mark.parametrize("at", ["WriteEntry", "DropIntent"])
+def test_add_failing_after_its_plugins_ran_rolls_back_everything(at: str) -> None:
+    # The cache write failed (disk full), or a cancellation arrived while it was in its thread:
+    # with rollback, every plugin is DELeted and the entry and the intent go.
+    play = Player(planner().add(NET, RT, timeout=None, rollback=True))
+    with pytest.raises(CacheError) as info:
+        fail_at(play, at, CacheError("No space left on device"))
+    written = ["WriteEntry", "DropIntent"] if at == "DropIntent" else ["WriteEntry"]
+    assert kinds(play.effects)[3:] == [
+        "Run ADD p1", "Run ADD p2", "Run ADD p3", *written,
+        "Run DEL p3", "Run DEL p2", "Run DEL p1", "DeleteEntry", "DropIntent",
+    ]  # fmt: skip
+    assert "rolled back with DEL (plugins[2]..plugins[0])" in " ".join(info.value.__notes__)
+
+
+def test_add_failing_at_its_intent_record_with_rollback_runs_no_plugin() -> None:
+    play = Player(planner().add(NET, RT, timeout=None, rollback=True))
+    with pytest.raises(CacheError) as info:
+        fail_at(play, "WriteIntent", CacheError("No space left on device"))
+    assert kinds(play.effects) == ["TakeLock", "ReadEntry", "WriteIntent", "DropIntent"]
+    assert "nothing to roll back" in " ".join(info.value.__notes__)
 
 
 def test_add_refuses_to_replace_another_attachments_entry_before_anything_runs() -> None:

@@ -174,9 +174,10 @@ class AsyncDriver:
         cancelled: asyncio.CancelledError | None = None
         try:
             # On a cancellation the plan still decides what to undo (an ADD rolls back when asked
-            # to), then the cancellation goes on: a plugin killed mid-run is a failed one, and a
-            # gathering hears every sub-plan's outcome (the cancelled ones as failures). Anywhere
-            # else, or cancelled again while cleaning up, it goes on at once.
+            # to), then the cancellation goes on: the effect it interrupted fails with
+            # ``Cancelled`` (a plugin's group is already killed, a cache write in its thread has
+            # ended), and a gathering hears every sub-plan's outcome (the cancelled ones as
+            # failures). Cancelled again while cleaning up, it goes on at once.
             while (effect := steps.next()) is not None:
                 try:
                     answer = await self._do(effect, steps)
@@ -184,11 +185,10 @@ class AsyncDriver:
                     steps.fail(exc)
                     continue
                 except asyncio.CancelledError as exc:
-                    if cancelled is not None or type(effect) is not Run:
+                    if cancelled is not None:
                         raise
                     cancelled = exc
-                    req = effect.request
-                    steps.fail(Cancelled(f"{req.verb.value} of plugin {req.plugin!r} cancelled"))
+                    steps.fail(Cancelled(_cancelled_text(effect)))
                     continue
                 if type(answer) is _Interrupted:
                     if cancelled is not None:
@@ -213,8 +213,16 @@ class AsyncDriver:
         if isinstance(effect, CacheRead) and effect.quick:
             return effect.apply(self.store)
         if isinstance(effect, (CacheRead, CacheWrite)):
-            # Writes fsync and scans list directories: a worker thread keeps the loop free.
-            return await asyncio.get_running_loop().run_in_executor(None, effect.apply, self.store)
+            # Writes fsync and scans list directories: a worker thread keeps the loop free. A
+            # cancellation waits for the thread: the plan must know what is on disk.
+            work = asyncio.get_running_loop().run_in_executor(None, effect.apply, self.store)
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                await asyncio.wait([work])
+                if not work.cancelled():
+                    work.exception()  # (seen: the plan hears of the cancellation instead)
+                raise
         if type(effect) is TakeLock:
             steps.held.append(await acquire_async(steps.lock_request(self.store, effect), effect.timeout))
             return None
@@ -235,6 +243,12 @@ class AsyncDriver:
             if tasks:
                 await asyncio.wait(tasks)
             return _Interrupted(exc, [_ended(t) for t in tasks])
+
+
+def _cancelled_text(effect: Effect) -> str:
+    if type(effect) is Run:
+        return f"{effect.request.verb.value} of plugin {effect.request.plugin!r} cancelled"
+    return f"cancelled while waiting for {type(effect).__name__}"
 
 
 class _Interrupted:

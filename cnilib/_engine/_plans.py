@@ -63,6 +63,16 @@ class Placeholder:
         self.text = f"<result of plugins[{index}] ({plugin})>"
 
 
+class _Progress:
+    """How far an ADD got: the last plugin's result, the last plugin that may have applied."""
+
+    __slots__ = ("last", "result")
+
+    def __init__(self) -> None:
+        self.result: Any = None
+        self.last = -1
+
+
 def _expired() -> ExecOutcome:
     # The operation's deadline passed before this plugin could start: report it as a timeout.
     return ExecOutcome(exit_status=None, timed_out=True, timeout=0.0)
@@ -212,30 +222,49 @@ class Planner:
         _, problem = yield ReadEntry(key)
         if problem is not None and problem.foreign:
             raise CacheError(f"{problem} ({_NOTHING_APPLIED})")
-        # Recorded before the first plugin runs: after a crash, GC and recover() DEL from this.
-        yield WriteIntent(CacheEntry.create(conflist, rt, None, kind=INTENT_KIND))
-        deadline = self.deadline(Verb.ADD, timeout)  # the plugins' time, as before intents existed
-        prev: Any = None
-        for i, plugin in enumerate(conflist.plugins):
-            req = self.request(Verb.ADD, conflist, plugin, rt, version=version, prev=prev)
-            try:
-                prev = yield from self.invoke(req, deadline, conflist.name, i)
-            except CNIError as exc:
-                if rollback or (isinstance(exc, (PluginTimeoutError, Cancelled)) and self.cleanup_on_timeout):
-                    # The failing plugin is DELeted too (it may be half done) unless it never ran.
-                    last = i - 1 if isinstance(exc, (PluginNotFoundError, ValidationError)) else i
-                    yield from self.rollback_add(
-                        conflist, rt, version=version, applied=prev, last=last, exc=exc
-                    )
-                raise
-        if not isinstance(prev, Placeholder):  # (a dry run has no result to write)
-            # Read under this lock at the start: the file is this attachment's or there is none.
-            yield WriteEntry(CacheEntry.create(conflist, rt, prev), owner_checked=True)
-            yield DropIntent(key)
+        done = _Progress()
+        try:
+            yield from self.add_locked(conflist, rt, version=version, timeout=timeout, done=done)
+        except CNIError as exc:
+            # Whatever failed after the intent record was written (a plugin, the cache, a
+            # cancellation): the record stays for GC/recover(), or the rollback undoes it all.
+            if rollback or (isinstance(exc, (PluginTimeoutError, Cancelled)) and self.cleanup_on_timeout):
+                yield from self.rollback_add(
+                    conflist, rt, version=version, applied=done.result, last=done.last, exc=exc
+                )
+            raise
+        prev = done.result
         if isinstance(prev, Result):
             return cast("AnyResult", prev)
         # A plugin may answer null (libcni tolerates it): the caller still gets a Result, empty.
         return parse_result({"cniVersion": version})
+
+    def add_locked(
+        self,
+        conflist: NetworkConfigList,
+        rt: RuntimeConfig,
+        *,
+        version: str,
+        timeout: float | None,
+        done: _Progress,
+    ) -> Plan[None]:
+        """The intent record, every plugin in order, the entry; ``done`` says how far it got."""
+        key = (conflist.name, rt.container_id, rt.ifname)
+        # Recorded before the first plugin runs: after a crash, GC and recover() DEL from this.
+        yield WriteIntent(CacheEntry.create(conflist, rt, None, kind=INTENT_KIND))
+        deadline = self.deadline(Verb.ADD, timeout)  # the plugins' time, as before intents existed
+        for i, plugin in enumerate(conflist.plugins):
+            req = self.request(Verb.ADD, conflist, plugin, rt, version=version, prev=done.result)
+            done.last = i  # the failing plugin is DELeted too (it may be half done)...
+            try:
+                done.result = yield from self.invoke(req, deadline, conflist.name, i)
+            except (PluginNotFoundError, ValidationError):
+                done.last = i - 1  # ...unless it never ran
+                raise
+        if not isinstance(done.result, Placeholder):  # (a dry run has no result to write)
+            # Read under this lock at the start: the file is this attachment's or there is none.
+            yield WriteEntry(CacheEntry.create(conflist, rt, done.result), owner_checked=True)
+            yield DropIntent(key)
 
     def rollback_add(
         self,
@@ -251,7 +280,10 @@ class Planner:
         becomes a note on ``exc``."""
         if last < 0:
             add_note(exc, "nothing to roll back: no plugin of the ADD had run")
-            yield DropIntent((conflist.name, rt.container_id, rt.ifname))
+            try:
+                yield DropIntent((conflist.name, rt.container_id, rt.ifname))
+            except CacheError as err:
+                add_note(exc, f"its intent record could not be removed: {err}")
             return
         prev = None
         if version_at_least(version, "0.4.0") and isinstance(applied, Result):
