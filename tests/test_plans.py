@@ -299,7 +299,7 @@ def test_del_without_an_entry_uses_the_intent_record() -> None:
 
 
 def test_check_sends_only_the_callers_args() -> None:
-    play = Player(planner().check(NET, RT, timeout=None))
+    play = Player(_admin.check(planner(), NET, RT, timeout=None))
     play.run_all(answers({}, {ReadEntry: (cached(), None)}))
     assert {e.request.env["CNI_ARGS"] for e in play.effects if isinstance(e, Run)} == {""}
 

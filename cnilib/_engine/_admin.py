@@ -8,13 +8,21 @@ from typing import Any, cast
 import attrs
 
 from .._cache import CacheEntry, CacheScan
-from .._errors import CNIError, LockError, MultiError, ValidationError, VersionError
+from .._errors import (
+    CacheError,
+    CNIError,
+    LockError,
+    MultiError,
+    ResultError,
+    ValidationError,
+    VersionError,
+)
 from .._exec import find_plugin
 from .._models import GCAttachment, NetworkConfigList, RuntimeConfig, VersionInfo
 from .._protocol import build_gc_request, build_status_request
-from .._results import AnyResult
+from .._results import AnyResult, Result
 from .._validate import validate_network_name
-from .._version import Verb, version_at_least
+from .._version import Verb, check_verb_supported, version_at_least
 from ._effects import (
     DropIntent,
     Gather,
@@ -29,7 +37,7 @@ from ._effects import (
 from ._plans import Planner
 from ._reports import PluginReport, ValidationReport
 
-__all__ = ["add_networks", "delete_networks", "gc", "recover", "status", "validate"]
+__all__ = ["add_networks", "check", "delete_networks", "gc", "recover", "status", "validate", "version_info"]
 
 
 def status(p: Planner, conflist: NetworkConfigList, *, timeout: float | None) -> Plan[None]:
@@ -42,6 +50,41 @@ def status(p: Planner, conflist: NetworkConfigList, *, timeout: float | None) ->
             plugin, network_name=conflist.name, cni_version=version, search_path=p.plugin_dirs
         )
         yield from p.invoke(req, deadline, conflist.name, i)
+
+
+def check(p: Planner, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None) -> Plan[None]:
+    """CHECK: every plugin in order with the cached result as prevResult."""
+    version = p.check_list(conflist)
+    check_verb_supported(Verb.CHECK, version)
+    key = p.lock_key(conflist, rt)
+    if conflist.disable_check:
+        return
+    yield p.take_lock(key)
+    deadline = p.deadline(Verb.CHECK, timeout)
+    # Unlike DEL, an unreadable cache is an error here.
+    entry, problem = yield ReadEntry(key)
+    if problem is not None:
+        raise CacheError(str(problem))
+    prev: Result | None = None
+    if entry is not None and entry.result is not None:
+        try:
+            prev = entry.parsed_result(version)
+        except ResultError as exc:
+            raise CacheError(f"cached result for {conflist.name!r} is unusable: {exc}") from None
+    # Unlike DEL, CHECK sends only the caller's arguments: Debian's portmap fails CHECK with
+    # IPv4-only portMappings, and CHECK without them is how callers avoid that.
+    for i, plugin in enumerate(conflist.plugins):
+        req = p.request(Verb.CHECK, conflist, plugin, rt, version=version, prev=prev)
+        yield from p.invoke(req, deadline, conflist.name, i)
+
+
+def version_info(p: Planner, plugin: str, *, timeout: float | None) -> Plan[VersionInfo]:
+    """VERSION of one plugin type."""
+    from .._protocol import build_version_request
+
+    req = build_version_request(plugin, search_path=p.plugin_dirs)
+    info = yield from p.invoke(req, p.deadline(Verb.VERSION, timeout), "", 0)
+    return cast("VersionInfo", info)
 
 
 def _stale(scans: Sequence[CacheScan], valid: Sequence[GCAttachment]) -> list[CacheEntry]:
@@ -176,7 +219,7 @@ def _validate_plugin(
     info: VersionInfo | None = None
     try:
         path = find_plugin(plugin.type, p.plugin_dirs)
-        info = yield from p.version(plugin.type, timeout=timeout)
+        info = yield from version_info(p, plugin.type, timeout=timeout)
     except CNIError as exc:
         mine.append(str(exc))
     supports = info is not None and info.supports(version)

@@ -189,7 +189,7 @@ class Common(Generic[E]):
                 conflist, cast("RuntimeConfig", rt), timeout=None, rollback=False, live=False
             ),
             Verb.DEL: lambda: p.delete(conflist, cast("RuntimeConfig", rt), timeout=None),
-            Verb.CHECK: lambda: p.check(conflist, cast("RuntimeConfig", rt), timeout=None),
+            Verb.CHECK: lambda: _admin.check(p, conflist, cast("RuntimeConfig", rt), timeout=None),
             Verb.STATUS: lambda: _admin.status(p, conflist, timeout=None),
             Verb.GC: lambda: _admin.gc(p, conflist, tuple(valid_attachments), timeout=None),
         }
@@ -215,7 +215,7 @@ class Common(Generic[E]):
         return self._op("delete", conflist, rt, self._planner.delete(conflist, rt, timeout=timeout))
 
     def _check(self, conflist: NetworkConfigList, rt: RuntimeConfig, timeout: float | None) -> Plan[None]:
-        return self._op("check", conflist, rt, self._planner.check(conflist, rt, timeout=timeout))
+        return self._op("check", conflist, rt, _admin.check(self._planner, conflist, rt, timeout=timeout))
 
     def _status(self, conflist: NetworkConfigList, timeout: float | None) -> Plan[None]:
         return self._op("status", conflist, None, _admin.status(self._planner, conflist, timeout=timeout))

@@ -109,7 +109,7 @@ class CNI(Common[Executor]):
 
     def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
         """VERSION of one plugin type, with libcni's rules for plugins older than VERSION."""
-        return self._driver.drive(self._planner.version(plugin, timeout=timeout))
+        return self._driver.drive(_admin.version_info(self._planner, plugin, timeout=timeout))
 
     def validate(self, conflist: NetworkConfigList, *, timeout: float | None = None) -> ValidationReport:
         """Probe every plugin's VERSION and report every problem (the list's version unsupported,
@@ -220,7 +220,7 @@ class AsyncCNI(Common[AsyncExecutor]):
 
     async def version_info(self, plugin: str, *, timeout: float | None = None) -> VersionInfo:
         """VERSION (see :meth:`CNI.version_info`)."""
-        return await self._driver.drive(self._planner.version(plugin, timeout=timeout))
+        return await self._driver.drive(_admin.version_info(self._planner, plugin, timeout=timeout))
 
     async def validate(
         self, conflist: NetworkConfigList, *, timeout: float | None = None

@@ -1,4 +1,4 @@
-"""The plans of ADD, DEL and CHECK: generators that yield effects (``_effects``) and never do I/O.
+"""The plans of ADD and DEL: generators that yield effects (``_effects``) and never do I/O.
 
 A plan owns everything about a verb but how its effects are carried out: the order of the plugins,
 prevResult threading, the deadline, decoding each plugin's output, retries, the per-plugin report,
@@ -27,11 +27,11 @@ from .._errors import (
     VersionError,
 )
 from .._exec import check_plugin_name, find_plugin
-from .._models import NetworkConfigList, PluginConfig, RuntimeConfig, VersionInfo
+from .._models import NetworkConfigList, PluginConfig, RuntimeConfig
 from .._protocol import ExecOutcome, ExecRequest, build_request, decode_outcome
 from .._results import AnyResult, Result, parse_result
 from .._validate import validate_network_name
-from .._version import Verb, check_verb_supported, normalize_version, version_at_least
+from .._version import Verb, normalize_version, version_at_least
 from ._effects import (
     Cancelled,
     DeleteEntry,
@@ -80,7 +80,7 @@ def _expired() -> ExecOutcome:
 
 @attrs.define
 class Planner:
-    """Configuration every plan needs, and the plans of ADD, DEL and CHECK (``_admin`` has the rest)."""
+    """Configuration every plan needs, and the plans of ADD and DEL (``_admin`` has the rest)."""
 
     plugin_dirs: tuple[str, ...]
     timeout: float | None
@@ -381,38 +381,3 @@ class Planner:
             except CNIError as exc:
                 failures[f"plugins[{i}] ({plugin.type})"] = exc
         return failures
-
-    # -- CHECK --
-
-    def check(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None) -> Plan[None]:
-        version = self.check_list(conflist)
-        check_verb_supported(Verb.CHECK, version)
-        key = self.lock_key(conflist, rt)
-        if conflist.disable_check:
-            return
-        yield self.take_lock(key)
-        deadline = self.deadline(Verb.CHECK, timeout)
-        # Unlike DEL, an unreadable cache is an error here.
-        entry, problem = yield ReadEntry(key)
-        if problem is not None:
-            raise CacheError(str(problem))
-        prev: Result | None = None
-        if entry is not None and entry.result is not None:
-            try:
-                prev = entry.parsed_result(version)
-            except ResultError as exc:
-                raise CacheError(f"cached result for {conflist.name!r} is unusable: {exc}") from None
-        # Unlike DEL, CHECK sends only the caller's arguments: Debian's portmap fails CHECK with
-        # IPv4-only portMappings, and CHECK without them is how callers avoid that.
-        for i, plugin in enumerate(conflist.plugins):
-            req = self.request(Verb.CHECK, conflist, plugin, rt, version=version, prev=prev)
-            yield from self.invoke(req, deadline, conflist.name, i)
-
-    # -- VERSION --
-
-    def version(self, plugin: str, *, timeout: float | None) -> Plan[VersionInfo]:
-        from .._protocol import build_version_request
-
-        req = build_version_request(plugin, search_path=self.plugin_dirs)
-        info = yield from self.invoke(req, self.deadline(Verb.VERSION, timeout), "", 0)
-        return cast("VersionInfo", info)
