@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 import cnilib
 from cnilib.testing.plugins import is_running, write_plugin
+
+T = TypeVar("T")
 
 RESULT = '{"cniVersion":"1.0.0","interfaces":[{"name":"%s"}],"ips":[{"address":"10.7.0.2/24","interface":0}]}'
 
@@ -77,20 +79,42 @@ async def finished(cache: Path, network: str) -> None:
     raise AssertionError(f"the ADD of {network} never finished")
 
 
-def cancel_when_started(bindir: Path, coro: Coroutine[Any, Any, Any]) -> tuple[BaseException, int]:
-    """Run ``coro``, cancel it while the slow plugin runs; its exception and the plugin's pid."""
+def cancel_after(
+    coro: Coroutine[Any, Any, Any],
+    ready: Callable[[], Awaitable[T]],
+    after: Callable[[asyncio.Future[Any]], Awaitable[None]] | None = None,
+) -> tuple[BaseException, T]:
+    """Run ``coro``, cancel it once ``ready()`` returned (then await ``after(task)``, if given);
+    the exception the call ended with, and what ``ready()`` returned."""
 
-    async def main() -> tuple[BaseException, int]:
+    async def main() -> tuple[BaseException, T]:
         task = asyncio.ensure_future(coro)
-        pid = await started(bindir, "slow")
+        value = await ready()
         task.cancel()
+        if after is not None:
+            await after(task)
         try:
             await task
         except BaseException as exc:  # the test looks at what it is
-            return exc, pid
+            return exc, value
         raise AssertionError("the cancelled call returned")
 
     return asyncio.run(main())
+
+
+def cancel_when_started(bindir: Path, coro: Coroutine[Any, Any, Any]) -> tuple[BaseException, int]:
+    """Run ``coro``, cancel it while the slow plugin runs; its exception and the plugin's pid."""
+    return cancel_after(coro, lambda: started(bindir, "slow"))
+
+
+def quick_done_slow_running(bindir: Path, cache: Path) -> Callable[[], Awaitable[None]]:
+    """Ready when the "slowly" network's slow plugin runs and the "quick" network's ADD is done."""
+
+    async def ready() -> None:
+        await started(bindir, "slow")
+        await finished(cache, "quick")
+
+    return ready
 
 
 def test_cancelled_add_with_rollback_undoes_every_plugin_that_ran(bindir: Path, tmp_path: Path) -> None:
@@ -177,18 +201,9 @@ def test_cancelled_async_networks_setup_leaves_nothing_attached(bindir: Path, tm
         cache_dir=tmp_path / "cache",
     )
 
-    async def main() -> BaseException:
-        task = asyncio.ensure_future(nets.setup("c1", "/run/netns/c1"))
-        await started(bindir, "slow")
-        await finished(tmp_path / "cache", "quick")
-        task.cancel()
-        try:
-            await task
-        except BaseException as exc:  # the test looks at what it is
-            return exc
-        raise AssertionError("the cancelled setup returned")
-
-    assert isinstance(asyncio.run(main()), asyncio.CancelledError)
+    ready = quick_done_slow_running(bindir, tmp_path / "cache")
+    exc, _ = cancel_after(nets.setup("c1", "/run/netns/c1"), ready)
+    assert isinstance(exc, asyncio.CancelledError)
     assert log(bindir, "other") == ["ADD eth0", "DEL eth0"]  # finished, then DELeted
     assert log(bindir, "slow") == ["ADD eth1", "DEL eth1"]  # in flight: rolled back
     assert log(bindir, "fast") == ["ADD eth1", "DEL eth1"]
@@ -199,21 +214,9 @@ def test_cancelled_async_networks_setup_leaves_nothing_attached(bindir: Path, tm
 
 def test_cancelled_add_networks_rolls_back_the_finished_and_the_running(bindir: Path, tmp_path: Path) -> None:
     cni = cnilib.AsyncCNI(plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
-
-    async def main() -> BaseException:
-        rt = cnilib.RuntimeConfig(container_id="c1", netns="/run/netns/c1")
-        nets = [conflist("quick", "other"), conflist("slowly", "fast", "slow")]
-        task = asyncio.ensure_future(cni.add_networks(nets, rt))
-        await started(bindir, "slow")
-        await finished(tmp_path / "cache", "quick")
-        task.cancel()
-        try:
-            await task
-        except BaseException as exc:  # the test looks at what it is
-            return exc
-        raise AssertionError("the cancelled call returned")
-
-    exc = asyncio.run(main())
+    rt = cnilib.RuntimeConfig(container_id="c1", netns="/run/netns/c1")
+    nets = [conflist("quick", "other"), conflist("slowly", "fast", "slow")]
+    exc, _ = cancel_after(cni.add_networks(nets, rt), quick_done_slow_running(bindir, tmp_path / "cache"))
     assert isinstance(exc, asyncio.CancelledError)
     assert isinstance(exc.__cause__, cnilib.MultiError)  # names the cancelled network
     assert log(bindir, "other") == ["ADD eth0", "DEL eth0"]  # finished, then DELeted
@@ -240,21 +243,17 @@ def test_cancelled_while_the_entry_is_written_waits_for_the_write_then_rolls_bac
     cni = cnilib.AsyncCNI(plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
     rt = cnilib.RuntimeConfig(container_id="c1", netns="/run/netns/c1")
 
-    async def main() -> BaseException:
-        task = asyncio.ensure_future(cni.add(conflist("net", "fast", "other"), rt, rollback=True))
+    async def writing() -> None:
         while not entered.is_set():
             await asyncio.sleep(0.01)
-        task.cancel()
+
+    async def then_release(task: asyncio.Future[Any]) -> None:
         await asyncio.sleep(0.2)
         assert not task.done()  # still waiting for the write's thread
         release.set()
-        try:
-            await task
-        except BaseException as exc:  # the test looks at what it is
-            return exc
-        raise AssertionError("the cancelled call returned")
 
-    assert isinstance(asyncio.run(main()), asyncio.CancelledError)
+    exc, _ = cancel_after(cni.add(conflist("net", "fast", "other"), rt, rollback=True), writing, then_release)
+    assert isinstance(exc, asyncio.CancelledError)
     assert log(bindir, "fast") == ["ADD eth0", "DEL eth0"]
     assert log(bindir, "other") == ["ADD eth0", "DEL eth0"]
     sync = cnilib.CNI(cache_dir=tmp_path / "cache")

@@ -54,6 +54,12 @@ class _Backend:
         """
         await self.cni.recover(container_id=container_id)
 
+    async def unfinished(self) -> set[str]:
+        """The containers with an unfinished ADD in the cache (one scan of the intent records)."""
+        import asyncio
+
+        return {e.container_id for e in await asyncio.to_thread(self.cni.unfinished_adds)}
+
     def _networks(self, networks: Sequence[NetworkConfigList]) -> AsyncNetworks:
         return cnilib.AsyncNetworks(networks, cni=self.cni)
 

@@ -178,7 +178,7 @@ class Watcher(_Converger):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        for cid in sorted(self._recorded()):
+        for cid in sorted(self._recorded() & await backend.unfinished()):
             try:
                 await backend.recover(cid)
             except CNIError as exc:  # the reconciliation DELs it again

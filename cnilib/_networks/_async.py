@@ -130,15 +130,19 @@ class AsyncNetworks:
                 await self._map(self._add, calls, parallel=parallel, into=outcomes)
             except asyncio.CancelledError:
                 attached = [c for c, o in zip(calls, outcomes, strict=True) if _attached(o)]
-                await self._map(lambda c: self.cni.delete(c.config, c.rt), attached, parallel=parallel)
+                await self._map(self._delete, attached, parallel=parallel)
                 raise
             done = core.to_roll_back(calls, outcomes)
-            undone = await self._map(lambda c: self.cni.delete(c.config, c.rt), done, parallel=parallel)
-            intents = await asyncio.to_thread(self.cni.unfinished_adds) if core.failed(outcomes) else []
+            undone = await self._map(self._delete, done, parallel=parallel)
+            failed = core.failed_networks(calls, outcomes)
+            intents = [e for n in failed for e in await asyncio.to_thread(self.cni.unfinished_adds, n)]
             return core.setup_outcome(rt, calls, outcomes, done, undone, intents)
 
     async def _add(self, call: _Call) -> Any:
         return await self.cni.add(call.config, call.rt, rollback=True)
+
+    async def _delete(self, call: _Call) -> None:
+        await self.cni.delete(call.config, call.rt)
 
     async def remove(
         self,

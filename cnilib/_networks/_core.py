@@ -14,24 +14,21 @@ from .._attachment import Attachment, NetworkAttachment, newest_shape
 from .._capabilities import Capabilities, capability_args
 from .._errors import CNIError, ConfigError, MultiError, ValidationError
 from .._models import NetworkConfigList, RuntimeConfig
-from .._tracing import library_logger
 
 if TYPE_CHECKING:
     from .._cache import CacheEntry
     from .._results import Result
 
 from ._load import (
-    LOOPBACK_CONFIG,
     ConfiguredNetwork,
     NetworksConfig,
     NetworksNotReadyError,
     _dir_networks,
     _fingerprint,
     _labels_to_args,
+    _log,
     _loopback,
 )
-
-_log = library_logger("cnilib.networks")
 
 
 @attrs.frozen
@@ -119,7 +116,7 @@ class _Core:
         nets = [ConfiguredNetwork(f"{self.prefix}{i}", c) for i, c in enumerate(lists)]
         if self.loopback:
             nets.insert(0, ConfiguredNetwork("lo", _loopback()))
-        _check_unique([n.config for n in nets])
+        _check_unique(nets)
         from .._validate import validate_ifname
 
         for net in nets:
@@ -216,8 +213,9 @@ class _Core:
         return [c for c, o in zip(calls, outcomes, strict=True) if not isinstance(o, BaseException)]
 
     @staticmethod
-    def failed(outcomes: Sequence[object]) -> bool:
-        return any(isinstance(o, BaseException) for o in outcomes)
+    def failed_networks(calls: Sequence[_Call], outcomes: Sequence[object]) -> set[str]:
+        """The networks whose ADD failed: their intent records tell whether their rollback finished."""
+        return {c.config.name for c, o in zip(calls, outcomes, strict=True) if isinstance(o, BaseException)}
 
     def setup_outcome(
         self,
@@ -318,21 +316,21 @@ def _current_list(snap: NetworksConfig, name: str) -> NetworkConfigList | None:
     return next((n.config for n in snap.networks if n.name == name), None)
 
 
-def _check_unique(lists: list[NetworkConfigList]) -> None:
-    """ValidationError when two of ``lists`` have one name (cache entries, GC and
+def _check_unique(nets: list[ConfiguredNetwork]) -> None:
+    """ValidationError when two of ``nets`` have one name (cache entries, GC and
     ``Attachment.results`` are keyed by it); a directory's own duplicates are already shadowed."""
-    kept: dict[str, NetworkConfigList] = {}
-    for conf in lists:
-        first = kept.setdefault(conf.name, conf)
-        if first is not conf:
+    kept: dict[str, ConfiguredNetwork] = {}
+    for net in nets:
+        first = kept.setdefault(net.name, net)
+        if first is not net:
             raise ValidationError(
-                f"network {conf.name!r} is given twice ({_origin(first)} and {_origin(conf)}): "
+                f"network {net.name!r} is given twice ({_origin(first)} and {_origin(net)}): "
                 "every network needs a name of its own"
             )
 
 
-def _origin(conf: NetworkConfigList) -> str:
-    return conf.source or ("the loopback network" if conf.bytes == LOOPBACK_CONFIG else "an explicit list")
+def _origin(net: ConfiguredNetwork) -> str:
+    return net.source or ("the loopback network" if net.ifname == "lo" else "an explicit list")
 
 
 def _errors(calls: Sequence[_Call], outcomes: Sequence[object]) -> dict[str, BaseException]:

@@ -150,7 +150,7 @@ class Networks:
             )
             done = core.to_roll_back(calls, outcomes)
             undone = self._map(lambda c: self.cni.delete(c.config, c.rt), done, parallel=parallel)
-            intents = self.cni.unfinished_adds() if core.failed(outcomes) else []
+            intents = [e for n in core.failed_networks(calls, outcomes) for e in self.cni.unfinished_adds(n)]
             return core.setup_outcome(rt, calls, outcomes, done, undone, intents)
 
     def remove(
