@@ -6,7 +6,9 @@ One run measures, interleaved round by round (the machine may be busy; medians a
   floors: the bare interpreter (``python -c pass``), the standard library modules a Python command
   line that runs a plugin needs anyway (:data:`STDLIB_NEEDED`), and the import of the design's two
   dependencies (``python -c "import attrs, cattrs"``), which every command that runs a plugin needs;
-* ``cnilib add`` / ``cnilib del`` of a one-plugin ``loopback`` network, each a fresh process;
+* ``cnilib add`` / ``cnilib del`` of a one-plugin ``loopback`` network, each a fresh process, on
+  the fast path (``cnilib._lean``, what a plain ``cnilib add NET NETNS`` takes) and on the typed
+  path (``--debug`` takes it: the same plans on the attrs models, as before the fast path);
 * the same ADD/DEL through the Python API in a warm process (``cni.add`` / ``cni.delete``);
 * the same with ``cnigo``: Go's libcni v1.1.2 behind cnitool's front end (tests/go/cnigo).
 
@@ -50,9 +52,10 @@ VENV_BIN = Path(sys.executable).parent
 CNILIB = VENV_BIN / "cnilib"
 PYTHON = Path(sys.executable)
 LOOPBACK = {"cniVersion": "1.0.0", "name": "lo", "plugins": [{"type": "loopback"}]}
-#: The standard library modules that ``cnilib add`` needs whatever its own design.
-STDLIB_NEEDED = "argparse, fcntl, hashlib, ipaddress, json, subprocess"
-STDLIB_ROW = "python -c 'import argparse, ..., subprocess' (stdlib)"
+#: The standard library modules that ``cnilib add`` needs whatever its own design: JSON for the
+#: documents, subprocess to run the plugin, fcntl for the cache's locks.
+STDLIB_NEEDED = "fcntl, json, subprocess"
+STDLIB_ROW = "python -c 'import fcntl, json, subprocess' (stdlib)"
 
 
 #: CPU seconds (user + system) of the last child measured by :func:`_timed`.
@@ -167,8 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             (STDLIB_ROW, lambda: _timed([py, "-c", f"import {STDLIB_NEEDED}"], env)),
             ("python -c 'import cnilib' (the package)", lambda: _timed([py, "-c", "import cnilib"], env)),
             (
-                "python -c 'import cnilib._engine' (add/del need it)",
-                lambda: _timed([py, "-c", "import cnilib._engine"], env),
+                "python -c 'import cnilib._lean._run' (the fast path)",
+                lambda: _timed([py, "-c", "import cnilib._lean._run"], env),
             ),
             ("cnilib --version (CLI start-up, no-op)", lambda: _timed([str(CNILIB), "--version"], cli_env)),
             ("cnilib --help", lambda: _timed([str(CNILIB), "--help"], cli_env)),
@@ -180,6 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         pairs: list[tuple[str, Callable[[str], float]]] = [
             ("cnilib CLI", lambda verb: _timed([str(CNILIB), verb, "lo", ns.path], cli_env)),
+            (
+                "cnilib CLI, typed path (--debug)",
+                lambda verb: _timed([str(CNILIB), verb, "--debug", "lo", ns.path], cli_env),
+            ),
             ("Python API (warm process)", api),
         ]
         if cnigo is not None:
@@ -236,12 +243,14 @@ def _closing(wall: dict[str, float], cpu: dict[str, float]) -> None:
     for verb in ("ADD", "DEL"):
         cli = wall[f"loopback {verb}: cnilib CLI"]
         cli_cpu = cpu[f"loopback {verb}: cnilib CLI"]
+        typed = wall[f"loopback {verb}: cnilib CLI, typed path (--debug)"]
         go = wall.get(f"loopback {verb}: cnigo (Go libcni)")
         vs_go = f"{cli / go:.1f}x Go's cnitool ({go:.1f} ms), " if go else ""
         print(
             f"cnilib {verb.lower()}: {cli:.1f} ms wall ({cli_cpu:.1f} ms CPU): {vs_go}"
             f"{cli - floor:+.1f} ms over `python -c pass`, {cli - stdlib:+.1f} ms over the stdlib it "
-            f"needs, {cli - deps:+.1f} ms over `import attrs, cattrs`"
+            f"needs, {cli - deps:+.1f} ms over `import attrs, cattrs`; the typed path takes "
+            f"{typed:.1f} ms ({typed / cli:.2f}x)"
         )
     version = wall["cnilib --version (CLI start-up, no-op)"]
     print(f"cnilib --version: {version:.1f} ms wall, {version - floor:+.1f} ms over `python -c pass`")

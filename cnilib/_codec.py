@@ -14,8 +14,6 @@ errors (class and iterable validation errors and their notes), in JSON key names
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -26,6 +24,7 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from ._errors import ConfigError
 from ._jsontext import decode_json, decode_object, json_type
+from ._scalars import _strict_bool, _strict_int, _strict_str, check_cidr, check_ip, optional_str
 from ._validate import MAX_DEPTH
 
 __all__ = [
@@ -74,72 +73,6 @@ def _key_of(cl: type, name: str) -> str:
             spec = field.metadata.get(_META)
             return spec.key if spec is not None and spec.key else name
     return name  # pragma: no cover - cattrs only names fields of the class
-
-
-# -- strict scalars and value checks -----------------------------------------------------------
-
-
-def _strict_str(value: Any, _: Any = None) -> str:
-    if type(value) is str:
-        return value
-    raise TypeError(f"expected string, got {json_type(value)}")
-
-
-def _strict_int(value: Any, _: Any = None) -> int:
-    if type(value) is int:
-        out = value
-    # Go's decoder accepts 1.0 for an int field; so do we, but never 1.5 or true.
-    elif type(value) is float and value.is_integer():
-        out = int(value)
-    else:
-        raise TypeError(f"expected integer, got {json_type(value)}")
-    if not -(2**63) <= out < 2**63:
-        raise ValueError(f"integer {value} does not fit in 64 bits")
-    return out
-
-
-def _strict_bool(value: Any, _: Any = None) -> bool:
-    if type(value) is bool:
-        return value
-    raise TypeError(f"expected boolean, got {json_type(value)}")
-
-
-def optional_str(value: Any) -> str | None:
-    """A string field where ``""`` and ``null`` mean absent (Go's ``omitempty`` writes "" as absent)."""
-    if value is None or value == "":
-        return None
-    return _strict_str(value)
-
-
-@functools.lru_cache(maxsize=4096)
-def _cidr(value: str) -> str:
-    try:
-        ipaddress.ip_interface(value)
-    except ValueError:
-        raise ValueError(f"invalid CIDR address {value!r}") from None
-    if "/" not in value:
-        raise ValueError(f"invalid CIDR address {value!r}: missing prefix length")
-    return value
-
-
-@functools.lru_cache(maxsize=4096)
-def _ip(value: str) -> str:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise ValueError(f"invalid IP address {value!r}") from None
-    return value
-
-
-def check_cidr(value: Any) -> str:
-    """An address in CIDR form (``10.0.0.2/24``)."""
-    return _cidr(_strict_str(value))
-
-
-def check_ip(value: Any) -> str | None:
-    """An optional IP address (``""``/``null`` mean absent)."""
-    text = optional_str(value)
-    return None if text is None else _ip(text)
 
 
 # -- the converter -----------------------------------------------------------------------------

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_CONF_DIR", "DEFAULT_IFNAME", "DEFAULT_PLUGIN_DIRS", "__version__"]
+# Not typing.TYPE_CHECKING: ``cnilib --version`` loads this module and nothing else of cnilib's,
+# and importing typing would be a sixth of its start-up (mypy knows this spelling too).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable
+
+__all__ = [
+    "DEFAULT_CACHE_DIR",
+    "DEFAULT_CONF_DIR",
+    "DEFAULT_IFNAME",
+    "DEFAULT_PLUGIN_DIRS",
+    "__version__",
+    "plugin_dirs_from",
+]
 
 #: cnilib's version, defined here only (``pyproject.toml`` reads it, ``cnilib.__version__`` re-exports it).
 __version__ = "0.2.0"
@@ -15,3 +29,16 @@ DEFAULT_PLUGIN_DIRS: tuple[str, ...] = ("/opt/cni/bin", "/usr/libexec/cni", "/us
 DEFAULT_CONF_DIR = "/etc/cni/net.d"
 #: The interface name cnitool uses when ``$CNI_IFNAME`` is not set.
 DEFAULT_IFNAME = "eth0"
+
+
+def plugin_dirs_from(dirs: Iterable[str | os.PathLike[str]] | str | None) -> tuple[str, ...]:
+    """The engine's plugin directories: ``dirs`` (an iterable of paths, or a ``:``-separated
+    string), else ``$CNI_PATH``, else :data:`DEFAULT_PLUGIN_DIRS`."""
+    import os
+
+    if dirs is None:
+        env = os.environ.get("CNI_PATH")
+        return tuple(d for d in env.split(os.pathsep) if d) if env else DEFAULT_PLUGIN_DIRS
+    if isinstance(dirs, str):
+        return tuple(d for d in dirs.split(os.pathsep) if d)
+    return tuple(os.fspath(d) for d in dirs)

@@ -11,7 +11,10 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["go_dumps", "go_string"]
 

@@ -15,10 +15,13 @@ import json
 import re
 import sys
 from collections.abc import Mapping
-from typing import Any
 
 from ._errors import ConfigError
 from ._validate import MAX_DEPTH
+
+TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["decode_json", "decode_object", "json_type"]
 

@@ -4,12 +4,14 @@ relative to that value)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from ._codec import json_type
 from ._errors import ConfigError, ValidationError, VersionError
+from ._jsontext import json_type
 from ._validate import validate_network_name
 from ._version import parse_version
+
+TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _version_string(value: Any) -> str:

@@ -8,17 +8,17 @@ Nothing here starts a process or reads ``os.environ``: executors (``_exec``) do 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from ._codec import decode_json, json_type
-from ._errors import ConfigError, ExecError, PluginError, PluginTimeoutError, ResultError
+from ._errors import ConfigError, ExecError, ResultError
+from ._jsontext import decode_json
 from ._models import GCAttachment, PluginConfig, RuntimeConfig, VersionInfo
 from ._results import AnyResult, Result, parse_result
 from ._version import LATEST_VERSION, Verb
+from ._wire import add_output, cni_env, dumps, excerpt, failure_of, outcome_context, stdin_object
 
 __all__ = [
     "ExecOutcome",
@@ -27,11 +27,10 @@ __all__ = [
     "build_request",
     "build_status_request",
     "build_version_request",
+    "cni_env",
     "decode_outcome",
     "plugin_stdin",
 ]
-
-_EXCERPT = 512
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
@@ -69,26 +68,6 @@ class ExecOutcome:
     start_error: str | None = None
 
 
-def cni_env(
-    verb: Verb,
-    *,
-    container_id: str = "",
-    netns: str = "",
-    ifname: str = "",
-    args: str = "",
-    search_path: Sequence[str] = (),
-) -> dict[str, str]:
-    """The CNI_* variables, always all six, as libcni sets them (empty when not applicable)."""
-    return {
-        "CNI_COMMAND": verb.value,
-        "CNI_CONTAINERID": container_id,
-        "CNI_NETNS": netns,
-        "CNI_ARGS": args,
-        "CNI_IFNAME": ifname,
-        "CNI_PATH": ":".join(search_path),
-    }
-
-
 def plugin_stdin(
     plugin: PluginConfig,
     *,
@@ -103,26 +82,16 @@ def plugin_stdin(
 
     Like libcni, ``runtimeConfig`` is replaced only when at least one enabled capability has an arg.
     """
-    conf = dict(plugin.raw)
-    conf["name"] = network_name
-    conf["cniVersion"] = cni_version
-    if prev_result is not None:
-        conf["prevResult"] = prev_result.to_dict() if isinstance(prev_result, Result) else dict(prev_result)
-    if capability_args and plugin.capabilities:
-        runtime = {
-            cap: capability_args[cap]
-            for cap, enabled in plugin.capabilities.items()
-            if enabled and cap in capability_args
-        }
-        if runtime:
-            conf["runtimeConfig"] = runtime
-    if extra:
-        conf.update(extra)
-    return conf
-
-
-def _dumps(obj: Mapping[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    prev = prev_result.to_dict() if isinstance(prev_result, Result) else prev_result
+    return stdin_object(
+        plugin.raw,
+        plugin.capabilities,
+        network_name=network_name,
+        cni_version=cni_version,
+        prev_result=prev,
+        capability_args=capability_args,
+        extra=extra,
+    )
 
 
 def build_request(
@@ -156,7 +125,7 @@ def build_request(
         plugin=plugin.type,
         search_path=tuple(search_path),
         env=env,
-        stdin=_dumps(stdin),
+        stdin=dumps(stdin),
         container_id=runtime.container_id,
         cni_version=cni_version,
     )
@@ -174,7 +143,7 @@ def build_status_request(
         plugin=plugin.type,
         search_path=tuple(search_path),
         env=env,
-        stdin=_dumps(stdin),
+        stdin=dumps(stdin),
         cni_version=cni_version,
     )
 
@@ -205,7 +174,7 @@ def build_gc_request(
         plugin=plugin.type,
         search_path=tuple(search_path),
         env=env,
-        stdin=_dumps(stdin),
+        stdin=dumps(stdin),
         cni_version=cni_version,
     )
 
@@ -217,30 +186,8 @@ def build_version_request(plugin: str, *, search_path: Sequence[str]) -> ExecReq
         plugin=plugin,
         search_path=tuple(search_path),
         env=cni_env(Verb.VERSION, search_path=search_path),
-        stdin=_dumps({"cniVersion": LATEST_VERSION}),
+        stdin=dumps({"cniVersion": LATEST_VERSION}),
     )
-
-
-def _context(request: ExecRequest, outcome: ExecOutcome) -> dict[str, Any]:
-    return {
-        "plugin": request.plugin,
-        "plugin_path": outcome.plugin_path,
-        "verb": request.verb.value,
-        "container_id": request.container_id,
-        "exit_status": outcome.exit_status,
-        "signal": outcome.signal,
-        "stderr": outcome.stderr,
-        "stdout": outcome.stdout,
-        "duration": outcome.duration,
-    }
-
-
-def _excerpt(data: bytes) -> str:
-    text = data[:_EXCERPT].decode("utf-8", "replace")
-    return repr(text) + (f" ... ({len(data)} bytes)" if len(data) > _EXCERPT else "")
-
-
-_LEGACY_VERSION_ERROR = "unknown CNI_COMMAND: VERSION"
 
 
 def decode_outcome(request: ExecRequest, outcome: ExecOutcome) -> AnyResult | VersionInfo | None:
@@ -249,20 +196,10 @@ def decode_outcome(request: ExecRequest, outcome: ExecOutcome) -> AnyResult | Ve
     Raises :class:`~cnilib.PluginTimeoutError`, :class:`~cnilib.PluginError` (the plugin printed a CNI
     error object) or :class:`~cnilib.ExecError` (did not start, killed, unparseable or missing output).
     """
-    ctx = _context(request, outcome)
-    if outcome.timed_out:
-        raise PluginTimeoutError(outcome.timeout or 0.0, **ctx)
-    if outcome.start_error is not None:
-        raise ExecError(f"could not be started: {outcome.start_error}", **ctx)
-    if outcome.signal is not None:
-        raise ExecError("was killed by a signal", **ctx)
-    if outcome.exit_status != 0:
-        if request.verb is Verb.VERSION and _LEGACY_VERSION_ERROR.encode() in outcome.stdout:
-            # Plugins older than VERSION answer with this error: they speak only 0.1.0.
-            return VersionInfo(cni_version="0.1.0", supported_versions=("0.1.0",))
-        raise _plugin_failure(outcome, ctx)
-    if outcome.stdout_truncated:
-        raise ExecError(f"printed more than the output limit ({len(outcome.stdout)} bytes kept)", **ctx)
+    ctx = outcome_context(request, outcome)
+    if failure_of(request, outcome, ctx):
+        # Plugins older than VERSION answer with an error: they speak only 0.1.0.
+        return VersionInfo(cni_version="0.1.0", supported_versions=("0.1.0",))
     if request.verb is Verb.ADD:
         return _decode_add(request, outcome, ctx)
     if request.verb is Verb.VERSION:
@@ -270,43 +207,10 @@ def decode_outcome(request: ExecRequest, outcome: ExecOutcome) -> AnyResult | Ve
     return None
 
 
-def _plugin_failure(outcome: ExecOutcome, ctx: dict[str, Any]) -> PluginError | ExecError:
-    out = outcome.stdout.strip()
-    if not out:
-        if outcome.stderr.strip():
-            return ExecError("failed", **ctx)
-        return ExecError("failed with no error message", **ctx)
-    try:
-        obj = decode_json(out, what="error reply", error=ConfigError)
-    except ConfigError as exc:
-        return ExecError(f"failed and printed something that is not JSON ({exc}): {_excerpt(out)}", **ctx)
-    if not isinstance(obj, dict):
-        return ExecError(
-            f"failed and printed a {json_type(obj)}, not an error object: {_excerpt(out)}", **ctx
-        )
-    # libcni decodes any object into its Error type: a message without a code is code 0 (unknown).
-    code = obj.get("code", 0 if isinstance(obj.get("msg"), str) else None)
-    msg = obj.get("msg")
-    # Go's Error.Code is a uint: a negative or wider code does not decode there either.
-    if type(code) is not int or not 0 <= code < 2**64 or (msg is not None and not isinstance(msg, str)):
-        return ExecError(f"failed and printed a malformed error object: {_excerpt(out)}", **ctx)
-    details = obj.get("details", "")
-    extra = {k: v for k, v in obj.items() if k not in ("code", "msg", "details", "cniVersion")}
-    return PluginError(
-        code,
-        msg or "",
-        details if isinstance(details, str) else json.dumps(details),
-        extra=extra,
-        **ctx,
-    )
-
-
 def _decode_add(request: ExecRequest, outcome: ExecOutcome, ctx: dict[str, Any]) -> AnyResult | None:
-    out = outcome.stdout.strip()
-    if not out:
-        raise ExecError("succeeded but printed no result", **ctx)
-    if out == b"null":
-        return None  # libcni tolerates it: the plugin had nothing to report
+    out = add_output(outcome, ctx)
+    if out is None:
+        return None
     try:
         return parse_result(out, version=request.cni_version or None)
     except ResultError as exc:
@@ -318,10 +222,10 @@ def _decode_version(outcome: ExecOutcome, ctx: dict[str, Any]) -> VersionInfo:
         obj = decode_json(outcome.stdout, what="version info", error=ConfigError)
     except ConfigError as exc:
         raise ExecError(
-            f"printed version info that is not JSON ({exc}): {_excerpt(outcome.stdout)}", **ctx
+            f"printed version info that is not JSON ({exc}): {excerpt(outcome.stdout)}", **ctx
         ) from None
     if not isinstance(obj, dict):
-        raise ExecError(f"printed version info that is not an object: {_excerpt(outcome.stdout)}", **ctx)
+        raise ExecError(f"printed version info that is not an object: {excerpt(outcome.stdout)}", **ctx)
     version = obj.get("cniVersion")
     supported = obj.get("supportedVersions")
     if not isinstance(version, str) or not version:

@@ -15,7 +15,16 @@ import warnings
 
 from ._errors import CNISecurityWarning, UnsafePermissionsError
 
-__all__ = ["check_not_writable_by_others"]
+__all__ = ["check_not_writable_by_others", "writable_by_others"]
+
+
+def writable_by_others(path: str) -> bool:
+    """True when :func:`check_not_writable_by_others` would warn about ``path`` (no warning here)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return bool(mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
 def check_not_writable_by_others(path: str, what: str, *, strict: bool = False) -> None:

@@ -10,9 +10,12 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from ._errors import ValidationError
+
+TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "MAX_DEPTH",

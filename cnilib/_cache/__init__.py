@@ -2,15 +2,22 @@
 
 ``results/`` is byte-compatible with libcni (cnitool, containerd and CRI-O read what cnilib writes
 and the other way round); ``intents/`` and ``locks/`` are cnilib's own, where libcni never looks.
-See :class:`ResultCache` for the layout.
+See :class:`ResultCache` for the layout. The typed entry classes load on first use (the command
+line's fast path works without them).
 """
 
 from __future__ import annotations
 
 from .._defaults import DEFAULT_CACHE_DIR
-from ._entry import CACHE_KIND, INTENT_KIND, CacheEntry, CacheProblem, CacheScan, go_json_dumps
+from ._format import CACHE_KIND, INTENT_KIND, go_json_dumps
 from ._locks import HeldLock
 from ._store import ResultCache
+
+TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._entry import CacheEntry, CacheProblem, CacheScan
 
 __all__ = [
     "CACHE_KIND",
@@ -23,3 +30,16 @@ __all__ = [
     "ResultCache",
     "go_json_dumps",
 ]
+
+_LAZY = {"CacheEntry": "._entry", "CacheProblem": "._entry", "CacheScan": "._entry"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

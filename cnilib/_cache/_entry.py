@@ -6,18 +6,15 @@ but not finished): an intent is an entry without a result.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from .._errors import CacheError, ConfigError, ResultError
-from .._gojson import go_dumps, go_string
+from .._errors import CacheError, ResultError
 from .._models import GCAttachment, NetworkConfigList, RuntimeConfig
-from .._results import Result, decode_json, parse_result
+from .._results import Result, parse_result
+from ._format import CACHE_KIND, INTENT_KIND, entry_bytes, go_json_dumps, parse_entry
 
 __all__ = [
     "CACHE_KIND",
@@ -27,17 +24,6 @@ __all__ = [
     "CacheScan",
     "go_json_dumps",
 ]
-
-#: The ``kind`` of every entry libcni (since v0.7) and cnilib write under ``results/``.
-CACHE_KIND = "cniCacheV1"
-#: The ``kind`` of cnilib's intent records under ``intents/`` (libcni never reads them).
-INTENT_KIND = "cnilibIntentV1"
-
-
-def go_json_dumps(value: Any) -> str:
-    """Serialize like Go's ``json.Marshal`` of ``interface{}`` values (libcni's cache fields):
-    compact, map keys sorted, ``<``/``>``/``&`` escaped, numbers as float64."""
-    return go_dumps(value, sort_keys=True, float64=True)
 
 
 def _pairs(
@@ -105,6 +91,10 @@ class CacheEntry:
             kind=kind,
         )
 
+    def as_intent(self) -> CacheEntry:
+        """The entry as an intent record: same identity and arguments, no result."""
+        return attrs.evolve(self, kind=INTENT_KIND, result=None, path=None, legacy=False)
+
     @property
     def key(self) -> tuple[str, str, str]:
         """``(network_name, container_id, ifname)``: the attachment the entry belongs to."""
@@ -158,29 +148,7 @@ class CacheEntry:
 
     def to_json_bytes(self) -> bytes:
         """The file content, byte for byte what libcni's ``json.Marshal(cachedInfo)`` produces."""
-        parts = [
-            '{"kind":',
-            go_string(self.kind),
-            ',"containerId":',
-            go_string(self.container_id),
-            ',"config":"',
-            base64.b64encode(self.config).decode("ascii"),
-            '","ifName":',
-            go_string(self.ifname),
-            ',"networkName":',
-            go_string(self.network_name),
-        ]
-        # Go's omitempty: empty strings, slices and maps (and nil maps) are left out.
-        if self.netns:
-            parts += [',"netns":', go_string(self.netns)]
-        if self.cni_args:
-            parts += [',"cniArgs":', go_json_dumps([list(pair) for pair in self.cni_args])]
-        if self.capability_args:
-            parts += [',"capabilityArgs":', go_json_dumps(self.capability_args)]
-        if self.result:
-            parts += [',"result":', go_json_dumps(self.result)]
-        parts.append("}")
-        return "".join(parts).encode("utf-8")
+        return entry_bytes(self)
 
     @classmethod
     def from_json_bytes(
@@ -197,100 +165,7 @@ class CacheEntry:
         Raises :class:`~cnilib.CacheError` naming ``path`` for anything unusable, however corrupt
         (bad UTF-8, deep nesting, NaN).
         """
-        where = path or "cache entry"
-        if not data.strip():
-            raise CacheError(f"{where}: cache file is empty")
-        try:
-            obj = decode_json(data, what="cache file", error=ConfigError)
-        except ConfigError as exc:
-            raise CacheError(f"{where}: {exc.message}") from None
-        if not isinstance(obj, dict):
-            raise CacheError(f"{where}: cache file must hold a JSON object")
-        _check_numbers(obj, where)
-        if "kind" not in obj and isinstance(obj.get("cniVersion"), str) and kind == CACHE_KIND:
-            if key is None:
-                raise CacheError(f"{where}: legacy cache file (a bare result) does not name its attachment")
-            return cls(
-                network_name=key[0],
-                container_id=key[1],
-                ifname=key[2],
-                config=b"",
-                result=obj,
-                path=path,
-                legacy=True,
-            )
-        if obj.get("kind") != kind:
-            raise CacheError(f"{where}: unsupported cache entry kind {obj.get('kind')!r} (expected {kind!r})")
-        return cls(
-            network_name=_text(obj, "networkName", where),
-            container_id=_text(obj, "containerId", where),
-            ifname=_text(obj, "ifName", where),
-            config=_config(obj, where),
-            netns=_text(obj, "netns", where, required=False),
-            cni_args=_cni_args(obj, where),
-            capability_args=_object(obj, "capabilityArgs", where),
-            result=_object(obj, "result", where),
-            kind=kind,
-            path=path,
-        )
-
-
-def _check_numbers(obj: object, where: str) -> None:
-    """Reject NaN and Infinity anywhere (Go's decoder does; re-encoding them would fail later).
-
-    Iterative: a file nested as deep as the decoder allows must not exhaust the stack here.
-    """
-    stack = [obj]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, float) and not math.isfinite(value):
-            raise CacheError(f"{where}: cache file holds {value}, which is not a JSON number")
-        if isinstance(value, dict):
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-
-
-def _text(obj: Mapping[str, Any], name: str, where: str, *, required: bool = True) -> str:
-    value = obj.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str):
-        raise CacheError(f"{where}: cache entry field {name!r} must be a string")
-    return value
-
-
-def _config(obj: Mapping[str, Any], where: str) -> bytes:
-    raw = obj.get("config")
-    if raw is None:
-        return b""
-    if not isinstance(raw, str):
-        raise CacheError(f"{where}: cache entry field 'config' must be a base64 string")
-    try:
-        return base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        raise CacheError(f"{where}: cache entry field 'config' is not valid base64") from None
-
-
-def _cni_args(obj: Mapping[str, Any], where: str) -> list[tuple[str, str]]:
-    raw = obj.get("cniArgs")
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise CacheError(f"{where}: cache entry field 'cniArgs' must be an array")
-    args: list[tuple[str, str]] = []
-    for pair in raw:
-        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
-            raise CacheError(f"{where}: cache entry field 'cniArgs' must hold [key, value] pairs")
-        args.append((pair[0], pair[1]))
-    return args
-
-
-def _object(obj: Mapping[str, Any], name: str, where: str) -> Any:
-    value = obj.get(name)
-    if value is not None and not isinstance(value, dict):
-        raise CacheError(f"{where}: cache entry field {name!r} must be an object")
-    return value
+        return cls(**parse_entry(data, path=path, key=key, kind=kind), path=path)
 
 
 @attrs.frozen

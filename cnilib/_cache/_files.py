@@ -132,9 +132,9 @@ _HEX = frozenset("0123456789abcdef")
 
 def attachment_tag(container_id: str, ifname: str) -> str:
     """16 hex digits naming an attachment of a network in its writers' temp file names."""
-    import hashlib
+    from .._digest import sha256_hex
 
-    return hashlib.sha256(f"{container_id}\0{ifname}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return sha256_hex(f"{container_id}\0{ifname}".encode("utf-8", "surrogatepass"))[:16]
 
 
 def temp_name(network: str, tag: str, token: str) -> str:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import AsyncIterator, Iterator
 
-import attrs
-
 from .._defaults import DEFAULT_CACHE_DIR
+from .._digest import sha256_hex
 from .._errors import CacheError, ValidationError
 from .._validate import validate_container_id, validate_ifname, validate_network_name
-from ._entry import CACHE_KIND, INTENT_KIND, CacheEntry, CacheProblem, CacheScan
 from ._files import (
     TEMP_MAX_AGE,
     attachment_tag,
@@ -22,7 +19,14 @@ from ._files import (
     unlink,
     write_atomic,
 )
+from ._format import CACHE_KIND, INTENT_KIND
 from ._locks import HeldLock, LockRequest, acquire, acquire_async
+
+TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._entry import CacheEntry, CacheProblem, CacheScan
 
 __all__ = ["ResultCache"]
 
@@ -80,7 +84,7 @@ class ResultCache:
         return self._intent_path(self._check(network, container_id, ifname))
 
     def _intent_path(self, key: Key) -> str:  # (key already validated)
-        digest = hashlib.sha256("\0".join(key).encode()).hexdigest()[:32]
+        digest = sha256_hex("\0".join(key).encode())[:32]
         return f"{self.intents_dir}/{key[0]}-{digest}"
 
     def lock_path_for(self, network: str) -> str:
@@ -90,17 +94,28 @@ class ResultCache:
 
     # -- reading --
 
-    @staticmethod
-    def _parse(path: str, key: Key, kind: str) -> tuple[CacheEntry | None, CacheProblem | None]:
+    # The typed values; the command line's fast path (``cnilib._lean``) overrides these two.
+
+    def _entry_from(self, data: bytes, path: str, key: Key | None, kind: str) -> CacheEntry:
+        from ._entry import CacheEntry
+
+        return CacheEntry.from_json_bytes(data, path=path, key=key, kind=kind)
+
+    def _problem(self, path: str, message: str, *, foreign: bool = False) -> CacheProblem:
+        from ._entry import CacheProblem
+
+        return CacheProblem(path, message, foreign=foreign)
+
+    def _parse(self, path: str, key: Key, kind: str) -> tuple[CacheEntry | None, CacheProblem | None]:
         data = read_regular(path)
         if data is None:
             return None, None
         try:
-            entry = CacheEntry.from_json_bytes(data, path=path, key=key, kind=kind)
+            entry = self._entry_from(data, path, key, kind)
         except CacheError as exc:
-            return None, CacheProblem(path, str(exc).removeprefix(f"{path}: "))
+            return None, self._problem(path, str(exc).removeprefix(f"{path}: "))
         if entry.key != key:
-            return None, CacheProblem(
+            return None, self._problem(
                 path,
                 f"holds the entry of network {entry.network_name!r}, "
                 f"container {entry.container_id!r}, interface {entry.ifname!r}",
@@ -168,7 +183,7 @@ class ResultCache:
             with os.scandir(directory) as it:
                 names = sorted(e.name for e in it)
         except FileNotFoundError:
-            return CacheScan((), ())
+            return self._scan_result([], [])
         except OSError as exc:
             raise CacheError(f"cannot list cache directory {directory}: {exc.strerror}") from None
         if any(n.startswith(".") for n in names):
@@ -187,6 +202,12 @@ class ResultCache:
                 continue
             if container_id is None or entry.container_id == container_id:
                 entries.append(entry)
+        return self._scan_result(entries, problems)
+
+    @staticmethod
+    def _scan_result(entries: list[Any], problems: list[Any]) -> CacheScan:
+        from ._entry import CacheScan
+
         return CacheScan(tuple(entries), tuple(problems))
 
     def _scan_one(self, path: str, name: str, kind: str, problems: list[CacheProblem]) -> CacheEntry | None:
@@ -194,17 +215,17 @@ class ResultCache:
             data = read_regular(path)
             if data is None:
                 return None  # deleted while we listed
-            entry = CacheEntry.from_json_bytes(data, path=path, kind=kind)
+            entry = self._entry_from(data, path, None, kind)
         except CacheError as exc:
-            problems.append(CacheProblem(path, str(exc).removeprefix(f"{path}: ")))
+            problems.append(self._problem(path, str(exc).removeprefix(f"{path}: ")))
             return None
         try:
             expected = self.intent_path_for(*entry.key) if kind == INTENT_KIND else self.path_for(*entry.key)
         except ValidationError as exc:
-            problems.append(CacheProblem(path, f"names an unusable attachment: {exc}"))
+            problems.append(self._problem(path, f"names an unusable attachment: {exc}"))
             return None
         if os.path.basename(expected) != name:
-            problems.append(CacheProblem(path, f"content names another attachment ({entry.file_name})"))
+            problems.append(self._problem(path, f"content names another attachment ({entry.file_name})"))
             return None
         return entry
 
@@ -236,7 +257,7 @@ class ResultCache:
     def write_intent(self, entry: CacheEntry) -> str:
         """Record durably that an ADD of ``entry``'s attachment is starting; return the path."""
         path = self.intent_path_for(*entry.key)
-        intent = attrs.evolve(entry, kind=INTENT_KIND, result=None, path=None, legacy=False)
+        intent = entry.as_intent()
         self._put(self.intents_dir, path, self._serialize(intent, path), entry, "intent record")
         return path
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING
-
-import cnilib
 
 from ._output import _one_line
-from ._parser import _PROG, _command_word, build_parser
+from ._plain import _PROG, plain_namespace
 from ._settings import EXIT_FAILURE, EXIT_USAGE, _Failure, _timeout, _Usage
 
+TYPE_CHECKING = False  # (not typing's: see ._plain)
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable, Sequence
 
 #: Every command's handler as (module in this package, function): a run imports only its own.
@@ -72,8 +70,10 @@ def _fail(message: str) -> int:
     return EXIT_FAILURE
 
 
-def run(args: list[str]) -> int:
-    """Run ``cnilib ARGS``; returns the exit status."""
+def _parse(args: list[str]) -> argparse.Namespace | int:
+    """The parsed arguments, or the exit status of ``--help``/``--version``/a usage error."""
+    from ._parser import _command_word, build_parser
+
     index = _command_word(args)
     try:
         if index is None:
@@ -87,6 +87,17 @@ def run(args: list[str]) -> int:
     except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     ns.command = command
+    return ns
+
+
+def run(args: list[str]) -> int:
+    """Run ``cnilib ARGS``; returns the exit status."""
+    ns = plain_namespace(args)
+    if ns is None:
+        parsed = _parse(args)
+        if isinstance(parsed, int):
+            return parsed
+        ns = parsed
     handler = _handler(ns.command)
     try:
         ns.timeout = _timeout(ns)  # a bad CNI_TIMEOUT is a usage error before anything runs
@@ -107,6 +118,8 @@ def run(args: list[str]) -> int:
     except Exception as exc:
         # Every cnilib error (and an OS error such as an unreadable file) is one line, exit 1;
         # anything else is a bug and keeps its traceback.
-        if isinstance(exc, (cnilib.CNIError, OSError)):
+        from .._errors import CNIError
+
+        if isinstance(exc, (CNIError, OSError)):
             return _fail(f"{_context(ns)}: {_error_text(exc)}")
         raise

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
 
 import cnilib
 
+TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
 
 def _human_json(value: Any) -> str:

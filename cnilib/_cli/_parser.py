@@ -8,11 +8,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from .._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR, DEFAULT_IFNAME, DEFAULT_PLUGIN_DIRS, __version__
+from ._plain import _PROG
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-
-_PROG = "cnilib"
 
 _DESCRIPTION = """\
 Run CNI plugins from the command line. The cnitool commands (add, check, del, gc, status) take the

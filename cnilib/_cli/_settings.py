@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-from typing import Any
 
 import cnilib
 
 from .._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR, DEFAULT_IFNAME
 from ._output import _debug_hook
-from ._parser import _positive_float
+
+TYPE_CHECKING = False  # (not typing's: see ._plain)
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
 
 #: Exit status: success.
 EXIT_OK = 0
@@ -48,6 +51,10 @@ def _timeout(ns: argparse.Namespace) -> float | None:
     text = os.environ.get("CNI_TIMEOUT", "")
     if not text:
         return None
+    import argparse  # (only with CNI_TIMEOUT set)
+
+    from ._parser import _positive_float
+
     try:
         return _positive_float(text)
     except argparse.ArgumentTypeError as exc:
@@ -91,7 +98,7 @@ def _cap_args() -> dict[str, Any]:
 def parse_cap_args(text: str) -> dict[str, Any]:
     """``CAP_ARGS`` the way cnitool reads it: a JSON object (``null``: none), decoded as Go would;
     the values must be able to reach a plugin as JSON (see :func:`cnilib.validate_capability_args`)."""
-    from .._codec import decode_json, json_type  # only the commands that take CAP_ARGS pay for it
+    from .._jsontext import decode_json, json_type  # only the commands that take CAP_ARGS pay for it
 
     try:
         # The codec refuses what Go refuses: NaN/Infinity, 1e999, absurd nesting, a BOM.
@@ -119,9 +126,9 @@ def go_abs(path: str) -> str:
 
 def container_id_for(netns: str) -> str:
     """cnitool's container id for a netns path: ``cnitool-`` + hex of sha512(abs path)[:10]."""
-    import hashlib  # only the commands that derive an id need it
+    from .._digest import sha512_digest  # only the commands that derive an id need it
 
-    return "cnitool-" + hashlib.sha512(os.fsencode(go_abs(netns))).digest()[:10].hex()
+    return "cnitool-" + sha512_digest(os.fsencode(go_abs(netns)))[:10].hex()
 
 
 def _container_id(ns: argparse.Namespace, netns_abs: str | None) -> str:
@@ -133,19 +140,24 @@ def _container_id(ns: argparse.Namespace, netns_abs: str | None) -> str:
     return container_id_for(netns_abs)
 
 
-def _runtime(ns: argparse.Namespace, netns: str | None, *, must_exist: bool) -> cnilib.RuntimeConfig:
+def runtime_fields(ns: argparse.Namespace, netns: str | None, *, must_exist: bool) -> dict[str, Any]:
+    """The runtime configuration's fields from the options and the environment (or the error)."""
     cap_args = _cap_args()
     args = _cni_args()
     netns_abs = go_abs(netns) if netns is not None else None
     if must_exist and netns_abs is not None and not os.path.exists(netns_abs):
         raise _Failure(f"network namespace {netns_abs} does not exist")
-    return cnilib.RuntimeConfig(
-        container_id=_container_id(ns, netns_abs),
-        netns=netns_abs or "",
-        ifname=_ifname(ns),
-        args=args,
-        capability_args=cap_args,
-    )
+    return {
+        "container_id": _container_id(ns, netns_abs),
+        "netns": netns_abs or "",
+        "ifname": _ifname(ns),
+        "args": tuple(args),
+        "capability_args": cap_args,
+    }
+
+
+def _runtime(ns: argparse.Namespace, netns: str | None, *, must_exist: bool) -> cnilib.RuntimeConfig:
+    return cnilib.RuntimeConfig(**runtime_fields(ns, netns, must_exist=must_exist))
 
 
 def _valid_attachments(ns: argparse.Namespace) -> list[cnilib.GCAttachment]:

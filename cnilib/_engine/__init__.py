@@ -3,11 +3,38 @@
 Layers (see the docs' "Architecture" page): ``_plans``/``_admin`` (what each verb does, as
 generators yielding effects) -> ``_effects`` (the effects, plain data) -> ``_drivers`` (sync,
 asyncio and dry-run loops that carry effects out) -> ``_front`` (:class:`CNI`, :class:`AsyncCNI`).
+The plans see values through ``_values`` (typed here; plain JSON on the command line's fast path,
+``cnilib._lean``), so that names load on first use.
 """
 
 from __future__ import annotations
 
-from ._front import CNI, AsyncCNI
-from ._reports import PlannedCall, PluginReport, PluginRun, RetryPolicy, ValidationReport
+TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._front import CNI, AsyncCNI
+    from ._reports import PlannedCall, PluginReport, PluginRun, RetryPolicy, ValidationReport
 
 __all__ = ["CNI", "AsyncCNI", "PlannedCall", "PluginReport", "PluginRun", "RetryPolicy", "ValidationReport"]
+
+_LAZY = {
+    "CNI": "._front",
+    "AsyncCNI": "._front",
+    "PlannedCall": "._reports",
+    "PluginReport": "._reports",
+    "PluginRun": "._reports",
+    "RetryPolicy": "._reports",
+    "ValidationReport": "._reports",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -9,7 +9,7 @@ from typing import Any, Generic, Literal, TypeVar, cast
 import attrs
 
 from .._cache import CacheEntry, ResultCache
-from .._defaults import DEFAULT_CACHE_DIR, DEFAULT_PLUGIN_DIRS
+from .._defaults import DEFAULT_CACHE_DIR, plugin_dirs_from
 from .._errors import ValidationError
 from .._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor
 from .._models import GCAttachment, NetworkConfigList, RuntimeConfig
@@ -29,15 +29,6 @@ T = TypeVar("T")
 
 #: How many operations run at once by default (200 attaches on 2 cores: 127 s unbounded, 47 s at 16).
 DEFAULT_CONCURRENCY = 16
-
-
-def _plugin_dirs(dirs: Iterable[str] | str | None) -> tuple[str, ...]:
-    if dirs is None:
-        env = os.environ.get("CNI_PATH")
-        return tuple(d for d in env.split(os.pathsep) if d) if env else DEFAULT_PLUGIN_DIRS
-    if isinstance(dirs, str):
-        return tuple(d for d in dirs.split(os.pathsep) if d)
-    return tuple(os.fspath(d) for d in dirs)
 
 
 def _verb(key: Verb | str) -> Verb:
@@ -87,7 +78,7 @@ class Common(Generic[E]):
         if concurrency is not None and concurrency < 1:
             raise ValidationError(f"concurrency must be at least 1 (or None), not {concurrency}")
         self._planner = Planner(
-            plugin_dirs=_plugin_dirs(plugin_dirs),
+            plugin_dirs=plugin_dirs_from(plugin_dirs),
             timeout=timeout,
             timeouts={_verb(k): v for k, v in (timeouts or {}).items()},
             rollback=rollback,

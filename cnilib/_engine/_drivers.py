@@ -11,13 +11,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from .._cache import HeldLock, ResultCache
 from .._cache._locks import LockRequest, acquire, acquire_async
 from .._errors import CNIError
-from .._exec import AsyncExecutor, Executor, find_plugin
-from .._models import VersionInfo
+from .._exec._discovery import find_plugin
 from .._version import Verb
 from ._effects import (
     CacheRead,
@@ -25,21 +22,26 @@ from ._effects import (
     Cancelled,
     Effect,
     Gather,
+    Placeholder,
     Plan,
     Run,
     Simulated,
     Sleep,
     TakeLock,
 )
-from ._plans import Placeholder
-from ._reports import PlannedCall
 
+TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
     import asyncio
+    from typing import Any, TypeVar
+
+    from .._cache import HeldLock, ResultCache
+    from .._exec import AsyncExecutor, Executor
+    from ._reports import PlannedCall
+
+    T = TypeVar("T")
 
 __all__ = ["AsyncDriver", "SyncDriver", "dry_run"]
-
-T = TypeVar("T")
 
 
 class _Steps:
@@ -108,7 +110,8 @@ class SyncDriver:
                     steps.answer(self._do(effect, steps))
                 except CNIError as exc:
                     steps.fail(exc)
-            return cast("T", steps.value)
+            value: T = steps.value
+            return value
         finally:
             steps.close()
             if slots is not None:
@@ -124,7 +127,8 @@ class SyncDriver:
             return None
         if type(effect) is Gather:
             return self._gather(effect)
-        time.sleep(cast("Sleep", effect).seconds)
+        assert isinstance(effect, Sleep)  # what is left
+        time.sleep(effect.seconds)
         return None
 
     def _gather(self, effect: Gather) -> list[Any]:
@@ -158,7 +162,8 @@ class AsyncDriver:
         loop = asyncio.get_running_loop()
         sem = self._slots.get(loop)
         if sem is None:
-            sem = self._slots[loop] = asyncio.Semaphore(cast("int", self.limit))
+            assert self.limit is not None  # (drive only asks for a slot when bounded)
+            sem = self._slots[loop] = asyncio.Semaphore(self.limit)
         return sem
 
     async def drive(self, plan: Plan[T], *, bounded: bool = True) -> T:
@@ -203,7 +208,8 @@ class AsyncDriver:
             steps.close()
         if cancelled is not None:
             raise cancelled
-        return cast("T", steps.value)
+        value: T = steps.value
+        return value
 
     async def _do(self, effect: Effect, steps: _Steps) -> Any:
         import asyncio  # (import cost; already loaded when a loop runs)
@@ -228,7 +234,8 @@ class AsyncDriver:
             return None
         if type(effect) is Gather:
             return await self._gather(effect)
-        await asyncio.sleep(cast("Sleep", effect).seconds)
+        assert isinstance(effect, Sleep)  # what is left
+        await asyncio.sleep(effect.seconds)
         return None
 
     async def _gather(self, effect: Gather) -> list[Any] | _Interrupted:
@@ -294,6 +301,8 @@ def dry_run(plan: Plan[Any], store: ResultCache) -> list[PlannedCall]:
 
 
 def _planned(effect: Run) -> PlannedCall:
+    from ._reports import PlannedCall  # (dry runs only: the fast path never loads attrs models)
+
     req = effect.request
     path: str | None = None
     problem = None
@@ -317,5 +326,7 @@ def _simulated(effect: Run) -> Simulated:
     if req.verb is Verb.ADD:
         return Simulated(Placeholder(effect.index, req.plugin))
     if req.verb is Verb.VERSION:
+        from .._models import VersionInfo
+
         return Simulated(VersionInfo(cni_version="", supported_versions=()))
     return Simulated(None)

@@ -12,11 +12,15 @@ Slotted classes, not attrs: one is made per plugin run and per file operation.
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from typing import Any, TypeAlias, TypeVar
 
-from .._cache import CacheEntry, CacheProblem, CacheScan, ResultCache
 from .._errors import CNIError
-from .._protocol import ExecRequest
+
+TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
+if TYPE_CHECKING:
+    from typing import Any, TypeAlias, TypeVar
+
+    from .._cache import CacheEntry, CacheProblem, CacheScan, ResultCache
+    from .._protocol import ExecRequest
 
 __all__ = [
     "CacheRead",
@@ -26,6 +30,7 @@ __all__ = [
     "DropIntent",
     "Effect",
     "Gather",
+    "Placeholder",
     "Plan",
     "ReadEntry",
     "ReadIntent",
@@ -40,7 +45,6 @@ __all__ = [
     "WriteIntent",
 ]
 
-T = TypeVar("T")
 Key = tuple[str, str, str]
 
 
@@ -72,6 +76,13 @@ class Simulated:
 
     def __init__(self, value: object) -> None:
         self.value = value
+
+
+class Placeholder:
+    """Stands for a result that only exists once an earlier plugin has run (dry runs)."""
+
+    def __init__(self, index: int, plugin: str) -> None:
+        self.text = f"<result of plugins[{index}] ({plugin})>"
 
 
 class Sleep:
@@ -246,4 +257,8 @@ class SweepTemp(CacheWrite):
 
 
 Effect: TypeAlias = Run | Sleep | TakeLock | Gather | CacheRead | CacheWrite
-Plan: TypeAlias = Generator[Effect, Any, T]
+if TYPE_CHECKING:
+    T = TypeVar("T")
+    Plan: TypeAlias = Generator[Effect, Any, T]
+else:
+    Plan = Generator  # (subscripted only in annotations, which are not evaluated)

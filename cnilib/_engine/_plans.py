@@ -7,14 +7,9 @@ rollback, the intent record and the cache entry. Drivers (``_drivers``) carry th
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, cast
 
-import attrs
-
-from .._cache import INTENT_KIND, CacheEntry
 from .._errors import (
     CacheError,
     CNIError,
@@ -26,16 +21,14 @@ from .._errors import (
     ValidationError,
     VersionError,
 )
-from .._exec import check_plugin_name, find_plugin
-from .._models import NetworkConfigList, PluginConfig, RuntimeConfig
-from .._protocol import ExecOutcome, ExecRequest, build_request, decode_outcome
-from .._results import AnyResult, Result, parse_result
+from .._exec._discovery import check_plugin_name, find_plugin
 from .._validate import validate_network_name
 from .._version import Verb, normalize_version, version_at_least
 from ._effects import (
     Cancelled,
     DeleteEntry,
     DropIntent,
+    Placeholder,
     Plan,
     ReadEntry,
     ReadIntent,
@@ -47,20 +40,23 @@ from ._effects import (
     WriteEntry,
     WriteIntent,
 )
-from ._preflight import check_runtime_values, with_cached_args
-from ._reports import PluginRun, RetryPolicy, add_note, report_run
+from ._notes import add_note, report_run
+from ._preflight import check_runtime_values
 
-__all__ = ["Placeholder", "Planner"]
+TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .._models import NetworkConfigList, PluginConfig, RuntimeConfig
+    from .._protocol import ExecOutcome, ExecRequest
+    from .._results import AnyResult, Result
+    from ._reports import PluginRun, RetryPolicy
+    from ._values import Values
+
+__all__ = ["Planner"]
 
 Key = tuple[str, str, str]
 _NOTHING_APPLIED = "ADD refused before any plugin ran: nothing was applied"
-
-
-class Placeholder:
-    """Stands for a result that only exists once an earlier plugin has run (dry runs)."""
-
-    def __init__(self, index: int, plugin: str) -> None:
-        self.text = f"<result of plugins[{index}] ({plugin})>"
 
 
 class _Progress:
@@ -73,26 +69,45 @@ class _Progress:
         self.last = -1
 
 
-def _expired() -> ExecOutcome:
-    # The operation's deadline passed before this plugin could start: report it as a timeout.
-    return ExecOutcome(exit_status=None, timed_out=True, timeout=0.0)
-
-
-@attrs.define
 class Planner:
-    """Configuration every plan needs, and the plans of ADD and DEL (``_admin`` has the rest)."""
+    """Configuration every plan needs, and the plans of ADD and DEL (``_admin`` has the rest).
 
-    plugin_dirs: tuple[str, ...]
-    timeout: float | None
-    timeouts: Mapping[Verb, float]
-    rollback: bool
-    retry: RetryPolicy | None
-    cleanup_on_timeout: bool
-    cleanup_timeout: float | None
-    lock_timeout: float | None
-    on_plugin: Callable[[PluginRun], None] | None
-    #: Pre-flight ADD looks every plugin up (False for fake executors, which have no files).
-    resolve: bool = True
+    ``values`` makes and reads the values the plans pass around (requests, results, cache
+    entries): the typed models by default (``_values.TypedValues``), plain validated JSON on the
+    command line's fast path (``cnilib._lean``). ``resolve``: pre-flight ADD looks every plugin
+    up (False for fake executors, which have no files).
+    """
+
+    def __init__(
+        self,
+        *,
+        plugin_dirs: tuple[str, ...],
+        timeout: float | None,
+        timeouts: Mapping[Verb, float],
+        rollback: bool,
+        retry: RetryPolicy | None,
+        cleanup_on_timeout: bool,
+        cleanup_timeout: float | None,
+        lock_timeout: float | None,
+        on_plugin: Callable[[PluginRun], None] | None,
+        resolve: bool = True,
+        values: Values | None = None,
+    ) -> None:
+        self.plugin_dirs = plugin_dirs
+        self.timeout = timeout
+        self.timeouts = timeouts
+        self.rollback = rollback
+        self.retry = retry
+        self.cleanup_on_timeout = cleanup_on_timeout
+        self.cleanup_timeout = cleanup_timeout
+        self.lock_timeout = lock_timeout
+        self.on_plugin = on_plugin
+        self.resolve = resolve
+        if values is None:
+            from ._values import TypedValues
+
+            values = TypedValues()
+        self.values: Values = values
 
     # -- helpers --
 
@@ -135,22 +150,9 @@ class Planner:
         version: str,
         prev: Any,
     ) -> ExecRequest:
-        placeholder = prev if isinstance(prev, Placeholder) else None
-        req = build_request(
-            verb,
-            plugin,
-            rt,
-            network_name=conflist.name,
-            cni_version=version,
-            search_path=self.plugin_dirs,
-            # A stand-in object keeps prevResult where the real one would be in stdin's key order.
-            prev_result={} if placeholder else prev,
+        return self.values.request(
+            verb, conflist, plugin, rt, version=version, search_path=self.plugin_dirs, prev=prev
         )
-        if placeholder is not None:
-            stdin = json.loads(req.stdin)
-            stdin["prevResult"] = placeholder.text
-            req = attrs.evolve(req, stdin=json.dumps(stdin, separators=(",", ":")).encode())
-        return req
 
     # -- one plugin call: deadline, decoding, report, retries --
 
@@ -161,13 +163,14 @@ class Planner:
         outcome: ExecOutcome | None = None
         try:
             if deadline is not None and deadline <= started:
-                outcome = _expired()
+                # The deadline passed before this plugin could start: report it as a timeout.
+                outcome = self.values.expired()
             else:
                 answer = yield Run(req, None if deadline is None else deadline - started, where[1])
                 if isinstance(answer, Simulated):
                     return answer.value  # a dry run: nothing ran, nothing to report
-                outcome = cast("ExecOutcome", answer)
-            value = decode_outcome(req, outcome)
+                outcome = answer
+            value = self.values.decode(req, outcome)
         except CNIError as exc:
             report_run(self.on_plugin, (*where, attempt, started), req, outcome, exc)
             raise
@@ -234,10 +237,12 @@ class Planner:
                 )
             raise
         prev = done.result
-        if isinstance(prev, Result):
-            return cast("AnyResult", prev)
+        if self.values.is_result(prev):
+            result: AnyResult = prev
+            return result
         # A plugin may answer null (libcni tolerates it): the caller still gets a Result, empty.
-        return parse_result({"cniVersion": version})
+        empty: AnyResult = self.values.empty_result(version)
+        return empty
 
     def add_locked(
         self,
@@ -251,7 +256,7 @@ class Planner:
         """The intent record, every plugin in order, the entry; ``done`` says how far it got."""
         key = (conflist.name, rt.container_id, rt.ifname)
         # Recorded before the first plugin runs: after a crash, GC and recover() DEL from this.
-        yield WriteIntent(CacheEntry.create(conflist, rt, None, kind=INTENT_KIND))
+        yield WriteIntent(self.values.entry(conflist, rt, None, intent=True))
         deadline = self.deadline(Verb.ADD, timeout)  # the plugins' time, as before intents existed
         for i, plugin in enumerate(conflist.plugins):
             req = self.request(Verb.ADD, conflist, plugin, rt, version=version, prev=done.result)
@@ -263,7 +268,7 @@ class Planner:
                 raise
         if not isinstance(done.result, Placeholder):  # (a dry run has no result to write)
             # Read under this lock at the start: the file is this attachment's or there is none.
-            yield WriteEntry(CacheEntry.create(conflist, rt, done.result), owner_checked=True)
+            yield WriteEntry(self.values.entry(conflist, rt, done.result), owner_checked=True)
             yield DropIntent(key)
 
     def rollback_add(
@@ -286,9 +291,9 @@ class Planner:
                 add_note(exc, f"its intent record could not be removed: {err}")
             return
         prev = None
-        if version_at_least(version, "0.4.0") and isinstance(applied, Result):
+        if version_at_least(version, "0.4.0") and self.values.is_result(applied):
             try:
-                prev = applied.convert_to(version)
+                prev = self.values.convert(applied, version)
             except ResultError:
                 prev = None
         # The original deadline may be what just expired: cleanup gets one of its own.
@@ -335,14 +340,14 @@ class Planner:
         if entry is not None and entry.result is not None and version_at_least(version, "0.4.0"):
             # prevResult on DEL exists from 0.4.0 on: the cached result in the list's version.
             try:
-                prev = entry.parsed_result(version)
+                prev = self.values.cached_result(entry, version)
             except CNIError:
                 drop = True  # unparseable or not convertible to the list's version
         if drop:
             # A corrupt cache must never block DEL: drop it and go on without prevResult.
             yield DeleteEntry(key, owner_checked=True)
         cached = entry if entry is not None else (yield ReadIntent(key))
-        rt = with_cached_args(rt, cached)
+        rt = self.values.with_cached_args(rt, cached)
         failures = yield from self.del_plugins(
             conflist, rt, version, prev, deadline, last=len(conflist.plugins) - 1
         )

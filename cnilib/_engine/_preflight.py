@@ -6,11 +6,14 @@ import json
 import math
 from collections.abc import Mapping
 
-import attrs
-
-from .._cache import CacheEntry
 from .._errors import ValidationError
-from .._models import RuntimeConfig
+
+TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .._cache import CacheEntry
+    from .._models import RuntimeConfig
 
 __all__ = ["check_runtime_values", "with_cached_args"]
 
@@ -35,7 +38,7 @@ def _finite(value: object) -> None:
         _finite(child)
 
 
-def check_runtime_values(rt: RuntimeConfig) -> None:
+def check_runtime_values(rt: Any) -> None:
     """Everything ADD will serialize for a plugin is valid text and JSON, or ValidationError."""
     rt.validate()
     _check_text("network namespace path", rt.netns)
@@ -52,6 +55,8 @@ def with_cached_args(rt: RuntimeConfig, cached: CacheEntry | None) -> RuntimeCon
     """DEL/CHECK without CNI_ARGS or capability args use the ones ADD was made with; explicit win."""
     if cached is None or (rt.args and rt.capability_args):
         return rt
+    import attrs
+
     return attrs.evolve(
         rt,
         args=rt.args or cached.cni_args,

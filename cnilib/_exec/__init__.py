@@ -6,12 +6,23 @@ memory. On a deadline (or asyncio cancellation) the whole group gets SIGTERM, a 
 SIGKILL, and the call returns even if a grandchild escaped holding the pipes. A plugin that exited
 while a child it left behind still holds the pipes is waited for ``linger`` seconds, then that child
 is killed with the group.
+
+Names are loaded on first use: the command line's fast path imports ``_discovery`` and ``_proc``
+without the attrs-based executors.
 """
 
-from ._async import AsyncSubprocessExecutor
+from __future__ import annotations
+
 from ._discovery import check_plugin_name, find_plugin
-from ._proc import DEFAULT_ENV_ALLOW, AsyncExecutor, Executor
-from ._sync import SubprocessExecutor
+from ._proc import DEFAULT_ENV_ALLOW
+
+TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._async import AsyncSubprocessExecutor
+    from ._options import AsyncExecutor, Executor
+    from ._sync import SubprocessExecutor
 
 __all__ = [
     "DEFAULT_ENV_ALLOW",
@@ -22,3 +33,21 @@ __all__ = [
     "check_plugin_name",
     "find_plugin",
 ]
+
+_LAZY = {
+    "AsyncExecutor": "._options",
+    "Executor": "._options",
+    "AsyncSubprocessExecutor": "._async",
+    "SubprocessExecutor": "._sync",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

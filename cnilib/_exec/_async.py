@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 from .._protocol import ExecOutcome, ExecRequest
 from . import _proc
 from ._discovery import find_plugin
-from ._proc import _CHUNK, _TXTBSY_DELAYS, _Base, _Capture, _close, _Drain, _killpg, _pipes
+from ._options import _Base
+from ._proc import _CHUNK, _TXTBSY_DELAYS, _Capture, _close, _Drain, _killpg, _pipes
 
 
 class AsyncSubprocessExecutor(_Base):

@@ -1,20 +1,30 @@
-"""What both executors share: the executor protocols, output capture, the process helpers, the options."""
+"""What both executors share: output capture, the process helpers, the spawning; and the sync run loop.
+
+Free of attrs (like every module on the command line's fast path, see ``cnilib._lean``): the
+executors' options and protocols are in ``_options``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import io
+import math
 import os
+import select
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import IO, Any, Literal, Protocol
 
-import attrs
+from ._discovery import find_plugin
 
-from .._protocol import ExecOutcome, ExecRequest, _str_tuple
+TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
+if TYPE_CHECKING:
+    from typing import IO, Any, Literal
+
+    from .._protocol import ExecOutcome, ExecRequest
 
 #: Variables passed through in ``env="clean"`` mode: enough for plugins that run iptables/ip.
 DEFAULT_ENV_ALLOW: tuple[str, ...] = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
@@ -27,22 +37,6 @@ _OWN_GROUP: dict[str, Any] = (
     {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
 )
 _TXTBSY_DELAYS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
-
-
-class Executor(Protocol):
-    """Runs one :class:`ExecRequest` to completion (the seam a fake executor replaces)."""
-
-    def run(self, request: ExecRequest, *, timeout: float | None = None) -> ExecOutcome:
-        """Run the plugin and return what happened; never raises for plugin failures."""
-        ...
-
-
-class AsyncExecutor(Protocol):
-    """The asyncio flavour of :class:`Executor`."""
-
-    async def run(self, request: ExecRequest, *, timeout: float | None = None) -> ExecOutcome:
-        """Run the plugin and return what happened; cancellation kills the plugin's group."""
-        ...
 
 
 class _Capture:
@@ -121,16 +115,24 @@ def _pipes(proc: subprocess.Popen[bytes]) -> tuple[int, int, int]:
     return fds
 
 
-@attrs.define
-class _Base:
-    env: Literal["inherit", "clean"] = "inherit"
-    env_allow: tuple[str, ...] = attrs.field(default=DEFAULT_ENV_ALLOW, converter=_str_tuple)
-    extra_env: Mapping[str, str] = attrs.field(factory=dict)
-    argv_prefix: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    output_limit: int = 16 * 1024 * 1024
-    kill_grace: float = 0.5
-    linger: float = 1.0
-    parent_env: Callable[[], Mapping[bytes, bytes]] | None = None
+class Spawner:
+    """The executors' process start: environment, argv, text-file-busy retries, the outcome.
+
+    A mixin without state of its own: the attributes it reads are the executors' options.
+    """
+
+    __slots__ = ()
+    env: Literal["inherit", "clean"]
+    env_allow: tuple[str, ...]
+    extra_env: Mapping[str, str]
+    argv_prefix: tuple[str, ...]
+    output_limit: int
+    kill_grace: float
+    linger: float
+    parent_env: Callable[[], Mapping[bytes, bytes]] | None
+
+    def _make_outcome(self, **fields: Any) -> ExecOutcome:
+        raise NotImplementedError
 
     def build_env(self, cni_vars: Mapping[str, str]) -> dict[bytes, bytes]:
         """The plugin's environment: parent env (or its allow-listed part), extras, then CNI vars.
@@ -177,7 +179,7 @@ class _Base:
     def _start_failed(self, path: str, exc: OSError, started: float) -> ExecOutcome:
         # With an argv_prefix the program that failed may be the wrapper (nsenter), not the plugin.
         failed = os.fsdecode(exc.filename) if exc.filename is not None else path
-        return ExecOutcome(
+        return self._make_outcome(
             exit_status=None,
             plugin_path=path,
             start_error=f"{exc.strerror or exc} ({failed})",
@@ -195,7 +197,7 @@ class _Base:
         timed_out: bool,
     ) -> ExecOutcome:
         exit_status, sig = _status(proc.returncode)
-        return ExecOutcome(
+        return self._make_outcome(
             exit_status=exit_status,
             signal=sig,
             stdout=drain.stdout.value(),
@@ -219,3 +221,143 @@ def _close(*files: IO[bytes] | None) -> None:
         if f is not None:
             with contextlib.suppress(OSError):
                 f.close()
+
+
+class _PollLoop:
+    """One plugin's pipes and exit, watched with poll(2) in the calling thread."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], drain: _Drain) -> None:
+        self.proc = proc
+        self.drain = drain
+        in_fd, out_fd, err_fd = _pipes(proc)
+        # select.poll rather than a selectors object: no epoll descriptor to create per call.
+        self.poller = select.poll()
+        self.in_fd = in_fd
+        # Most configs fit in the pipe buffer: write at once and skip a poll round.
+        if drain.write_stdin(in_fd):
+            self._stdin_done()
+        else:
+            self.poller.register(in_fd, select.POLLOUT)
+        self.buffers = {out_fd: drain.stdout, err_fd: drain.stderr}
+        self.poller.register(out_fd, select.POLLIN)
+        self.poller.register(err_fd, select.POLLIN)
+        self.pidfd = open_pidfd(proc.pid)
+        if self.pidfd is not None:
+            self.poller.register(self.pidfd, select.POLLIN)
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+
+    def _stdin_done(self) -> None:
+        _close(self.proc.stdin)
+        self.in_fd = -1
+
+    def run(self, deadline: float | None, linger: float) -> bool:
+        """Pump until the plugin exited and its pipes closed; True when ``deadline`` passed first."""
+        proc = self.proc
+        exited_at: float | None = None
+        while self.buffers or proc.returncode is None:
+            now = time.monotonic()
+            end = deadline
+            if exited_at is not None:
+                # The plugin is done; only a left-behind child holds the pipes. Not a timeout even
+                # when the deadline cuts this short: the plugin's exit status is reported.
+                linger_end = exited_at + linger
+                end = linger_end if end is None else min(end, linger_end)
+                if now >= end:
+                    return False
+            elif end is not None and now >= end:
+                return True
+            self._poll_once(-1 if end is None else math.ceil((end - now) * 1000))
+            if exited_at is None and proc.returncode is not None:
+                exited_at = time.monotonic()
+        return False
+
+    def _poll_once(self, wait_ms: int) -> None:
+        if self.pidfd is None:  # no exit notification: poll for it
+            wait_ms = 20 if wait_ms < 0 else min(wait_ms, 20)
+        for fd, _ in self.poller.poll(wait_ms):
+            if fd in self.buffers:
+                self._read(fd)
+            elif fd == self.in_fd:
+                if self.drain.write_stdin(fd):
+                    self.poller.unregister(fd)
+                    self._stdin_done()
+            elif fd == self.pidfd:
+                self.poller.unregister(fd)
+                self.proc.wait()  # readable pidfd: it has exited, this only reaps it
+        if self.proc.returncode is None and self.pidfd is None:
+            self.proc.poll()
+
+    def _read(self, fd: int) -> None:
+        try:
+            data = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.buffers[fd].feed(data)
+        else:
+            self.poller.unregister(fd)
+            del self.buffers[fd]
+
+
+class SyncRunner(Spawner):
+    """The sync executors' run: one plugin's pipes and exit watched with poll(2) in the calling thread."""
+
+    __slots__ = ()
+
+    def run(self, request: ExecRequest, *, timeout: float | None = None) -> ExecOutcome:
+        """Run the plugin and return its outcome (never raises for plugin failures).
+
+        Raises :class:`~cnilib.ValidationError` or :class:`~cnilib.PluginNotFoundError` before
+        anything is started when the plugin type is unusable or not found.
+        """
+        path = find_plugin(request.plugin, request.search_path)
+        started = time.monotonic()
+        try:
+            proc = self._spawn(path, self.build_env(request.env))
+        except OSError as exc:
+            return self._start_failed(path, exc, started)
+        try:
+            drain, timed_out = self._drive(proc, request.stdin, started, timeout)
+        finally:
+            _close(proc.stdin, proc.stdout, proc.stderr)
+            if proc.returncode is None:  # only on an unexpected error (or KeyboardInterrupt)
+                _killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        return self._outcome(
+            proc, path=path, drain=drain, started=started, timeout=timeout, timed_out=timed_out
+        )
+
+    def _drive(
+        self, proc: subprocess.Popen[bytes], stdin: bytes, started: float, timeout: float | None
+    ) -> tuple[_Drain, bool]:
+        deadline = None if timeout is None else started + timeout
+        loop = _PollLoop(proc, _Drain(stdin, self.output_limit))
+        try:
+            timed_out = loop.run(deadline, self.linger)
+            if timed_out:
+                self._terminate(proc, loop.pidfd)
+            elif loop.buffers:
+                _killpg(proc.pid, signal.SIGKILL)
+        finally:
+            loop.close()
+        return loop.drain, timed_out
+
+    def _terminate(self, proc: subprocess.Popen[bytes], pidfd: int | None) -> None:
+        _killpg(proc.pid, signal.SIGTERM)
+        if proc.returncode is None:
+            if pidfd is not None:
+                poller = select.poll()
+                poller.register(pidfd, select.POLLIN)
+                poller.poll(math.ceil(self.kill_grace * 1000))
+                proc.poll()
+            else:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(self.kill_grace)
+        # SIGKILL the group even if the leader left: grandchildren may have ignored SIGTERM.
+        _killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

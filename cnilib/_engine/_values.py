@@ -1,0 +1,150 @@
+"""The values the plans pass around, made and read in one place.
+
+A plan never builds a request, decodes an outcome or creates a cache entry itself: it asks its
+:class:`Values`. :class:`TypedValues` (the library's path) answers with the typed models; the
+command line's fast path (``cnilib._lean``) answers with plain, validated JSON values that quack
+the same, so that one set of plans serves both without importing attrs on the fast path.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .._cache import CacheEntry
+    from .._models import NetworkConfigList, PluginConfig, RuntimeConfig
+    from .._protocol import ExecOutcome, ExecRequest
+    from .._version import Verb
+
+__all__ = ["TypedValues", "Values"]
+
+
+class Values(Protocol):
+    """What the plans ask of their values (see the module docstring)."""
+
+    def request(
+        self,
+        verb: Verb,
+        conflist: NetworkConfigList,
+        plugin: PluginConfig,
+        rt: RuntimeConfig,
+        *,
+        version: str,
+        search_path: tuple[str, ...],
+        prev: Any,
+    ) -> ExecRequest:
+        """The request that runs ``plugin`` of ``conflist`` for ``verb`` (``prev``: prevResult)."""
+        ...
+
+    def decode(self, request: ExecRequest, outcome: ExecOutcome) -> Any:
+        """The outcome's value (an ADD's result, None, version info) or its error."""
+        ...
+
+    def expired(self) -> ExecOutcome:
+        """The outcome of a plugin that could not start before its deadline: a timeout."""
+        ...
+
+    def entry(
+        self, conflist: NetworkConfigList, rt: RuntimeConfig, result: Any, *, intent: bool = False
+    ) -> CacheEntry:
+        """The attachment's cache entry (``intent``: its intent record, without a result)."""
+        ...
+
+    def is_result(self, value: Any) -> bool:
+        """True for a decoded result (not None, not a dry run's placeholder)."""
+        ...
+
+    def empty_result(self, version: str) -> Any:
+        """The empty result of ``version`` (what ADD returns when the last plugin printed null)."""
+        ...
+
+    def convert(self, result: Any, version: str) -> Any:
+        """``result`` in ``version``; :class:`~cnilib.ResultError` when it cannot be."""
+        ...
+
+    def cached_result(self, entry: CacheEntry, version: str) -> Any:
+        """An entry's result in ``version``; a :class:`~cnilib.CNIError` when it is unusable."""
+        ...
+
+    def with_cached_args(self, rt: RuntimeConfig, cached: CacheEntry | None) -> RuntimeConfig:
+        """DEL/CHECK without CNI_ARGS or capability args use the ones ADD was made with; explicit win."""
+        ...
+
+
+class TypedValues:
+    """The library's values: :class:`~cnilib.ExecRequest`, the result classes, :class:`~cnilib.CacheEntry`."""
+
+    __slots__ = ()
+
+    def request(
+        self,
+        verb: Verb,
+        conflist: NetworkConfigList,
+        plugin: PluginConfig,
+        rt: RuntimeConfig,
+        *,
+        version: str,
+        search_path: tuple[str, ...],
+        prev: Any,
+    ) -> ExecRequest:
+        import attrs
+
+        from .._protocol import build_request
+        from ._effects import Placeholder
+
+        placeholder = prev if isinstance(prev, Placeholder) else None
+        req = build_request(
+            verb,
+            plugin,
+            rt,
+            network_name=conflist.name,
+            cni_version=version,
+            search_path=search_path,
+            # A stand-in object keeps prevResult where the real one would be in stdin's key order.
+            prev_result={} if placeholder else prev,
+        )
+        if placeholder is not None:
+            stdin = json.loads(req.stdin)
+            stdin["prevResult"] = placeholder.text
+            req = attrs.evolve(req, stdin=json.dumps(stdin, separators=(",", ":")).encode())
+        return req
+
+    def decode(self, request: ExecRequest, outcome: ExecOutcome) -> Any:
+        from .._protocol import decode_outcome
+
+        return decode_outcome(request, outcome)
+
+    def expired(self) -> ExecOutcome:
+        from .._protocol import ExecOutcome
+
+        return ExecOutcome(exit_status=None, timed_out=True, timeout=0.0)
+
+    def entry(
+        self, conflist: NetworkConfigList, rt: RuntimeConfig, result: Any, *, intent: bool = False
+    ) -> CacheEntry:
+        from .._cache._entry import CacheEntry
+        from .._cache._format import CACHE_KIND, INTENT_KIND
+
+        return CacheEntry.create(conflist, rt, result, kind=INTENT_KIND if intent else CACHE_KIND)
+
+    def is_result(self, value: Any) -> bool:
+        from .._results import Result
+
+        return isinstance(value, Result)
+
+    def empty_result(self, version: str) -> Any:
+        from .._results import parse_result
+
+        return parse_result({"cniVersion": version})
+
+    def convert(self, result: Any, version: str) -> Any:
+        return result.convert_to(version)
+
+    def cached_result(self, entry: CacheEntry, version: str) -> Any:
+        return entry.parsed_result(version)
+
+    def with_cached_args(self, rt: RuntimeConfig, cached: CacheEntry | None) -> RuntimeConfig:
+        from ._preflight import with_cached_args
+
+        return with_cached_args(rt, cached)

@@ -1,0 +1,44 @@
+"""The executor protocols and the subprocess executors' options (attrs fields)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, Protocol
+
+import attrs
+
+from .._protocol import ExecOutcome, ExecRequest, _str_tuple
+from ._proc import DEFAULT_ENV_ALLOW, Spawner
+
+__all__ = ["AsyncExecutor", "Executor"]
+
+
+class Executor(Protocol):
+    """Runs one :class:`ExecRequest` to completion (the seam a fake executor replaces)."""
+
+    def run(self, request: ExecRequest, *, timeout: float | None = None) -> ExecOutcome:
+        """Run the plugin and return what happened; never raises for plugin failures."""
+        ...
+
+
+class AsyncExecutor(Protocol):
+    """The asyncio flavour of :class:`Executor`."""
+
+    async def run(self, request: ExecRequest, *, timeout: float | None = None) -> ExecOutcome:
+        """Run the plugin and return what happened; cancellation kills the plugin's group."""
+        ...
+
+
+@attrs.define
+class _Base(Spawner):
+    env: Literal["inherit", "clean"] = "inherit"
+    env_allow: tuple[str, ...] = attrs.field(default=DEFAULT_ENV_ALLOW, converter=_str_tuple)
+    extra_env: Mapping[str, str] = attrs.field(factory=dict)
+    argv_prefix: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    output_limit: int = 16 * 1024 * 1024
+    kill_grace: float = 0.5
+    linger: float = 1.0
+    parent_env: Callable[[], Mapping[bytes, bytes]] | None = None
+
+    def _make_outcome(self, **fields: Any) -> ExecOutcome:
+        return ExecOutcome(**fields)

@@ -1,0 +1,18 @@
+"""The command line's fast path: ``cnilib add`` and ``cnilib del`` without attrs or cattrs.
+
+A run of the command line is one process for one operation, and importing the typed models
+(attrs, cattrs and the classes built with them) costs more than everything else it does. The fast
+path runs the engine's own plans and sync driver (``cnilib._engine``) with plain values that are
+validated JSON: the configuration list, the runtime configuration, the requests and outcomes,
+the results (:mod:`._results` writes exactly what the typed model would) and the cache entries
+(the same bytes, :mod:`cnilib._cache._format`).
+
+It takes only what it can judge exactly: the loader answers None for anything unusual (before
+anything has run, so the command line then takes the typed path), and a result or a cached result
+it cannot judge is handed to the typed model for that one step. ``tests/test_lean.py`` checks that
+both paths agree: the same plugin stdin and environment, the same cache bytes, the same output.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []  # the modules are imported directly: ``_load`` first, ``_run`` once found
