@@ -91,9 +91,21 @@ _EDGES = [0, "", None, 1.0, "4", "6", "0.0.0.0/0", "::/0"]
 def test_edge_values_are_read_as_the_typed_model_reads_them(version: str, edge: Any) -> None:
     base = {
         "cniVersion": version,
-        "interfaces": [{"name": "eth0", "mac": "m", "mtu": 1500, "sandbox": "/x", "socketPath": "/s", "pciID": "p"}],
+        "interfaces": [
+            {"name": "eth0", "mac": "m", "mtu": 1500, "sandbox": "/x", "socketPath": "/s", "pciID": "p"}
+        ],
         "ips": [{"version": "4", "interface": 0, "address": "10.0.0.2/24", "gateway": "10.0.0.1"}],
-        "routes": [{"dst": "0.0.0.0/0", "gw": "10.0.0.1", "mtu": 1, "advmss": 2, "priority": 3, "table": 4, "scope": 5}],
+        "routes": [
+            {
+                "dst": "0.0.0.0/0",
+                "gw": "10.0.0.1",
+                "mtu": 1,
+                "advmss": 2,
+                "priority": 3,
+                "table": 4,
+                "scope": 5,
+            }
+        ],
         "dns": {"nameservers": ["1.1.1.1"], "domain": "d", "search": ["s"], "options": ["o"]},
     }
     taken = 0
@@ -199,7 +211,8 @@ def test_the_quick_address_checks_accept_only_what_ipaddress_accepts(text: str) 
     if _plain_ipv4(text) or _plain_ipv6(text):
         assert _accepted(ipaddress.ip_address, text)
     if _plain_cidr(text):
-        assert _accepted(ipaddress.ip_interface, text) and "/" in text
+        assert _accepted(ipaddress.ip_interface, text)
+        assert "/" in text
 
 
 @settings(max_examples=500, deadline=None)
@@ -210,7 +223,8 @@ def test_the_quick_address_checks_take_the_usual_spellings(address: Any, prefix:
         assert _plain_ipv4(text)
         assert _plain_cidr(f"{text}/{prefix % 33}")
     elif "." not in text:  # (an embedded IPv4 part is left to ipaddress)
-        assert _plain_ipv6(text) and _plain_ipv6(address.exploded)
+        assert _plain_ipv6(text)
+        assert _plain_ipv6(address.exploded)
         assert _plain_cidr(f"{text}/{prefix}")
 
 
@@ -236,13 +250,20 @@ def test_requests_and_entries_are_the_typed_ones(conflist: Any, rt: Any, prev: A
             kw: dict[str, Any] = {"version": version, "search_path": ("/a", "/b")}
             typed = TypedValues().request(verb, conflist, plugin, rt, prev=prev, **kw)
             lean = LeanValues().request(
-                verb, _lean_list(conflist), _lean_list(conflist).plugins[index], _lean_rt(rt), prev=lean_prev, **kw
+                verb,
+                _lean_list(conflist),
+                _lean_list(conflist).plugins[index],
+                _lean_rt(rt),
+                prev=lean_prev,
+                **kw,
             )
             for field in attrs.fields(ExecRequest):
                 assert getattr(lean, field.name) == getattr(typed, field.name), field.name
     for intent in (False, True):
         typed_entry = TypedValues().entry(conflist, rt, None if intent else prev, intent=intent)
-        lean_entry = LeanValues().entry(_lean_list(conflist), _lean_rt(rt), None if intent else lean_prev, intent=intent)
+        lean_entry = LeanValues().entry(
+            _lean_list(conflist), _lean_rt(rt), None if intent else lean_prev, intent=intent
+        )
         assert lean_entry.to_json_bytes() == typed_entry.to_json_bytes()
 
 
@@ -252,13 +273,24 @@ def test_the_store_reads_entries_as_the_typed_store(tmp_path: Path) -> None:
     typed_store, lean_store = ResultCache(tmp_path / "cache"), LeanStore(tmp_path / "cache")
     typed_store.write(TypedValues().entry(conflist, rt, parse_result(result_100())))
     typed, lean = typed_store.read_tolerant("n", "c-1", "eth0"), lean_store.read_tolerant("n", "c-1", "eth0")
-    for name in ("network_name", "container_id", "ifname", "config", "netns", "cni_args", "result", "kind", "path"):
+    for name in (
+        "network_name",
+        "container_id",
+        "ifname",
+        "config",
+        "netns",
+        "cni_args",
+        "result",
+        "kind",
+        "path",
+    ):
         assert getattr(lean[0], name) == getattr(typed[0], name), name
     assert dict(lean[0].capability_args) == dict(typed[0].capability_args)
     # A corrupt file is a problem to both, with the same words.
     (tmp_path / "cache" / "results" / "n-c-1-eth0").write_bytes(b"{")
     typed, lean = typed_store.read_tolerant("n", "c-1", "eth0"), lean_store.read_tolerant("n", "c-1", "eth0")
-    assert lean[0] is None and typed[0] is None
+    assert lean[0] is None
+    assert typed[0] is None
     assert (str(lean[1]), lean[1].foreign) == (str(typed[1]), typed[1].foreign)  # type: ignore[union-attr]
 
 
@@ -279,8 +311,26 @@ def load_network_from(tmp_path: Path, obj: Any) -> Any:
     return load_network(d, obj["name"])
 
 
-_PLUGIN_KEYS = ("type", "name", "cniVersion", "capabilities", "ipam", "dns", "args", "runtimeConfig", "prevResult")
-_LIST_KEYS = ("cniVersion", "cniVersions", "disableCheck", "disableGC", "loadOnlyInlinedPlugins", "plugins", "name")
+_PLUGIN_KEYS = (
+    "type",
+    "name",
+    "cniVersion",
+    "capabilities",
+    "ipam",
+    "dns",
+    "args",
+    "runtimeConfig",
+    "prevResult",
+)
+_LIST_KEYS = (
+    "cniVersion",
+    "cniVersions",
+    "disableCheck",
+    "disableGC",
+    "loadOnlyInlinedPlugins",
+    "plugins",
+    "name",
+)
 
 
 @st.composite
@@ -326,10 +376,16 @@ def test_a_list_is_loaded_as_the_typed_loader_loads_it_or_left_to_it(obj: dict[s
 
 
 def test_the_loader_takes_ordinary_lists_and_leaves_the_rest(tmp_path: Path) -> None:
-    ordinary = {"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "bridge", "ipam": {"type": "host-local"}}]}
+    ordinary = {
+        "cniVersion": "1.0.0",
+        "name": "n",
+        "plugins": [{"type": "bridge", "ipam": {"type": "host-local"}}],
+    }
     (tmp_path / "20-n.conflist").write_text(json.dumps(ordinary))
     assert lean_network(str(tmp_path), "n") is not None
-    (tmp_path / "30-single.conf").write_text(json.dumps({"cniVersion": "1.0.0", "name": "s", "type": "bridge"}))
+    (tmp_path / "30-single.conf").write_text(
+        json.dumps({"cniVersion": "1.0.0", "name": "s", "type": "bridge"})
+    )
     assert lean_network(str(tmp_path), "s") is None  # a single .conf: wrapped by the typed loader
     assert lean_network(str(tmp_path), "missing") is None  # the typed loader's error
     (tmp_path / "n").mkdir()  # a drop-in directory
@@ -474,3 +530,37 @@ def test_add_takes_the_fast_path_only_for_what_it_can_judge(cli: CLI, ns_file: s
         assert json.loads(proc.stdout)["ips"][0]["address"] == "10.1.0.2/24"
     entry = json.loads((cli.cache / "results" / f"net-{cnitool_id(ns_file)}-eth0").read_bytes())
     assert entry["result"]["ips"] == [{"address": "10.1.0.2/24", "gateway": "10.1.0.1", "interface": 0}]
+
+
+def test_the_fast_engine_in_process_does_what_cni_does(tmp_path: Path) -> None:
+    from cnilib import CNI
+    from cnilib._lean._run import LeanEngine
+    from cnilib.testing.plugins import recording_plugin
+
+    log = tmp_path / "calls.log"
+    recording_plugin(tmp_path / "bin", "pa", log=log, stdout={"ADD": result_100()})
+    recording_plugin(tmp_path / "bin", "pb", log=log, stdout={"ADD": _RESULT_040})
+    conf = {"cniVersion": "1.0.0", "name": "net", "plugins": [{"type": "pa"}, {"type": "pb", "x": [1]}]}
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "10-net.conflist").write_text(json.dumps(conf))
+    fields: dict[str, Any] = {"container_id": "c1", "netns": "/run/netns/c1", "args": (("A", "b"),)}
+    seen = []
+    for engine in ("fast", "typed"):
+        cache = tmp_path / engine
+        log.unlink(missing_ok=True)
+        if engine == "fast":
+            net: Any = lean_network(str(tmp_path / "conf"), "net")
+            cni: Any = LeanEngine([str(tmp_path / "bin")], str(cache), None)
+            rt: Any = LeanRuntime(**fields)
+        else:
+            net = load_network(tmp_path / "conf", "net")
+            cni = CNI([str(tmp_path / "bin")], cache)
+            rt = RuntimeConfig(**fields)
+        printed = _ordered(cni.add(net, rt).to_dict())
+        cached = _ordered(cni.cached_result(net, rt).to_dict())
+        entry = (cache / "results" / "net-c1-eth0").read_bytes()
+        cni.delete(net, rt)
+        records = [(r.env, r.stdin) for r in recording_plugin(tmp_path / "r", "_reader", log=log).records()]
+        seen.append((printed, cached, entry, records, sorted(p.name for p in (cache / "results").iterdir())))
+    assert seen[0] == seen[1]
+    assert len(seen[0][3]) == 4  # two ADDs, two DELs
