@@ -143,6 +143,8 @@ def _mutated_results(draw: st.DrawFn) -> dict[str, Any]:
         elif isinstance(obj.get(where), list) and obj[where]:
             item = obj[where][draw(st.integers(0, len(obj[where]) - 1))]
             key = draw(st.sampled_from(_ELEMENT_KEYS[where]))
+            if not isinstance(item, dict):  # (an earlier mutation replaced the array's items)
+                continue
             if draw(st.booleans()) and key in item:
                 del item[key]
             else:

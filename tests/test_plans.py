@@ -272,9 +272,16 @@ def test_del_uses_cached_args_and_runs_every_plugin_past_failures() -> None:
         play.run_all(
             answers({("p3", "DEL"): failed(), ("p1", "DEL"): failed()}, {ReadEntry: (cached(), None)})
         )
-    assert kinds(play.effects) == ["TakeLock", "ReadEntry", "Run DEL p3", "Run DEL p2", "Run DEL p1"]
+    assert kinds(play.effects) == [
+        "TakeLock",
+        "ReadEntry",
+        "ReadIntent",
+        "Run DEL p3",
+        "Run DEL p2",
+        "Run DEL p1",
+    ]
     assert set(info.value.errors) == {"plugins[2] (p3)", "plugins[0] (p1)"}
-    for run in play.effects[2:]:
+    for run in play.effects[3:]:
         assert run.request.env["CNI_ARGS"] == "K=v"
         assert json.loads(run.request.stdin)["prevResult"]["ips"][0]["address"] == "10.0.0.9/24"
     # Nothing removed: the entry stays for a later DEL.
@@ -296,6 +303,17 @@ def test_del_without_an_entry_uses_the_intent_record() -> None:
     assert kinds(play.effects)[:3] == ["TakeLock", "ReadEntry", "ReadIntent"]
     assert {e.request.env["CNI_ARGS"] for e in play.effects if isinstance(e, Run)} == {"K=v"}
     assert kinds(play.effects)[-2:] == ["DeleteEntry", "DropIntent"]
+
+
+def test_only_the_del_of_an_unfinished_attachment_sweeps_temp_files() -> None:
+    # A finished attachment (its entry, no intent record) has no writer's leftovers: no listing.
+    play = Player(planner().delete(NET, RT, timeout=None))
+    play.run_all(answers({}, {ReadEntry: (cached(), None)}))
+    assert "SweepTemp" not in kinds(play.effects)
+    for entry_answer, intent in (((cached(), None), cached(kind=INTENT_KIND)), ((None, None), None)):
+        play = Player(planner().delete(NET, RT, timeout=None))
+        play.run_all(answers({}, {ReadEntry: entry_answer, ReadIntent: intent}))
+        assert kinds(play.effects)[-3:] == ["SweepTemp", "DeleteEntry", "DropIntent"]
 
 
 def test_check_sends_only_the_callers_args() -> None:

@@ -212,18 +212,21 @@ def test_del_removes_what_killed_writers_of_its_attachment_half_wrote(env: Env) 
     cni.add(env.net, rt("c2"))
     written: list[Path] = []
     for cid in ("c1", "c2"):
-        # What a writer killed between its temp file and the rename leaves (the same bytes).
+        # What a re-ADD killed between its entry's temp file and the rename leaves: the same bytes
+        # half written, and its intent record (written before its plugins ran).
         entry = cni.cache.read("gcnet", cid, "eth0")
         assert entry is not None
         real = Path(cni.cache.path_for("gcnet", cid, "eth0"))
         before = set(Path(cni.cache.results_dir).iterdir())
         cni.cache.write(entry)
         assert set(Path(cni.cache.results_dir).iterdir()) == before  # the rename consumed the temp
+        cni.cache.write_intent(entry)
         tmp = real.parent / (".tmp-gcnet-" + _tag(cid) + "-0123456789abcdef")
         tmp.write_bytes(real.read_bytes()[:20])
         written.append(tmp)
     cni.delete(env.net, rt("c1"))
     assert [p.exists() for p in written] == [False, True]
+    assert [e.container_id for e in cni.unfinished_adds("gcnet")] == ["c2"]
 
 
 def _tag(container_id: str) -> str:

@@ -346,8 +346,9 @@ class Planner:
         if drop:
             # A corrupt cache must never block DEL: drop it and go on without prevResult.
             yield DeleteEntry(key, owner_checked=True)
-        cached = entry if entry is not None else (yield ReadIntent(key))
-        rt = self.values.with_cached_args(rt, cached)
+        # An ADD of this attachment that did not finish (its arguments serve when there is no entry).
+        intent = yield ReadIntent(key)
+        rt = self.values.with_cached_args(rt, entry if entry is not None else intent)
         failures = yield from self.del_plugins(
             conflist, rt, version, prev, deadline, last=len(conflist.plugins) - 1
         )
@@ -358,8 +359,12 @@ class Planner:
                 "(every plugin's DEL was run; the cache entry is kept for a later DEL)",
                 failures,
             )
-        # What a killed writer of this attachment half-wrote: none runs while we hold its lock.
-        yield SweepTemp(conflist.name, (rt.container_id, rt.ifname))
+        # What a killed writer of this attachment half-wrote (none runs while we hold its lock). An
+        # ADD writes while its intent record exists or before there is an entry: a finished
+        # attachment has nothing to sweep, and its DEL lists no directory (a re-ADD killed while
+        # writing its intent record is left to GC and to the hourly sweep).
+        if entry is None or intent is not None or problem is not None:
+            yield SweepTemp(conflist.name, (rt.container_id, rt.ifname))
         if not foreign:
             yield DeleteEntry(key, owner_checked=True)
         yield DropIntent(key)

@@ -64,7 +64,8 @@ class Values(Protocol):
         ...
 
     def cached_result(self, entry: CacheEntry, version: str) -> Any:
-        """An entry's result in ``version``; a :class:`~cnilib.CNIError` when it is unusable."""
+        """An entry's result in ``version`` (DEL's prevResult); a :class:`~cnilib.CNIError` when it
+        is unusable."""
         ...
 
     def with_cached_args(self, rt: RuntimeConfig, cached: CacheEntry | None) -> RuntimeConfig:
@@ -90,9 +91,12 @@ class TypedValues:
     ) -> ExecRequest:
         import attrs
 
+        from .._lean._results import LeanResult
         from .._protocol import build_request
         from ._effects import Placeholder
 
+        if isinstance(prev, LeanResult):  # (a cached result read without the model: see below)
+            prev = prev.doc
         placeholder = prev if isinstance(prev, Placeholder) else None
         req = build_request(
             verb,
@@ -142,6 +146,13 @@ class TypedValues:
         return result.convert_to(version)
 
     def cached_result(self, entry: CacheEntry, version: str) -> Any:
+        # DEL only sends it on, as prevResult: read as the model would write it, without building
+        # the model, when the fast path's reader is sure; else the model (its answer or its error).
+        from .._lean._results import lean_result_of
+
+        quick = lean_result_of(entry.result, None)
+        if quick is not None and quick.cni_version == version:
+            return quick
         return entry.parsed_result(version)
 
     def with_cached_args(self, rt: RuntimeConfig, cached: CacheEntry | None) -> RuntimeConfig:
