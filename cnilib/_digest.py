@@ -4,6 +4,7 @@ start of the command line), while CPython's own SHA-2 module is built in and loa
 from __future__ import annotations
 
 import importlib
+import sys
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
@@ -13,13 +14,13 @@ __all__ = ["sha256_hex", "sha512_digest"]
 
 
 def _builtin() -> Any:
-    # CPython 3.12+ has one _sha2 module; 3.10/3.11 have _sha256 and _sha512.
-    for name in ("_sha2", "_sha256"):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    return None
+    # CPython 3.12+ has one _sha2 module; 3.10/3.11 have _sha256 and _sha512 (asking for the
+    # other one first would cost a failed search of sys.path at every start).
+    name = "_sha2" if sys.version_info >= (3, 12) else "_sha256"
+    try:
+        return importlib.import_module(name)
+    except ImportError:  # pragma: no cover - a Python without the built-in module
+        return None
 
 
 _SHA2 = _builtin()
