@@ -10,9 +10,8 @@ only for what it uses: ``cnilib --version`` loads neither :mod:`typing` nor :mod
 
 from __future__ import annotations
 
-import importlib
-
 from ._defaults import __version__
+from ._lazy import lazy_getattr as _lazy_getattr
 
 # typing is not imported for this alone: it is a measurable part of a bare ``cnilib --version``.
 # (Annotated, so the public-name tables do not count it as an export; mypy still knows it.)
@@ -182,13 +181,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cnilib' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_getattr(globals(), _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -28,14 +28,7 @@ from ._model_fields import (
     _version_list,
     _version_string,
 )
-from ._validate import (
-    validate_capability_args,
-    validate_cni_args,
-    validate_container_id,
-    validate_ifname,
-    validate_path,
-    validate_runtime_value,
-)
+from ._validate import cni_args_text, validate_path, validate_runtime
 from ._version import SUPPORTED_VERSIONS, parse_version
 
 if TYPE_CHECKING:
@@ -272,16 +265,12 @@ class RuntimeConfig:
     def validate(self) -> None:
         """Raise :class:`~cnilib.ValidationError` for an unusable container id, ifname, netns path,
         CNI_ARGS entry or capability argument (see :func:`~cnilib.validate_capability_args`)."""
-        validate_container_id(self.container_id)
-        validate_ifname(self.ifname)
-        validate_runtime_value(self.netns, "netns path")
-        validate_cni_args(self.args)
-        validate_capability_args(self.capability_args)
+        validate_runtime(self)
 
     @property
     def cni_args(self) -> str:
         """The ``CNI_ARGS`` value: ``K=V;K2=V2``."""
-        return ";".join(f"{k}={v}" for k, v in self.args)
+        return cni_args_text(self.args)
 
 
 def _freeze_str(value: Iterable[str]) -> tuple[str, ...]:

@@ -18,7 +18,16 @@ from ._jsontext import decode_json
 from ._models import GCAttachment, PluginConfig, RuntimeConfig, VersionInfo
 from ._results import AnyResult, Result, parse_result
 from ._version import LATEST_VERSION, Verb
-from ._wire import add_output, cni_env, dumps, excerpt, failure_of, outcome_context, stdin_object
+from ._wire import (
+    add_output,
+    cni_env,
+    dumps,
+    excerpt,
+    failure_of,
+    outcome_context,
+    request_fields,
+    stdin_object,
+)
 
 __all__ = [
     "ExecOutcome",
@@ -105,30 +114,17 @@ def build_request(
     prev_result: Result | Mapping[str, Any] | None = None,
 ) -> ExecRequest:
     """An ADD, DEL or CHECK request for one plugin of a list."""
-    stdin = plugin_stdin(
+    prev = prev_result.to_dict() if isinstance(prev_result, Result) else prev_result
+    fields = request_fields(
+        verb,
         plugin,
+        runtime,
         network_name=network_name,
         cni_version=cni_version,
-        prev_result=prev_result,
-        capability_args=runtime.capability_args,
-    )
-    env = cni_env(
-        verb,
-        container_id=runtime.container_id,
-        netns=runtime.netns,
-        ifname=runtime.ifname,
-        args=runtime.cni_args,
         search_path=search_path,
+        prev_result=prev,
     )
-    return ExecRequest(
-        verb=verb,
-        plugin=plugin.type,
-        search_path=tuple(search_path),
-        env=env,
-        stdin=dumps(stdin),
-        container_id=runtime.container_id,
-        cni_version=cni_version,
-    )
+    return ExecRequest(**fields)
 
 
 def build_status_request(
@@ -201,13 +197,14 @@ def decode_outcome(request: ExecRequest, outcome: ExecOutcome) -> AnyResult | Ve
         # Plugins older than VERSION answer with an error: they speak only 0.1.0.
         return VersionInfo(cni_version="0.1.0", supported_versions=("0.1.0",))
     if request.verb is Verb.ADD:
-        return _decode_add(request, outcome, ctx)
+        return decode_add(request, outcome, ctx)
     if request.verb is Verb.VERSION:
         return _decode_version(outcome, ctx)
     return None
 
 
-def _decode_add(request: ExecRequest, outcome: ExecOutcome, ctx: dict[str, Any]) -> AnyResult | None:
+def decode_add(request: ExecRequest, outcome: ExecOutcome, ctx: dict[str, Any]) -> AnyResult | None:
+    """A successful ADD's result (None for ``null``), or :class:`~cnilib.ExecError` for an invalid one."""
     out = add_output(outcome, ctx)
     if out is None:
         return None

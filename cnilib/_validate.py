@@ -25,6 +25,8 @@ __all__ = [
     "validate_ifname",
     "validate_network_name",
     "validate_path",
+    "cni_args_text",
+    "validate_runtime",
     "validate_runtime_value",
 ]
 
@@ -164,3 +166,18 @@ def validate_cni_args(args: Iterable[tuple[str, str]]) -> None:
             raise ValidationError(f"CNI_ARGS entry {key!r} contains a NUL byte")
         validate_runtime_value(key, "CNI_ARGS key")
         validate_runtime_value(value, f"CNI_ARGS value of {key!r}")
+
+
+def validate_runtime(rt: Any) -> None:
+    """:meth:`cnilib.RuntimeConfig.validate` for anything with its fields (the command line's fast
+    path has a plain runtime configuration)."""
+    validate_container_id(rt.container_id)
+    validate_ifname(rt.ifname)
+    validate_runtime_value(rt.netns, "netns path")
+    validate_cni_args(rt.args)
+    validate_capability_args(rt.capability_args)
+
+
+def cni_args_text(args: Iterable[tuple[str, str]]) -> str:
+    """The ``CNI_ARGS`` value of ``args``: ``K=V;K2=V2``."""
+    return ";".join(f"{k}={v}" for k, v in args)

@@ -18,7 +18,16 @@ TYPE_CHECKING = False  # (not typing's: the command line's fast path never impor
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["add_output", "cni_env", "dumps", "excerpt", "failure_of", "outcome_context", "stdin_object"]
+__all__ = [
+    "add_output",
+    "cni_env",
+    "dumps",
+    "excerpt",
+    "failure_of",
+    "outcome_context",
+    "request_fields",
+    "stdin_object",
+]
 
 _EXCERPT = 512
 _LEGACY_VERSION_ERROR = b"unknown CNI_COMMAND: VERSION"
@@ -70,6 +79,46 @@ def stdin_object(
     if extra:
         conf.update(extra)
     return conf
+
+
+def request_fields(
+    verb: Verb,
+    plugin: Any,
+    runtime: Any,
+    *,
+    network_name: str,
+    cni_version: str,
+    search_path: Sequence[str],
+    prev_result: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The fields of an ADD, DEL or CHECK request (:class:`~cnilib.ExecRequest`'s) for ``plugin``
+    of a list with ``runtime``: anything with the attributes of the plugin configuration and of the
+    runtime configuration (the typed models, or the command line's fast-path values)."""
+    stdin = stdin_object(
+        plugin.raw,
+        plugin.capabilities,
+        network_name=network_name,
+        cni_version=cni_version,
+        prev_result=prev_result,
+        capability_args=runtime.capability_args,
+    )
+    env = cni_env(
+        verb,
+        container_id=runtime.container_id,
+        netns=runtime.netns,
+        ifname=runtime.ifname,
+        args=runtime.cni_args,
+        search_path=search_path,
+    )
+    return {
+        "verb": verb,
+        "plugin": plugin.type,
+        "search_path": tuple(search_path),
+        "env": env,
+        "stdin": dumps(stdin),
+        "container_id": runtime.container_id,
+        "cni_version": cni_version,
+    }
 
 
 def dumps(obj: Mapping[str, Any]) -> bytes:

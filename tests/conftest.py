@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,3 +132,23 @@ def dockerd(host_ns: netns.NetNS) -> Iterator[PrivateDockerd]:
 def busybox_image(dockerd: PrivateDockerd) -> str:
     """The busybox httpd image, built offline with ``docker import``."""
     return dockerd.build_busybox_image()
+
+
+# -- the command line with fake plugins (test_cli.py, test_lean.py) -------------------------------
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Any:
+    """A sandbox of files for the command line (``test_cli.CLI``) under ``tmp_path``."""
+    from test_cli import CLI
+
+    return CLI(tmp_path)
+
+
+@pytest.fixture
+def ns_file(tmp_path: Path) -> str:
+    """Stands in for a network namespace: fake plugins only need the path to exist."""
+    path = tmp_path / "netns" / "ctr1"
+    path.parent.mkdir()
+    path.touch()
+    return str(path)

@@ -170,18 +170,7 @@ def result_100(address: str = "10.1.0.2/24", *, name: str = "eth0") -> dict[str,
 # -- fixtures -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli(tmp_path: Path) -> CLI:
-    return CLI(tmp_path)
-
-
-@pytest.fixture
-def ns_file(tmp_path: Path) -> str:
-    """Stands in for a network namespace: fake plugins only need the path to exist."""
-    path = tmp_path / "netns" / "ctr1"
-    path.parent.mkdir()
-    path.touch()
-    return str(path)
+# ``cli`` and ``ns_file`` are in conftest.py (test_lean.py uses them too).
 
 
 @pytest.fixture

@@ -329,17 +329,7 @@ def one_line(run: Run) -> str:
     return run.err_lines[0]
 
 
-@pytest.fixture
-def cli(tmp_path: Path) -> CLI:
-    return CLI(tmp_path)
-
-
-@pytest.fixture
-def netns(tmp_path: Path) -> str:
-    path = tmp_path / "netns" / "ctr1"
-    path.parent.mkdir()
-    path.touch()
-    return str(path)
+# ``cli`` and ``ns_file`` (a file standing in for a network namespace) are in conftest.py.
 
 
 CLI_CONF_CASES = [
@@ -354,10 +344,10 @@ CLI_CONF_CASES = [
 
 
 @pytest.mark.parametrize(("case", "data"), CLI_CONF_CASES, ids=[c for c, _ in CLI_CONF_CASES])
-def test_cli_hostile_configuration_file(cli: CLI, netns: str, case: str, data: bytes) -> None:
+def test_cli_hostile_configuration_file(cli: CLI, ns_file: str, case: str, data: bytes) -> None:
     exiting_plugin(cli.bin, "bridge", stdout=json.dumps(result_100()))
     (cli.conf / "10-n.conflist").write_bytes(data)
-    line = one_line(cli.run("add", "n", netns))
+    line = one_line(cli.run("add", "n", ns_file))
     # a document that names no readable network is skipped: the error names the skipped file
     assert "10-n.conflist" in line or "not valid JSON" in line or "nested" in line, line
 
@@ -389,13 +379,13 @@ CLI_PLUGIN_CASES: list[tuple[str, dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(("case", "kw"), CLI_PLUGIN_CASES, ids=[c for c, _ in CLI_PLUGIN_CASES])
-def test_cli_hostile_plugin_output(cli: CLI, netns: str, case: str, kw: dict[str, Any]) -> None:
+def test_cli_hostile_plugin_output(cli: CLI, ns_file: str, case: str, kw: dict[str, Any]) -> None:
     if "add-" in case or case == "invalid-json-exit-0":
         # only ADD prints the hostile output; DEL (the rollback) succeeds quietly
         kw = {**kw, "stdout": {"ADD": kw["stdout"], "DEL": b""}}
     exiting_plugin(cli.bin, "p", **kw)
     cli.write_conf("10-n.conflist", {"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "p"}]})
-    line = one_line(cli.run("add", "n", netns))
+    line = one_line(cli.run("add", "n", ns_file))
     assert "plugin 'p'" in line
     # nothing the plugin printed can drive the terminal: control characters arrive escaped
     assert not any(c in line for c in "\x00\x07\x1b\x9b"), repr(line)
@@ -416,10 +406,10 @@ def test_cli_hostile_version_reply(cli: CLI, case: str, data: bytes) -> None:
     assert "plugin 'p'" in line, line
 
 
-def test_cli_plugin_printing_more_than_16_mib(cli: CLI, netns: str) -> None:
+def test_cli_plugin_printing_more_than_16_mib(cli: CLI, ns_file: str) -> None:
     flooding_plugin(cli.bin, "p", 16 * 1024 * 1024 + 4096)
     cli.write_conf("10-n.conflist", {"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "p"}]})
-    line = one_line(cli.run("add", "n", netns))
+    line = one_line(cli.run("add", "n", ns_file))
     assert "output limit" in line
 
 
@@ -445,10 +435,10 @@ CLI_ENV_CASES: list[tuple[str, dict[str, str], str]] = [
 
 
 @pytest.mark.parametrize(("case", "env", "says"), CLI_ENV_CASES, ids=[c for c, _, _ in CLI_ENV_CASES])
-def test_cli_hostile_environment(cli: CLI, netns: str, case: str, env: dict[str, str], says: str) -> None:
+def test_cli_hostile_environment(cli: CLI, ns_file: str, case: str, env: dict[str, str], says: str) -> None:
     cli.plugin("p", stdout={"ADD": result_100()})
     cli.write_conf("10-n.conflist", {"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "p"}]})
-    line = one_line(cli.run("add", "n", netns, env=env))
+    line = one_line(cli.run("add", "n", ns_file, env=env))
     assert says in line, line
     assert cli.records() == []  # refused before any plugin ran
 

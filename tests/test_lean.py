@@ -38,6 +38,7 @@ from cnilib._results import parse_result
 from cnilib._scalars import _plain_cidr, _plain_ipv4, _plain_ipv6
 from cnilib._version import Verb
 from cnilib.testing import strategies as cst
+from cnilib.testing._st_values import _PLUGIN_KEYS
 
 _CURRENT = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 _FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -83,7 +84,7 @@ _ODD_VALUES = st.one_of(
 )
 
 #: Values at the edges of the typed model's rules (zero, empty, null, absent), one field at a time.
-_EDGES = [0, "", None, 1.0, "4", "6", "0.0.0.0/0", "::/0"]
+_EDGES = [0, "", None, [], 1.0, "4", "6", "0.0.0.0/0", "::/0"]
 
 
 @pytest.mark.parametrize("version", ["0.4.0", "1.0.0", "1.1.0"])
@@ -313,17 +314,6 @@ def load_network_from(tmp_path: Path, obj: Any) -> Any:
     return load_network(d, obj["name"])
 
 
-_PLUGIN_KEYS = (
-    "type",
-    "name",
-    "cniVersion",
-    "capabilities",
-    "ipam",
-    "dns",
-    "args",
-    "runtimeConfig",
-    "prevResult",
-)
 _LIST_KEYS = (
     "cniVersion",
     "cniVersions",
@@ -343,7 +333,7 @@ def _config_texts(draw: st.DrawFn) -> dict[str, Any]:
         value = draw(_ODD_VALUES)
         if draw(st.booleans()) and obj["plugins"]:
             plugin = obj["plugins"][draw(st.integers(0, len(obj["plugins"]) - 1))]
-            plugin[draw(st.sampled_from(_PLUGIN_KEYS))] = value
+            plugin[draw(st.sampled_from(sorted(_PLUGIN_KEYS)))] = value
         else:
             obj[draw(st.sampled_from(_LIST_KEYS))] = value
     return obj
@@ -401,20 +391,6 @@ def test_the_loader_takes_ordinary_lists_and_leaves_the_rest(tmp_path: Path) -> 
 
 
 # -- the command line ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> CLI:
-    return CLI(tmp_path)
-
-
-@pytest.fixture
-def ns_file(tmp_path: Path) -> str:
-    """Stands in for a network namespace: the fake plugins only need the path to exist."""
-    path = tmp_path / "netns" / "ctr1"
-    path.parent.mkdir()
-    path.touch()
-    return str(path)
 
 
 @pytest.mark.parametrize("command", PLAIN_COMMANDS)

@@ -9,14 +9,13 @@ line's fast path works without them).
 from __future__ import annotations
 
 from .._defaults import DEFAULT_CACHE_DIR
+from .._lazy import lazy_getattr
 from ._format import CACHE_KIND, INTENT_KIND, go_json_dumps
 from ._locks import HeldLock
 from ._store import ResultCache
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
-    from typing import Any
-
     from ._entry import CacheEntry, CacheProblem, CacheScan
 
 __all__ = [
@@ -34,12 +33,4 @@ __all__ = [
 _LAZY = {"CacheEntry": "._entry", "CacheProblem": "._entry", "CacheScan": "._entry"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _LAZY)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import sys
 
+from .._lazy import lazy_getattr
+
 # typing is not imported for this alone: ``cnilib --version`` needs nothing else (see main).
 TYPE_CHECKING: bool = False
 if TYPE_CHECKING:
@@ -69,15 +71,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _LAZY)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,44 +25,34 @@ if TYPE_CHECKING:
     import argparse
     from typing import Any
 
-    from .._lean._run import LeanEngine
 
+def _setup(ns: argparse.Namespace, *, must_exist: bool) -> tuple[Any, Any, Any]:
+    """The engine, the network's configuration and the runtime configuration of add and del: the
+    fast path's when its loader can judge the configuration (and no ``--debug``), else the typed
+    ones. Either way the configuration's errors come before the runtime's."""
+    if not ns.debug:
+        from .._lean._load import lean_network
 
-def _fast(ns: argparse.Namespace) -> tuple[LeanEngine, Any] | None:
-    """The fast path's engine and the network's configuration, or None for the typed path."""
-    if ns.debug:
-        return None
-    from .._lean._load import lean_network
+        plain = lean_network(_conf_dir(ns), ns.network)
+        if plain is not None:
+            from .._lean._run import LeanEngine
+            from .._lean._values import LeanRuntime
 
-    conflist = lean_network(_conf_dir(ns), ns.network)
-    if conflist is None:
-        return None
-    from .._lean._run import LeanEngine
-
-    return LeanEngine(_plugin_dirs(ns), _cache_dir(ns), ns.timeout), conflist
+            engine = LeanEngine(_plugin_dirs(ns), _cache_dir(ns), ns.timeout)
+            return engine, plain, LeanRuntime(**runtime_fields(ns, ns.netns, must_exist=must_exist))
+    conflist = _load(ns)
+    rt = _runtime(ns, ns.netns, must_exist=must_exist)
+    return _engine(ns), conflist, rt
 
 
 def _cmd_add(ns: argparse.Namespace) -> int:
-    fast = _fast(ns)
-    if fast is not None:
-        from .._gojson import go_dumps
-        from .._lean._values import LeanRuntime
-
-        engine, net = fast
-        lean_rt = LeanRuntime(**runtime_fields(ns, ns.netns, must_exist=True))
-        result = engine.add(net, lean_rt)
-        if engine.cached_result(net, lean_rt) is not None:
-            _write(go_dumps(result.to_dict(), indent="    "))
-        return EXIT_OK
-    import cnilib
-
-    conflist = _load(ns)
-    rt = _runtime(ns, ns.netns, must_exist=True)
-    cni = _engine(ns)
-    result = cni.add(conflist, rt)
+    engine, conflist, rt = _setup(ns, must_exist=True)
+    result = engine.add(conflist, rt)
     # A last plugin that printed null leaves no cached result, and cnitool then prints nothing.
-    if cni.cached_result(conflist, rt) is not None:
-        _write(cnilib.go_dumps(result.to_dict(), indent="    "))  # cnitool: MarshalIndent, no newline
+    if engine.cached_result(conflist, rt) is not None:
+        from .._gojson import go_dumps
+
+        _write(go_dumps(result.to_dict(), indent="    "))  # cnitool: MarshalIndent, no newline
     return EXIT_OK
 
 
@@ -74,17 +64,9 @@ def _cmd_check(ns: argparse.Namespace) -> int:
 
 
 def _cmd_del(ns: argparse.Namespace) -> int:
-    fast = _fast(ns)
-    if fast is not None:
-        from .._lean._values import LeanRuntime
-
-        engine, net = fast
-        engine.delete(net, LeanRuntime(**runtime_fields(ns, ns.netns, must_exist=False)))
-        return EXIT_OK
-    conflist = _load(ns)
     # No existence check: DEL must still clean up (IPAM, host side) after the namespace is gone.
-    rt = _runtime(ns, ns.netns, must_exist=False)
-    _engine(ns).delete(conflist, rt)
+    engine, conflist, rt = _setup(ns, must_exist=False)
+    engine.delete(conflist, rt)
     return EXIT_OK
 
 

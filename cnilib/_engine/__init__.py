@@ -9,10 +9,10 @@ The plans see values through ``_values`` (typed here; plain JSON on the command 
 
 from __future__ import annotations
 
+from .._lazy import lazy_getattr
+
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
-    from typing import Any
-
     from ._front import CNI, AsyncCNI
     from ._reports import PlannedCall, PluginReport, PluginRun, RetryPolicy, ValidationReport
 
@@ -29,12 +29,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _LAZY)

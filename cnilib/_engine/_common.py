@@ -9,7 +9,7 @@ from typing import Any, Generic, Literal, TypeVar, cast
 import attrs
 
 from .._cache import CacheEntry, ResultCache
-from .._defaults import DEFAULT_CACHE_DIR, plugin_dirs_from
+from .._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONCURRENCY, plugin_dirs_from
 from .._errors import ValidationError
 from .._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor
 from .._models import GCAttachment, NetworkConfigList, RuntimeConfig
@@ -26,9 +26,6 @@ __all__ = ["DEFAULT_CONCURRENCY", "Common"]
 
 E = TypeVar("E", Executor, AsyncExecutor)
 T = TypeVar("T")
-
-#: How many operations run at once by default (200 attaches on 2 cores: 127 s unbounded, 47 s at 16).
-DEFAULT_CONCURRENCY = 16
 
 
 def _verb(key: Verb | str) -> Verb:

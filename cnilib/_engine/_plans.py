@@ -75,27 +75,27 @@ class Planner:
     ``values`` makes and reads the values the plans pass around (requests, results, cache
     entries): the typed models by default (``_values.TypedValues``), plain validated JSON on the
     command line's fast path (``cnilib._lean``). ``resolve``: pre-flight ADD looks every plugin
-    up (False for fake executors, which have no files).
+    up (False for fake executors, which have no files). The defaults are :class:`~cnilib.CNI`'s.
     """
 
     def __init__(
         self,
         *,
         plugin_dirs: tuple[str, ...],
-        timeout: float | None,
-        timeouts: Mapping[Verb, float],
-        rollback: bool,
-        retry: RetryPolicy | None,
-        cleanup_on_timeout: bool,
-        cleanup_timeout: float | None,
-        lock_timeout: float | None,
-        on_plugin: Callable[[PluginRun], None] | None,
+        timeout: float | None = None,
+        timeouts: Mapping[Verb, float] | None = None,
+        rollback: bool = False,
+        retry: RetryPolicy | None = None,
+        cleanup_on_timeout: bool = False,
+        cleanup_timeout: float | None = None,
+        lock_timeout: float | None = None,
+        on_plugin: Callable[[PluginRun], None] | None = None,
         resolve: bool = True,
         values: Values | None = None,
     ) -> None:
         self.plugin_dirs = plugin_dirs
         self.timeout = timeout
-        self.timeouts = timeouts
+        self.timeouts: Mapping[Verb, float] = timeouts or {}
         self.rollback = rollback
         self.retry = retry
         self.cleanup_on_timeout = cleanup_on_timeout

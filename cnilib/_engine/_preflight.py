@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .._cache import CacheEntry
     from .._models import RuntimeConfig
 
-__all__ = ["check_runtime_values", "with_cached_args"]
+__all__ = ["cached_args", "check_runtime_values", "with_cached_args"]
 
 
 def _check_text(what: str, value: str) -> None:
@@ -51,14 +51,20 @@ def check_runtime_values(rt: Any) -> None:
         raise ValidationError(f"capability arguments cannot be sent to a plugin: {exc}") from None
 
 
-def with_cached_args(rt: RuntimeConfig, cached: CacheEntry | None) -> RuntimeConfig:
-    """DEL/CHECK without CNI_ARGS or capability args use the ones ADD was made with; explicit win."""
+def cached_args(rt: Any, cached: Any) -> tuple[Any, Any] | None:
+    """The (CNI_ARGS, capability args) a DEL or CHECK runs with when the ones ADD was made with
+    (``cached``: its entry or intent record) fill in what ``rt`` lacks; None when ``rt``'s own serve
+    (explicit ones win)."""
     if cached is None or (rt.args and rt.capability_args):
+        return None
+    return rt.args or cached.cni_args, rt.capability_args or cached.capability_args
+
+
+def with_cached_args(rt: RuntimeConfig, cached: CacheEntry | None) -> RuntimeConfig:
+    """``rt`` with the cached arguments filled in (see :func:`cached_args`)."""
+    merged = cached_args(rt, cached)
+    if merged is None:
         return rt
     import attrs
 
-    return attrs.evolve(
-        rt,
-        args=rt.args or cached.cni_args,
-        capability_args=rt.capability_args or cached.capability_args,
-    )
+    return attrs.evolve(rt, args=merged[0], capability_args=merged[1])

@@ -1,5 +1,7 @@
 """The values the plans pass around, made and read in one place.
 
+Only the typed path loads this module (the plans take ``TypedValues`` unless given values).
+
 A plan never builds a request, decodes an outcome or creates a cache entry itself: it asks its
 :class:`Values`. :class:`TypedValues` (the library's path) answers with the typed models; the
 command line's fast path (``cnilib._lean``) answers with plain, validated JSON values that quack
@@ -11,10 +13,18 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
+import attrs
+
+from .._cache._entry import CacheEntry
+from .._cache._format import CACHE_KIND, INTENT_KIND
+from .._lean._results import cached_result
+from .._protocol import ExecOutcome, ExecRequest, build_request, decode_outcome
+from .._results import Result, parse_result
+from ._effects import Placeholder
+from ._preflight import with_cached_args
+
 if TYPE_CHECKING:
-    from .._cache import CacheEntry
     from .._models import NetworkConfigList, PluginConfig, RuntimeConfig
-    from .._protocol import ExecOutcome, ExecRequest
     from .._version import Verb
 
 __all__ = ["TypedValues", "Values"]
@@ -89,14 +99,6 @@ class TypedValues:
         search_path: tuple[str, ...],
         prev: Any,
     ) -> ExecRequest:
-        import attrs
-
-        from .._lean._results import LeanResult
-        from .._protocol import build_request
-        from ._effects import Placeholder
-
-        if isinstance(prev, LeanResult):  # (a cached result read without the model: see below)
-            prev = prev.doc
         placeholder = prev if isinstance(prev, Placeholder) else None
         req = build_request(
             verb,
@@ -106,7 +108,8 @@ class TypedValues:
             cni_version=version,
             search_path=search_path,
             # A stand-in object keeps prevResult where the real one would be in stdin's key order.
-            prev_result={} if placeholder else prev,
+            # (A cached result may come as the fast path's reader wrote it: see cached_result.)
+            prev_result={} if placeholder else None if prev is None else prev.to_dict(),
         )
         if placeholder is not None:
             stdin = json.loads(req.stdin)
@@ -115,31 +118,20 @@ class TypedValues:
         return req
 
     def decode(self, request: ExecRequest, outcome: ExecOutcome) -> Any:
-        from .._protocol import decode_outcome
-
         return decode_outcome(request, outcome)
 
     def expired(self) -> ExecOutcome:
-        from .._protocol import ExecOutcome
-
         return ExecOutcome(exit_status=None, timed_out=True, timeout=0.0)
 
     def entry(
         self, conflist: NetworkConfigList, rt: RuntimeConfig, result: Any, *, intent: bool = False
     ) -> CacheEntry:
-        from .._cache._entry import CacheEntry
-        from .._cache._format import CACHE_KIND, INTENT_KIND
-
         return CacheEntry.create(conflist, rt, result, kind=INTENT_KIND if intent else CACHE_KIND)
 
     def is_result(self, value: Any) -> bool:
-        from .._results import Result
-
         return isinstance(value, Result)
 
     def empty_result(self, version: str) -> Any:
-        from .._results import parse_result
-
         return parse_result({"cniVersion": version})
 
     def convert(self, result: Any, version: str) -> Any:
@@ -148,14 +140,7 @@ class TypedValues:
     def cached_result(self, entry: CacheEntry, version: str) -> Any:
         # DEL only sends it on, as prevResult: read as the model would write it, without building
         # the model, when the fast path's reader is sure; else the model (its answer or its error).
-        from .._lean._results import lean_result_of
-
-        quick = lean_result_of(entry.result, None)
-        if quick is not None and quick.cni_version == version:
-            return quick
-        return entry.parsed_result(version)
+        return cached_result(entry, version)
 
     def with_cached_args(self, rt: RuntimeConfig, cached: CacheEntry | None) -> RuntimeConfig:
-        from ._preflight import with_cached_args
-
         return with_cached_args(rt, cached)

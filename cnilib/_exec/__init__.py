@@ -13,13 +13,12 @@ without the attrs-based executors.
 
 from __future__ import annotations
 
+from .._lazy import lazy_getattr
 from ._discovery import check_plugin_name, find_plugin
 from ._proc import DEFAULT_ENV_ALLOW
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
-    from typing import Any
-
     from ._async import AsyncSubprocessExecutor
     from ._options import AsyncExecutor, Executor
     from ._sync import SubprocessExecutor
@@ -42,12 +41,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _LAZY)

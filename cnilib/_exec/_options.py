@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 import attrs
 
 from .._protocol import ExecOutcome, ExecRequest, _str_tuple
-from ._proc import DEFAULT_ENV_ALLOW, Spawner
+from ._proc import DEFAULT_ENV_ALLOW, KILL_GRACE, LINGER, OUTPUT_LIMIT, Spawner
 
 __all__ = ["AsyncExecutor", "Executor"]
 
@@ -35,9 +35,9 @@ class _Base(Spawner):
     env_allow: tuple[str, ...] = attrs.field(default=DEFAULT_ENV_ALLOW, converter=_str_tuple)
     extra_env: Mapping[str, str] = attrs.field(factory=dict)
     argv_prefix: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    output_limit: int = 16 * 1024 * 1024
-    kill_grace: float = 0.5
-    linger: float = 1.0
+    output_limit: int = OUTPUT_LIMIT
+    kill_grace: float = KILL_GRACE
+    linger: float = LINGER
     parent_env: Callable[[], Mapping[bytes, bytes]] | None = None
 
     def _make_outcome(self, **fields: Any) -> ExecOutcome:

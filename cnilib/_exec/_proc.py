@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 
 #: Variables passed through in ``env="clean"`` mode: enough for plugins that run iptables/ip.
 DEFAULT_ENV_ALLOW: tuple[str, ...] = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+#: The executors' other defaults: what is kept of each output stream, the grace between SIGTERM
+#: and SIGKILL, how long to wait for the pipes after the plugin exited.
+OUTPUT_LIMIT = 16 * 1024 * 1024
+KILL_GRACE = 0.5
+LINGER = 1.0
 
 _CHUNK = 65536
 # The plugin gets a process group of its own, so that the whole group can be killed. Not a new

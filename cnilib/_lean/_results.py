@@ -9,21 +9,22 @@ checks the agreement on generated results.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from .._errors import CNIError, ResultError
 from .._jsontext import decode_json
 from .._scalars import _strict_int, _strict_str, check_cidr, check_ip, optional_str
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
+    from typing import Any, TypeAlias
 
-__all__ = ["LeanResult", "lean_result", "lean_result_of"]
+    #: (key, the check that reads its value) of the fields an element writes, in Go's order.
+    Checks: TypeAlias = tuple[tuple[str, Callable[[Any], Any]], ...]
+
+__all__ = ["LeanResult", "cached_result", "lean_result", "lean_result_of"]
 
 #: The versions whose shape this module writes (0.3.0+); older ones go to the typed model.
 _CURRENT = frozenset(("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"))
-_ROUTE_INTS = ("mtu", "advmss", "priority", "table", "scope")
 
 
 class _Unsure(ValueError):
@@ -70,12 +71,18 @@ def lean_result_of(obj: Any, version: str | None) -> LeanResult | None:
     return LeanResult(raw, doc)
 
 
-def _array(obj: Mapping[str, Any], key: str) -> list[Any]:
-    if key not in obj:
-        return []
-    value = obj[key]
+def cached_result(entry: Any, version: str) -> Any:
+    """A cache entry's result in ``version``, as DEL sends it on (prevResult): read here when this
+    module is sure, else ``entry.parsed_result(version)`` (the typed model's answer or error)."""
+    quick = lean_result_of(entry.result, None)
+    if quick is not None and quick.cni_version == version:
+        return quick
+    return entry.parsed_result(version)
+
+
+def _list(value: Any) -> list[Any]:
     if type(value) is not list:
-        raise _Unsure(key)
+        raise _Unsure("not an array")
     return value
 
 
@@ -89,94 +96,80 @@ def _opt_int(value: Any) -> int | None:
     return None if value is None else _strict_int(value)
 
 
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else _strict_str(value)
+
+
+def _strings(value: Any) -> list[str]:
+    return [_strict_str(item) for item in _list(value)]
+
+
+def _fields(value: dict[str, Any], checks: Checks) -> dict[str, Any]:
+    """The keys of ``value`` that ``checks`` name, each read by its check, in the checks' order;
+    what is absent or reads as None or [] is left out (Go's omitempty, as the model writes it)."""
+    out: dict[str, Any] = {}
+    for key, check in checks:
+        if key in value:
+            read = check(value[key])
+            if read is not None and read != []:
+                out[key] = read
+    return out
+
+
+def _required(value: dict[str, Any], key: str) -> Any:
+    if key not in value:
+        raise _Unsure(key)
+    return value[key]
+
+
 def _dump(obj: dict[str, Any], version: str, *, with_version: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"cniVersion": version}
-    interfaces = [_interface(_object(i)) for i in _array(obj, "interfaces")]
-    ips = [_ip(_object(i), with_version) for i in _array(obj, "ips")]
-    routes = [_route(_object(r)) for r in _array(obj, "routes")]
-    if interfaces:
-        out["interfaces"] = interfaces
-    if ips:
-        out["ips"] = ips
-    if routes:
-        out["routes"] = routes
+    checks: Checks = (
+        ("interfaces", lambda items: [_interface(_object(i)) for i in _list(items)]),
+        ("ips", lambda items: [_ip(_object(i), with_version) for i in _list(items)]),
+        ("routes", lambda items: [_route(_object(r)) for r in _list(items)]),
+    )
+    out: dict[str, Any] = {"cniVersion": version, **_fields(obj, checks)}
     out["dns"] = dns_dict(_object(obj["dns"])) if "dns" in obj else {}
     return out
 
 
+_INTERFACE: Checks = (
+    ("mac", optional_str),
+    ("mtu", _opt_int),
+    ("sandbox", optional_str),
+    ("socketPath", optional_str),
+    ("pciID", optional_str),
+)
+_ROUTE: Checks = (
+    ("gw", check_ip),
+    *((key, _opt_int) for key in ("mtu", "advmss", "priority", "table", "scope")),
+)
+_DNS: Checks = (
+    ("nameservers", _strings),
+    ("domain", optional_str),
+    ("search", _strings),
+    ("options", _strings),
+)
+
+
 def _interface(value: dict[str, Any]) -> dict[str, Any]:
-    if "name" not in value:
-        raise _Unsure("name")
-    out: dict[str, Any] = {"name": _strict_str(value["name"])}
-    mac = optional_str(value.get("mac"))
-    mtu = _opt_int(value.get("mtu"))
-    sandbox = optional_str(value.get("sandbox"))
-    socket_path = optional_str(value.get("socketPath"))
-    pci_id = optional_str(value.get("pciID"))
-    if mac:
-        out["mac"] = mac
-    if mtu is not None:
-        out["mtu"] = mtu
-    if sandbox:
-        out["sandbox"] = sandbox
-    if socket_path:
-        out["socketPath"] = socket_path
-    if pci_id:
-        out["pciID"] = pci_id
-    return out
+    return {"name": _strict_str(_required(value, "name")), **_fields(value, _INTERFACE)}
 
 
 def _ip(value: dict[str, Any], with_version: bool) -> dict[str, Any]:
-    if "address" not in value:
-        raise _Unsure("address")
-    address = check_cidr(value["address"])
-    gateway = check_ip(value.get("gateway"))
-    interface = _opt_int(value.get("interface"))
-    family = value.get("version")
-    if family is not None:
-        _strict_str(family)
-    out: dict[str, Any] = {}
-    if with_version:
-        out["version"] = family or ("6" if ":" in address else "4")
-    if interface is not None:
-        out["interface"] = interface
+    address = check_cidr(_required(value, "address"))
+    family = _opt_str(value.get("version"))  # read (and checked) in every version, written in 0.3/0.4
+    out: dict[str, Any] = {"version": family or ("6" if ":" in address else "4")} if with_version else {}
+    out.update(_fields(value, (("interface", _opt_int),)))
     out["address"] = address
-    if gateway:
-        out["gateway"] = gateway
+    out.update(_fields(value, (("gateway", check_ip),)))
     return out
 
 
 def _route(value: dict[str, Any]) -> dict[str, Any]:
-    if "dst" not in value:
-        raise _Unsure("dst")
-    out: dict[str, Any] = {"dst": check_cidr(value["dst"])}
-    gw = check_ip(value.get("gw"))
-    if gw:
-        out["gw"] = gw
-    for key in _ROUTE_INTS:
-        number = _opt_int(value.get(key))
-        if number is not None:
-            out[key] = number
-    return out
-
-
-def _strings(value: dict[str, Any], key: str) -> list[str]:
-    return [_strict_str(item) for item in _array(value, key)]
+    return {"dst": check_cidr(_required(value, "dst")), **_fields(value, _ROUTE)}
 
 
 def dns_dict(value: dict[str, Any]) -> dict[str, Any]:
     """A DNS object as the typed model writes it (empty fields left out)."""
-    out: dict[str, Any] = {}
-    nameservers = _strings(value, "nameservers")
-    domain = optional_str(value.get("domain"))
-    search = _strings(value, "search")
-    options = _strings(value, "options")
-    if nameservers:
-        out["nameservers"] = nameservers
-    if domain:
-        out["domain"] = domain
-    if search:
-        out["search"] = search
-    if options:
-        out["options"] = options
-    return out
+    return _fields(value, _DNS)

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 
 from .._cache._format import parse_entry
 from .._cache._store import ResultCache
-from .._defaults import plugin_dirs_from
+from .._defaults import DEFAULT_CONCURRENCY, plugin_dirs_from
 from .._engine._drivers import SyncDriver
 from .._engine._plans import Planner
-from .._exec._proc import DEFAULT_ENV_ALLOW, SyncRunner
+from .._exec._proc import DEFAULT_ENV_ALLOW, KILL_GRACE, LINGER, OUTPUT_LIMIT, SyncRunner
 from ._values import LeanConfList, LeanEntry, LeanOutcome, LeanProblem, LeanRuntime, LeanValues
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
@@ -18,9 +18,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["LeanEngine"]
-
-#: ``cnilib.CNI``'s default concurrency (one operation runs here; the driver wants a bound).
-_CONCURRENCY = 16
 
 
 class LeanExecutor(SyncRunner):
@@ -38,14 +35,14 @@ class LeanExecutor(SyncRunner):
     )
 
     def __init__(self) -> None:
-        # The defaults of SubprocessExecutor's fields (tests/test_lean.py compares them).
+        # SubprocessExecutor's defaults (tests/test_lean.py compares every field).
         self.env = "inherit"
         self.env_allow = DEFAULT_ENV_ALLOW
         self.extra_env: Mapping[str, str] = {}
         self.argv_prefix: tuple[str, ...] = ()
-        self.output_limit = 16 * 1024 * 1024
-        self.kill_grace = 0.5
-        self.linger = 1.0
+        self.output_limit = OUTPUT_LIMIT
+        self.kill_grace = KILL_GRACE
+        self.linger = LINGER
         self.parent_env = None
 
     def _make_outcome(self, **fields: Any) -> Any:
@@ -68,20 +65,9 @@ class LeanEngine:
     def __init__(self, plugin_dirs: list[str] | None, cache_dir: str, timeout: float | None) -> None:
         self.values = LeanValues()
         self.timeout = timeout
-        self.planner = Planner(
-            plugin_dirs=plugin_dirs_from(plugin_dirs),
-            timeout=timeout,
-            timeouts={},
-            rollback=False,
-            retry=None,
-            cleanup_on_timeout=False,
-            cleanup_timeout=None,
-            lock_timeout=None,
-            on_plugin=None,
-            values=self.values,
-        )
+        self.planner = Planner(plugin_dirs=plugin_dirs_from(plugin_dirs), timeout=timeout, values=self.values)
         self.store = LeanStore(cache_dir)
-        self.driver = SyncDriver(LeanExecutor(), self.store, _CONCURRENCY)
+        self.driver = SyncDriver(LeanExecutor(), self.store, DEFAULT_CONCURRENCY)
 
     # The plans are annotated with the typed models; these values have the same attributes.
 

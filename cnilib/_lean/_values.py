@@ -13,17 +13,10 @@ import sys
 from collections.abc import Mapping
 
 from .._cache._format import CACHE_KIND, INTENT_KIND, entry_bytes
-from .._errors import ExecError, ResultError
-from .._validate import (
-    validate_capability_args,
-    validate_cni_args,
-    validate_container_id,
-    validate_ifname,
-    validate_runtime_value,
-)
+from .._validate import cni_args_text, validate_runtime
 from .._version import Verb
-from .._wire import add_output, cni_env, dumps, failure_of, outcome_context, stdin_object
-from ._results import LeanResult, lean_result, lean_result_of
+from .._wire import add_output, failure_of, outcome_context, request_fields
+from ._results import LeanResult, cached_result, lean_result
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
@@ -91,16 +84,12 @@ class LeanRuntime:
 
     def validate(self) -> None:
         """:meth:`cnilib.RuntimeConfig.validate`."""
-        validate_container_id(self.container_id)
-        validate_ifname(self.ifname)
-        validate_runtime_value(self.netns, "netns path")
-        validate_cni_args(self.args)
-        validate_capability_args(self.capability_args)
+        validate_runtime(self)
 
     @property
     def cni_args(self) -> str:
         """The ``CNI_ARGS`` value: ``K=V;K2=V2``."""
-        return ";".join(f"{k}={v}" for k, v in self.args)
+        return cni_args_text(self.args)
 
 
 class LeanRequest:
@@ -243,19 +232,11 @@ class LeanEntry:
         """The same entry as a :class:`~cnilib.CacheEntry`."""
         from .._cache._entry import CacheEntry
 
-        return CacheEntry(
-            network_name=self.network_name,
-            container_id=self.container_id,
-            ifname=self.ifname,
-            config=self.config,
-            netns=self.netns,
-            cni_args=self.cni_args,
-            capability_args=self.capability_args,
-            result=self.result,
-            kind=self.kind,
-            path=self.path,
-            legacy=self.legacy,
-        )
+        return CacheEntry(**{name: getattr(self, name) for name in self.__slots__})
+
+    def parsed_result(self, version: str | None = None) -> Any:
+        """:meth:`cnilib.CacheEntry.parsed_result` (the typed model's answer or error)."""
+        return self.typed().parsed_result(version)
 
 
 class LeanProblem:
@@ -294,23 +275,16 @@ class LeanValues:
         search_path: tuple[str, ...],
         prev: Any,
     ) -> Any:
-        stdin = stdin_object(
-            plugin.raw,
-            plugin.capabilities,
+        fields = request_fields(
+            verb,
+            plugin,
+            rt,
             network_name=conflist.name,
             cni_version=version,
-            prev_result=None if prev is None else prev.to_dict(),
-            capability_args=rt.capability_args,
-        )
-        env = cni_env(
-            verb,
-            container_id=rt.container_id,
-            netns=rt.netns,
-            ifname=rt.ifname,
-            args=rt.cni_args,
             search_path=search_path,
+            prev_result=None if prev is None else prev.to_dict(),
         )
-        return LeanRequest(verb, plugin.type, tuple(search_path), env, dumps(stdin), rt.container_id, version)
+        return LeanRequest(**fields)
 
     def decode(self, request: Any, outcome: Any) -> Any:
         ctx = outcome_context(request, outcome)
@@ -318,17 +292,12 @@ class LeanValues:
             # (failure_of is True only for VERSION, which the fast path never runs)
             return None
         out = add_output(outcome, ctx)
-        if out is None:
-            return None
-        result = lean_result(out, request.cni_version)
-        if result is not None:
+        result = None if out is None else lean_result(out, request.cni_version)
+        if result is not None or out is None:
             return result
-        from .._results import parse_result
+        from .._protocol import decode_add  # a result this reader is not sure of: the model's answer
 
-        try:
-            return parse_result(out, version=request.cni_version or None)
-        except ResultError as exc:
-            raise ExecError(f"printed an invalid result: {exc}", **ctx) from None
+        return decode_add(request, outcome, ctx)
 
     def expired(self) -> Any:
         return LeanOutcome(exit_status=None, timed_out=True, timeout=0.0)
@@ -362,20 +331,10 @@ class LeanValues:
         return result.convert_to(version)
 
     def cached_result(self, entry: Any, version: str) -> Any:
-        if isinstance(entry, LeanEntry):
-            mine = lean_result_of(entry.result, None)
-            if mine is not None and mine.cni_version == version:
-                return mine
-            entry = entry.typed()
-        return entry.parsed_result(version)
+        return cached_result(entry, version)
 
     def with_cached_args(self, rt: Any, cached: Any) -> Any:
-        if cached is None or (rt.args and rt.capability_args):
-            return rt
-        return LeanRuntime(
-            rt.container_id,
-            rt.netns,
-            rt.ifname,
-            rt.args or cached.cni_args,
-            rt.capability_args or cached.capability_args,
-        )
+        from .._engine._preflight import cached_args  # (not at import: the loader needs no engine)
+
+        merged = cached_args(rt, cached)
+        return rt if merged is None else LeanRuntime(rt.container_id, rt.netns, rt.ifname, *merged)
