@@ -21,6 +21,7 @@ import cnilib
 
 from ._cli._settings import _conf_dir
 from ._cli._settings import _plugin_dirs as _given_plugin_dirs
+from ._confdir import read_config
 from ._defaults import DEFAULT_PLUGIN_DIRS
 from ._version import VERB_MIN_VERSION, Verb, version_at_least
 
@@ -182,9 +183,9 @@ def cmd_conformance(ns: argparse.Namespace) -> int:
 
     config = None
     if ns.config:
+        data = read_config(ns.config, "plugin configuration", permissions=False)
         try:
-            with open(ns.config, "rb") as fh:
-                config = json.load(fh)
+            config = json.loads(data)
         except ValueError as exc:
             raise ConformanceError(f"{ns.config} is not JSON: {exc}") from None
     report = run_conformance(
