@@ -148,8 +148,9 @@ class Networks:
         :meth:`AsyncNetworks.setup` does: the ADDs running in threads end first, the one running in
         this thread is stopped (its plugin's process group killed); then every network attached,
         or whose stopped ADD may have applied something, is DELeted, and the exception goes on
-        (its notes say what was undone). Interrupted again meanwhile, it goes on at once: what is
-        left is in the cache, for :meth:`remove` or :meth:`~cnilib.CNI.recover`.
+        (its notes say what was undone). Interrupted again meanwhile, it goes on without finishing
+        (a DEL running in a thread ends first): what is left is in the cache, for :meth:`remove`
+        or :meth:`~cnilib.CNI.recover`.
         """
         core = self._core
         rt, calls = core.setup_plan(container_id, netns, labels, capabilities, args)
