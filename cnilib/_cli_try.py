@@ -1,10 +1,12 @@
 """``cnilib try`` and ``cnilib conformance``: real plugins in a :class:`~cnilib.sandbox.Sandbox`.
 
 ``try CONFIG`` runs ADD, CHECK (where the version has it) and DEL of a configuration in a sandbox
-and says what the plugins created and what DEL left behind. To tell what a plugin keeps on purpose
-(the bridge of the bridge plugin, host-local's last-reserved file) from what DEL forgot, a second
-container is attached and detached while the first is still attached: whatever that second
-ADD+DEL adds to the sandbox was left behind. What remains after the last DEL is shown as kept.
+(with cnitool's ``CAP_ARGS`` as capability args, if set) and says what the plugins created and
+what DEL left behind. What remains after the last DEL is split by the rule the ``cni_sandbox``
+fixture uses (:func:`cnilib.sandbox.split_leftovers`: a bridge, host-local's last-reserved file,
+shared chains are kept by the plugins on purpose; anything of one attachment was left behind);
+and, as more evidence, a second container is attached and detached while the first is still
+attached: whatever that second ADD+DEL adds to the sandbox was left behind, whatever it looks like.
 
 ``conformance PLUGIN`` runs :func:`cnilib.conformance.run_conformance`.
 """
@@ -19,13 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import cnilib
 
-from ._cli._settings import _conf_dir
+from ._cli._settings import _cap_args, _conf_dir
 from ._cli._settings import _plugin_dirs as _given_plugin_dirs
+from ._confdir import read_config
 from ._defaults import DEFAULT_PLUGIN_DIRS
+from ._sandbox_leftovers import KEPT_TITLE, LEFT_TITLE, format_section, split_leftovers
 from ._version import VERB_MIN_VERSION, Verb, version_at_least
 
 if TYPE_CHECKING:
-    from cnilib.sandbox import Sandbox
+    from cnilib.sandbox import Inventory, Sandbox, StateItem
 
 __all__ = ["cmd_conformance", "cmd_try", "fill_conformance", "fill_try"]
 
@@ -91,11 +95,22 @@ def _has_check(conflist: cnilib.NetworkConfigList) -> bool:
 
 
 class _Try:
-    def __init__(self, sb: Sandbox, conflist: cnilib.NetworkConfigList, ns: argparse.Namespace) -> None:
+    def __init__(
+        self,
+        sb: Sandbox,
+        conflist: cnilib.NetworkConfigList,
+        ns: argparse.Namespace,
+        capability_args: dict[str, Any] | None = None,
+    ) -> None:
         self.sb = sb
         self.conflist = conflist
         self.cni = sb.cni(plugin_dirs=_plugin_dirs(ns), timeout=ns.timeout)
+        self.capability_args = capability_args or {}
         self.steps: list[dict[str, Any]] = []
+        #: The evidence: what the second attachment left, what remained, the inventory at the end.
+        self.grew: set[StateItem] = set()
+        self.remaining: list[StateItem] = []
+        self.after: Inventory | None = None
 
     def step(self, verb: str, ctr: str, fn: Any, *args: Any) -> Any:
         try:
@@ -106,11 +121,15 @@ class _Try:
         self.steps.append({"verb": verb, "container": ctr, "ok": True, "error": None})
         return value
 
+    def runtime(self, n: int, path: str) -> cnilib.RuntimeConfig:
+        return cnilib.RuntimeConfig(
+            container_id=f"cnilib-try-{n}", netns=path, capability_args=self.capability_args
+        )
+
     def run(self) -> dict[str, Any]:
         sb = self.sb
         first, second = sb.container("try-1"), sb.container("try-2")
-        rt1 = cnilib.RuntimeConfig(container_id="cnilib-try-1", netns=first.path)
-        rt2 = cnilib.RuntimeConfig(container_id="cnilib-try-2", netns=second.path)
+        rt1, rt2 = self.runtime(1, first.path), self.runtime(2, second.path)
         base = sb.baseline()
         result = self.step("ADD", first.name, self.cni.add, rt1)
         created = sb.inventory() - base
@@ -121,13 +140,13 @@ class _Try:
             # The second attachment: what its ADD+DEL adds was left behind by DEL.
             self.step("ADD", second.name, self.cni.add, rt2)
             self.step("DEL", second.name, self.cni.delete, rt2)
-        left = set(sb.inventory() - attached)
+        self.grew = set(sb.inventory() - attached)
         self.step("DEL", first.name, self.cni.delete, rt1)
-        after = sb.inventory()
-        remaining = after - base
-        left.update(i for i in remaining if i.where != "host" or i.kind == "cache")
-        kept = [i for i in remaining if i not in left and i.where == "host"]
-        ok = all(s["ok"] for s in self.steps) and not left
+        self.after = sb.inventory()
+        self.remaining = self.after - base
+        # The rule the cni_sandbox fixture uses, with this second attachment as more evidence.
+        found = split_leftovers(self.remaining, now=self.after, grew=self.grew)
+        ok = all(s["ok"] for s in self.steps) and not found.left
         return {
             "network": self.conflist.name,
             "cniVersion": self.conflist.to_dict().get("cniVersion"),
@@ -136,8 +155,8 @@ class _Try:
             "steps": self.steps,
             "result": None if result is None else result.to_dict(),
             "created": [str(i) for i in created],
-            "left": [str(i) for i in sorted(left)],
-            "kept": [str(i) for i in kept],
+            "left": [str(i) for i in found.left],
+            "kept": [str(i) for i in found.kept],
         }
 
 
@@ -152,13 +171,11 @@ def _print_try(report: dict[str, Any]) -> None:
         out.write("result of ADD try-1:\n" + json.dumps(report["result"], indent=2) + "\n")
     sections = (
         ("created by ADD", report["created"]),
-        ("left behind by DEL", report["left"]),
-        ("kept by the plugins across attachments (not a leak)", report["kept"]),
+        (LEFT_TITLE, report["left"]),
+        (KEPT_TITLE, report["kept"]),
     )
     for title, items in sections:
-        out.write(f"{title}: nothing\n" if not items else f"{title}:\n")
-        for item in items:
-            out.write(f"  {item}\n")
+        out.write(format_section(title, items))
     out.write("OK\n" if report["ok"] else "FAILED\n")
 
 
@@ -167,8 +184,9 @@ def cmd_try(ns: argparse.Namespace) -> int:
     from cnilib.sandbox import Sandbox
 
     conflist = _load(ns)
+    capability_args = _cap_args()
     with Sandbox() as sb:
-        report = _Try(sb, conflist, ns).run()
+        report = _Try(sb, conflist, ns, capability_args).run()
     if ns.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
@@ -182,9 +200,9 @@ def cmd_conformance(ns: argparse.Namespace) -> int:
 
     config = None
     if ns.config:
+        data = read_config(ns.config, "plugin configuration", permissions=False)
         try:
-            with open(ns.config, "rb") as fh:
-                config = json.load(fh)
+            config = json.loads(data)
         except ValueError as exc:
             raise ConformanceError(f"{ns.config} is not JSON: {exc}") from None
     report = run_conformance(

@@ -21,7 +21,14 @@ from typing import Any
 
 import attrs
 
-from ._confdir import _DROP_IN_EXTENSIONS, CONF_EXTENSIONS, LIST_EXTENSIONS, _extension, _read, conf_files
+from ._confdir import (
+    _DROP_IN_EXTENSIONS,
+    CONF_EXTENSIONS,
+    LIST_EXTENSIONS,
+    _extension,
+    conf_files,
+    read_config,
+)
 from ._errors import ConfigError, ValidationError
 from ._models import NetworkConfigList, PluginConfig, load_json_object
 from ._security import check_not_writable_by_others
@@ -109,7 +116,7 @@ def load_plugin_drop_ins(
     plugins: list[PluginConfig] = []
     drop_in_dir = os.path.join(os.fspath(confdir), network)
     for path in conf_files(drop_in_dir, _DROP_IN_EXTENSIONS, strict_permissions=strict_permissions):
-        data = _read(path, "plugin configuration", strict_permissions)
+        data = read_config(path, "plugin configuration", strict_permissions)
         plugins.append(PluginConfig.from_bytes(data, source=path))
     return tuple(plugins)
 
@@ -135,7 +142,7 @@ def _candidates(directory: str, strict_permissions: bool = False) -> list[_Candi
     for is_list, exts in ((True, LIST_EXTENSIONS), (False, CONF_EXTENSIONS)):
         for path in conf_files(directory, exts, strict_permissions=strict_permissions):
             try:
-                data = _read(path, "network configuration", strict_permissions)
+                data = read_config(path, "network configuration", strict_permissions)
                 obj = load_json_object(data, what="network configuration", source=path)
             except ConfigError as exc:
                 out.append(_Candidate(path, is_list, error=exc))
@@ -275,7 +282,7 @@ def load_conf_file(
     directory = os.path.dirname(fspath) or "."
     check_not_writable_by_others(directory, "configuration directory", strict=strict_permissions)
     is_list = _extension(fspath) in LIST_EXTENSIONS
-    data = _read(fspath, "network configuration", strict_permissions)
+    data = read_config(fspath, "network configuration", strict_permissions)
     if not (is_list and drop_ins):
         return NetworkConfigList.from_bytes(data, source=fspath)
     obj = load_json_object(data, what="network configuration", source=fspath)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._codec import decode_object, json_field, json_type, structure
+from ._confdir import read_config
 from ._elements import DNS
 from ._errors import ConfigError
 from ._model_fields import (
@@ -204,11 +205,7 @@ class NetworkConfigList:
     def from_file(cls, path: str | os.PathLike[str], *, allow_empty: bool = False) -> NetworkConfigList:
         """Read a ``.conflist``, ``.conf`` or ``.json`` file."""
         fspath = validate_path(path, "configuration file")
-        try:
-            with open(fspath, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise ConfigError(f"cannot read network configuration: {exc.strerror}", source=fspath) from None
+        data = read_config(fspath, "network configuration", permissions=False)
         return cls.from_bytes(data, source=fspath, allow_empty=allow_empty)
 
     def with_plugins(self, extra: Iterable[PluginConfig]) -> NetworkConfigList:

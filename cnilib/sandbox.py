@@ -17,7 +17,8 @@ privileges and without a setuid helper::
         cni.add(conflist, rt)
         print(sb.run(["ip", "-br", "addr"], netns=ctr).stdout)
         cni.delete(conflist, rt)
-        print(sb.leaks())        # the bridge the bridge plugin keeps, nothing else
+        print(sb.leaks())        # [] : what DEL left behind
+        print(sb.leftovers().kept)   # the bridge (and more) the bridge plugin keeps on purpose
 
 A holder process (``cat`` reading a pipe from this process) keeps the namespaces alive: when the
 sandbox is closed, or this process dies however it dies, the pipe closes, the holder exits and
@@ -31,7 +32,10 @@ where the sandbox's :class:`~cnilib.CNI` runs plugins (``argv_prefix``).
 :meth:`Sandbox.inventory` lists links, addresses, routes (``ip -j``), iptables rules
 (``iptables-save``), nftables tables of the plugins' own (``nft``, when installed), files under
 ``/var/lib/cni`` and ``/run`` and result-cache entries, in the host namespace and in every
-container; :meth:`Sandbox.leaks` is what is there now that was not there at the baseline.
+container. What is there now that was not at the baseline is split by one rule
+(:func:`split_leftovers`, the one ``cnilib try`` uses) into what was left behind and what the
+plugins keep across attachments on purpose (:meth:`Sandbox.leftovers`); :meth:`Sandbox.leaks` is the
+first part, or with ``strict=True`` everything new.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnilib import _sandbox_state
 from cnilib._sandbox_holder import _start_holder
+from cnilib._sandbox_leftovers import Leftovers, split_leftovers
 from cnilib._sandbox_state import (
     _CACHE_IN_SANDBOX,
     Container,
@@ -68,10 +73,12 @@ __all__ = [
     "HOST",
     "Container",
     "Inventory",
+    "Leftovers",
     "Sandbox",
     "SandboxError",
     "StateItem",
     "UserNamespaceUnavailable",
+    "split_leftovers",
 ]
 
 #: The ``where`` of a :class:`StateItem` of the sandbox's host namespace.
@@ -333,6 +340,16 @@ class Sandbox:
         self._baselines = {HOST: inv}
         return inv
 
-    def leaks(self, baseline: Inventory | None = None) -> list[StateItem]:
-        """What exists now that is not in ``baseline`` (default: :meth:`baseline`), sorted."""
-        return self.inventory() - (self.baseline() if baseline is None else baseline)
+    def leftovers(self, baseline: Inventory | None = None) -> Leftovers:
+        """What exists now that is not in ``baseline`` (default: :meth:`baseline`), split into what
+        was left behind and what the plugins keep across attachments (:func:`split_leftovers`)."""
+        now = self.inventory()
+        return split_leftovers(now - (self.baseline() if baseline is None else baseline), now=now)
+
+    def leaks(self, baseline: Inventory | None = None, *, strict: bool = False) -> list[StateItem]:
+        """What was left behind since ``baseline`` (default: :meth:`baseline`), sorted: the
+        ``left`` part of :meth:`leftovers`. ``strict``: everything new, what the plugins keep on
+        purpose (a bridge, host-local's last-reserved file...) too."""
+        if strict:
+            return self.inventory() - (self.baseline() if baseline is None else baseline)
+        return list(self.leftovers(baseline).left)

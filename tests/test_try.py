@@ -4,6 +4,7 @@ leaves something behind, a failing ADD, and bad input."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,25 @@ def test_bad_input_is_one_line() -> None:
     proc = _cnilib("try", "--conf-dir", "/nonexistent", "nosuchnet")
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1
+
+
+def test_cap_args_reach_both_attachments(tmp_path: Path) -> None:
+    # cnitool's CAP_ARGS: portmap gets its port mappings; its shared chains are kept, not left.
+    bridge = {"type": "bridge", "bridge": "cnipm0", "ipam": {"type": "host-local", "subnet": "10.89.0.0/24"}}
+    plugins = [bridge, {"type": "portmap", "capabilities": {"portMappings": True}}]
+    conf = tmp_path / "pm.conflist"
+    conf.write_text(json.dumps({"cniVersion": "0.3.1", "name": "pm", "plugins": plugins}))
+    caps = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnilib", "try", "--json", str(conf)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+        env={**os.environ, "CAP_ARGS": json.dumps(caps)},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["left"] == []
+    assert any("--dport 8080" in item and "DNAT" in item for item in report["created"])
+    assert "host: iptables iptables -t nat :CNI-HOSTPORT-DNAT -" in report["kept"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from .._confdir import CONF_EXTENSIONS, LIST_EXTENSIONS, _read, conf_files
+from .._confdir import CONF_EXTENSIONS, LIST_EXTENSIONS, conf_files, read_config
 from .._errors import CNIError, ConfigError
 from .._jsontext import decode_object
 from .._model_fields import (
@@ -67,7 +67,7 @@ def _find(confdir: str, name: str) -> LeanConfList | None:
     if any(writable_by_others(path) for path in (*lists, *others)):
         raise _Unsure("permissions")
     for path in lists:
-        data = _read(path, "network configuration")  # (its permission check: passed above, silently)
+        data = read_config(path, "network configuration")  # (its permission check: passed above, silently)
         obj = decode_object(data, what="network configuration", error=ConfigError, source=path)
         found = obj.get("name")
         if type(found) is not str:

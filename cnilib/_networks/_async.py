@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .._engine import AsyncCNI
 
 from .._defaults import DEFAULT_CACHE_DIR
-from ._core import _Call, _Core, _front_kwargs, _span, _watchfiles
+from ._core import _UNFINISHED, _attached, _Call, _Core, _front_kwargs, _span, _watchfiles
 from ._load import NetworksConfig
 
 
@@ -226,11 +226,3 @@ class AsyncNetworks:
                 await asyncio.wait(tasks)
             raise
         return outcomes
-
-
-#: An outcome not there yet: its call was cancelled before it finished.
-_UNFINISHED = object()
-
-
-def _attached(outcome: object) -> bool:
-    return outcome is not _UNFINISHED and not isinstance(outcome, BaseException)

@@ -213,6 +213,17 @@ class _Core:
         return [c for c, o in zip(calls, outcomes, strict=True) if not isinstance(o, BaseException)]
 
     @staticmethod
+    def interrupted(calls: Sequence[_Call], outcomes: Sequence[object]) -> list[_Call]:
+        """What an interrupted setup DELs again: each network attached and each ADD the interrupt
+        ended whose :attr:`_Attempt.applied` says it may have applied something. Never one not
+        started, nor one that failed (it rolled itself back) or was refused."""
+        return [
+            c
+            for c, o in zip(calls, outcomes, strict=True)
+            if (isinstance(o, _Attempt) and o.applied) or _attached(o)
+        ]
+
+    @staticmethod
     def failed_networks(calls: Sequence[_Call], outcomes: Sequence[object]) -> set[str]:
         """The networks whose ADD failed: their intent records tell whether their rollback finished."""
         return {c.config.name for c, o in zip(calls, outcomes, strict=True) if isinstance(o, BaseException)}
@@ -294,6 +305,28 @@ class _Core:
             for c, r in zip(calls, results, strict=True)
         ]
         return Attachment.from_results(rt.container_id, rt.netns, parts, default_ifname=f"{self.prefix}0")
+
+
+class _Attempt:
+    """The outcome of an ADD while it runs, and after an exception that is not a
+    :class:`~cnilib.CNIError` (an interrupt) ended it: whether its cache entry existed before it
+    (``existed``), whether it still runs in a worker thread (``running``), and, once looked at,
+    whether it may have applied something (``applied``)."""
+
+    __slots__ = ("applied", "existed", "running")
+
+    def __init__(self, existed: bool) -> None:
+        self.existed = existed
+        self.running = True
+        self.applied = False
+
+
+#: An outcome not there yet: its call never started (or, asyncio, was cancelled before it finished).
+_UNFINISHED = object()
+
+
+def _attached(outcome: object) -> bool:
+    return outcome is not _UNFINISHED and not isinstance(outcome, (BaseException, _Attempt))
 
 
 def _checkable(config: NetworkConfigList) -> bool:

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from .._engine import CNI
 
 from .._defaults import DEFAULT_CACHE_DIR
-from ._core import _Call, _Core, _front_kwargs, _span, _watchfiles
+from .._engine._notes import add_note
+from ._core import _UNFINISHED, _Attempt, _Call, _Core, _front_kwargs, _span, _watchfiles
 from ._load import NetworksConfig
 
 T = TypeVar("T")
@@ -141,17 +142,79 @@ class Networks:
 
         When any network fails, the ones that succeeded are removed again and a
         :class:`~cnilib.MultiError` names every failure (keys ``"<network>/<ifname>"``).
+
+        Interrupted before it returns (``KeyboardInterrupt``, or any exception that is not a
+        :class:`~cnilib.CNIError`), it leaves nothing attached, as a cancelled
+        :meth:`AsyncNetworks.setup` does: the ADDs running in threads end first, the one running in
+        this thread is stopped (its plugin's process group killed); then every network attached,
+        or whose stopped ADD may have applied something, is DELeted, and the exception goes on
+        (its notes say what was undone). Interrupted again meanwhile, it goes on without finishing
+        (a DEL running in a thread ends first): what is left is in the cache, for :meth:`remove`
+        or :meth:`~cnilib.CNI.recover`.
         """
         core = self._core
         rt, calls = core.setup_plan(container_id, netns, labels, capabilities, args)
+        threads = self._threads(calls, parallel)
         with _span("setup", container_id):
-            outcomes = self._map(
-                lambda c: self.cni.add(c.config, c.rt, rollback=True), calls, parallel=parallel
-            )
+            outcomes: list[Any] = [_UNFINISHED] * len(calls)
+            try:
+                self._adds(calls, outcomes, threads)
+                if not core.failed_networks(calls, outcomes):
+                    return core.attachment(rt, calls, outcomes)
+            except BaseException as exc:
+                self._undo_interrupted(calls, outcomes, threads, exc)
+                raise
             done = core.to_roll_back(calls, outcomes)
             undone = self._map(lambda c: self.cni.delete(c.config, c.rt), done, parallel=parallel)
             intents = [e for n in core.failed_networks(calls, outcomes) for e in self.cni.unfinished_adds(n)]
             return core.setup_outcome(rt, calls, outcomes, done, undone, intents)
+
+    def _adds(self, calls: Sequence[_Call], outcomes: list[Any], threads: bool) -> None:
+        """ADD every call; each one's outcome in ``outcomes``: its result, its CNIError or, while it
+        runs and once an exception that is not a CNIError ended it, an :class:`_Attempt`."""
+
+        def one(i: int, call: _Call) -> None:
+            attempt = _Attempt(self._has(call, "entry"))
+            outcomes[i] = attempt
+            try:
+                outcomes[i] = self.cni.add(call.config, call.rt, rollback=True)
+            except CNIError as exc:
+                outcomes[i] = exc
+            finally:
+                attempt.running = False
+
+        self._run(one, calls, threads)
+
+    def _undo_interrupted(
+        self, calls: Sequence[_Call], outcomes: Sequence[Any], threads: bool, exc: BaseException
+    ) -> None:
+        """DEL what an interrupted setup attached, or may have; its notes on ``exc``."""
+        attempts = [(c, o) for c, o in zip(calls, outcomes, strict=True) if isinstance(o, _Attempt)]
+        if threads and any(o.running for _, o in attempts):
+            # Interrupted again while the running ADDs were awaited: nothing is settled.
+            add_note(exc, "setup interrupted while ADDs ran: remove() or CNI.recover() undoes them")
+            return
+        for call, attempt in attempts:
+            # An entry there before belongs to an attachment this setup did not make. Otherwise the
+            # intent record says the ADD passed its checks (and may have run plugins), a new entry
+            # that it finished just as the interrupt came.
+            attempt.applied = not attempt.existed and (self._has(call, "intent") or self._has(call, "entry"))
+        undo = self._core.interrupted(calls, outcomes)
+        failed = self._map(lambda c: self.cni.delete(c.config, c.rt), undo, parallel=threads)
+        for call, error in zip(undo, failed, strict=True):
+            verdict = (
+                "DELeted" if not isinstance(error, CNIError) else f"DEL failed ({error}); remove() retries"
+            )
+            add_note(exc, f"setup interrupted: {call.key} {verdict}")
+
+    def _has(self, call: _Call, what: str) -> bool:
+        """Whether the attachment's cache ``entry`` (or ``intent`` record) exists."""
+        cache = self.cni.cache
+        where = cache.path_for if what == "entry" else cache.intent_path_for
+        try:
+            return os.path.lexists(where(call.config.name, call.rt.container_id, call.rt.ifname))
+        except CNIError:  # (names already validated by the setup)
+            return False
 
     def remove(
         self,
@@ -202,18 +265,33 @@ class Networks:
             outcomes = self._map(lambda c: run(c.config, c.rt), calls, parallel=parallel)
             core.verb_outcome(verb, container_id, calls, outcomes)
 
+    def _threads(self, calls: Sequence[_Call], parallel: bool | None) -> bool:
+        return len(calls) > 1 and (self._core.parallel if parallel is None else parallel)
+
     def _map(
         self, fn: Callable[[_Call], T], calls: Sequence[_Call], *, parallel: bool | None
     ) -> list[T | CNIError]:
-        def one(call: _Call) -> T | CNIError:
-            try:
-                return fn(call)
-            except CNIError as exc:
-                return exc
+        outcomes: list[Any] = [None] * len(calls)
 
-        if len(calls) < 2 or not (self._core.parallel if parallel is None else parallel):
-            return [one(c) for c in calls]
+        def one(i: int, call: _Call) -> None:
+            try:
+                outcomes[i] = fn(call)
+            except CNIError as exc:
+                outcomes[i] = exc
+
+        self._run(one, calls, self._threads(calls, parallel))
+        return outcomes
+
+    @staticmethod
+    def _run(one: Callable[[int, _Call], None], calls: Sequence[_Call], threads: bool) -> None:
+        if not threads:
+            for i, c in enumerate(calls):
+                one(i, c)
+            return
+        # An interrupt lands in this thread, never in a worker: leaving the block waits for the
+        # calls that run (an ADD ends attached or rolled back), then the interrupt goes on.
         with ThreadPoolExecutor(max_workers=len(calls)) as pool:
             # Each thread runs in a copy of the caller's context, so trace spans nest.
-            futures = [pool.submit(contextvars.copy_context().run, one, c) for c in calls]
-            return [f.result() for f in futures]
+            futures = [pool.submit(contextvars.copy_context().run, one, i, c) for i, c in enumerate(calls)]
+            for future in futures:
+                future.result()

@@ -16,8 +16,10 @@ without real plugins:
     a :class:`cnilib.AsyncCNI` wired to ``cni_async_fake`` and ``cni_cache_dir``.
 ``cni_sandbox``
     a :class:`cnilib.sandbox.Sandbox` for the real plugins (as root or not), closed after the
-    test; the test fails when the sandbox holds anything new at the end (see
-    :meth:`~cnilib.sandbox.Sandbox.leaks`), unless it is marked ``cni_sandbox_leaks_ok``.
+    test; the test fails when the test left something behind in it (what ``cnilib try`` calls
+    "left behind by DEL": see :meth:`~cnilib.sandbox.Sandbox.leftovers`), not for what the plugins
+    keep across attachments (a bridge...). Marked ``cni_sandbox_strict`` it fails for anything
+    new; marked ``cni_sandbox_leaks_ok``, for nothing.
 
 Everything is imported inside the fixtures, so merely having cnilib installed costs a pytest run
 nothing.
@@ -86,9 +88,14 @@ def async_cni(cni_async_fake: AsyncFakeExecutor, cni_cache_dir: Path, cni_plugin
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker of the ``cni_sandbox`` fixture."""
+    """Register the markers of the ``cni_sandbox`` fixture."""
     config.addinivalue_line(
         "markers", "cni_sandbox_leaks_ok: the cni_sandbox fixture does not fail the test for what it left"
+    )
+    config.addinivalue_line(
+        "markers",
+        "cni_sandbox_strict: the cni_sandbox fixture fails the test for anything new in the sandbox, "
+        "what the plugins keep across attachments too",
     )
 
 
@@ -96,18 +103,27 @@ def pytest_configure(config: pytest.Config) -> None:
 def cni_sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     """A :class:`~cnilib.sandbox.Sandbox`, closed after the test (also when it fails).
 
-    The test fails if the sandbox holds anything at the end that it did not hold when created
-    (or at the last :meth:`~cnilib.sandbox.Sandbox.mark_baseline`), unless it is marked
-    ``@pytest.mark.cni_sandbox_leaks_ok``.
+    The test fails if it left something behind in the sandbox: what
+    :meth:`~cnilib.sandbox.Sandbox.leftovers` (the rule ``cnilib try`` uses) calls left behind
+    since the sandbox was created (or since the last :meth:`~cnilib.sandbox.Sandbox.mark_baseline`).
+    What the plugins keep across attachments on purpose (the bridge plugin's bridge, host-local's
+    last-reserved file, portmap's shared chains...) is no failure, unless the test is marked
+    ``@pytest.mark.cni_sandbox_strict``. Marked ``@pytest.mark.cni_sandbox_leaks_ok``, nothing is.
     """
     from cnilib.sandbox import Sandbox
 
     with Sandbox() as sb:
         yield sb
         if request.node.get_closest_marker("cni_sandbox_leaks_ok") is None:
-            left = sb.leaks()
-            if left:
-                pytest.fail(
-                    "the test left this in its cni_sandbox:\n" + "\n".join(f"  {item}" for item in left),
-                    pytrace=False,
-                )
+            _judge(sb, strict=request.node.get_closest_marker("cni_sandbox_strict") is not None)
+
+
+def _judge(sb: Sandbox, *, strict: bool) -> None:
+    found = sb.leftovers()
+    if not found.left and not (strict and found.kept):
+        return
+    if strict:
+        why = "the test left this in its cni_sandbox (cni_sandbox_strict: anything new counts):\n"
+    else:
+        why = "the test left this in its cni_sandbox:\n"
+    pytest.fail(why + found.describe(), pytrace=False)

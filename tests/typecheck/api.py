@@ -194,7 +194,7 @@ async def async_networks_api() -> None:
 
 def sandbox_and_conformance(conflist: cnilib.NetworkConfigList) -> None:
     from cnilib.conformance import CheckResult, ConformanceReport, run_conformance
-    from cnilib.sandbox import Container, Inventory, Sandbox, StateItem
+    from cnilib.sandbox import Container, Inventory, Leftovers, Sandbox, StateItem, split_leftovers
 
     with Sandbox() as sb:
         ctr = sb.container("c1")
@@ -205,6 +205,12 @@ def sandbox_and_conformance(conflist: cnilib.NetworkConfigList) -> None:
         assert_type(sb.run(["ip", "addr"], netns=ctr).stdout, str)
         assert_type(sb.inventory(), Inventory)
         assert_type(sb.leaks(), list[StateItem])
+        assert_type(sb.leaks(strict=True), list[StateItem])
+        found = sb.leftovers()
+        assert_type(found, Leftovers)
+        assert_type(found.left, tuple[StateItem, ...])
+        assert_type(found.describe(), str)
+        assert_type(split_leftovers(found.kept, now=sb.inventory(), grew=()), Leftovers)
         assert_type(sb.mark_baseline(), Inventory)
     report = run_conformance("bridge", versions=["1.0.0"])
     assert_type(report, ConformanceReport)
