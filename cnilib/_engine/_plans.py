@@ -59,6 +59,19 @@ Key = tuple[str, str, str]
 _NOTHING_APPLIED = "ADD refused before any plugin ran: nothing was applied"
 
 
+class Deadline(float):
+    """A :func:`time.monotonic` deadline that remembers the limit it was made from, so a plugin
+    killed at it is reported as timed out after that limit (not after the time it had left)."""
+
+    __slots__ = ("limit",)
+    limit: float
+
+    def __new__(cls, limit: float) -> Deadline:
+        self = super().__new__(cls, time.monotonic() + limit)
+        self.limit = limit
+        return self
+
+
 class _Progress:
     """How far an ADD got: the last plugin's result, the last plugin that may have applied."""
 
@@ -113,13 +126,13 @@ class Planner:
 
     def deadline(self, verb: Verb, timeout: float | None) -> float | None:
         limit = timeout if timeout is not None else self.timeouts.get(verb, self.timeout)
-        return None if limit is None else time.monotonic() + limit
+        return None if limit is None else Deadline(limit)
 
     def cleanup_deadline(self) -> float | None:
         limit = self.cleanup_timeout
         if limit is None:
             limit = self.timeouts.get(Verb.DEL, self.timeout)
-        return None if limit is None else time.monotonic() + limit
+        return None if limit is None else Deadline(limit)
 
     @staticmethod
     def version_of(conflist: NetworkConfigList) -> str:
@@ -161,8 +174,9 @@ class Planner:
     ) -> Plan[Any]:
         started = time.monotonic()
         outcome: ExecOutcome | None = None
+        expired = deadline is not None and deadline <= started
         try:
-            if deadline is not None and deadline <= started:
+            if expired:
                 # The deadline passed before this plugin could start: report it as a timeout.
                 outcome = self.values.expired()
             else:
@@ -172,6 +186,8 @@ class Planner:
                 outcome = answer
             value = self.values.decode(req, outcome)
         except CNIError as exc:
+            if isinstance(exc, PluginTimeoutError) and isinstance(deadline, Deadline):
+                exc._name_limit(deadline.limit, started=not expired)  # noqa: SLF001 - the error's own module's rule
             report_run(self.on_plugin, (*where, attempt, started), req, outcome, exc)
             raise
         report_run(self.on_plugin, (*where, attempt, started), req, outcome, None)
