@@ -43,7 +43,7 @@ from ._version import VERB_MIN_VERSION, Verb, version_at_least
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from cnilib.sandbox import Inventory, Sandbox
+    from cnilib.sandbox import Inventory, Leftovers, Sandbox, StateItem
 
 __all__ = ["cmd_conformance", "cmd_try", "fill_conformance", "fill_try"]
 
@@ -136,10 +136,8 @@ class _Try:
     def run(self) -> dict[str, Any]:
         sb, cni = self.sb, self.cni
         who = "as an unprivileged user (user namespace)" if sb.rootless else "as root"
-        self.progress.line(
-            f"network {self.conflist.name} (cniVersion {self.conflist.to_dict().get('cniVersion')}) "
-            f"in a sandbox, {who}"
-        )
+        version = self.conflist.to_dict().get("cniVersion")
+        self.progress.line(f"network {self.conflist.name} (cniVersion {version}) in a sandbox, {who}")
         for item in self.idle:
             self.progress.line(not_exercised_line(item))
         first, second = sb.container("try-1"), sb.container("try-2")
@@ -154,37 +152,13 @@ class _Try:
             self.skip("CHECK", first.name, why_not)
         else:
             self.step("CHECK", first.name, cni.check, rt1)
-        attached, _ = self.inventory("inventory with try-1 attached")
-        if result is None:
-            self.skip("ADD", second.name, "ADD try-1 failed")
-            self.skip("DEL", second.name, "ADD try-1 failed")
-        else:
-            # The second attachment: what its ADD+DEL adds was left behind by DEL.
-            self.step("ADD", second.name, cni.add, rt2)
-            self.step("DEL", second.name, cni.delete, rt2)
-        grew = set(self.inventory("inventory after try-2")[0] - attached)
+        grew = self.second_attachment(second.name, rt2, first_ok=result is not None)
         self.step("DEL", first.name, cni.delete, rt1)
-        after, took = self.inventory("inventory after DEL")
-        # The rule the cni_sandbox fixture uses, with this second attachment as more evidence.
-        found = split_leftovers(after - base, now=after, grew=grew)
-        if found.left:
-            self.progress.line(
-                f"DIFF  after DEL: FAILED {seconds(took)}: {len(found.left)} item(s) left behind"
-            )
-        else:
-            self.progress.line(
-                f"DIFF  after DEL: ok {seconds(took)}: nothing left behind, "
-                f"{len(found.kept)} item(s) kept by the plugins"
-            )
+        found = self.leftovers(base, grew)
         failed = sum(not s["ok"] for s in self.steps) + bool(found.left)
-        counts = {
-            "passed": len(self.steps) + 1 - failed,
-            "failed": failed,
-            "skipped": len(self.skipped) + len(self.idle),
-        }
         return {
             "network": self.conflist.name,
-            "cniVersion": self.conflist.to_dict().get("cniVersion"),
+            "cniVersion": version,
             "rootless": sb.rootless,
             "ok": not failed,
             "steps": self.steps,
@@ -194,8 +168,36 @@ class _Try:
             "created": [str(i) for i in created],
             "left": [str(i) for i in found.left],
             "kept": [str(i) for i in found.kept],
-            "counts": counts,
+            "counts": {
+                "passed": len(self.steps) + 1 - failed,  # the steps and the last DIFF
+                "failed": failed,
+                "skipped": len(self.skipped) + len(self.idle),
+            },
         }
+
+    def second_attachment(self, name: str, rt: cnilib.RuntimeConfig, *, first_ok: bool) -> set[StateItem]:
+        """ADD and DEL of a second container while the first is attached: what they add and do not
+        take away (left behind by DEL, whatever it looks like)."""
+        attached, _ = self.inventory("inventory with try-1 attached")
+        if not first_ok:
+            self.skip("ADD", name, "ADD try-1 failed")
+            self.skip("DEL", name, "ADD try-1 failed")
+        else:
+            self.step("ADD", name, self.cni.add, rt)
+            self.step("DEL", name, self.cni.delete, rt)
+        return set(self.inventory("inventory after try-2")[0] - attached)
+
+    def leftovers(self, base: Inventory, grew: set[StateItem]) -> Leftovers:
+        """What remains after the last DEL, judged by the rule the cni_sandbox fixture uses, with the
+        second attachment as more evidence; the last step line (``DIFF after DEL``)."""
+        after, took = self.inventory("inventory after DEL")
+        found = split_leftovers(after - base, now=after, grew=grew)
+        if found.left:
+            text = f"FAILED {seconds(took)}: {len(found.left)} item(s) left behind"
+        else:
+            text = f"ok {seconds(took)}: nothing left behind, {len(found.kept)} item(s) kept by the plugins"
+        self.progress.line(f"DIFF  after DEL: {text}")
+        return found
 
 
 def _finish(progress: Progress, report: dict[str, Any]) -> None:
