@@ -43,6 +43,7 @@ from ._version import VERB_MIN_VERSION, Verb, version_at_least
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from cnilib import PluginRun
     from cnilib.sandbox import Inventory, Leftovers, Sandbox, StateItem
 
 __all__ = ["cmd_conformance", "cmd_try", "fill_conformance", "fill_try"]
@@ -97,16 +98,29 @@ class _Try:
         self.sb = sb
         self.conflist = conflist
         self.progress = progress
-        self.cni = sb.cni(plugin_dirs=plugin_dirs(ns), timeout=timeout(ns))
+        self.cni = sb.cni(plugin_dirs=plugin_dirs(ns), timeout=timeout(ns), on_plugin=self.ran)
         self.args = args
         self.capability_args = capability_args
         self.idle = not_exercised(conflist, capability_args)
         self.steps: list[dict[str, Any]] = []
         self.skipped: list[dict[str, str]] = []
+        self.current = ""  # the step in progress, for the status line
+
+    def label(self, index: int) -> str:
+        """The status line of a step while ``plugins[index]`` runs (which one hangs, if one does)."""
+        return f"{self.current}: {self.conflist.plugins[index].type}"
+
+    def ran(self, run: PluginRun) -> None:
+        # on_plugin, after each plugin: the next one runs now (DEL goes through the list backwards).
+        following = run.index + (-1 if run.verb.value == "DEL" else 1)
+        if 0 <= following < len(self.conflist.plugins):
+            self.progress.relabel(self.label(following))
 
     def step(self, verb: str, ctr: str, fn: Callable[..., Any], *args: Any) -> Any:
         error, value = None, None
-        with self.progress.step(f"{verb} {ctr}") as timer:
+        self.current = f"{verb} {ctr}"
+        first = len(self.conflist.plugins) - 1 if verb == "DEL" else 0
+        with self.progress.step(self.label(first)) as timer:
             try:
                 value = fn(self.conflist, *args)
             except cnilib.CNIError as exc:

@@ -32,15 +32,21 @@ def test_try_hanging_plugin_on_a_terminal(who: str) -> None:
     # Before: nothing at all until the end (and no limit by default); the timeout read
     # "timed out after 0.999837s", the time left rather than the limit.
     with nobody_dir() as home:
+        gated_plugin(home, "fast", home / "never", wait_on="nothing")
         hanging_plugin(home, "hang", home / "pids")
-        conf = conf_file(home, "h", [{"type": "hang"}])
+        conf = conf_file(home, "h", [{"type": "fast"}, {"type": "hang"}])
         rc, out = run_in_pty(["try", "--timeout", "1", "--cni-path", str(home), str(conf)], who, home)
     assert rc == 1, out
-    # The live line (rewritten in place, then erased) names the step in progress before its line.
-    live = out.index("\r\x1b[KADD try-1 ...")
-    assert live < out.index("ADD   try-1: FAILED")
-    assert "\r\x1b[KDEL try-1 ..." in out
-    assert "timed out after 1s and was killed with its process group" in out
+    # The live line (rewritten in place, then erased) names the step and the plugin in progress,
+    # before the step's line.
+    fast = out.index("\r\x1b[KADD try-1: fast ...")
+    assert fast < out.index("\r\x1b[KADD try-1: hang ...") < out.index("ADD   try-1: FAILED")
+    assert "\r\x1b[KDEL try-1: hang ..." in out
+    assert "plugin 'hang' (ADD, container cnilib-try-1) timed out after 1s and was killed" in out
+    # DEL of the list shares the limit: hang used it up, fast was never started.
+    assert "plugin 'hang' (DEL, container cnilib-try-1) timed out after 1s and was killed" in out
+    not_started = "was not started: the time limit of 1s had run out"
+    assert f"plugin 'fast' (DEL, container cnilib-try-1) {not_started}" in out
     assert "killed by" not in out
     final = "".join(line.rsplit("\r\x1b[K", 1)[-1] + "\n" for line in out.splitlines())
     assert DURATION.search(final.split("ADD   try-1: FAILED ")[1].splitlines()[0])

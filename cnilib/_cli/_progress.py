@@ -72,6 +72,13 @@ class Progress:
             self._ticker = threading.Thread(target=self._tick, name="cnilib-progress", daemon=True)
             self._ticker.start()
 
+    def relabel(self, label: str) -> None:
+        """Show ``label`` for the step in progress, its time still counted from its ``begin``."""
+        with self._lock:
+            if self._label is not None:
+                self._label = label
+                self._draw()
+
     @contextmanager
     def step(self, label: str) -> Iterator[Timer]:
         """A step shown live as ``label`` while the ``with`` block runs; the timer says how long."""
