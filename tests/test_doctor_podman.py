@@ -25,6 +25,7 @@ from cnilib.testing.podman import (
     NODE_CACHE_DIR,
     SLEEP_CMD,
     PodmanContainer,
+    PodmanError,
     PodmanNetwork,
     PrivatePodman,
     podman_available,
@@ -156,6 +157,14 @@ def test_stop_leaves_nothing_behind(host: netns.NetNS) -> None:
     node.stop()  # idempotent
 
 
+def test_start_refuses_a_missing_namespace(tmp_path: Path) -> None:
+    node = PrivatePodman(netns=str(tmp_path / "nothing"), base_dir=tmp_path)
+    with pytest.raises(PodmanError, match="does not exist"):
+        node.start()
+    assert node.workdir is None
+    assert list(tmp_path.iterdir()) == []
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
@@ -227,8 +236,8 @@ def _doctor(scene: Scene, *args: str) -> tuple[int, dict[str, Any]]:
     return proc.returncode, json.loads(proc.stdout)
 
 
-def _about(findings: list[dict[str, Any]], ctr: PodmanContainer) -> list[dict[str, Any]]:
-    return [f for f in findings if f.get("container_id") == ctr.id]
+def _stale(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [f for f in findings if f.get("kind") == "stale_attachment"]
 
 
 def test_doctor_finds_and_frees_only_the_crashed_attachment(scene: Scene) -> None:
@@ -242,8 +251,9 @@ def test_doctor_finds_and_frees_only_the_crashed_attachment(scene: Scene) -> Non
     assert code == 1
     assert report["ok"] is False
     assert isinstance(report["checked"], dict)
-    [finding] = report["findings"]  # only the crashed one: the live container is not stale
-    assert finding["kind"] == "stale_attachment"
+    # Only the crashed one (whatever else the doctor says about it): the live container is not stale.
+    assert {f["container_id"] for f in report["findings"]} == {victim.id}
+    [finding] = _stale(report["findings"])
     assert (finding["network"], finding["container_id"], finding["ifname"]) == (net.name, victim.id, "eth0")
     assert finding["fixable"] is True
     assert finding["fixed"] is False
@@ -252,15 +262,14 @@ def test_doctor_finds_and_frees_only_the_crashed_attachment(scene: Scene) -> Non
     assert node.reservations(net)[victim.address] == (victim.id, "eth0")  # without --fix: nothing done
 
     _code, fixed = _doctor(scene, "--fix")  # 1: found (and fixed); the findings say what was done
-    assert [(f["kind"], f["fixed"]) for f in _about(fixed["findings"], victim)] == [
-        ("stale_attachment", True)
-    ]
-    assert _about(fixed["findings"], web) == []
+    assert {f["container_id"] for f in fixed["findings"]} == {victim.id}
+    assert [(f["container_id"], f["fixed"]) for f in _stale(fixed["findings"])] == [(victim.id, True)]
     reservations = node.reservations(net)
     assert victim.address not in reservations  # its address is free again
     assert not node.cache_entry(victim).exists()
     assert reservations[web.address] == (web.id, "eth0")
     assert node.cache_entry(web).is_file()
+    assert f'id: \\"{web.id}\\"' in _nat_rules(scene)  # its masquerade rules untouched
     _assert_serves(scene, web)
 
     assert node.remove_container(victim) in (1, 2)  # podman can still remove it

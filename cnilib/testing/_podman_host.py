@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -26,6 +27,7 @@ NODE_CACHE_DIR = "/var/lib/cni"
 # podman names the namespaces it makes netns-<uuid>; nothing else is ever unmounted or removed.
 _PODMAN_NETNS = re.compile(r"/run/netns/netns-[0-9a-f-]{36}")
 _READY_TIMEOUT = 30.0
+_BUSYBOX = "/bin/busybox"  # Debian's busybox-static: runs in a root file system of its own
 
 
 class PodmanError(RuntimeError):
@@ -65,6 +67,20 @@ class PodmanContainer:
     ifname: str = "eth0"
 
 
+def _container_from_inspect(info: dict[str, Any], name: str, network: str) -> PodmanContainer:
+    settings, state = info["NetworkSettings"], info["State"]
+    # A container that already exited has no namespace, address or processes any more.
+    return PodmanContainer(
+        name=name,
+        id=info["Id"],
+        network=network,
+        netns=settings.get("SandboxKey") or "",
+        address=(settings.get("Networks") or {}).get(network, {}).get("IPAddress") or "",
+        pid=state.get("Pid") or 0,
+        conmon_pid=state.get("ConmonPid") or 0,
+    )
+
+
 def _binary(name: str, *fallbacks: str) -> str | None:
     found = shutil.which(name)
     if found:
@@ -78,6 +94,30 @@ def _overlay_supported() -> bool:
             return any(line.split()[-1] == "overlay" for line in f if line.strip())
     except OSError:
         return False
+
+
+def _netns_dir_shared() -> bool:
+    """Whether ``/run/netns`` is a shared mount (``ip netns add`` makes it one): then the namespaces
+    podman mounts there from the node view appear on the host too."""
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            fields = line.split(" - ")[0].split()
+            if fields[4] == "/run/netns" and any(o.startswith("shared:") for o in fields[6:]):
+                return True
+    return False
+
+
+def podman_available() -> bool:
+    """Whether a :class:`PrivatePodman` can run here (root, podman, conmon, runc, busybox, overlay)."""
+    return (
+        os.geteuid() == 0
+        and _binary("podman") is not None
+        and _binary("conmon", "/usr/libexec/podman/conmon") is not None
+        and _binary("runc", "/usr/sbin/runc") is not None
+        and all(shutil.which(t) for t in ("nsenter", "unshare", "findmnt", "mount", "umount"))
+        and os.access(_BUSYBOX, os.X_OK)
+        and _overlay_supported()
+    )
 
 
 def _containers_conf(w: Path, runc_wrapper: Path) -> str:
@@ -247,6 +287,21 @@ def _kill_leftovers(w: Path, cgroup_parent: str, holder: int | None) -> None:
         found.discard(os.getpid())
         if found:
             _kill_and_wait(found)
+
+
+def _sweep(
+    w: Path, cgroup_parent: str, holder: int | None, netns: str, netns_paths: set[str], bridges: list[str]
+) -> list[str]:
+    """Kill what is left of a podman, remove its namespaces and bridges; returns what failed."""
+    _kill_leftovers(w, cgroup_parent, holder)
+    paths = sorted(netns_paths | _cached_sandboxes(w / "cni"))
+    problems = [p for p in map(_remove_netns_file, paths) if p]
+    if os.path.exists(netns):
+        from cnilib.netns import run
+
+        for bridge in bridges:
+            run(netns, ["ip", "link", "del", bridge], check=False)
+    return problems
 
 
 def _remove_netns_file(path: str) -> str | None:

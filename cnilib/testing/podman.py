@@ -17,26 +17,23 @@ touched::
 
 What it takes (podman 4.3.1, runc, conmon, as root):
 
-- a ``containers.conf`` (``CONTAINERS_CONF``) choosing the CNI backend and putting podman's
-  network configurations (``network_config_dir``: ``/etc/cni/net.d`` stays untouched), temporary
-  files, events, volumes and locks (file locks, not ``/dev/shm/libpod_lock``) in the work directory,
-  and a ``storage.conf`` (``CONTAINERS_STORAGE_CONF``) with a vfs store there. Both are in
-  :attr:`PrivatePodman.env`: any podman command run with it, a node doctor's included, sees this
-  podman's containers and nothing else.
-- libcni inside podman always caches in ``/var/lib/cni`` and host-local keeps its reservations in
-  ``/var/lib/cni/networks``; podman 4.3 has no setting for either. Podman therefore runs in a
-  "node view": a mount namespace, kept by a holder process, in which ``/var/lib`` is an overlay
-  whose writes go to a tmpfs of the view and ``/var/lib/cni`` is the work directory's ``cni/``
-  (:attr:`PrivatePodman.cache_dir` from outside). ``/run/netns`` stays shared with the host, so
-  podman's namespaces (``/run/netns/netns-<uuid>``) are real host paths, as on a node.
-  :meth:`PrivatePodman.run` runs anything (a doctor, ``ping``) on that node.
-- runc keeps its state in the work directory (a wrapper passes ``--root``) instead of ``/run/runc``;
-  containers get ``--cgroup-parent=/cnilib-podman-XXXX`` (conmon goes to its ``conmon`` child), so
-  every process left after a crash can be found and killed.
-- ``nsenter --net``, not ``ip netns exec``: the latter remounts ``/sys``, where podman finds no cgroups.
+- a ``containers.conf`` (``CONTAINERS_CONF``: the CNI backend; network configurations, temporary
+  files, events, volumes and file locks in the work directory, not ``/etc/cni/net.d``,
+  ``/run/libpod`` or ``/dev/shm``) and a ``storage.conf`` (``CONTAINERS_STORAGE_CONF``, a vfs
+  store). Both are in :attr:`PrivatePodman.env`: a podman command run with it (a doctor's too)
+  sees this podman's containers and nothing else.
+- podman 4.3 has no setting for libcni's cache (``/var/lib/cni``) nor host-local's store
+  (``/var/lib/cni/networks``), so podman runs in a "node view": a mount namespace where
+  ``/var/lib`` is an overlay written to a tmpfs of the view and ``/var/lib/cni`` is the work
+  directory's ``cni/`` (:attr:`PrivatePodman.cache_dir` from outside). ``/run/netns`` stays shared
+  with the host: podman's namespaces (``/run/netns/netns-<uuid>``) are host paths, as on a node.
+- runc's state in the work directory (a wrapper passes ``--root``), not ``/run/runc``; containers
+  in ``--cgroup-parent=/cnilib-podman-XXXX`` (conmon in its ``conmon`` child), so everything left
+  after a crash can be found and killed.
+- ``nsenter --net``, not ``ip netns exec``, which remounts ``/sys``: podman then finds no cgroups.
 
-Give it a network namespace of its own: the bridges, veths and iptables rules of its networks, and
-what a crash leaves of them, vanish with that namespace.
+Give it a network namespace of its own: bridges, veths and iptables rules, and what a crash leaves
+of them, vanish with it.
 """
 
 from __future__ import annotations
@@ -53,25 +50,25 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from . import _podman_host
 from ._dockerd_host import _busybox_rootfs_tar, _kill_and_wait, _pid_alive, _remove_cgroups
 from ._podman_host import (
-    NODE_CACHE_DIR as _NODE_CACHE_DIR,
-)
-from ._podman_host import (
+    _BUSYBOX,
     PodmanContainer,
     PodmanError,
     PodmanNetwork,
     _binary,
-    _cached_sandboxes,
     _close_holder,
+    _container_from_inspect,
     _containers_conf,
-    _kill_leftovers,
-    _overlay_supported,
+    _netns_dir_shared,
     _remove_netns_file,
     _reservations,
     _runc_wrapper,
     _start_holder,
     _storage_conf,
+    _sweep,
+    podman_available,
 )
 from .dockerd import HTTPD_CMD, INDEX_HTML
 
@@ -90,24 +87,9 @@ __all__ = [
 DEFAULT_IMAGE = "localhost/cnilib-busybox:latest"
 #: libcni's default cache directory, podman's inside the node view (:attr:`PrivatePodman.cache_dir`
 #: is the same directory seen from outside).
-NODE_CACHE_DIR = _NODE_CACHE_DIR
+NODE_CACHE_DIR = _podman_host.NODE_CACHE_DIR
 #: A command that keeps a container running without serving anything.
 SLEEP_CMD: tuple[str, ...] = ("/bin/busybox", "sleep", "600")
-
-_BUSYBOX = "/bin/busybox"
-
-
-def podman_available() -> bool:
-    """Whether a :class:`PrivatePodman` can run here (root, podman, conmon, runc, busybox, overlay)."""
-    return (
-        os.geteuid() == 0
-        and _binary("podman") is not None
-        and _binary("conmon", "/usr/libexec/podman/conmon") is not None
-        and _binary("runc", "/usr/sbin/runc") is not None
-        and all(shutil.which(t) for t in ("nsenter", "unshare", "findmnt", "mount", "umount"))
-        and os.access(_BUSYBOX, os.X_OK)
-        and _overlay_supported()
-    )
 
 
 class PrivatePodman:
@@ -196,6 +178,8 @@ class PrivatePodman:
             raise PodmanError("a private podman needs root")
         if not os.path.exists(self.netns):
             raise PodmanError(f"network namespace {self.netns} does not exist")
+        if not _netns_dir_shared():
+            raise PodmanError("/run/netns is not a shared mount: make the namespace with `ip netns add`")
         runc = _binary("runc", "/usr/sbin/runc")
         if _binary("podman") is None or runc is None:
             raise PodmanError("podman and runc are not installed (Debian: apt-get install podman)")
@@ -258,16 +242,8 @@ class PrivatePodman:
             self.podman("network", "rm", net.name, check=False)
 
     def _sweep(self, w: Path) -> list[str]:
-        """Kill what is left of this podman, remove its namespaces and bridges; returns what failed."""
-        _kill_leftovers(w, self.cgroup_parent, self.holder_pid)
-        paths = sorted(self._netns_paths | _cached_sandboxes(w / "cni"))
-        problems = [p for p in map(_remove_netns_file, paths) if p]
-        if os.path.exists(self.netns):
-            from cnilib.netns import run
-
-            for net in self._networks:
-                run(self.netns, ["ip", "link", "del", net.bridge], check=False)
-        return problems
+        bridges = [net.bridge for net in self._networks]
+        return _sweep(w, self.cgroup_parent, self.holder_pid, self.netns, self._netns_paths, bridges)
 
     def __enter__(self) -> PrivatePodman:
         return self.start()
@@ -382,21 +358,11 @@ class PrivatePodman:
             "run", "-d", "--name", name, "--network", net, f"--cgroup-parent={self.cgroup_parent}",
             *extra_args, image, *cmd,
         ).stdout.strip()  # fmt: skip
-        info = self.inspect(cid)
-        settings, state = info["NetworkSettings"], info["State"]
-        self._containers[info["Id"]] = False
-        if settings.get("SandboxKey"):
-            self._netns_paths.add(settings["SandboxKey"])
-        # A container that already exited has no namespace, address or processes any more.
-        return PodmanContainer(
-            name=name,
-            id=info["Id"],
-            network=net,
-            netns=settings.get("SandboxKey") or "",
-            address=(settings.get("Networks") or {}).get(net, {}).get("IPAddress") or "",
-            pid=state.get("Pid") or 0,
-            conmon_pid=state.get("ConmonPid") or 0,
-        )
+        container = _container_from_inspect(self.inspect(cid), name, net)
+        self._containers[container.id] = False
+        if container.netns:
+            self._netns_paths.add(container.netns)
+        return container
 
     def exists(self, container: str) -> bool:
         """``podman container exists`` (which still answers when ``podman ps`` fails after a crash)."""
@@ -413,6 +379,8 @@ class PrivatePodman:
         network down. What stays is what a node doctor looks for: the cache entry, the host-local
         reservation, the iptables rules; podman still thinks the container is running.
         """
+        if container.pid <= 0 or container.conmon_pid <= 0:  # kill(0) would hit our own group
+            raise PodmanError(f"container {container.name} was not running when it was started")
         self._containers[container.id] = True
         for pid in (container.conmon_pid, container.pid):
             _kill_and_wait({pid})
