@@ -153,8 +153,9 @@ def _build_module() -> ModuleType:
     ],
 )
 def test_a_compiled_dependency_fails_the_build(
-    tmp_path: Path, wheel_tag: str, record: str, message: str
+    tmp_path: Path, wheel_tag: str, record: str, message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # no scripts/__pycache__ in the checkout
     info = tmp_path / "fast-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fast\nVersion: 1.0\n")
