@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   containernetworking-plugins iptables iproute2 util-linux procps iputils-ping
   docker.io busybox-static
+  podman
   golang-go golang-github-appc-cni-dev golang-github-containerd-go-cni-dev
 )
 
@@ -42,7 +43,7 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,docker,lint,docs]' \
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,docker,lint,docs,zipapp]' \
   --config-settings editable_mode=compat 2>&1 \
   | { grep -v -e '^WARNING: Location' -e 'is ignored: it is neither' || true; }
 # Byte-compile now: with PYTHONDONTWRITEBYTECODE set (as on these machines) an editable install would
