@@ -51,7 +51,7 @@ def field_findings(
     used: list[tuple[str, ...]] = []
     wrapped = _is_wrapped(conflist)
     if not wrapped:
-        found += [_finding(p, None, "network configuration list") for p in catalog.check_list(conflist.raw)]
+        found += [_finding(p, None, catalog.list_label) for p in catalog.check_list(conflist.raw)]
     for i, plugin in enumerate(conflist.plugins):
         checks = catalog.check_plugin(plugin.raw, "$" if wrapped else f"$.plugins[{i}]")
         for schema, problems in checks:

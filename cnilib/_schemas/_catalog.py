@@ -85,7 +85,9 @@ class SchemaCatalog:
     def __init__(self, schemas: Mapping[str, PluginSchema], plugin_common: Mapping[str, Any], listing: Any):
         self.schemas = dict(schemas)
         self.plugin_common = plugin_common
+        # libcni reads a list's keys from a map: their spelling must be exact.
         self.list_validator = Validator(listing, subject="libcni", fold_case=False)
+        self.list_label = f"network configuration list ({listing.get('x-source', 'CNI specification')})"
 
     def with_schemas(self, extra: Mapping[str, PluginSchema]) -> SchemaCatalog:
         """A catalog where ``extra`` is added to (and replaces) these schemas."""
@@ -152,7 +154,8 @@ def _from_directory(directory: str) -> dict[str, PluginSchema]:
         except OSError as exc:
             raise ConfigError(f"cannot read the plugin schema: {exc.strerror or exc}", source=path) from None
         check_schema(doc, source=path)
-        out[name.removesuffix(".json")] = PluginSchema(name.removesuffix(".json"), doc, path)
+        plugin = name.removesuffix(".json")
+        out[plugin] = PluginSchema(plugin, doc, str(doc.get("x-source", path)))
     return out
 
 
