@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnilib import ConfigError
-from cnilib._schemas import Validator, builtin_catalog, catalog_from, check_schema, child_path
+from cnilib._schemas import Validator, builtin_catalog, catalog_from, check_schema, child_path, parent_path
 from cnilib._schemas._catalog import _IPAM_COMMON
 from cnilib._schemas._formats import FORMATS, is_cidr, is_ifname, is_ip, is_mac
 
@@ -189,6 +189,10 @@ def test_paths_quote_keys_that_are_not_identifiers() -> None:
     assert child_path("$", "mtu") == "$.mtu"
     assert child_path("$.plugins", 2) == "$.plugins[2]"
     assert child_path("$", "cni.dev/attachments") == '$["cni.dev/attachments"]'
+    assert child_path("$", 'a"]b') == '$["a\\"]b"]'
+    for path in ("$.a.b", "$.a[3]", '$.a["cni.dev/x"]', '$.a["a\\"]b"]'):
+        assert parent_path(path) == "$.a"
+    assert parent_path("$") == "$"
 
 
 @pytest.mark.parametrize(
@@ -299,16 +303,13 @@ def _theirs(schema: dict[str, Any], doc: Any) -> set[tuple[str, str]]:
     return out
 
 
-_LAST = re.compile(r'(\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])$')
-
-
 def _mine(schema: dict[str, Any], doc: Any) -> set[tuple[str, str]]:
     out = set()
     for p in Validator(schema, fold_case=False).problems(doc):
         path = p.path
         # jsonschema places these at the object, the interpreter at the key concerned.
         if p.keyword in ("required", "dependentRequired", "additionalProperties", "propertyNames"):
-            path = _LAST.sub("", path)
+            path = parent_path(path)
         out.add((path, p.severity))
     return out
 

@@ -75,7 +75,8 @@ EXPECTED: dict[str, list[tuple[str, str, str, str | None]]] = {
 
 
 def _versions() -> dict[str, Any]:
-    return {"VERSION": {"cniVersion": "1.0.0", "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"]}}
+    versions = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"]
+    return {"VERSION": {"cniVersion": "1.0.0", "supportedVersions": versions}}
 
 
 @pytest.fixture

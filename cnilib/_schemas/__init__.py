@@ -11,7 +11,7 @@ imports attrs: the package stands on its own.
 from __future__ import annotations
 
 from ._catalog import PluginSchema, SchemaCatalog, SchemaSource, builtin_catalog, catalog_from
-from ._interp import Problem, Validator, child_path
+from ._interp import Problem, Validator, child_path, parent_path
 from ._meta import check_schema
 
 __all__ = [
@@ -24,4 +24,5 @@ __all__ = [
     "catalog_from",
     "check_schema",
     "child_path",
+    "parent_path",
 ]

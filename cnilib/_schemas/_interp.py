@@ -27,10 +27,11 @@ from typing import Any, NamedTuple
 
 from ._formats import FORMAT_HINTS, FORMATS
 
-__all__ = ["Problem", "Validator", "child_path"]
+__all__ = ["Problem", "Validator", "child_path", "parent_path"]
 
 _Schema = Mapping[str, Any]
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LAST = re.compile(r'(\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])$')
 _ARTICLE = {
     "object": "an object",
     "array": "an array",
@@ -58,7 +59,12 @@ def child_path(path: str, key: str | int) -> str:
         return f"{path}[{key}]"
     if _IDENT.fullmatch(key):
         return f"{path}.{key}"
-    return f"{path}[{json.dumps(key)}]"
+    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+
+
+def parent_path(path: str) -> str:
+    """``$.a.b`` -> ``$.a``; ``$.sysctl["net.x"]`` -> ``$.sysctl``; ``$`` -> ``$``."""
+    return _LAST.sub("", path) or "$"
 
 
 def _show(value: Any) -> str:
@@ -115,7 +121,7 @@ class Validator:
         _number_paths(instance, path, order)
         found = list(self._check(self.schema, instance, path, "error"))
         # A missing key has no place in the document: it goes with its object.
-        return sorted(found, key=lambda p: order.get(p.path, order.get(p.path.rpartition(".")[0], 0)))
+        return sorted(found, key=lambda p: order.get(p.path, order.get(parent_path(p.path), 0)))
 
     def errors_only(self, schema: Any, value: Any, path: str) -> list[Problem]:
         """The errors of ``value`` against a subschema (warnings do not make a branch fail)."""
