@@ -233,6 +233,41 @@ def test_a_schema_directory_that_is_not_json_is_refused(tmp_path: Any) -> None:
     assert info.value.source == str(tmp_path / "x.json")
     with pytest.raises(ConfigError, match="mapping or a directory"):
         catalog_from(42)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="a plugin type must be a non-empty string"):
+        catalog_from({7: {}})  # type: ignore[dict-item]
+    with pytest.raises(ConfigError, match="must be a JSON object") as info:
+        catalog_from({"x": ["not", "a", "schema"]})  # type: ignore[dict-item]
+    assert info.value.source == "schemas['x']"
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(ConfigError, match="cannot read the schema directory"):
+        catalog_from(tmp_path / "x.json")
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+_KEYS_SEEN = st.sampled_from(["mtu", "ipam", "dns", "ranges", "subnet", "routes", "sysctl", "addresses", "x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    plugin_type=st.sampled_from(sorted(builtin_catalog().schemas)),
+    ipam_type=st.sampled_from(["host-local", "static", "dhcp"]),
+    body=st.dictionaries(_KEYS_SEEN, _JSON, max_size=5),
+    ipam=st.dictionaries(_KEYS_SEEN, _JSON, max_size=4),
+)
+def test_any_json_gives_problems_never_an_exception(
+    plugin_type: str, ipam_type: str, body: dict[str, Any], ipam: dict[str, Any]
+) -> None:
+    doc = {**body, "type": plugin_type, "ipam": {**ipam, "type": ipam_type}}
+    for _, found in builtin_catalog().check_plugin(doc, "$"):
+        assert all(p.path.startswith("$") and p.message for p in found)
 
 
 # -- the shipped schemas ---------------------------------------------------------------------------

@@ -320,3 +320,32 @@ def test_schemas_given_as_a_mapping_and_to_the_async_front(tmp_path: Path) -> No
         )
     with pytest.raises(cnilib.ConfigError, match="cannot read the schema directory"):
         cnilib.CNI(plugin_dirs=[tmp_path], cache_dir=tmp_path).validate(_broken(), schemas=tmp_path / "none")
+
+
+def test_a_schema_for_a_third_party_ipam_plugin_checks_the_ipam_object(tmp_path: Path) -> None:
+    whereabouts = {
+        "x-cni-kind": "ipam",
+        "x-source": "whereabouts 0.6",
+        "properties": {"range": {"type": "string", "format": "cidr"}},
+        "additionalProperties": False,
+    }
+    conflist = cnilib.NetworkConfigList.from_dict(
+        {
+            "cniVersion": "1.0.0",
+            "name": "wb",
+            "type": "macvlan",
+            "master": "eth0",
+            "ipam": {"type": "whereabouts", "range": "10.5.0.0/33", "exclude": []},
+        }
+    )
+    cni = cnilib.CNI(plugin_dirs=[tmp_path], cache_dir=tmp_path)
+    assert cni.validate(conflist).findings == ()  # left alone without its schema
+    report = cni.validate(conflist, schemas={"whereabouts": whereabouts})
+    assert [(f.path, f.severity, f.schema) for f in report.findings] == [
+        ("$.ipam.range", E, "whereabouts (whereabouts 0.6)"),
+        ("$.ipam.exclude", W, "whereabouts (whereabouts 0.6)"),
+    ]
+    assert report.plugins[0].schemas == (
+        "macvlan (containernetworking-plugins 1.1.1)",
+        "whereabouts (whereabouts 0.6)",
+    )

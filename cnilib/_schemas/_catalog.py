@@ -175,6 +175,8 @@ def catalog_from(schemas: SchemaSource | None) -> SchemaCatalog:
         raise ConfigError(f"schemas must be a mapping or a directory, not {type(schemas).__name__}")
     extra: dict[str, PluginSchema] = {}
     for plugin, doc in schemas.items():
+        if not isinstance(plugin, str) or not plugin:
+            raise ConfigError(f"schemas: a plugin type must be a non-empty string, not {plugin!r}")
         where = f"schemas[{plugin!r}]"
         check_schema(doc, source=where)
         extra[plugin] = PluginSchema(plugin, doc, str(doc.get("x-source", where)))
