@@ -314,8 +314,8 @@ _SPECS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     ),
     "status": ("STATUS of every plugin of NETWORK (cniVersion 1.1.0; a no-op before)", _fill_status),
     "validate": (
-        "probe every plugin's VERSION, check every field against the plugin's schema and report "
-        "every problem with its JSON path (exit 1 on an error; warnings alone exit 0)",
+        "every plugin's VERSION, and its fields against its schema; every problem with its JSON "
+        "path (exit 1 on an error, 0 with warnings only)",
         _fill_validate,
     ),
     "explain": (
