@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ._engine import (
         CNI,
         AsyncCNI,
+        FieldFinding,
         PlannedCall,
         PluginReport,
         PluginRun,
@@ -150,6 +151,7 @@ _LAZY: dict[str, str] = {
     "load_networks": "._config",
     "CNI": "._engine",
     "AsyncCNI": "._engine",
+    "FieldFinding": "._engine",
     "PlannedCall": "._engine",
     "PluginReport": "._engine",
     "PluginRun": "._engine",
@@ -218,6 +220,7 @@ __all__ = [
     "ExecOutcome",
     "ExecRequest",
     "Executor",
+    "FieldFinding",
     "GCAttachment",
     "IPConfig",
     "IPConfig020",

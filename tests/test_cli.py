@@ -964,6 +964,7 @@ def test_validate_reports_every_problem(cli: CLI) -> None:
         "supportedVersions": ["0.4.0", "1.0.0"],
         "supportsListVersion": True,
         "capabilities": ["portMappings"],
+        "schemas": [],
         "problems": [],
     }
     assert data["plugins"][2]["path"] is None
@@ -976,7 +977,7 @@ def test_validate_ok(cli: CLI) -> None:
     cli.write_conf("v.conf", {"cniVersion": "0.4.0", "name": "ok", "type": "good"})
     run = cli.run("validate", "ok")
     assert run.rc == 0, run
-    assert run.out.endswith("capabilities: none\nno problems found\n")
+    assert run.out.endswith("capabilities: none\nfields not checked (no schema): good\nno problems found\n")
     assert cli.run("validate", "ok", "--json").json()["ok"] is True
 
 

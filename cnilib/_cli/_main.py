@@ -22,7 +22,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "del": ("._cnitool", "_cmd_del"),
     "gc": ("._cnitool", "_cmd_gc"),
     "status": ("._cnitool", "_cmd_status"),
-    "validate": ("._commands", "_cmd_validate"),
+    "validate": ("._validate", "_cmd_validate"),
     "explain": ("._commands", "_cmd_explain"),
     "version": ("._commands", "_cmd_version"),
     "cache": ("._commands", "_cmd_cache"),

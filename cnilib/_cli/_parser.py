@@ -27,7 +27,7 @@ cnitool-compatible commands:
   status NETWORK [NETNS]    STATUS (configurations of version 1.1.0; nothing to ask before)
 
 cnilib's own commands:
-  validate NETWORK          probe every plugin's VERSION and report every problem
+  validate [NETWORK|PATH]   every plugin's VERSION and fields; every problem with its JSON path
   explain VERB NETWORK [NETNS]
                             dry run: the environment and stdin each plugin would get
   version PLUGIN            a plugin's VERSION answer
@@ -206,7 +206,19 @@ def _fill_status(p: argparse.ArgumentParser) -> None:
 
 def _fill_validate(p: argparse.ArgumentParser) -> None:
     _add_options(p, sub=False, runtime=False, json_out=True)
-    p.add_argument("network", metavar="NETWORK")
+    p.add_argument(
+        "network",
+        metavar="NETWORK|PATH",
+        nargs="?",
+        help="a network of the configuration directory, or a configuration file or directory "
+        "(a path: it has a '/'); default: every configuration of the configuration directory",
+    )
+    p.add_argument(
+        "--schema-dir",
+        metavar="DIR",
+        default=None,
+        help="JSON Schemas of more plugins, DIR/TYPE.json (they replace the shipped ones of the same type)",
+    )
 
 
 def _fill_explain(p: argparse.ArgumentParser) -> None:
@@ -301,7 +313,11 @@ _SPECS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         _fill_gc,
     ),
     "status": ("STATUS of every plugin of NETWORK (cniVersion 1.1.0; a no-op before)", _fill_status),
-    "validate": ("probe every plugin's VERSION and report every problem (exit 1 if any)", _fill_validate),
+    "validate": (
+        "every plugin's VERSION, and its fields against its schema; every problem with its JSON "
+        "path (exit 1 on an error, 0 with warnings only)",
+        _fill_validate,
+    ),
     "explain": (
         "dry run: show the environment and stdin every plugin would get; nothing is executed",
         _fill_explain,

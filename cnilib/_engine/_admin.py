@@ -21,6 +21,7 @@ from .._exec import find_plugin
 from .._models import GCAttachment, NetworkConfigList, RuntimeConfig, VersionInfo
 from .._protocol import build_gc_request, build_status_request
 from .._results import AnyResult, Result
+from .._schemas import SchemaCatalog, builtin_catalog
 from .._validate import validate_network_name
 from .._version import Verb, check_verb_supported, version_at_least
 from ._effects import (
@@ -34,6 +35,7 @@ from ._effects import (
     SweepTemp,
     TakeLock,
 )
+from ._fields import field_findings
 from ._plans import Planner
 from ._reports import PluginReport, ValidationReport
 
@@ -187,7 +189,15 @@ def recover(
     return [o for o in outcomes if isinstance(o, CacheEntry)]
 
 
-def validate(p: Planner, conflist: NetworkConfigList, *, timeout: float | None) -> Plan[ValidationReport]:
+def validate(
+    p: Planner,
+    conflist: NetworkConfigList,
+    *,
+    timeout: float | None,
+    catalog: SchemaCatalog | None = None,
+) -> Plan[ValidationReport]:
+    """VERSION of every plugin, and every field checked with the plugins' schemas (``catalog``:
+    the shipped ones when None)."""
     problems: list[str] = []
     try:
         validate_network_name(conflist.name)
@@ -200,13 +210,20 @@ def validate(p: Planner, conflist: NetworkConfigList, *, timeout: float | None) 
         version = conflist.cni_version
     if not conflist.plugins:
         problems.append(f"network {conflist.name!r} has no plugins")
+    findings, schemas = field_findings(conflist, catalog or builtin_catalog())
     reports = []
     for i, plugin in enumerate(conflist.plugins):
         report = yield from _validate_plugin(p, conflist, i, version, timeout)
-        reports.append(report)
+        reports.append(attrs.evolve(report, schemas=schemas[i]))
         problems.extend(f"plugins[{i}] ({plugin.type}): {m}" for m in report.problems)
+    problems.extend(str(f) for f in findings if f.severity == "error")
     return ValidationReport(
-        network=conflist.name, cni_version=version, plugins=tuple(reports), problems=tuple(problems)
+        network=conflist.name,
+        cni_version=version,
+        plugins=tuple(reports),
+        problems=tuple(problems),
+        warnings=tuple(str(f) for f in findings if f.severity != "error"),
+        findings=findings,
     )
 
 

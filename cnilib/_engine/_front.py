@@ -13,6 +13,7 @@ from .._cache import CacheEntry, ResultCache
 from .._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor
 from .._models import GCAttachment, NetworkConfigList, RuntimeConfig, VersionInfo
 from .._results import AnyResult
+from .._schemas import SchemaSource, catalog_from
 from .._tracing import AsyncTracingExecutor, TracingExecutor
 from . import _admin
 from ._common import Common
@@ -111,10 +112,24 @@ class CNI(Common[Executor]):
         """VERSION of one plugin type, with libcni's rules for plugins older than VERSION."""
         return self._driver.drive(_admin.version_info(self._planner, plugin, timeout=timeout))
 
-    def validate(self, conflist: NetworkConfigList, *, timeout: float | None = None) -> ValidationReport:
-        """Probe every plugin's VERSION and report every problem (the list's version unsupported,
-        a plugin missing, ...) and the enabled capabilities. Does not raise for problems: see ``ok``."""
-        return self._driver.drive(_admin.validate(self._planner, conflist, timeout=timeout))
+    def validate(
+        self,
+        conflist: NetworkConfigList,
+        *,
+        timeout: float | None = None,
+        schemas: SchemaSource | None = None,
+    ) -> ValidationReport:
+        """Probe every plugin's VERSION, check every plugin's fields against its schema and report
+        every problem (the list's version unsupported, a plugin missing, a value the plugin would
+        reject, a key it would ignore, ...) and the enabled capabilities. Does not raise for
+        problems: see ``ok``.
+
+        The schemas of the reference plugins ship with cnilib; ``schemas`` adds (or replaces) some:
+        a mapping of plugin type to JSON Schema, or a directory of ``TYPE.json`` files. A plugin
+        without a schema is not field-checked. A schema cnilib cannot use raises
+        :class:`~cnilib.ConfigError`."""
+        catalog = catalog_from(schemas)
+        return self._driver.drive(_admin.validate(self._planner, conflist, timeout=timeout, catalog=catalog))
 
     def add_networks(
         self,
@@ -223,10 +238,18 @@ class AsyncCNI(Common[AsyncExecutor]):
         return await self._driver.drive(_admin.version_info(self._planner, plugin, timeout=timeout))
 
     async def validate(
-        self, conflist: NetworkConfigList, *, timeout: float | None = None
+        self,
+        conflist: NetworkConfigList,
+        *,
+        timeout: float | None = None,
+        schemas: SchemaSource | None = None,
     ) -> ValidationReport:
         """Validate (see :meth:`CNI.validate`)."""
-        return await self._driver.drive(_admin.validate(self._planner, conflist, timeout=timeout))
+        import asyncio
+
+        catalog = await asyncio.to_thread(catalog_from, schemas)  # (it may read a directory)
+        plan = _admin.validate(self._planner, conflist, timeout=timeout, catalog=catalog)
+        return await self._driver.drive(plan)
 
     async def add_networks(
         self,
