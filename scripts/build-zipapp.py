@@ -121,7 +121,8 @@ def stage(into: Path, dists: list[metadata.Distribution]) -> None:
         rel = src.relative_to(ROOT)
         if src.is_dir() or "__pycache__" in rel.parts or rel.parts[:2] == ("cnilib", "testing"):
             continue
-        if src.suffix == ".py" or src.name == "py.typed":
+        # The sources and the package data (the plugins' field schemas) that the library reads.
+        if src.suffix in (".py", ".json") or src.name == "py.typed":
             _copy(src, into / rel)
     for dist in dists:
         for file in dist.files or ():
