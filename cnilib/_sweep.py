@@ -14,12 +14,12 @@ name. Prints nothing on success; on failure, one line per problem on stderr and 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -144,12 +144,17 @@ def remove_file(item: Mapping[str, Any]) -> None:
 
 
 def _holds(path: str, want: list[str]) -> bool:
+    """The file at ``path`` (a regular file, not through a symlink) holds exactly ``want``."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
-    with contextlib.closing(os.fdopen(fd, "rb")) as f:
-        data = f.read(4096)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
     return data.decode("utf-8", "replace").split() == want
 
 

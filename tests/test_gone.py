@@ -348,3 +348,33 @@ def test_the_fast_paths_values_answer_the_new_operations_as_the_typed_ones() -> 
     typed_req, lean_req = TypedValues().request_of(dict(fields)), LeanValues().request_of(dict(fields))
     for name in ("verb", "plugin", "search_path", "env", "stdin", "container_id", "cni_version", "args"):
         assert getattr(lean_req, name) == getattr(typed_req, name), name
+
+
+@pytest.mark.parametrize(
+    ("prefix", "local"),
+    [
+        ((), True),
+        (("nsenter", "--net=/run/netns/h", "--"), True),  # cnilib.netns.enter_argv
+        (("/usr/bin/nsenter", "-t", "42", "-U", "--net", "--preserve-credentials", "--"), True),
+        (("nsenter", "-n/run/netns/h", "--"), True),
+        (("nsenter", "-t", "42", "--user", "--net", "--mount", "--pid", "--"), False),  # a Sandbox's
+        (("nsenter", "--mount=/proc/1/ns/mnt", "--net", "--"), False),
+        (("nsenter", "--net=/x", "--", "wrapper"), False),
+        (("ip", "netns", "exec", "h"), False),
+        (("sudo",), False),
+    ],
+)
+def test_paths_are_judged_only_where_they_mean_what_they_mean_to_the_plugins(
+    prefix: tuple[str, ...], local: bool
+) -> None:
+    from cnilib._engine._teardown import sees_plugin_paths
+
+    assert sees_plugin_paths(prefix) is local
+    assert CNI(argv_prefix=prefix)._planner.local_netns is local
+
+
+def test_where_the_plugins_see_other_paths_a_path_is_passed_on_unjudged() -> None:
+    play = Player(planner(local_netns=False).delete(NET, RT, timeout=None))
+    play.run_all(probing(MISSING))
+    assert "ProbeNetns" not in kinds(play.effects)
+    assert {e.request.env["CNI_NETNS"] for e in play.effects if isinstance(e, Run)} == {SANDBOX}

@@ -262,9 +262,12 @@ def test_reservations_go_only_when_they_name_this_container_and_interface(tmp_pa
     for name, text in files.items():
         (store / name).write_text(text)
     (store / "10.0.0.5").symlink_to(store / "10.0.0.2")  # never followed
+    (store / "10.0.0.6").mkdir()  # not a file: not a reservation
+    os.mkfifo(store / "10.0.0.7")  # never blocks
     rc, err, _ = _sweep(tmp_path, _tools(tmp_path, ""), [Reservations("host-local", str(store), "c", "eth0")])
     assert (rc, err) == (0, "")
-    assert sorted(os.listdir(store)) == ["10.0.0.3", "10.0.0.4", "10.0.0.5", "last_reserved_ip.0", "lock"]
+    left = ["10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6", "10.0.0.7", "last_reserved_ip.0", "lock"]
+    assert sorted(os.listdir(store)) == left
     missing = Reservations("host-local", str(tmp_path / "none"), "c", "eth0")
     assert _sweep(tmp_path, _tools(tmp_path, ""), [missing])[:2] == (0, "")
 

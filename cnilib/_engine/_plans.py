@@ -75,7 +75,8 @@ class Planner:
     ``values`` makes and reads the values the plans pass around (requests, results, cache
     entries): the typed models by default (``_values.TypedValues``), plain validated JSON on the
     command line's fast path (``cnilib._lean``). ``resolve``: pre-flight ADD looks every plugin
-    up (False for fake executors, which have no files). The defaults are :class:`~cnilib.CNI`'s.
+    up (False for fake executors, which have no files). ``local_netns``: netns paths mean here what
+    they mean to the plugins (``_teardown.sees_plugin_paths``). The defaults are :class:`~cnilib.CNI`'s.
     """
 
     def __init__(
@@ -92,6 +93,7 @@ class Planner:
         on_plugin: Callable[[PluginRun], None] | None = None,
         resolve: bool = True,
         values: Values | None = None,
+        local_netns: bool = True,
     ) -> None:
         self.plugin_dirs = plugin_dirs
         self.timeout = timeout
@@ -103,6 +105,7 @@ class Planner:
         self.lock_timeout = lock_timeout
         self.on_plugin = on_plugin
         self.resolve = resolve
+        self.local_netns = local_netns
         if values is None:
             from ._values import TypedValues
 
@@ -344,9 +347,7 @@ class Planner:
                 prev = self.values.cached_result(entry, version)
             except CNIError:
                 drop = True  # unparseable or not convertible to the list's version
-        # A cache that cannot be written (read-only, full) never stops the plugins: its failures
-        # are reported after them.
-        cache_errors: dict[str, BaseException] = {}
+        cache_errors: dict[str, BaseException] = {}  # (a read-only cache never stops the plugins)
         if drop:
             # A corrupt cache must never block DEL: drop it and go on without prevResult.
             yield from cache_step(DeleteEntry(key, owner_checked=True), DROP_ENTRY, cache_errors)
@@ -354,7 +355,7 @@ class Planner:
         intent = yield ReadIntent(key)
         recorded = entry if entry is not None else intent
         rt = self.values.with_cached_args(rt, recorded)
-        rt, gone = yield from sandbox(self.values, rt, recorded, cached=cached)
+        rt, gone = yield from sandbox(self.values, rt, recorded, cached=cached, local=self.local_netns)
         failures = yield from self.del_plugins(
             conflist, rt, version, prev, deadline, last=len(conflist.plugins) - 1
         )

@@ -13,6 +13,7 @@ be written. Plans (generators of effects), like the rest of ``_plans``; no I/O h
 
 from __future__ import annotations
 
+import os
 import time
 
 from .._errors import CacheError, CNIError
@@ -42,22 +43,48 @@ __all__ = ["DROP_ENTRY", "LEFTOVERS", "cache_failure", "cache_step", "forget", "
 LEFTOVERS = "leftovers of the gone sandbox"
 
 
+#: nsenter's options that leave the mount namespace (what paths mean) as it is.
+_SAME_MOUNTS = ("-n", "--net", "-U", "--user", "-t", "--target", "-F", "--no-fork", "--preserve-credentials")
+
+
+def sees_plugin_paths(argv_prefix: tuple[str, ...]) -> bool:
+    """Whether a path means to this process what it means to plugins run under ``argv_prefix``:
+    none, or ``nsenter`` entering only network (and user) namespaces (``cnilib.netns.enter_argv``).
+    Anything else (``--mount``, as a rootless sandbox's, or a wrapper unknown) may resolve paths
+    elsewhere: a netns path missing here is then no evidence."""
+    if not argv_prefix:
+        return True
+    if os.path.basename(argv_prefix[0]) != "nsenter" or argv_prefix[-1] != "--":
+        return False
+    words = argv_prefix[1:-1]
+    for i, word in enumerate(words):
+        name = word.split("=", 1)[0]
+        after_target = i > 0 and words[i - 1] in ("-t", "--target")
+        if not (name in _SAME_MOUNTS or after_target or (word.startswith("-n") and len(word) > 2)):
+            return False
+    return True
+
+
 def sandbox(
-    values: Values, rt: RuntimeConfig, recorded: CacheEntry | None, *, cached: bool
+    values: Values, rt: RuntimeConfig, recorded: CacheEntry | None, *, cached: bool, local: bool
 ) -> Plan[tuple[RuntimeConfig, bool]]:
     """The runtime configuration the plugins' DEL gets, and whether the sandbox is gone.
 
     ``cached``: ``rt`` comes from the cache (GC, ``recover()``), where an entry that libcni 1.1.2
     wrote records the netns only as its result's interface ``sandbox``: that path stands in.
-    Only evidence makes a sandbox gone: a path that cannot be examined is used as it is.
+    Only evidence makes a sandbox gone: a path that cannot be examined is used as it is, and so is
+    every path when the plugins do not see paths as this process does (``local`` False, see
+    :func:`sees_plugin_paths`). An empty netns is the caller's (or the cache's) word that it is gone.
     """
     path = rt.netns
-    if not path and cached and recorded is not None:
+    if not path and cached and local and recorded is not None:
         from .._leftovers import sandbox_of
 
         path = sandbox_of(recorded.result, rt.ifname)
     if not path:
         return rt, True
+    if not local:
+        return rt, False
     state = yield ProbeNetns(path)
     if state in GONE:
         logger = _cnilib_logger()
