@@ -147,8 +147,9 @@ def cli(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def ns_file(tmp_path: Path) -> str:
-    """Stands in for a network namespace: fake plugins only need the path to exist."""
+    """Stands in for a network namespace: fake plugins only need the path to exist, and DEL
+    passes it on when it is a live one (a symbolic link to the reader's own)."""
     path = tmp_path / "netns" / "ctr1"
     path.parent.mkdir()
-    path.touch()
+    path.symlink_to("/proc/self/ns/net")
     return str(path)

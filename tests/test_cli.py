@@ -794,10 +794,11 @@ def test_status(cli: CLI, tmp_path: Path) -> None:
 
 
 def _netns_files(tmp_path: Path, *names: str) -> list[str]:
+    # Each a live namespace (the reader's own): DEL would pass a gone one as "" (test_gone.py).
     d = tmp_path / "ns"
     d.mkdir(exist_ok=True)
     for name in names:
-        (d / name).touch()
+        (d / name).symlink_to("/proc/self/ns/net")
     return [str(d / n) for n in names]
 
 

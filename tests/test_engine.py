@@ -49,7 +49,8 @@ from cnilib import (
 from cnilib.testing.plugins import PluginRecord, recording_plugin
 
 CID = "ctr1"
-NETNS = "/run/netns/does-not-matter"
+# A live namespace (every process has one): DEL passes a gone one as "" (test_gone.py).
+NETNS = "/proc/self/ns/net"
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------
@@ -517,6 +518,10 @@ def test_status_returns_the_first_error_unchanged(rig: Rig, code: int) -> None:
 # -- GC -------------------------------------------------------------------------------------------
 
 
+# Another live path (ours, seen through a symbolic link): GC DELs with the cached netns.
+LIVE_STALE = "/proc/thread-self/ns/net"
+
+
 def gc_rig(rig: Rig, version: str = "1.1.0") -> tuple[CNI, NetworkConfigList]:
     for name in ("p1", "p2"):
         rig.plugin(name, add=result_for(version, "10.0.0.5/24"))
@@ -529,10 +534,10 @@ def gc_rig(rig: Rig, version: str = "1.1.0") -> tuple[CNI, NetworkConfigList]:
     cni = rig.cni()
     caps = {"portMappings": [{"hostPort": 81, "containerPort": 80}]}
     cni.add(net, rt(container_id="keep", ifname="eth0", netns="/ns/keep"))
-    cni.add(net, rt(container_id="stale", ifname="eth0", netns="/ns/stale", args={"A": "1"},
+    cni.add(net, rt(container_id="stale", ifname="eth0", netns=LIVE_STALE, args={"A": "1"},
                     capability_args=caps))  # fmt: skip
     cni.add(net, rt(container_id="keep", ifname="eth1", netns="/ns/keep"))
-    cni.add(other, rt(container_id="stale", ifname="eth0", netns="/ns/stale"))
+    cni.add(other, rt(container_id="stale", ifname="eth0", netns=LIVE_STALE))
     rig.clear()
     return cni, net
 
@@ -549,7 +554,7 @@ def test_gc_deletes_stale_attachments_then_gcs_every_plugin(rig: Rig) -> None:
         by_attachment.setdefault((rec.env["CNI_CONTAINERID"], rec.env["CNI_IFNAME"]), []).append(p)
     assert by_attachment == {("keep", "eth1"): ["p2", "p1"], ("stale", "eth0"): ["p2", "p1"]}
     stale_p1 = next(rec for p, rec in dels if p == "p1" and rec.env["CNI_CONTAINERID"] == "stale")
-    assert stale_p1.env["CNI_NETNS"] == "/ns/stale"
+    assert stale_p1.env["CNI_NETNS"] == LIVE_STALE
     assert stale_p1.env["CNI_ARGS"] == "A=1"
     assert stale_p1.config["runtimeConfig"] == {"portMappings": [{"hostPort": 81, "containerPort": 80}]}
     assert stale_p1.config["prevResult"] == result_for("1.1.0", "10.0.0.5/24")

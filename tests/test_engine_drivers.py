@@ -84,8 +84,12 @@ def two(**extra: Any) -> NetworkConfigList:
     )
 
 
+# A live namespace (every process has one): DEL passes a gone one as "" (see test_gone.py).
+LIVE = "/proc/self/ns/net"
+
+
 def rt(**kwargs: Any) -> RuntimeConfig:
-    return RuntimeConfig(container_id=CID, netns="/run/netns/x", ifname="eth0", **kwargs)
+    return RuntimeConfig(container_id=CID, netns=LIVE, ifname="eth0", **kwargs)
 
 
 def test_add_check_del_leave_nothing_behind(front: Front) -> None:
@@ -164,7 +168,7 @@ def test_a_failed_add_without_rollback_is_undone_by_gc(front: Front) -> None:
     front.clear()
     front.call("gc", two(), [GCAttachment("other", "eth0")])
     dels = [(p, r.env["CNI_CONTAINERID"], r.env["CNI_NETNS"]) for p, v, r in front.calls() if v == "DEL"]
-    assert dels == [("p2", CID, "/run/netns/x"), ("p1", CID, "/run/netns/x")]
+    assert dels == [("p2", CID, LIVE), ("p1", CID, LIVE)]
     assert front.calls()[0][2].config["runtimeConfig"] == PORTS  # the recorded capability args
     assert front.files("intents") == []
 

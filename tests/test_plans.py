@@ -276,12 +276,13 @@ def test_del_uses_cached_args_and_runs_every_plugin_past_failures() -> None:
         "TakeLock",
         "ReadEntry",
         "ReadIntent",
+        "ProbeNetns",
         "Run DEL p3",
         "Run DEL p2",
         "Run DEL p1",
     ]
     assert set(info.value.errors) == {"plugins[2] (p3)", "plugins[0] (p1)"}
-    for run in play.effects[3:]:
+    for run in play.effects[4:]:
         assert run.request.env["CNI_ARGS"] == "K=v"
         assert json.loads(run.request.stdin)["prevResult"]["ips"][0]["address"] == "10.0.0.9/24"
     # Nothing removed: the entry stays for a later DEL.

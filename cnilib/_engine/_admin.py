@@ -38,6 +38,7 @@ from ._effects import (
 from ._fields import field_findings
 from ._plans import Planner
 from ._reports import PluginReport, ValidationReport
+from ._teardown import cache_step
 
 __all__ = ["add_networks", "check", "delete_networks", "gc", "recover", "status", "validate", "version_info"]
 
@@ -110,14 +111,15 @@ def gc(
     if conflist.disable_gc:
         return
     yield TakeLock(conflist.name, None, exclusive=True, timeout=p.lock_timeout)
-    # No writer of this network runs now: what a killed one left half-written goes at once.
-    yield SweepTemp(conflist.name)
+    errors: dict[str, BaseException] = {}
+    # No writer of this network runs now: what a killed one left half-written goes at once (a
+    # cache that cannot be written is reported with the rest, after the DELs).
+    yield from cache_step(SweepTemp(conflist.name), "cache: removing temporary files", errors)
     entries = yield ScanEntries(conflist.name)
     intents = yield ScanIntents(conflist.name)
-    errors: dict[str, BaseException] = {}
     for entry in _stale([entries, intents], valid):
         try:
-            yield from p.delete_locked(conflist, entry.runtime_config(), timeout=timeout)
+            yield from p.delete_locked(conflist, entry.runtime_config(), timeout=timeout, cached=True)
         except CNIError as exc:
             errors[f"DEL {entry.container_id}/{entry.ifname}"] = exc
     if version_at_least(version, "1.1.0"):
@@ -159,7 +161,7 @@ def _recover_one(
         if conflist is not None
         else NetworkConfigList.from_bytes(current.config, source=current.path)
     )
-    yield from p.delete_locked(net, current.runtime_config(), timeout=timeout)
+    yield from p.delete_locked(net, current.runtime_config(), timeout=timeout, cached=True)
     return cast("CacheEntry", current)
 
 

@@ -21,6 +21,7 @@ from ._drivers import dry_run
 from ._effects import Plan
 from ._plans import Planner
 from ._reports import PlannedCall, PluginRun, RetryPolicy
+from ._teardown import sees_plugin_paths
 
 __all__ = ["DEFAULT_CONCURRENCY", "Common"]
 
@@ -86,6 +87,8 @@ class Common(Generic[E]):
             on_plugin=on_plugin,
             # Fakes have no files to look up; the real executors do.
             resolve=executor is None or isinstance(executor, (SubprocessExecutor, AsyncSubprocessExecutor)),
+            # Whether a netns path missing here is missing where the plugins run.
+            local_netns=sees_plugin_paths(tuple(getattr(executor, "argv_prefix", argv_prefix))),
         )
         self._cache = ResultCache(cache_dir, durable=durable_cache)
         kwargs: dict[str, Any] = {

@@ -63,7 +63,9 @@ class CNI(Common[Executor]):
         CNI_ARGS and capability args default to the cached ones (explicit values win). Every
         plugin's DEL runs even when one fails; then a :class:`~cnilib.MultiError` names each failure
         and the entry is kept for a later DEL. A corrupt cache entry never blocks DEL; DEL twice
-        succeeds.
+        succeeds. A netns that is missing or not a network namespace (a reboot's empty file) is
+        gone: the plugins get an empty one, then what they leave without it is removed. A cache
+        that cannot be written never stops the plugins: a :class:`~cnilib.CacheError` after them.
         """
         self._driver.drive(self._delete(conflist, rt, timeout))
 

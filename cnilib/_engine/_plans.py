@@ -35,13 +35,13 @@ from ._effects import (
     Run,
     Simulated,
     Sleep,
-    SweepTemp,
     TakeLock,
     WriteEntry,
     WriteIntent,
 )
 from ._notes import add_note, report_run
 from ._preflight import check_runtime_values
+from ._teardown import DROP_ENTRY, cache_step, forget, sandbox, sweep
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
@@ -75,7 +75,8 @@ class Planner:
     ``values`` makes and reads the values the plans pass around (requests, results, cache
     entries): the typed models by default (``_values.TypedValues``), plain validated JSON on the
     command line's fast path (``cnilib._lean``). ``resolve``: pre-flight ADD looks every plugin
-    up (False for fake executors, which have no files). The defaults are :class:`~cnilib.CNI`'s.
+    up (False for fake executors, which have no files). ``local_netns``: netns paths mean here what
+    they mean to the plugins (``_teardown.sees_plugin_paths``). The defaults are :class:`~cnilib.CNI`'s.
     """
 
     def __init__(
@@ -92,6 +93,7 @@ class Planner:
         on_plugin: Callable[[PluginRun], None] | None = None,
         resolve: bool = True,
         values: Values | None = None,
+        local_netns: bool = True,
     ) -> None:
         self.plugin_dirs = plugin_dirs
         self.timeout = timeout
@@ -103,6 +105,7 @@ class Planner:
         self.lock_timeout = lock_timeout
         self.on_plugin = on_plugin
         self.resolve = resolve
+        self.local_netns = local_netns
         if values is None:
             from ._values import TypedValues
 
@@ -325,9 +328,10 @@ class Planner:
         yield from self.delete_locked(conflist, rt, timeout=timeout)
 
     def delete_locked(
-        self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None
+        self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None, cached: bool = False
     ) -> Plan[None]:
-        """DEL with the attachment (or the whole network, for GC) already locked."""
+        """DEL with the attachment (or the whole network, for GC) already locked. ``cached``: ``rt``
+        is the cache's (GC, recover()), not a caller's (see ``_teardown.sandbox``)."""
         version = self.check_list(conflist)
         rt.validate()
         deadline = self.deadline(Verb.DEL, timeout)
@@ -343,16 +347,22 @@ class Planner:
                 prev = self.values.cached_result(entry, version)
             except CNIError:
                 drop = True  # unparseable or not convertible to the list's version
+        cache_errors: dict[str, BaseException] = {}  # (a read-only cache never stops the plugins)
         if drop:
             # A corrupt cache must never block DEL: drop it and go on without prevResult.
-            yield DeleteEntry(key, owner_checked=True)
+            yield from cache_step(DeleteEntry(key, owner_checked=True), DROP_ENTRY, cache_errors)
         # An ADD of this attachment that did not finish (its arguments serve when there is no entry).
         intent = yield ReadIntent(key)
-        rt = self.values.with_cached_args(rt, entry if entry is not None else intent)
+        recorded = entry if entry is not None else intent
+        rt = self.values.with_cached_args(rt, recorded)
+        rt, gone = yield from sandbox(self.values, rt, recorded, cached=cached, local=self.local_netns)
         failures = yield from self.del_plugins(
             conflist, rt, version, prev, deadline, last=len(conflist.plugins) - 1
         )
+        if gone and recorded is not None:
+            yield from sweep(self, conflist, rt, recorded, deadline, failures)
         if failures:
+            failures.update(cache_errors)
             # Kept: a later DEL (or GC) can finish the job with the same prevResult and arguments.
             raise MultiError(
                 f"DEL of {rt.container_id}/{rt.ifname} from network {conflist.name!r} did not finish "
@@ -363,11 +373,8 @@ class Planner:
         # ADD writes while its intent record exists or before there is an entry: a finished
         # attachment has nothing to sweep, and its DEL lists no directory (a re-ADD killed while
         # writing its intent record is left to GC and to the hourly sweep).
-        if entry is None or intent is not None or problem is not None:
-            yield SweepTemp(conflist.name, (rt.container_id, rt.ifname))
-        if not foreign:
-            yield DeleteEntry(key, owner_checked=True)
-        yield DropIntent(key)
+        temp = entry is None or intent is not None or problem is not None
+        yield from forget(conflist, rt, temp=temp, entry=not foreign, errors=cache_errors)
 
     def del_plugins(
         self,

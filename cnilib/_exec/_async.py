@@ -31,17 +31,19 @@ class AsyncSubprocessExecutor(_Base):
     cancellation propagates.
     """
 
-    async def _spawn_async(self, path: str, env: Mapping[bytes, bytes]) -> subprocess.Popen[bytes]:
+    async def _spawn_async(
+        self, path: str, env: Mapping[bytes, bytes], args: tuple[str, ...]
+    ) -> subprocess.Popen[bytes]:
         import asyncio  # imported here: the sync paths (and the CLI) never pay for it
 
         for delay in _TXTBSY_DELAYS:
             try:
-                return self._popen(path, env)
+                return self._popen(path, env, args)
             except OSError as exc:
                 if exc.errno != errno.ETXTBSY:
                     raise
             await asyncio.sleep(delay)  # never block the event loop while retrying
-        return self._popen(path, env)
+        return self._popen(path, env, args)
 
     async def run(self, request: ExecRequest, *, timeout: float | None = None) -> ExecOutcome:
         """Run the plugin and return its outcome (never raises for plugin failures).
@@ -56,11 +58,11 @@ class AsyncSubprocessExecutor(_Base):
         env = self.build_env(request.env)
         try:
             try:
-                proc = self._popen(path, env)
+                proc = self._popen(path, env, request.args)
             except OSError as exc:
                 if exc.errno != errno.ETXTBSY:
                     raise
-                proc = await self._spawn_async(path, env)  # the binary is being replaced: retry
+                proc = await self._spawn_async(path, env, request.args)  # the binary is being replaced: retry
         except OSError as exc:
             return self._start_failed(path, exc, started)
         run: _AsyncRun | None = None

@@ -159,9 +159,11 @@ class Spawner:
             env[name.encode()] = os.fsencode(value)
         return env
 
-    def _popen(self, path: str, env: Mapping[bytes, bytes]) -> subprocess.Popen[bytes]:
+    def _popen(
+        self, path: str, env: Mapping[bytes, bytes], args: tuple[str, ...] = ()
+    ) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [*self.argv_prefix, path],
+            [*self.argv_prefix, path, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -170,16 +172,18 @@ class Spawner:
             **_OWN_GROUP,
         )
 
-    def _spawn(self, path: str, env: Mapping[bytes, bytes]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, path: str, env: Mapping[bytes, bytes], args: tuple[str, ...] = ()
+    ) -> subprocess.Popen[bytes]:
         for delay in _TXTBSY_DELAYS:
             try:
-                return self._popen(path, env)
+                return self._popen(path, env, args)
             except OSError as exc:
                 # A plugin binary being replaced is briefly "text file busy": libcni retries too.
                 if exc.errno != errno.ETXTBSY:
                     raise
             time.sleep(delay)
-        return self._popen(path, env)
+        return self._popen(path, env, args)
 
     def _start_failed(self, path: str, exc: OSError, started: float) -> ExecOutcome:
         # With an argv_prefix the program that failed may be the wrapper (nsenter), not the plugin.
@@ -323,7 +327,7 @@ class SyncRunner(Spawner):
         path = find_plugin(request.plugin, request.search_path)
         started = time.monotonic()
         try:
-            proc = self._spawn(path, self.build_env(request.env))
+            proc = self._spawn(path, self.build_env(request.env), request.args)
         except OSError as exc:
             return self._start_failed(path, exc, started)
         try:
