@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import signal
 import sys
 
 from ._output import _one_line
@@ -13,7 +15,8 @@ from ._settings import EXIT_FAILURE, EXIT_USAGE, _Failure, _timeout, _Usage
 TYPE_CHECKING = False  # (not typing's: see ._plain)
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
+    from types import FrameType
 
 #: Every command's handler as (module in this package, function): a run imports only its own.
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -36,6 +39,44 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
     module, name = _COMMANDS[command]
     handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module, __package__), name)
     return handler
+
+
+# -- signals --------------------------------------------------------------------------------------
+
+#: Taken the way of SIGINT: the running plugin's group is killed (the executor's ``finally``), the
+#: locks released, the intent record of an unfinished ADD kept for GC and ``recover()``.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP arrived while a command ran."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    """Turn the first SIGINT/SIGTERM/SIGHUP into :class:`_Stopped`; later ones wait for the cleanup
+    it started (killing the plugin's group, reaping it) instead of cutting it short. The previous
+    handlers come back afterwards (``main`` may be called in a process that has its own)."""
+    stopping: list[int] = []
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if not stopping:
+            stopping.append(signum)
+            raise _Stopped(signum)
+
+    previous = {}
+    try:
+        for sig in _STOP_SIGNALS:
+            with contextlib.suppress(ValueError):  # not the main thread: the caller's business
+                previous[sig] = signal.signal(sig, handler)
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 # -- entry point ----------------------------------------------------------------------------------
@@ -101,15 +142,17 @@ def run(args: list[str]) -> int:
     handler = _handler(ns.command)
     try:
         ns.timeout = _timeout(ns)  # a bad CNI_TIMEOUT is a usage error before anything runs
-        return handler(ns)
+        with _stop_signals():
+            return handler(ns)
     except _Usage as exc:
         sys.stderr.write(f"{_PROG} {ns.command}: error: {exc} (see {_PROG} --help)\n")
         return EXIT_USAGE
     except _Failure as exc:
         return _fail(f"{_context(ns)}: {_error_text(exc)}")
-    except KeyboardInterrupt:
-        _fail("interrupted")
-        return 130  # the shell's status for SIGINT
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, _Stopped) else signal.SIGINT
+        _fail("interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}")
+        return 128 + signum  # the shell's status for a death by that signal (130 for SIGINT)
     except BrokenPipeError:
         # The reader went away (``| head``): not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)

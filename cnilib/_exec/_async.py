@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 from .._protocol import ExecOutcome, ExecRequest
 from . import _proc
 from ._discovery import find_plugin
+from ._inherit import OPERATION_LOCKS, gone, spawning
 from ._options import _Base
 from ._proc import _CHUNK, _TXTBSY_DELAYS, _Capture, _close, _Drain, _killpg, _pipes
 
@@ -31,17 +32,19 @@ class AsyncSubprocessExecutor(_Base):
     cancellation propagates.
     """
 
-    async def _spawn_async(self, path: str, env: Mapping[bytes, bytes]) -> subprocess.Popen[bytes]:
+    async def _spawn_async(
+        self, path: str, env: Mapping[bytes, bytes], fds: tuple[int, ...]
+    ) -> subprocess.Popen[bytes]:
         import asyncio  # imported here: the sync paths (and the CLI) never pay for it
 
         for delay in _TXTBSY_DELAYS:
             try:
-                return self._popen(path, env)
+                return self._popen(path, env, fds)
             except OSError as exc:
                 if exc.errno != errno.ETXTBSY:
                     raise
             await asyncio.sleep(delay)  # never block the event loop while retrying
-        return self._popen(path, env)
+        return self._popen(path, env, fds)
 
     async def run(self, request: ExecRequest, *, timeout: float | None = None) -> ExecOutcome:
         """Run the plugin and return its outcome (never raises for plugin failures).
@@ -54,14 +57,17 @@ class AsyncSubprocessExecutor(_Base):
         path = find_plugin(request.plugin, request.search_path)
         started = time.monotonic()
         env = self.build_env(request.env)
+        locks = OPERATION_LOCKS.get()
+        fds = spawning(locks)
         try:
             try:
-                proc = self._popen(path, env)
+                proc = self._popen(path, env, fds)
             except OSError as exc:
                 if exc.errno != errno.ETXTBSY:
                     raise
-                proc = await self._spawn_async(path, env)  # the binary is being replaced: retry
+                proc = await self._spawn_async(path, env, fds)  # the binary is being replaced: retry
         except OSError as exc:
+            gone(locks)
             return self._start_failed(path, exc, started)
         run: _AsyncRun | None = None
         try:
@@ -83,6 +89,7 @@ class AsyncSubprocessExecutor(_Base):
             if proc.returncode is None:
                 _killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            gone(locks)  # (not when the kill above was interrupted: then its locks stay with it)
         return self._outcome(
             proc,
             path=path,
