@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,8 @@ from engine_support import conflist, result_for
 from test_cli import CLI, CNILIB
 
 from cnilib import CNI, AsyncCNI, ExecOutcome, ExecRequest, LockError, ResultCache, RuntimeConfig
-from cnilib._exec._inherit import OPERATION_LOCKS, gone, spawning
-from cnilib.testing.plugins import hanging_plugin, read_pids, wait_gone, write_plugin
+from cnilib._operation import OPERATION, gone, spawning
+from cnilib.testing.plugins import read_pids, recording_plugin, wait_gone, write_plugin
 
 NET = "killnet"
 CID = "ctr1"
@@ -130,7 +131,7 @@ class InterruptedExecutor:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def run(self, request: ExecRequest, *, timeout: float | None = None) -> ExecOutcome:
-        locks = OPERATION_LOCKS.get()
+        locks = OPERATION.get()
         self.procs.append(
             subprocess.Popen(["sleep", "1000"], pass_fds=spawning(locks), start_new_session=True)
         )
@@ -172,33 +173,130 @@ def test_a_plugin_whose_end_was_not_seen_keeps_the_locks_until_it_ends(tmp_path:
 # -- the command line -----------------------------------------------------------------------------
 
 
+def wait_delivered(pid: int, sig: int) -> None:
+    """Wait until the kernel delivered ``sig`` to ``pid`` (its bit left the pending sets).
+
+    ``cnilib``'s main thread waits in poll(2) while a plugin runs: a delivered signal interrupts it,
+    and the Python handler runs before that thread does anything else (reaping the plugin included).
+    """
+    bit = 1 << (sig - 1)
+    while True:
+        try:
+            text = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return
+        fields = {k: v.strip() for k, v in (line.split(":", 1) for line in text.splitlines())}
+        if fields["State"].startswith(("Z", "X")):  # it died of it (a zombie keeps it pending)
+            return
+        if not (int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)) & bit:
+            return
+        time.sleep(0.005)
+
+
+def gated_plugin(directory: Path, name: str, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A plugin that says it started (its pid in ``DIR/pid``), waits for the file ``go``, then logs
+    ``end`` and answers; returns (DIR, go, log)."""
+    piddir, go, log = tmp_path / f"{name}.pids", tmp_path / "go", tmp_path / f"{name}.log"
+    piddir.mkdir()
+    pid = piddir / "pid"
+    body = (
+        f"echo $$ > {pid}.tmp && mv {pid}.tmp {pid}\n"
+        f"while [ ! -e {go} ]; do sleep 0.02; done\n"
+        f"echo end >> {log}\nprintf %s {RESULT!r}\n"
+    )
+    write_plugin(directory, name, body)
+    return piddir, go, log
+
+
+def kill_group_of(pidfile: Path) -> None:
+    """SIGKILL the process group led by the pid in ``pidfile``, if there is one."""
+    if pidfile.exists():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.killpg(int(pidfile.read_text()), signal.SIGKILL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
 @pytest.mark.parametrize("path", ["fast", "typed"])
-def test_cnilib_add_stopped_by_a_signal_kills_the_plugin_and_keeps_the_intent(
-    cli: CLI, ns_file: str, tmp_path: Path, sig: signal.Signals, path: str
+@pytest.mark.parametrize("force", [False, True], ids=["once", "twice"])
+def test_cnilib_add_stopped_by_a_signal_keeps_the_intent(
+    cli: CLI, ns_file: str, tmp_path: Path, sig: signal.Signals, path: str, force: bool
 ) -> None:
-    pids = tmp_path / "pids"
-    hanging_plugin(cli.bin, "hang", pids)
-    cli.write_conf("10-kill.conflist", {"cniVersion": "1.0.0", "name": NET, "plugins": [{"type": "hang"}]})
+    """Once: the plugin finishes (it may not be cut half-way), then the command stops before the
+    next step. Twice: the plugin's group is killed at once. Either way the intent record stays."""
+    piddir, go, log = gated_plugin(cli.bin, "gated", tmp_path)
+    second = recording_plugin(cli.bin, "second", log=tmp_path / "second.log")
+    plugins = [{"type": "gated"}, {"type": "second"}]
+    cli.write_conf("10-kill.conflist", {"cniVersion": "1.0.0", "name": NET, "plugins": plugins})
     args = ["add", NET, ns_file] if path == "fast" else ["--debug", "add", NET, ns_file]
     proc = subprocess.Popen([*CNILIB, *args], env=cli.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        plugin, child = read_pids(pids, timeout=60)
-        proc.send_signal(sig)
+        [plugin] = read_pids(piddir, timeout=60)
+        for _ in range(2 if force else 1):
+            proc.send_signal(sig)
+            wait_delivered(proc.pid, sig)
+        go.touch()
         _, err = proc.communicate(timeout=60)
     finally:
+        go.touch()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        kill_group_of(piddir / "pid")  # (only after a failure: a plugin left running)
     assert proc.returncode == 128 + sig, err
     text = err.decode()
     assert ("interrupted" if sig == signal.SIGINT else f"stopped by {sig.name}") in text, text
     assert "Traceback" not in text, text
-    assert wait_gone([plugin, child]) == []  # the plugin's whole group
+    assert wait_gone([plugin]) == []
+    assert log.exists() is not force  # killed only when forced; else it ended by itself
+    assert second.records() == []  # nothing ran after the stop
     assert [p.name for p in (cli.cache / "intents").iterdir()] != []  # the unfinished ADD, for GC
     assert not (cli.cache / "results").exists() or list((cli.cache / "results").iterdir()) == []
     with ResultCache(cli.cache).lock(NET, exclusive=True, timeout=0):
         pass
+
+
+class _Stop(Exception):
+    """What the command line's handler defers (a KeyboardInterrupt there)."""
+
+
+class _Marking:
+    """Answers every plugin call, marking the running operation as a stop signal handler would."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+
+    def answer(self, request: ExecRequest) -> ExecOutcome:
+        op = OPERATION.get()
+        assert op is not None
+        op.stop = _Stop()
+        self.ran.append(request.plugin)
+        return ExecOutcome(exit_status=0, stdout=RESULT.encode())
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_stop_asked_while_a_plugin_runs_takes_effect_once_it_ended(kind: str, tmp_path: Path) -> None:
+    marking = _Marking()
+
+    class Sync:
+        def run(self, request: ExecRequest, *, timeout: float | None = None) -> ExecOutcome:
+            return marking.answer(request)
+
+    class Async:
+        async def run(self, request: ExecRequest, *, timeout: float | None = None) -> ExecOutcome:
+            return marking.answer(request)
+
+    conf = conflist("1.0.0", [{"type": "a"}, {"type": "b"}], name=NET)
+    rt = RuntimeConfig(container_id=CID, netns="/x")
+
+    def add() -> object:
+        if kind == "sync":
+            return CNI(["/nonexistent"], tmp_path / "cache", executor=Sync()).add(conf, rt)
+        return asyncio.run(AsyncCNI(["/nonexistent"], tmp_path / "cache", executor=Async()).add(conf, rt))
+
+    with pytest.raises(_Stop):
+        add()
+    assert marking.ran == ["a"]  # the next plugin never started
+    assert [p.name for p in (tmp_path / "cache" / "intents").iterdir()] != []  # left for GC
 
 
 def test_cnilib_restores_the_signal_handlers_it_replaced(cli: CLI, ns_file: str) -> None:

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 
+from .._operation import OPERATION
 from ._output import _one_line
 from ._plain import _PROG, plain_namespace
 from ._settings import EXIT_FAILURE, EXIT_USAGE, _Failure, _timeout, _Usage
@@ -43,8 +44,8 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
 
 # -- signals --------------------------------------------------------------------------------------
 
-#: Taken the way of SIGINT: the running plugin's group is killed (the executor's ``finally``), the
-#: locks released, the intent record of an unfinished ADD kept for GC and ``recover()``.
+#: Each stops the command the same way: a plugin that runs finishes (a second signal kills its
+#: group), then the operation stops, its locks released, an unfinished ADD's intent record kept.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -56,18 +57,41 @@ class _Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+class _StopHandler:
+    """The handler of the stop signals while a command runs.
+
+    The first signal raises :class:`_Stopped` at once, unless a plugin runs: a plugin killed
+    half-way may leave what its DEL cannot undo (bridge deletes the veth, then the masquerade
+    rules it finds through the veth's addresses), so it finishes (its timeout still applies) and
+    the driver raises once it has ended. A second signal while it runs raises at once: the
+    executor kills the plugin's group. Any other signal is ignored: the cleanup must finish
+    (SIGKILL still ends everything; the plugin then keeps the locks until it ends).
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.forced = False
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        op = OPERATION.get()  # (the main thread's: the handler runs where it interrupted)
+        running = op is not None and op.pending > 0
+        if self.signum is None:
+            self.signum = signum
+            if running:
+                assert op is not None
+                op.stop = _Stopped(signum)
+                return
+            raise _Stopped(signum)
+        if running and not self.forced:
+            self.forced = True
+            raise _Stopped(self.signum)
+
+
 @contextlib.contextmanager
 def _stop_signals() -> Iterator[None]:
-    """Turn the first SIGINT/SIGTERM/SIGHUP into :class:`_Stopped`; later ones wait for the cleanup
-    it started (killing the plugin's group, reaping it) instead of cutting it short. The previous
-    handlers come back afterwards (``main`` may be called in a process that has its own)."""
-    stopping: list[int] = []
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        if not stopping:
-            stopping.append(signum)
-            raise _Stopped(signum)
-
+    """Stop signals handled by :class:`_StopHandler` in the block; the previous handlers come back
+    afterwards (``main`` may be called in a process that has its own)."""
+    handler = _StopHandler()
     previous = {}
     try:
         for sig in _STOP_SIGNALS:

@@ -15,7 +15,7 @@ import time
 from .._cache._locks import LockRequest, acquire, acquire_async
 from .._errors import CNIError
 from .._exec._discovery import find_plugin
-from .._exec._inherit import OPERATION_LOCKS, OperationLocks
+from .._operation import OPERATION, Operation
 from .._version import Verb
 from ._effects import (
     CacheRead,
@@ -51,15 +51,16 @@ class _Steps:
     The part of every driver's loop that does not depend on how effects are carried out.
     """
 
-    __slots__ = ("_answer", "_error", "_plan", "held", "locks", "value")
+    __slots__ = ("_answer", "_error", "_plan", "held", "op", "value")
 
     def __init__(self, plan: Plan[Any]) -> None:
         self._plan = plan
         self._answer: Any = None
         self._error: BaseException | None = None
         self.held: list[HeldLock] = []
-        # What the plan's plugins inherit (see OperationLocks): set as OPERATION_LOCKS around each run.
-        self.locks = OperationLocks()
+        # What the plan shares with its plugins (its locks) and a signal handler: set as OPERATION
+        # around each run (see Operation).
+        self.op = Operation()
         self.value: Any = None
 
     def next(self) -> Effect | None:
@@ -87,13 +88,13 @@ class _Steps:
 
     def hold(self, lock: HeldLock) -> None:
         self.held.append(lock)
-        self.locks.fds = (*self.locks.fds, lock.fileno())
+        self.op.fds = (*self.op.fds, lock.fileno())
 
     def close(self) -> None:
         self._plan.close()
         # A plugin whose end was not seen (its kill was interrupted) keeps what it inherited until
         # it ends; otherwise the locks go for every holder, a daemon a plugin left included.
-        unlock = self.locks.pending == 0
+        unlock = self.op.pending == 0
         while self.held:
             self.held.pop().release(unlock=unlock)
 
@@ -129,11 +130,14 @@ class SyncDriver:
 
     def _do(self, effect: Effect, steps: _Steps) -> Any:
         if type(effect) is Run:
-            token = OPERATION_LOCKS.set(steps.locks)
+            token = OPERATION.set(steps.op)
             try:
-                return self.executor.run(effect.request, timeout=effect.timeout)
+                outcome = self.executor.run(effect.request, timeout=effect.timeout)
             finally:
-                OPERATION_LOCKS.reset(token)
+                OPERATION.reset(token)
+            if steps.op.stop is not None:  # a signal that let the plugin finish: stop now
+                raise steps.op.stop
+            return outcome
         if isinstance(effect, (CacheRead, CacheWrite)):
             return effect.apply(self.store)
         if type(effect) is TakeLock:
@@ -229,11 +233,14 @@ class AsyncDriver:
         import asyncio  # (import cost; already loaded when a loop runs)
 
         if type(effect) is Run:
-            token = OPERATION_LOCKS.set(steps.locks)  # (the task's context: concurrent plans apart)
+            token = OPERATION.set(steps.op)  # (the task's context: concurrent plans apart)
             try:
-                return await self.executor.run(effect.request, timeout=effect.timeout)
+                outcome = await self.executor.run(effect.request, timeout=effect.timeout)
             finally:
-                OPERATION_LOCKS.reset(token)
+                OPERATION.reset(token)
+            if steps.op.stop is not None:  # (see SyncDriver)
+                raise steps.op.stop
+            return outcome
         if isinstance(effect, CacheRead) and effect.quick:
             return effect.apply(self.store)
         if isinstance(effect, (CacheRead, CacheWrite)):

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import asyncio
 
+from .._operation import OPERATION, gone, spawning
 from .._protocol import ExecOutcome, ExecRequest
 from . import _proc
 from ._discovery import find_plugin
-from ._inherit import OPERATION_LOCKS, gone, spawning
 from ._options import _Base
 from ._proc import _CHUNK, _TXTBSY_DELAYS, _Capture, _close, _Drain, _killpg, _pipes
 
@@ -57,8 +57,8 @@ class AsyncSubprocessExecutor(_Base):
         path = find_plugin(request.plugin, request.search_path)
         started = time.monotonic()
         env = self.build_env(request.env)
-        locks = OPERATION_LOCKS.get()
-        fds = spawning(locks)
+        op = OPERATION.get()
+        fds = spawning(op)
         try:
             try:
                 proc = self._popen(path, env, fds)
@@ -67,7 +67,7 @@ class AsyncSubprocessExecutor(_Base):
                     raise
                 proc = await self._spawn_async(path, env, fds)  # the binary is being replaced: retry
         except OSError as exc:
-            gone(locks)
+            gone(op)
             return self._start_failed(path, exc, started)
         run: _AsyncRun | None = None
         try:
@@ -89,7 +89,7 @@ class AsyncSubprocessExecutor(_Base):
             if proc.returncode is None:
                 _killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-            gone(locks)  # (not when the kill above was interrupted: then its locks stay with it)
+            gone(op)  # (not when the kill above was interrupted: then its locks stay with it)
         return self._outcome(
             proc,
             path=path,

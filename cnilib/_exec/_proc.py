@@ -18,8 +18,8 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 
+from .._operation import OPERATION, gone, spawning
 from ._discovery import find_plugin
-from ._inherit import OPERATION_LOCKS, gone, spawning
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
@@ -325,11 +325,11 @@ class SyncRunner(Spawner):
         path = find_plugin(request.plugin, request.search_path)
         started = time.monotonic()
         env = self.build_env(request.env)
-        locks = OPERATION_LOCKS.get()
+        op = OPERATION.get()
         try:
-            proc = self._spawn(path, env, spawning(locks))
+            proc = self._spawn(path, env, spawning(op))
         except OSError as exc:
-            gone(locks)
+            gone(op)
             return self._start_failed(path, exc, started)
         try:
             drain, timed_out = self._drive(proc, request.stdin, started, timeout)
@@ -340,7 +340,7 @@ class SyncRunner(Spawner):
                 proc.wait()
             # Not reached when the kill above was interrupted: the plugin may still run, and the
             # locks it inherited then stay until it ends.
-            gone(locks)
+            gone(op)
         return self._outcome(
             proc, path=path, drain=drain, started=started, timeout=timeout, timed_out=timed_out
         )
