@@ -61,10 +61,23 @@ class HeldLock:
         """True until released."""
         return self._held
 
-    def release(self) -> None:
-        """Release the lock (idempotent). Closing the descriptor drops its record locks."""
+    def fileno(self) -> int:
+        """The descriptor holding the record locks (-1 once released, or when nothing could be
+        locked); plugins inherit it."""
+        return -1 if self._fd is None else self._fd
+
+    def release(self, *, unlock: bool = True) -> None:
+        """Release the lock (idempotent).
+
+        ``unlock``: drop the record locks of the open file description for every holder (a
+        process a plugin left behind with the inherited descriptor included), then close it;
+        False: only close this descriptor, so that a plugin that may still run keeps them.
+        """
         fd, self._fd, self._held = self._fd, None, False
         if fd is not None:
+            if unlock:
+                with contextlib.suppress(OSError):
+                    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(fcntl.F_UNLCK, os.SEEK_SET, 0, 0, 0))
             os.close(fd)
 
     def __repr__(self) -> str:

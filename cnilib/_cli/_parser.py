@@ -58,6 +58,8 @@ exit status:
   0  success
   1  failure: bad input, unknown network, a plugin failed or timed out (one line on stderr)
   2  usage error: unknown command, missing argument, invalid option value
+  128+N  stopped by signal N (SIGHUP 129, SIGINT 130, SIGTERM 143) after the running plugin
+         finished (a second signal kills it); an unfinished ADD is left to gc
 """
 
 
