@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 _DESCRIPTION = """\
 Run CNI plugins from the command line. The cnitool commands (add, check, del, gc, status) take the
 same arguments and environment as cnitool and print the same output; validate, explain, version,
-cache and docker are cnilib's own."""
+cache, docker and doctor are cnilib's own."""
 
 _EPILOG = f"""\
 cnitool-compatible commands:
@@ -35,6 +35,8 @@ cnilib's own commands:
   docker attach|detach CONTAINER NETWORK
                             ADD/DEL a Docker container started with --net=none
   docker watch              keep containers labelled cnilib.networks=NAME,... attached
+  doctor [--fix] [--json]   what runtimes leaked on this node and what is wrong with its CNI
+                            setup; --fix frees what can be freed (never anything live)
   try CONFIG                ADD, CHECK, DEL with the real plugins in a sandbox, as any
                             user; exit 1 if a step failed or DEL left something behind
   conformance PLUGIN        a plugin through the spec's lifecycle in a sandbox; every
@@ -312,6 +314,10 @@ _SPECS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         _fill_cache,
     ),
     "docker": ("attach a Docker container (started with --net=none) to a CNI network", _fill_docker),
+    "doctor": (
+        "find and free what runtimes leaked on this node; report what is wrong with its CNI setup",
+        lambda p: _doctor_module().fill_doctor(p, _add_options),
+    ),
     "try": (
         "ADD, CHECK and DEL a configuration with the real plugins in a throwaway sandbox (any user); "
         "report what was created and what DEL left behind",
@@ -322,6 +328,12 @@ _SPECS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         lambda p: _try_module().fill_conformance(p),
     ),
 }
+
+
+def _doctor_module() -> Any:
+    import importlib
+
+    return importlib.import_module("cnilib._cli._doctor")
 
 
 def _try_module() -> Any:
@@ -343,6 +355,10 @@ _VALUE_OPTIONS = frozenset(
         "--container-id",
         "--docker-host",
         "--keep",
+        "--source",
+        "--valid",
+        "--openmetrics",
+        "--grace",
     )
 )
 
