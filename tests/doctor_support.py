@@ -119,10 +119,13 @@ class Node:
             if f'id: \\"{container_id}\\"' in line or any(n in line for n in names)
         )
 
-    def snapshot(self, network: str, container_id: str, ctr: Container, cache_file: Path) -> dict[str, Any]:
+    def snapshot(
+        self, network: str, container_id: str, ctr: Container | str, cache_file: Path
+    ) -> dict[str, Any]:
         """What a live container has: its links and addresses, its host veth, its NAT rules,
         its reservation and its cache entry (byte for byte)."""
-        inside = json.loads(netns.run(ctr.path, ["ip", "-j", "addr", "show"]).stdout)
+        path = ctr if isinstance(ctr, str) else ctr.path
+        inside = json.loads(netns.run(path, ["ip", "-j", "addr", "show"]).stdout)
         ports = json.loads(self.host.run(["ip", "-j", "link", "show", "master", self.bridge]).stdout or "[]")
         entry = json.loads(cache_file.read_bytes())
         host_side = {i["name"] for i in entry["result"].get("interfaces", []) if not i.get("sandbox")}
