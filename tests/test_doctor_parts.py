@@ -144,22 +144,7 @@ def test_docker_that_cannot_be_reached_is_a_source_error(tmp_path: Path) -> None
 
 # What Debian's bridge and portmap 1.1.1 wrote for network "expnet", container "ctr-abc", port
 # 18080 (iptables-save -t nat in a sandbox namespace), trimmed to the relevant lines.
-_SAVED = """*nat
-:PREROUTING ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
-:CNI-49ad84885322968ce20c0579 - [0:0]
-:CNI-DN-49ad84885322968ce20c0 - [0:0]
-:CNI-HOSTPORT-DNAT - [0:0]
-:CNI-HOSTPORT-MASQ - [0:0]
--A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
--A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ
--A POSTROUTING -s 10.99.7.2/32 -m comment --comment "name: \\"expnet\\" id: \\"ctr-abc\\"" -j CNI-49ad84885322968ce20c0579
--A CNI-49ad84885322968ce20c0579 -d 10.99.7.0/24 -m comment --comment "name: \\"expnet\\" id: \\"ctr-abc\\"" -j ACCEPT
--A CNI-DN-49ad84885322968ce20c0 -p tcp -m tcp --dport 18080 -j DNAT --to-destination 10.99.7.2:80
--A CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat name: \\"expnet\\" id: \\"ctr-abc\\"" -m multiport --dports 18080 -j CNI-DN-49ad84885322968ce20c0
--A CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE
-COMMIT
-"""
+_SAVED = (Path(__file__).parent / "data" / "iptables-save-bridge-portmap.txt").read_text()
 
 
 def test_chain_names_are_the_plugins() -> None:
@@ -191,7 +176,8 @@ def _report(fixed: bool | None = None) -> Diagnosis | RepairReport:
         Finding(Kind.STALE_ATTACHMENT, "net", "a cached attachment whose sandbox is gone",
                 evidence=("netns /x: missing",), container_id="c1", ifname="eth0", fixable=True,
                 action="DEL", fixed=fixed),
-        Finding(Kind.UNSAFE_PERMISSIONS, "", 'path "a\\b" writable', action="report only", fixed=fixed and False),
+        Finding(Kind.UNSAFE_PERMISSIONS, "", 'path "a\\b" writable', action="report only",
+                fixed=fixed and False),
     )  # fmt: skip
     checked = Checked(
         networks=1, attachments=2, reservations=3, sources=("netns", "docker"), duration_seconds=0.25
@@ -206,7 +192,8 @@ def test_the_json_report_has_the_documented_schema() -> None:
     assert list(data) == ["ok", "findings", "checked"]
     assert data["ok"] is False
     assert list(data["findings"][0]) == [
-        "kind", "network", "container_id", "ifname", "detail", "evidence", "fixable", "fixed", "action", "error",
+        "kind", "network", "container_id", "ifname", "detail", "evidence", "fixable", "fixed",
+        "action", "error",
     ]  # fmt: skip
     assert data["findings"][0]["kind"] == "stale_attachment"
     assert data["findings"][0]["fixed"] is None

@@ -155,7 +155,8 @@ def test_a_veth_into_a_namespace_nothing_uses_is_removed(node: Node) -> None:
         [sys.executable, "-c", _PIN, ctr.path], stdout=subprocess.PIPE, text=True, start_new_session=True
     )
     try:
-        assert pin.stdout is not None and pin.stdout.readline() == "pinned\n"
+        assert pin.stdout is not None
+        assert pin.stdout.readline() == "pinned\n"
         ctr.reboot()
         ports = node.host.run(["ip", "-br", "link", "show", "master", node.bridge]).stdout.split()
         assert len(ports) >= 1  # the veth outlives the namespace's last name
@@ -196,4 +197,3 @@ def test_an_unreachable_source_is_an_error_and_nothing_is_fixed(node: Node, tmp_
     assert store(node.data_dir, "docnet") == held
     assert node.nat_of("docnet", "doc-gone") == nat
     assert node.doctor("--fix").returncode == 0  # without the source: fixed
-
