@@ -149,8 +149,10 @@ time.sleep(600)
 def test_a_veth_into_a_namespace_nothing_uses_is_removed(node: Node) -> None:
     conflist = node.write_network(portmap=False)
     cni = node.cni()
-    ctr = node.container("doc-pinned")
-    cni.add(conflist, cnilib.RuntimeConfig(container_id="doc-pinned", netns=ctr.path, ifname="eth0"))
+    ctr, live = node.container("doc-pinned"), node.container("doc-kept")
+    for cid, c in (("doc-pinned", ctr), ("doc-kept", live)):
+        cni.add(conflist, cnilib.RuntimeConfig(container_id=cid, netns=c.path, ifname="eth0"))
+    before = node.snapshot("docnet", "doc-kept", live, _cache_file(node, "docnet", "doc-kept"))
     pin = subprocess.Popen(
         [sys.executable, "-c", _PIN, ctr.path], stdout=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -158,8 +160,8 @@ def test_a_veth_into_a_namespace_nothing_uses_is_removed(node: Node) -> None:
         assert pin.stdout is not None
         assert pin.stdout.readline() == "pinned\n"
         ctr.reboot()
-        ports = node.host.run(["ip", "-br", "link", "show", "master", node.bridge]).stdout.split()
-        assert len(ports) >= 1  # the veth outlives the namespace's last name
+        ports = node.host.run(["ip", "-br", "link", "show", "master", node.bridge]).stdout.splitlines()
+        assert len(ports) == 2  # the pinned one's veth outlives the namespace's last name
         status, report = node.doctor_json()
         assert status == 1
         kinds = sorted(f["kind"] for f in report["findings"])
@@ -168,7 +170,11 @@ def test_a_veth_into_a_namespace_nothing_uses_is_removed(node: Node) -> None:
         assert veth["container_id"] == "doc-pinned"  # the cached result names its host veth
         status, fixed = node.doctor_json("--fix")
         assert status == 0, fixed
-        assert node.host.run(["ip", "-j", "link", "show", "master", node.bridge]).stdout.strip() in ("", "[]")
+        after = node.snapshot("docnet", "doc-kept", live, _cache_file(node, "docnet", "doc-kept"))
+        assert after == before
+        assert len(after["host_veth"]) == 1
+        ports = node.host.run(["ip", "-br", "link", "show", "master", node.bridge]).stdout.splitlines()
+        assert [p.split("@")[0] for p in ports] == [after["host_veth"][0][0]]  # the pinned one's is gone
         assert node.doctor().returncode == 0
     finally:
         pin.kill()

@@ -316,31 +316,25 @@ _SPECS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "docker": ("attach a Docker container (started with --net=none) to a CNI network", _fill_docker),
     "doctor": (
         "find and free what runtimes leaked on this node; report what is wrong with its CNI setup",
-        lambda p: _doctor_module().fill_doctor(p, _add_options),
+        lambda p: _module("cnilib._cli._doctor").fill_doctor(p, _add_options),
     ),
     "try": (
         "ADD, CHECK and DEL a configuration with the real plugins in a throwaway sandbox (any user); "
         "report what was created and what DEL left behind",
-        lambda p: _try_module().fill_try(p),
+        lambda p: _module("cnilib._cli_try").fill_try(p),
     ),
     "conformance": (
         "run a plugin through the spec's lifecycle in a sandbox and report every check",
-        lambda p: _try_module().fill_conformance(p),
+        lambda p: _module("cnilib._cli_try").fill_conformance(p),
     ),
 }
 
 
-def _doctor_module() -> Any:
+def _module(name: str) -> Any:
+    # try, conformance and doctor live in modules of their own, loaded only when one of them runs.
     import importlib
 
-    return importlib.import_module("cnilib._cli._doctor")
-
-
-def _try_module() -> Any:
-    # try/conformance live in their own module, loaded only when one of them runs.
-    import importlib
-
-    return importlib.import_module("cnilib._cli_try")
+    return importlib.import_module(name)
 
 
 #: Options that take a value, to find the command word in argv.

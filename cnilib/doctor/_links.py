@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 import attrs
 
 from ._host import Host
+from ._model import DoctorError
 
 __all__ = ["Veth", "bridge_veths", "reachable_nsids"]
 
@@ -39,7 +40,10 @@ def bridge_veths(host: Host, bridges: Iterable[str]) -> list[Veth] | None:
     wanted = set(bridges)
     if not wanted:
         return []
-    proc = host.run(["ip", "-d", "-j", "link", "show", "type", "veth"])
+    try:
+        proc = host.run(["ip", "-d", "-j", "link", "show", "type", "veth"])
+    except DoctorError:
+        return None  # no iproute2: nothing can be told
     if proc.returncode != 0:
         return None
     try:

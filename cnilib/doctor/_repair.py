@@ -193,11 +193,13 @@ def repair(
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cnilib-doctor") as pool:
         outcomes.update(zip(dels, pool.map(fix, dels.values()), strict=True))
-    # What the plugins leave without the namespace (Debian's bridge 1.1.1: its ipMasq chain).
+    # What the plugins leave without the namespace (Debian's bridge 1.1.1: its ipMasq chain); a
+    # DEL only removes NAT state, so only what held some at the examination is looked at again.
     swept: set[tuple[str, str]] = set()
     for i, f in dels.items():
         owner = (f.network, f.container_id)
-        if outcomes[i][0] and f.kind != Kind.ORPHAN_RESERVATION and owner not in swept:
+        held_nat = f.kind != Kind.ORPHAN_RESERVATION and f._subject.nat  # noqa: SLF001 - the package's own
+        if outcomes[i][0] and held_nat and owner not in swept:
             swept.add(owner)
             outcomes[i] = _guarded(_remove_nat, ctx, *owner, lock_timeout, sweep=True)
     for i, f in enumerate(diagnosis.findings):

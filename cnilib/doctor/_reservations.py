@@ -17,6 +17,7 @@ from collections.abc import Iterable
 import attrs
 
 from .._models import NetworkConfigList
+from ._model import DoctorError
 
 __all__ = ["DEFAULT_DATA_DIR", "Reservation", "host_local_dirs", "read_store"]
 
@@ -88,7 +89,7 @@ def read_store(network: str, directories: Iterable[str]) -> list[Reservation]:
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 continue
-            raise
+            raise DoctorError(f"cannot list host-local's store {directory}: {exc.strerror}") from None
         for name in names:
             if not _is_address(name):
                 continue  # lock, last_reserved_ip.*, anything else
