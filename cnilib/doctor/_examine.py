@@ -155,7 +155,7 @@ class _Decider:
                 evidence = [f"netns {path}: {state}" if path else "no netns recorded"]
             else:
                 if entry.network_name not in self.facts.ctx.networks and not entry.is_intent:
-                    out.append(_unconfigured(entry))
+                    out.append(_unconfigured(entry, path, state))
                 continue
             if entry.is_intent and _add_running(self.facts.ctx.cache, entry):
                 continue  # an ADD in progress holds its attachment's lock: not unfinished
@@ -308,12 +308,12 @@ def _add_running(cache: ResultCache, entry: CacheEntry) -> bool:
         return True
 
 
-def _unconfigured(entry: CacheEntry) -> Finding:
+def _unconfigured(entry: CacheEntry, path: str, state: str | None) -> Finding:
     return Finding(
         Kind.UNCONFIGURED_NETWORK,
         entry.network_name,
-        f"a live attachment of network {entry.network_name!r}, which no configuration file defines",
-        evidence=(f"cache entry {entry.path}", f"netns {netns_of(entry)} is live"),
+        f"an attachment of network {entry.network_name!r}, which no configuration file defines",
+        evidence=(f"cache entry {entry.path}", f"netns {path}: {state}" if path else "no netns recorded"),
         container_id=entry.container_id,
         ifname=entry.ifname,
         action="report only: a later DEL uses the cached configuration",

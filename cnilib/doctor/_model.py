@@ -50,7 +50,7 @@ class Kind(str, enum.Enum):
     #: A plugin, a plugin or configuration directory, a configuration file or the cache is writable
     #: by its group or by other users.
     UNSAFE_PERMISSIONS = "unsafe_permissions"
-    #: A live attachment of a network that no configuration file defines any more.
+    #: An attachment (not known to be stale) of a network no configuration file defines any more.
     UNCONFIGURED_NETWORK = "unconfigured_network"
     #: A file in the cache that cannot be read as an entry or intent record.
     UNREADABLE_CACHE_FILE = "unreadable_cache_file"
