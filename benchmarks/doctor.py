@@ -181,9 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(numbers))
         return 0
-    print(
-        f"node: {args.stale} stale + {args.live} live attachments on {args.networks} network(s) (loopback, host-local)"
-    )
+    where = f"{args.networks} network(s) (loopback, host-local)"
+    print(f"node: {args.stale} stale + {args.live} live attachments on {where}")
     print(f"cnilib doctor               {examine:8.2f} s   (aim: under 2 s)")
     print(f"cnilib doctor --fix         {repair:8.2f} s")
     print(f"cnilib del x {args.stale:<14} {baseline:8.2f} s   ({baseline / args.stale * 1000:.1f} ms each)")

@@ -130,7 +130,15 @@ class Node:
         entry = json.loads(cache_file.read_bytes())
         host_side = {i["name"] for i in entry["result"].get("interfaces", []) if not i.get("sandbox")}
         return {
-            "inside": [(i["ifname"], i.get("address"), [a["local"] for a in i["addr_info"]]) for i in inside],
+            # (IPv6 link-local addresses come and go with duplicate address detection: left out)
+            "inside": [
+                (
+                    i["ifname"],
+                    i.get("address"),
+                    [a["local"] for a in i["addr_info"] if a.get("scope") != "link"],
+                )
+                for i in inside
+            ],
             "host_veth": sorted((p["ifname"], p["address"]) for p in ports if p["ifname"] in host_side),
             "nat": self.nat_of(network, container_id),
             "store": {k: v for k, v in store(self.data_dir, network).items() if v == container_id},
