@@ -31,6 +31,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("._commands", "_cmd_version"),
     "cache": ("._commands", "_cmd_cache"),
     "docker": ("._commands", "_cmd_docker"),
+    "doctor": ("._doctor", "cmd_doctor"),
     "try": ("cnilib._cli_try", "cmd_try"),
     "conformance": ("cnilib._cli_try", "cmd_conformance"),
 }

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 _DESCRIPTION = """\
 Run CNI plugins from the command line. The cnitool commands (add, check, del, gc, status) take the
 same arguments and environment as cnitool and print the same output; validate, explain, version,
-cache and docker are cnilib's own."""
+cache, docker and doctor are cnilib's own."""
 
 _EPILOG = f"""\
 cnitool-compatible commands:
@@ -35,6 +35,8 @@ cnilib's own commands:
   docker attach|detach CONTAINER NETWORK
                             ADD/DEL a Docker container started with --net=none
   docker watch              keep containers labelled cnilib.networks=NAME,... attached
+  doctor [--fix] [--json]   what runtimes leaked on this node and what is wrong with its CNI
+                            setup; --fix frees what can be freed (never anything live)
   try CONFIG                ADD, CHECK, DEL with the real plugins in a sandbox, as any
                             user; exit 1 if a step failed or DEL left something behind
   conformance PLUGIN        a plugin through the spec's lifecycle in a sandbox; every
@@ -330,23 +332,27 @@ _SPECS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         _fill_cache,
     ),
     "docker": ("attach a Docker container (started with --net=none) to a CNI network", _fill_docker),
+    "doctor": (
+        "find and free what runtimes leaked on this node; report what is wrong with its CNI setup",
+        lambda p: _module("cnilib._cli._doctor").fill_doctor(p, _add_options),
+    ),
     "try": (
         "ADD, CHECK and DEL a configuration with the real plugins in a throwaway sandbox (any user); "
         "report what was created and what DEL left behind",
-        lambda p: _try_module().fill_try(p),
+        lambda p: _module("cnilib._cli_try").fill_try(p),
     ),
     "conformance": (
         "run a plugin through the spec's lifecycle in a sandbox and report every check",
-        lambda p: _try_module().fill_conformance(p),
+        lambda p: _module("cnilib._cli_try").fill_conformance(p),
     ),
 }
 
 
-def _try_module() -> Any:
-    # try/conformance live in their own module, loaded only when one of them runs.
+def _module(name: str) -> Any:
+    # try, conformance and doctor live in modules of their own, loaded only when one of them runs.
     import importlib
 
-    return importlib.import_module("cnilib._cli_try")
+    return importlib.import_module(name)
 
 
 #: Options that take a value, to find the command word in argv.
@@ -361,6 +367,10 @@ _VALUE_OPTIONS = frozenset(
         "--container-id",
         "--docker-host",
         "--keep",
+        "--source",
+        "--valid",
+        "--openmetrics",
+        "--grace",
     )
 )
 

@@ -250,3 +250,29 @@ async def async_docker_watch_api() -> None:
         assert_type(report, docker.ReconcileReport)
         watcher.stop()
         await watcher.run(on_ready=lambda: None)
+
+
+def doctor_api(cni: cnilib.CNI) -> None:
+    # The node doctor as `cnilib doctor --fix --source docker --valid F --openmetrics F` uses it.
+    from cnilib import doctor
+
+    sources: list[doctor.Source] = [
+        doctor.DockerSource(),
+        doctor.PodmanSource(["nsenter", "--net=/run/netns/x", "podman"], env={"CONTAINERS_CONF": "/x"}),
+        doctor.ValidSource.from_file("/run/valid.json"),
+        doctor.ValidSource(["abc", ("def", "eth0")]),
+    ]
+    assert_type(sources[0].state("abc", "eth0"), doctor.Liveness)
+    diagnosis = doctor.diagnose(conf_dir="/etc/cni/net.d", cni=cni, sources=sources, grace=60.0)
+    assert_type(diagnosis.ok, bool)
+    for finding in diagnosis.findings:
+        assert_type(finding.kind, doctor.Kind)
+        assert_type(finding.evidence, tuple[str, ...])
+        assert_type(finding.fixed, bool | None)
+    assert_type(diagnosis.checked.attachments, int)
+    report = doctor.repair(diagnosis, concurrency=4, timeout=30.0)
+    assert_type(report.unfixed, tuple[doctor.Finding, ...])
+    assert_type(report.to_dict()["ok"], Any)
+    assert_type(doctor.text_report(report), str)
+    assert_type(doctor.openmetrics_text(diagnosis), str)
+    doctor.write_openmetrics("/var/lib/node_exporter/cnilib.prom", report)
