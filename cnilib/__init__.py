@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         ValidationReport,
     )
     from ._errors import (
+        AlreadyAttachedError,
         CacheError,
         CNIError,
         CNISecurityWarning,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
         ExecError,
         LockError,
         MultiError,
+        NetnsPathError,
         PluginError,
         PluginNotFoundError,
         PluginTimeoutError,
@@ -101,6 +103,7 @@ if TYPE_CHECKING:
 
 # Public names that live in modules loaded on first access.
 _LAZY: dict[str, str] = {
+    "AlreadyAttachedError": "._errors",
     "CacheError": "._errors",
     "CNIError": "._errors",
     "CNISecurityWarning": "._errors",
@@ -109,6 +112,7 @@ _LAZY: dict[str, str] = {
     "ExecError": "._errors",
     "LockError": "._errors",
     "MultiError": "._errors",
+    "NetnsPathError": "._errors",
     "PluginError": "._errors",
     "PluginNotFoundError": "._errors",
     "PluginTimeoutError": "._errors",
@@ -194,6 +198,7 @@ __all__ = [
     "LATEST_VERSION",
     "SUPPORTED_VERSIONS",
     "VERB_MIN_VERSION",
+    "AlreadyAttachedError",
     "AsyncCNI",
     "AsyncExecutor",
     "AsyncNetworks",
@@ -225,6 +230,7 @@ __all__ = [
     "Interface",
     "LockError",
     "MultiError",
+    "NetnsPathError",
     "NetworkAttachment",
     "NetworkConfigList",
     "NetworkNotFoundError",
