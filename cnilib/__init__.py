@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         ValidationReport,
     )
     from ._errors import (
+        AlreadyAttachedError,
         CacheError,
         CNIError,
         CNISecurityWarning,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         ExecError,
         LockError,
         MultiError,
+        NetnsPathError,
         PluginError,
         PluginNotFoundError,
         PluginTimeoutError,
@@ -102,6 +104,7 @@ if TYPE_CHECKING:
 
 # Public names that live in modules loaded on first access.
 _LAZY: dict[str, str] = {
+    "AlreadyAttachedError": "._errors",
     "CacheError": "._errors",
     "CNIError": "._errors",
     "CNISecurityWarning": "._errors",
@@ -110,6 +113,7 @@ _LAZY: dict[str, str] = {
     "ExecError": "._errors",
     "LockError": "._errors",
     "MultiError": "._errors",
+    "NetnsPathError": "._errors",
     "PluginError": "._errors",
     "PluginNotFoundError": "._errors",
     "PluginTimeoutError": "._errors",
@@ -196,6 +200,7 @@ __all__ = [
     "LATEST_VERSION",
     "SUPPORTED_VERSIONS",
     "VERB_MIN_VERSION",
+    "AlreadyAttachedError",
     "AsyncCNI",
     "AsyncExecutor",
     "AsyncNetworks",
@@ -228,6 +233,7 @@ __all__ = [
     "Interface",
     "LockError",
     "MultiError",
+    "NetnsPathError",
     "NetworkAttachment",
     "NetworkConfigList",
     "NetworkNotFoundError",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_support import netns_link
 
 import cnilib
 from cnilib.testing.plugins import (
@@ -438,7 +439,8 @@ def test_container_id_is_derived_from_the_absolute_netns_path(cli: CLI, ns_file:
         [rec] = cli.records()
         assert rec.env["CNI_NETNS"] == ns_file
         assert rec.env["CNI_CONTAINERID"] == cnitool_id(ns_file)
-    assert cli.cache_files() == [f"n-{cnitool_id(ns_file)}-eth0"]
+        assert cli.cache_files() == [f"n-{cnitool_id(ns_file)}-eth0"]
+        assert cli.run("del", "n", arg, cwd=tmp_path).rc == 0  # (a second ADD would be refused)
 
 
 def test_container_id_of_a_netns_path_that_is_not_utf8() -> None:
@@ -794,12 +796,7 @@ def test_status(cli: CLI, tmp_path: Path) -> None:
 
 
 def _netns_files(tmp_path: Path, *names: str) -> list[str]:
-    # Each a live namespace (the reader's own): DEL would pass a gone one as "" (test_gone.py).
-    d = tmp_path / "ns"
-    d.mkdir(exist_ok=True)
-    for name in names:
-        (d / name).symlink_to("/proc/self/ns/net")
-    return [str(d / n) for n in names]
+    return [netns_link(tmp_path / "ns" / n) for n in names]
 
 
 def test_gc_1_1_0_deletes_unkept_attachments_then_sends_gc(cli: CLI, tmp_path: Path) -> None:

@@ -196,18 +196,28 @@ class _Acquisition:
             if gate_fd is not None and gate_fd >= 0:
                 os.close(gate_fd)
 
-    def pause(self, what: str) -> float:
-        """Seconds to wait before the next try; LockError when the deadline has passed."""
+    def pause(self) -> float | None:
+        """Seconds to wait before the next try; None once the deadline has passed."""
         wait = self.delay
         self.delay = min(self.delay * 2, _POLL_MAX)
         if self.deadline is None:
             return wait
         remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise LockError(
-                f"timed out after {self.timeout or 0.0:g}s waiting for the {what} lock ({self.req.path})"
-            )
-        return min(wait, remaining)
+        return None if remaining <= 0 else min(wait, remaining)
+
+    def timed_out(self, step: tuple[int, int, int, str]) -> LockError:
+        """The error of a wait for ``step`` that timed out, naming who holds the byte (found in
+        ``/proc``: a few milliseconds on a busy node, so only now)."""
+        fd, byte, mode, what = step
+        waited = round(self.timeout or 0.0, 2)
+        text = f"timed out after {waited:g}s waiting for the {what} lock ({self.req.path})"
+        holders: list[tuple[int, str]] = []
+        if self.timeout:  # (0 only asks whether it is free: no one is told who holds it)
+            from ._holders import describe_holders, lock_holders
+
+            holders = lock_holders(fd, byte, mode == fcntl.F_WRLCK)
+            text += describe_holders(holders)
+        return LockError(text, holders=holders)
 
     def result(self) -> HeldLock:
         assert self.held is not None
@@ -222,7 +232,10 @@ def acquire(req: LockRequest, timeout: float | None) -> HeldLock:
             if timeout is None:
                 _record_lock(fd, byte, mode, wait=True)  # blocks; PEP 475 retries after signals
             while timeout is not None and not _record_lock(fd, byte, mode, wait=False):
-                time.sleep(acq.pause(what))
+                wait = acq.pause()
+                if wait is None:
+                    raise acq.timed_out((fd, byte, mode, what))
+                time.sleep(wait)
     return acq.result()
 
 
@@ -234,5 +247,10 @@ async def acquire_async(req: LockRequest, timeout: float | None) -> HeldLock:
     with contextlib.closing(acq.steps()) as steps:
         for fd, byte, mode, what in steps:
             while not _record_lock(fd, byte, mode, wait=False):
-                await asyncio.sleep(acq.pause(what))
+                wait = acq.pause()
+                if wait is None and not timeout:
+                    raise acq.timed_out((fd, byte, mode, what))  # ("only if free": no look-up)
+                if wait is None:  # (reading /proc: not on the event loop)
+                    raise await asyncio.to_thread(acq.timed_out, (fd, byte, mode, what))
+                await asyncio.sleep(wait)
     return acq.result()

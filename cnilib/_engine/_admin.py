@@ -62,8 +62,8 @@ def check(p: Planner, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout
     key = p.lock_key(conflist, rt)
     if conflist.disable_check:
         return
-    yield p.take_lock(key)
-    deadline = p.deadline(Verb.CHECK, timeout)
+    deadline = p.deadline(Verb.CHECK, timeout)  # the lock's wait is part of the operation
+    yield p.take_lock(key, deadline)
     # Unlike DEL, an unreadable cache is an error here.
     entry, problem = yield ReadEntry(key)
     if problem is not None:
@@ -102,6 +102,15 @@ def _stale(scans: Sequence[CacheScan], valid: Sequence[GCAttachment]) -> list[Ca
     return list(seen.values())
 
 
+def _within(p: Planner, timeout: float | None, deadline: float | None) -> float | None:
+    """A DEL's timeout inside a GC: its own, cut to what is left of the GC's ``deadline``."""
+    left = p.time_left(deadline)
+    own = timeout if timeout is not None else p.timeouts.get(Verb.DEL, p.timeout)
+    if left is None:
+        return own
+    return left if own is None else min(own, left)
+
+
 def gc(
     p: Planner, conflist: NetworkConfigList, valid: Sequence[GCAttachment], *, timeout: float | None
 ) -> Plan[None]:
@@ -110,7 +119,8 @@ def gc(
     version = p.check_list(conflist)
     if conflist.disable_gc:
         return
-    yield TakeLock(conflist.name, None, exclusive=True, timeout=p.lock_timeout)
+    deadline = p.deadline(Verb.GC, timeout)  # the whole GC, its lock's wait included
+    yield TakeLock(conflist.name, None, exclusive=True, timeout=p.lock_wait(deadline))
     errors: dict[str, BaseException] = {}
     # No writer of this network runs now: what a killed one left half-written goes at once (a
     # cache that cannot be written is reported with the rest, after the DELs).
@@ -119,11 +129,12 @@ def gc(
     intents = yield ScanIntents(conflist.name)
     for entry in _stale([entries, intents], valid):
         try:
-            yield from p.delete_locked(conflist, entry.runtime_config(), timeout=timeout, cached=True)
+            yield from p.delete_locked(
+                conflist, entry.runtime_config(), timeout=_within(p, timeout, deadline), cached=True
+            )
         except CNIError as exc:
             errors[f"DEL {entry.container_id}/{entry.ifname}"] = exc
     if version_at_least(version, "1.1.0"):
-        deadline = p.deadline(Verb.GC, timeout)
         for i, plugin in enumerate(conflist.plugins):
             req = build_gc_request(
                 plugin,

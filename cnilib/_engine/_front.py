@@ -50,9 +50,11 @@ class CNI(Common[Executor]):
         """ADD: pre-flight checks, an intent record, every plugin in order with prevResult
         threading; cache and return the last result (an empty one if the last plugin printed null).
 
-        A missing plugin or an unusable runtime value fails before any plugin runs. Stops at the
+        A missing plugin, an unusable runtime value or a netns that is no network namespace
+        (:class:`~cnilib.NetnsPathError`) fails before any plugin runs, and so does an attachment
+        the cache says exists (:class:`~cnilib.AlreadyAttachedError`: DEL it first). Stops at the
         first failure without writing the cache; with ``rollback`` (default: the instance's) what
-        was applied is DELeted first. The error carries notes saying so. Without rollback, the
+        this ADD applied is DELeted first. The error carries notes saying so. Without rollback, the
         intent record stays so that :meth:`gc` or :meth:`recover` can undo the partial ADD.
         """
         return self._driver.drive(self._add(conflist, rt, timeout, rollback))

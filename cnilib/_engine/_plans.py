@@ -17,7 +17,6 @@ from .._errors import (
     PluginError,
     PluginNotFoundError,
     PluginTimeoutError,
-    ResultError,
     ValidationError,
     VersionError,
 )
@@ -40,7 +39,8 @@ from ._effects import (
     WriteIntent,
 )
 from ._notes import add_note, report_run
-from ._preflight import check_runtime_values
+from ._preflight import already_attached, check_netns, check_runtime_values
+from ._rollback import Progress, rollback_add
 from ._teardown import DROP_ENTRY, cache_step, forget, sandbox, sweep
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
@@ -59,16 +59,6 @@ Key = tuple[str, str, str]
 _NOTHING_APPLIED = "ADD refused before any plugin ran: nothing was applied"
 
 
-class _Progress:
-    """How far an ADD got: the last plugin's result, the last plugin that may have applied."""
-
-    __slots__ = ("last", "result")
-
-    def __init__(self) -> None:
-        self.result: Any = None
-        self.last = -1
-
-
 class Planner:
     """Configuration every plan needs, and the plans of ADD and DEL (``_admin`` has the rest).
 
@@ -76,7 +66,9 @@ class Planner:
     entries): the typed models by default (``_values.TypedValues``), plain validated JSON on the
     command line's fast path (``cnilib._lean``). ``resolve``: pre-flight ADD looks every plugin
     up (False for fake executors, which have no files). ``local_netns``: netns paths mean here what
-    they mean to the plugins (``_teardown.sees_plugin_paths``). The defaults are :class:`~cnilib.CNI`'s.
+    they mean to the plugins (``_teardown.sees_plugin_paths``): only then does pre-flight ADD check
+    that the netns is a network namespace, and DEL judge whether the sandbox is gone. The defaults
+    are :class:`~cnilib.CNI`'s.
     """
 
     def __init__(
@@ -140,8 +132,21 @@ class Planner:
         rt.validate()
         return (conflist.name, rt.container_id, rt.ifname)
 
-    def take_lock(self, key: Key) -> TakeLock:
-        return TakeLock(key[0], (key[1], key[2]), exclusive=False, timeout=self.lock_timeout)
+    def lock_wait(self, deadline: float | None) -> float | None:
+        """How long a lock may be waited for: ``lock_timeout``, or less when the operation's
+        deadline (which starts before its first wait) comes sooner."""
+        left = self.time_left(deadline)
+        if left is None:
+            return self.lock_timeout
+        return left if self.lock_timeout is None else min(self.lock_timeout, left)
+
+    @staticmethod
+    def time_left(deadline: float | None) -> float | None:
+        """The timeout that ends at ``deadline`` (for a plan that computes its own from it)."""
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+    def take_lock(self, key: Key, deadline: float | None) -> TakeLock:
+        return TakeLock(key[0], (key[1], key[2]), exclusive=False, timeout=self.lock_wait(deadline))
 
     def request(
         self,
@@ -204,10 +209,12 @@ class Planner:
         try:
             version = self.check_list(conflist)
             check_runtime_values(rt)
-            for plugin in conflist.plugins:
-                if resolve and self.resolve:
+            if resolve and self.resolve:  # (fakes run nothing in a namespace; dry runs plan ahead)
+                for plugin in conflist.plugins:
                     check_plugin_name(plugin.type)
                     find_plugin(plugin.type, self.plugin_dirs)
+                if self.local_netns:
+                    check_netns(rt.netns)
         except CNIError as exc:
             exc.args = (f"{exc.args[0] if exc.args else exc} ({_NOTHING_APPLIED})", *exc.args[1:])
             raise
@@ -224,20 +231,26 @@ class Planner:
     ) -> Plan[AnyResult]:
         version = self.preflight(conflist, rt, resolve=live)
         key = (conflist.name, rt.container_id, rt.ifname)
-        yield self.take_lock(key)
-        _, problem = yield ReadEntry(key)
+        deadline = self.deadline(Verb.ADD, timeout)  # the lock's wait is part of the operation
+        yield self.take_lock(key, deadline)
+        entry, problem = yield ReadEntry(key)
         if problem is not None and problem.foreign:
             raise CacheError(f"{problem} ({_NOTHING_APPLIED})")
-        done = _Progress()
+        if entry is not None:
+            # The spec forbids a second ADD without a DEL; the plugins would fail half way and a
+            # rollback's DEL would then tear the live attachment down. (A corrupt entry or a bare
+            # intent record is no attachment: the ADD goes on.)
+            raise already_attached(entry, key, probe=self.resolve and self.local_netns)
+        # What a rollback must leave alone: the intent record of an earlier ADD that did not finish.
+        undoes = rollback or self.cleanup_on_timeout
+        done = Progress(earlier=undoes and (yield ReadIntent(key)) is not None)
         try:
-            yield from self.add_locked(conflist, rt, version=version, timeout=timeout, done=done)
+            yield from self.add_locked(conflist, rt, version=version, deadline=deadline, done=done)
         except CNIError as exc:
             # Whatever failed after the intent record was written (a plugin, the cache, a
             # cancellation): the record stays for GC/recover(), or the rollback undoes it all.
             if rollback or (isinstance(exc, (PluginTimeoutError, Cancelled)) and self.cleanup_on_timeout):
-                yield from self.rollback_add(
-                    conflist, rt, version=version, applied=done.result, last=done.last, exc=exc
-                )
+                yield from rollback_add(self, conflist, rt, version=version, done=done, exc=exc)
             raise
         prev = done.result
         if self.values.is_result(prev):
@@ -253,14 +266,13 @@ class Planner:
         rt: RuntimeConfig,
         *,
         version: str,
-        timeout: float | None,
-        done: _Progress,
+        deadline: float | None,
+        done: Progress,
     ) -> Plan[None]:
         """The intent record, every plugin in order, the entry; ``done`` says how far it got."""
         key = (conflist.name, rt.container_id, rt.ifname)
         # Recorded before the first plugin runs: after a crash, GC and recover() DEL from this.
         yield WriteIntent(self.values.entry(conflist, rt, None, intent=True))
-        deadline = self.deadline(Verb.ADD, timeout)  # the plugins' time, as before intents existed
         for i, plugin in enumerate(conflist.plugins):
             req = self.request(Verb.ADD, conflist, plugin, rt, version=version, prev=done.result)
             done.last = i  # the failing plugin is DELeted too (it may be half done)...
@@ -271,61 +283,20 @@ class Planner:
                 raise
         if not isinstance(done.result, Placeholder):  # (a dry run has no result to write)
             # Read under this lock at the start: the file is this attachment's or there is none.
+            # (Set first: a cancellation's answer comes once the write in its thread has ended.
+            # The file was no attachment's before: empty or corrupt, or none.)
+            done.wrote = True
             yield WriteEntry(self.values.entry(conflist, rt, done.result), owner_checked=True)
             yield DropIntent(key)
-
-    def rollback_add(
-        self,
-        conflist: NetworkConfigList,
-        rt: RuntimeConfig,
-        *,
-        version: str,
-        applied: Any,
-        last: int,
-        exc: CNIError,
-    ) -> Plan[None]:
-        """DEL plugins ``last``..0 in reverse, best effort, under a fresh deadline; the outcome
-        becomes a note on ``exc``."""
-        if last < 0:
-            add_note(exc, "nothing to roll back: no plugin of the ADD had run")
-            try:
-                yield DropIntent((conflist.name, rt.container_id, rt.ifname))
-            except CacheError as err:
-                add_note(exc, f"its intent record could not be removed: {err}")
-            return
-        prev = None
-        if version_at_least(version, "0.4.0") and self.values.is_result(applied):
-            try:
-                prev = self.values.convert(applied, version)
-            except ResultError:
-                prev = None
-        # The original deadline may be what just expired: cleanup gets one of its own.
-        failures = yield from self.del_plugins(
-            conflist, rt, version, prev, self.cleanup_deadline(), last=last
-        )
-        if failures:
-            add_note(
-                exc,
-                "cleanup DEL after the failed ADD also failed: "
-                + "; ".join(f"{k}: {v}" for k, v in failures.items()),
-            )
-            return
-        add_note(exc, f"the partly applied ADD was rolled back with DEL (plugins[{last}]..plugins[0])")
-        # The attachment is gone: an entry left by an earlier ADD would now lie.
-        key = (conflist.name, rt.container_id, rt.ifname)
-        try:
-            yield DeleteEntry(key, owner_checked=False)
-            yield DropIntent(key)
-        except CacheError as err:
-            add_note(exc, f"the stale cache entry could not be removed: {err}")
 
     # -- DEL --
 
     def delete(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None) -> Plan[None]:
         self.check_list(conflist)
         key = self.lock_key(conflist, rt)
-        yield self.take_lock(key)
-        yield from self.delete_locked(conflist, rt, timeout=timeout)
+        deadline = self.deadline(Verb.DEL, timeout)  # the lock's wait is part of the operation
+        yield self.take_lock(key, deadline)
+        yield from self.delete_locked(conflist, rt, timeout=self.time_left(deadline))
 
     def delete_locked(
         self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None, cached: bool = False

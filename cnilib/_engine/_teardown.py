@@ -43,26 +43,38 @@ __all__ = ["DROP_ENTRY", "LEFTOVERS", "cache_failure", "cache_step", "forget", "
 LEFTOVERS = "leftovers of the gone sandbox"
 
 
-#: nsenter's options that leave the mount namespace (what paths mean) as it is.
-_SAME_MOUNTS = ("-n", "--net", "-U", "--user", "-t", "--target", "-F", "--no-fork", "--preserve-credentials")
+#: nsenter's long options that leave the mount namespace (what paths mean) as it is.
+_SAME_MOUNTS = ("--net", "--user", "--target", "--no-fork", "--preserve-credentials")
+#: Its short ones: "F" takes no argument; "n", "U" and "t" take the rest of their cluster.
+_SHORT_FLAGS, _SHORT_WITH_ARGUMENT = "F", "nUt"
+
+
+def _stays(word: str, previous: str) -> bool:
+    """Whether one nsenter argument keeps the plugin where paths mean what they mean here."""
+    if previous in ("-t", "--target"):
+        return True  # the PID
+    if word.startswith("--"):
+        return word.split("=", 1)[0] in _SAME_MOUNTS
+    for letter in word[1:]:
+        if letter in _SHORT_WITH_ARGUMENT:
+            return True  # the rest of the cluster is its argument
+        if letter not in _SHORT_FLAGS:
+            return False
+    return len(word) > 1
 
 
 def sees_plugin_paths(argv_prefix: tuple[str, ...]) -> bool:
     """Whether a path means to this process what it means to plugins run under ``argv_prefix``:
-    none, or ``nsenter`` entering only network (and user) namespaces (``cnilib.netns.enter_argv``).
-    Anything else (``--mount``, as a rootless sandbox's, or a wrapper unknown) may resolve paths
-    elsewhere: a netns path missing here is then no evidence."""
+    none, or ``nsenter`` entering only network (and user) namespaces (``cnilib.netns.enter_argv``),
+    its options ended by ``--``. Anything else (``--mount``, as a rootless sandbox's, or a wrapper
+    unknown) may resolve paths elsewhere: what is (or is not) at a netns path here is then no
+    evidence, neither for pre-flight ADD nor for a gone sandbox."""
     if not argv_prefix:
         return True
     if os.path.basename(argv_prefix[0]) != "nsenter" or argv_prefix[-1] != "--":
         return False
     words = argv_prefix[1:-1]
-    for i, word in enumerate(words):
-        name = word.split("=", 1)[0]
-        after_target = i > 0 and words[i - 1] in ("-t", "--target")
-        if not (name in _SAME_MOUNTS or after_target or (word.startswith("-n") and len(word) > 2)):
-            return False
-    return True
+    return all(_stays(w, words[i - 1] if i else "") for i, w in enumerate(words))
 
 
 def sandbox(
