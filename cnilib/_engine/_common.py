@@ -90,8 +90,9 @@ class Common(Generic[E]):
             lock_timeout=lock_timeout,
             on_plugin=on_plugin,
             resolve=real,
-            # Whether a netns path means here what it means where the plugins run.
-            local_netns=sees_plugin_paths(prefix),
+            # Whether a netns path means here what it means where the plugins run (a fake's
+            # paths are made up: never judged, an empty one is still the caller's word).
+            local_netns=real and sees_plugin_paths(prefix),
         )
         self._cache = ResultCache(cache_dir, durable=durable_cache)
         kwargs: dict[str, Any] = {
