@@ -164,11 +164,12 @@ def test_build_writes_nothing_into_a_read_only_checkout(checkout: Checkout, buil
 
 
 def test_pip_install_from_a_read_only_checkout(checkout: Checkout, tmp_path: Path) -> None:
-    # pip builds in place; without build isolation the backend is this environment's (offline).
+    # As the README shows it (`pip install './cnilib[docker]'`); pip builds in place. Without build
+    # isolation and dependencies, offline: the backend is this environment's.
     target = tmp_path / "site"
     proc = checkout.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(checkout.path)],
+         "--target", str(target), f"{checkout.path}[docker]"],
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert checkout.changes() == []

@@ -245,7 +245,7 @@ def test_bad_names_and_commands() -> None:
         assert sb.containers == ()
 
 
-def test_cni_sandbox_fixture_fails_a_test_that_leaves_something(tmp_path: Path) -> None:
+def test_cnilib_sandbox_fixture_fails_a_test_that_leaves_something(tmp_path: Path) -> None:
     (tmp_path / "test_user.py").write_text(
         textwrap.dedent(
             """
