@@ -2,7 +2,7 @@
 
 ``try CONFIG`` runs ADD, CHECK (where the version has it) and DEL of a configuration in a sandbox
 (with cnitool's ``CAP_ARGS`` as capability args, if set) and says what the plugins created and
-what DEL left behind. What remains after the last DEL is split by the rule the ``cni_sandbox``
+what DEL left behind. What remains after the last DEL is split by the rule the ``cnilib_sandbox``
 fixture uses (:func:`cnilib.sandbox.split_leftovers`: a bridge, host-local's last-reserved file,
 shared chains are kept by the plugins on purpose; anything of one attachment was left behind);
 and, as more evidence, a second container is attached and detached while the first is still
@@ -144,7 +144,7 @@ class _Try:
         self.step("DEL", first.name, self.cni.delete, rt1)
         self.after = sb.inventory()
         self.remaining = self.after - base
-        # The rule the cni_sandbox fixture uses, with this second attachment as more evidence.
+        # The rule the cnilib_sandbox fixture uses, with this second attachment as more evidence.
         found = split_leftovers(self.remaining, now=self.after, grew=self.grew)
         ok = all(s["ok"] for s in self.steps) and not found.left
         return {
