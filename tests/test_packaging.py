@@ -254,7 +254,13 @@ def test_sdist_holds_what_rebuilds_and_tests_it(checkout: Checkout, built: Built
 
 # For each extra a user installs, what it enables: the modules that import its requirements.
 USER_EXTRAS = {
-    "docker": ("cnilib/docker.py", "cnilib/_docker_api.py", "cnilib/_docker_watch", "cnilib/_cli/_watch.py"),
+    "docker": (
+        "cnilib/docker.py",
+        "cnilib/_docker_api.py",
+        "cnilib/_docker_watch",
+        "cnilib/_cli/_watch.py",
+        "cnilib/doctor/_sources.py",  # `cnilib doctor --source docker`: the engine's API (DockerSource)
+    ),
     "watch": ("cnilib/_networks",),
     "otel": ("cnilib/_tracing.py",),
     "pytest": ("cnilib/testing/pytest_plugin.py",),
