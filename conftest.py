@@ -43,7 +43,9 @@ tree's ``examples/``, with ``HOME`` pointing there; the virtual environment's ``
 ``PATH`` (``python``, ``cnilib``); ``NETCONFPATH``, ``CNI_*``, ``DOCKER_HOST`` (unless set by the
 sandbox) and the ``*_proxy`` variables are removed, so nothing can be sent anywhere else. A page
 must say, in words, which hidden setup it relies on (a sentence such as "these samples run inside a
-throwaway network namespace").
+throwaway network namespace"). A reader runs them on the machine: before the first sample that
+changes its network a page shows a GitHub alert box, ``> [!WARNING]`` (a blockquote, not a sample;
+docs/conf.py renders it as a Sphinx admonition; tests/test_docs_pages.py checks it is there).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ._engine import (
         CNI,
         AsyncCNI,
+        FieldFinding,
         PlannedCall,
         PluginReport,
         PluginRun,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
         ValidationReport,
     )
     from ._errors import (
+        AlreadyAttachedError,
         CacheError,
         CNIError,
         CNISecurityWarning,
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
         ExecError,
         LockError,
         MultiError,
+        NetnsPathError,
         PluginError,
         PluginNotFoundError,
         PluginTimeoutError,
@@ -101,6 +104,7 @@ if TYPE_CHECKING:
 
 # Public names that live in modules loaded on first access.
 _LAZY: dict[str, str] = {
+    "AlreadyAttachedError": "._errors",
     "CacheError": "._errors",
     "CNIError": "._errors",
     "CNISecurityWarning": "._errors",
@@ -109,6 +113,7 @@ _LAZY: dict[str, str] = {
     "ExecError": "._errors",
     "LockError": "._errors",
     "MultiError": "._errors",
+    "NetnsPathError": "._errors",
     "PluginError": "._errors",
     "PluginNotFoundError": "._errors",
     "PluginTimeoutError": "._errors",
@@ -150,6 +155,7 @@ _LAZY: dict[str, str] = {
     "load_networks": "._config",
     "CNI": "._engine",
     "AsyncCNI": "._engine",
+    "FieldFinding": "._engine",
     "PlannedCall": "._engine",
     "PluginReport": "._engine",
     "PluginRun": "._engine",
@@ -194,6 +200,7 @@ __all__ = [
     "LATEST_VERSION",
     "SUPPORTED_VERSIONS",
     "VERB_MIN_VERSION",
+    "AlreadyAttachedError",
     "AsyncCNI",
     "AsyncExecutor",
     "AsyncNetworks",
@@ -218,6 +225,7 @@ __all__ = [
     "ExecOutcome",
     "ExecRequest",
     "Executor",
+    "FieldFinding",
     "GCAttachment",
     "IPConfig",
     "IPConfig020",
@@ -225,6 +233,7 @@ __all__ = [
     "Interface",
     "LockError",
     "MultiError",
+    "NetnsPathError",
     "NetworkAttachment",
     "NetworkConfigList",
     "NetworkNotFoundError",

@@ -3,7 +3,7 @@
 ``try CONFIG`` runs ADD, CHECK (where the version has it) and DEL of a configuration in a sandbox,
 with the CNI_ARGS and capability args ``cnilib add`` would send (``_cli_try_options``), and says
 what the plugins created and what DEL left behind. What remains after the last DEL is split by the
-rule the ``cni_sandbox`` fixture uses (:func:`cnilib.sandbox.split_leftovers`: a bridge,
+rule the ``cnilib_sandbox`` fixture uses (:func:`cnilib.sandbox.split_leftovers`: a bridge,
 host-local's last-reserved file, shared chains are kept by the plugins on purpose; anything of one
 attachment was left behind); and, as more evidence, a second container is attached and detached
 while the first is still attached: whatever that second ADD+DEL adds to the sandbox was left
@@ -202,7 +202,7 @@ class _Try:
         return set(self.inventory("inventory after try-2")[0] - attached)
 
     def leftovers(self, base: Inventory, grew: set[StateItem]) -> Leftovers:
-        """What remains after the last DEL, judged by the rule the cni_sandbox fixture uses, with the
+        """What remains after the last DEL, judged by the rule the cnilib_sandbox fixture uses, with the
         second attachment as more evidence; the last step line (``DIFF after DEL``)."""
         after, took = self.inventory("inventory after DEL")
         found = split_leftovers(after - base, now=after, grew=grew)

@@ -6,7 +6,8 @@ Every failure cnilib reports is a :class:`CNIError`, so callers can catch one ty
     ├── ConfigError            a configuration (or any CNI document) is malformed; carries a JSON path
     │   └── ResultError        a plugin result / cached result cannot be parsed or converted
     ├── ValidationError        a container id, network name, ifname, CNI_ARGS entry or path is unusable
-    │   └── UnsafePermissionsError  (strict mode) a plugin or config path is writable by others
+    │   ├── UnsafePermissionsError  (strict mode) a plugin or config path is writable by others
+    │   └── NetnsPathError     ADD's network namespace path is missing or not a network namespace
     ├── VersionError           an unknown version, or a verb the version does not support
     ├── PluginNotFoundError    no executable named like the plugin type in any search directory
     ├── ExecError              the plugin ran but failed without a CNI error object (signal, garbage,
@@ -15,6 +16,7 @@ Every failure cnilib reports is a :class:`CNIError`, so callers can catch one ty
     ├── PluginError            the plugin reported a CNI error object (code, msg, details)
     ├── CacheError             the on-disk result cache cannot be read or written
     ├── LockError              a per-container lock or the GC lock could not be taken in time
+    ├── AlreadyAttachedError   ADD of an attachment the cache says exists (DEL it first)
     └── MultiError             several independent operations failed (e.g. multi-network attach)
 
 :class:`ExecError` and :class:`PluginError` share :class:`ExecContext` attributes that name the plugin,
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
+    "AlreadyAttachedError",
     "CNIError",
     "CNISecurityWarning",
     "CacheError",
@@ -40,6 +43,7 @@ __all__ = [
     "ExecError",
     "LockError",
     "MultiError",
+    "NetnsPathError",
     "PluginError",
     "PluginNotFoundError",
     "PluginTimeoutError",
@@ -280,8 +284,62 @@ class CacheError(CNIError, OSError):
     """The on-disk result cache could not be read or written."""
 
 
+class NetnsPathError(ValidationError):
+    """ADD was given a network namespace path that is empty, missing, or not a network namespace
+    (an empty file that a reboot left where a bind-mounted namespace was, a directory, another kind
+    of namespace). Raised before anything is applied. ``path`` is the path, ``state`` what is there
+    (``"missing"``, ``"not a network namespace"``; ``""`` for an empty path)."""
+
+    def __init__(self, message: str, *, path: str, state: str) -> None:
+        self.path = path
+        self.state = state
+        super().__init__(message)
+
+
 class LockError(CNIError, TimeoutError):
-    """A serialization lock (per container, or the GC lock of a network) was not obtained in time."""
+    """A serialization lock (per container, or the GC lock of a network) was not obtained in time.
+
+    ``holders`` lists ``(pid, command)`` of the processes seen holding it, when they could be found
+    (open-file-description locks have no owner pid: they are looked up in ``/proc/*/fdinfo``)."""
+
+    def __init__(self, message: str, *, holders: Sequence[tuple[int, str]] = ()) -> None:
+        self.holders = tuple(holders)
+        super().__init__(message)
+
+
+class AlreadyAttachedError(CNIError):
+    """ADD of a (network, container id, ifname) that is already attached: its cache entry exists.
+
+    The spec forbids a second ADD without a DEL in between, and what the plugins would do is fail
+    half way (bridge: "container veth name provided (eth0) already exists"), so the ADD is refused
+    before anything is applied and the existing attachment is left as it is. ``path`` is the cache
+    entry, ``netns`` the namespace it was attached in ("" when the entry does not say), ``gone``
+    whether that namespace is known to be gone."""
+
+    def __init__(
+        self, *, network: str, container_id: str, ifname: str, path: str, netns: str, gone: bool
+    ) -> None:
+        self.network = network
+        self.container_id = container_id
+        self.ifname = ifname
+        self.path = path
+        self.netns = netns
+        self.gone = gone
+        where = f" in network namespace {netns}" if netns else ""
+        text = (
+            f"container {container_id} is already attached to network {network!r} as {ifname}{where} "
+            f"(cache entry {path}): ADD refused before any plugin ran, nothing was applied"
+        )
+        if gone:
+            text += (
+                f"; the sandbox of that attachment is gone ({netns} is no network namespace now): "
+                "a DEL or a GC of it clears it"
+            )
+        else:
+            option = "" if ifname == "eth0" else f" --ifname {ifname}"
+            command = f"cnilib del {network} {netns or 'NETNS'} --container-id {container_id}{option}"
+            text += f"; DEL it first to attach it again ({command}, or CNI.delete)"
+        super().__init__(text)
 
 
 class MultiError(CNIError):

@@ -59,6 +59,9 @@ class ExecRequest:
     container_id: str | None = None
     #: The configuration's version: a result without ``cniVersion`` is read as this version.
     cni_version: str = ""
+    #: Arguments after the program's path. Plugins get none (the CNI protocol has none); cnilib's
+    #: own helper, which removes what plugins leave when a sandbox is gone, runs with some.
+    args: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
 
 
 @attrs.frozen

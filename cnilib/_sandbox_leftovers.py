@@ -1,5 +1,5 @@
 """What a sandbox holds after the last DEL, split into what was left behind and what the plugins
-keep across attachments on purpose: one rule, used by ``cnilib try`` and the ``cni_sandbox``
+keep across attachments on purpose: one rule, used by ``cnilib try`` and the ``cnilib_sandbox``
 fixture (re-exported by :mod:`cnilib.sandbox`).
 
 Plugins keep some state for every attachment to share, created by the first ADD and never removed
@@ -32,7 +32,7 @@ SHARED_LINK_KINDS = frozenset({"bridge"})
 #: host-local's files kept per network: the last address handed out (one per range) and its lock.
 _KEPT_FILE = re.compile(r"last_reserved_ip\.\d+|lock")
 
-#: The words ``cnilib try`` and the ``cni_sandbox`` fixture use for the two parts.
+#: The words ``cnilib try`` and the ``cnilib_sandbox`` fixture use for the two parts.
 LEFT_TITLE = "left behind by DEL"
 KEPT_TITLE = "kept by the plugins across attachments (not a leak)"
 

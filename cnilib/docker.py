@@ -33,7 +33,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from cnilib import CNIError, _docker_api
+from cnilib import AlreadyAttachedError, CNIError, _docker_api
 from cnilib._docker_api import (
     ContainerInfo,
     ContainerNotFoundError,
@@ -221,6 +221,12 @@ def _detach_netns(info: ContainerInfo) -> str:
     return netns_path(info)
 
 
+def _detach_first(exc: AlreadyAttachedError, container: str, network: NetworkConfigList) -> None:
+    from cnilib._engine._notes import add_note
+
+    add_note(exc, f"for this Docker container: cnilib docker detach {container} {network.name}")
+
+
 def _refuse_async(cni: object, func: str) -> None:
     import inspect as _inspect  # this module has an `inspect` of its own
 
@@ -246,14 +252,20 @@ def attach(
     :meth:`cnilib.CNI.add`.
 
     Nothing is applied to a container that is not running or not in network mode ``none``
-    (:class:`DockerError`). When a plugin fails, the plugins that ran are deleted again (DEL, in
-    reverse order) before the plugin's error is raised, so no half-applied network is left.
+    (:class:`DockerError`), nor to one attached to ``network`` as ``ifname`` already
+    (:class:`cnilib.AlreadyAttachedError`: that attachment is left as it is). When a plugin
+    fails, the plugins that ran are deleted again (DEL, in reverse order) before the plugin's error
+    is raised, so no half-applied network is left.
     """
     _refuse_async(cni, "attach")
     info = inspect(container, host=host)
     _check_attachable(info, need_running=True)
     rt = _runtime_config(info, netns_path(info), ifname, args, capability_args)
-    return cni.add(network, rt, rollback=True)
+    try:
+        return cni.add(network, rt, rollback=True)
+    except AlreadyAttachedError as exc:
+        _detach_first(exc, container, network)
+        raise
 
 
 def detach(
@@ -298,7 +310,11 @@ async def async_attach(
     info = await async_inspect(container, host=host)
     _check_attachable(info, need_running=True)
     rt = _runtime_config(info, netns_path(info), ifname, args, capability_args)
-    return await cni.add(network, rt, rollback=True)
+    try:
+        return await cni.add(network, rt, rollback=True)
+    except AlreadyAttachedError as exc:
+        _detach_first(exc, container, network)
+        raise
 
 
 async def async_detach(

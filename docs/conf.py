@@ -5,6 +5,9 @@ The API reference (api.md) is generated from docstrings and must show only publi
 modules, so three hooks here put them where users import them from: references to
 ``cnilib._module.X`` resolve to ``cnilib.X``, signatures are rewritten the same way, and data whose
 ``#:`` comment sits in a private module gets that comment. ``tests/test_docs.py`` checks the result.
+
+Pages are read by people on GitHub too: GitHub alert boxes (``> [!WARNING]``) become MyST admonitions
+before a page is parsed, so that one source renders as a box in both places.
 """
 
 from __future__ import annotations
@@ -101,6 +104,34 @@ def _doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> Non
             ref["reftitle"] = _public(ref["reftitle"])
 
 
+# GitHub's alert syntax: a blockquote whose first line is ``> [!WARNING]`` (or NOTE, TIP, IMPORTANT,
+# CAUTION). GitHub renders it as a box; so that the same page source renders as one here too, each
+# becomes the MyST admonition of that name before the page is parsed.
+_ALERT = re.compile(r"^> \[!(NOTE|TIP|IMPORTANT|WARNING|CAUTION)\]\n((?:>.*(?:\n|$))*)", re.MULTILINE)
+
+
+_FENCED = re.compile(r"^( *)(`{3,}|~{3,}).*?^\1\2", re.MULTILINE | re.DOTALL)
+
+
+def github_alerts(text: str) -> str:
+    """``text`` with GitHub alert blockquotes turned into MyST admonition directives (not inside
+    fenced code blocks, which show one as it is written)."""
+
+    def admonition(found: re.Match[str]) -> str:
+        body = re.sub(r"^> ?", "", found[2], flags=re.MULTILINE).rstrip("\n")
+        return f"````{{{found[1].lower()}}}\n{body}\n````\n"
+
+    out, end = [], 0
+    for fence in _FENCED.finditer(text):
+        out += [_ALERT.sub(admonition, text[end : fence.start()]), fence[0]]
+        end = fence.end()
+    return "".join([*out, _ALERT.sub(admonition, text[end:])])
+
+
+def _source_read(app: Sphinx, docname: str, source: list[str]) -> None:
+    source[0] = github_alerts(source[0])
+
+
 class ModuleDocstring(Directive):
     """``.. module-docstring:: cnilib._errors``: a module's docstring as text, without a module target.
 
@@ -120,6 +151,7 @@ class ModuleDocstring(Directive):
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("source-read", _source_read)
     app.connect("autodoc-process-signature", _process_signature)
     app.connect("autodoc-process-docstring", _process_docstring)
     app.connect("missing-reference", _missing_reference)

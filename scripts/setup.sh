@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   containernetworking-plugins iptables iproute2 util-linux procps iputils-ping
+  python3-venv  # tests/test_packaging.py: a user's virtual environment, made with the machine's python3
   docker.io busybox-static
+  podman
   golang-go golang-github-appc-cni-dev golang-github-containerd-go-cni-dev
 )
 
@@ -42,8 +44,11 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,docker,lint,docs]' \
-  --config-settings editable_mode=compat 2>&1 \
+# Editable: hatchling's is a .pth line naming this checkout (no import hook, nothing written here).
+# The setuptools build of earlier versions left cnilib.egg-info here: on sys.path through that line it
+# would be a second, stale cnilib distribution (its entry points, its version).
+rm -rf cnilib.egg-info
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,docker,lint,docs,zipapp]' 2>&1 \
   | { grep -v -e '^WARNING: Location' -e 'is ignored: it is neither' || true; }
 # Byte-compile now: with PYTHONDONTWRITEBYTECODE set (as on these machines) an editable install would
 # otherwise recompile cnilib on every start of the command line.

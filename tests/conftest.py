@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_support import netns_link
 
 from cnilib import netns
 from cnilib.testing.dockerd import PrivateDockerd
@@ -147,8 +148,5 @@ def cli(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def ns_file(tmp_path: Path) -> str:
-    """Stands in for a network namespace: fake plugins only need the path to exist."""
-    path = tmp_path / "netns" / "ctr1"
-    path.parent.mkdir()
-    path.touch()
-    return str(path)
+    """Stands in for a network namespace (see ``engine_support.netns_link``)."""
+    return netns_link(tmp_path / "netns" / "ctr1")

@@ -21,6 +21,20 @@ from cnilib.testing.plugins import write_plugin
 
 PLUGINS11_SOURCE = Path(__file__).resolve().parent / "plugins11" / "cni11.py"
 
+#: A network namespace path that exists for any user (the caller's own namespace, nsfs): ADD's
+#: pre-flight accepts it, and the fake plugins do nothing in it.
+LIVE_NETNS = "/proc/self/ns/net"
+#: The same namespace by another path (for tests that tell two attachments' netns apart).
+OTHER_LIVE_NETNS = "/proc/thread-self/ns/net"
+
+
+def netns_link(path: Path) -> str:
+    """Make ``path`` a symbolic link to :data:`LIVE_NETNS`: a network namespace path of the test's
+    choosing (nsfs, for any user), which ADD's pre-flight accepts; fake plugins do nothing in it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(LIVE_NETNS)
+    return str(path)
+
 
 def conflist(
     version: str,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from engine_support import conflist, result_for
+from engine_support import LIVE_NETNS, conflist, result_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,10 +126,10 @@ def test_add_refuses_an_attachment_whose_file_name_another_attachment_holds(tmp_
     bindir.mkdir()
     recording_plugin(bindir, "p1", log=tmp_path / "log", stdout={"ADD": "{}"})
     cni = cnilib.CNI([str(bindir)], tmp_path / "cache")
-    cni.add(conflist("1.0.0", [{"type": "p1"}], name="a"), RuntimeConfig("b-c", "/x", "eth0"))
+    cni.add(conflist("1.0.0", [{"type": "p1"}], name="a"), RuntimeConfig("b-c", LIVE_NETNS, "eth0"))
     (tmp_path / "log").unlink()
     with pytest.raises(CacheError, match="nothing was applied"):
-        cni.add(conflist("1.0.0", [{"type": "p1"}], name="a-b"), RuntimeConfig("c", "/x", "eth0"))
+        cni.add(conflist("1.0.0", [{"type": "p1"}], name="a-b"), RuntimeConfig("c", LIVE_NETNS, "eth0"))
     assert not (tmp_path / "log").exists()  # no plugin ran
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from engine_support import LIVE_NETNS
 
 import cnilib
 from cnilib.testing.plugins import is_running, write_plugin
@@ -119,7 +120,7 @@ def quick_done_slow_running(bindir: Path, cache: Path) -> Callable[[], Awaitable
 
 def test_cancelled_add_with_rollback_undoes_every_plugin_that_ran(bindir: Path, tmp_path: Path) -> None:
     cni = cnilib.AsyncCNI(plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
-    rt = cnilib.RuntimeConfig(container_id="c1", netns="/run/netns/c1")
+    rt = cnilib.RuntimeConfig(container_id="c1", netns=LIVE_NETNS)
     exc, pid = cancel_when_started(bindir, cni.add(conflist("net", "fast", "slow"), rt, rollback=True))
     assert isinstance(exc, asyncio.CancelledError)
     # The plan's error, with the rollback's note, is the cause.
@@ -135,7 +136,7 @@ def test_cancelled_add_with_rollback_undoes_every_plugin_that_ran(bindir: Path, 
 
 def test_cancelled_add_without_rollback_stays_recoverable(bindir: Path, tmp_path: Path) -> None:
     cni = cnilib.AsyncCNI(plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
-    rt = cnilib.RuntimeConfig(container_id="c1", netns="/run/netns/c1")
+    rt = cnilib.RuntimeConfig(container_id="c1", netns=LIVE_NETNS)
     net = conflist("net", "fast", "slow")
     exc, _ = cancel_when_started(bindir, cni.add(net, rt))
     assert isinstance(exc, asyncio.CancelledError)
@@ -151,7 +152,7 @@ def test_cancelled_add_without_rollback_stays_recoverable(bindir: Path, tmp_path
 
 def test_a_caller_timeout_cleans_up_with_cleanup_on_timeout(bindir: Path, tmp_path: Path) -> None:
     cni = cnilib.AsyncCNI(plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache", cleanup_on_timeout=True)
-    rt = cnilib.RuntimeConfig(container_id="c1", netns="/run/netns/c1")
+    rt = cnilib.RuntimeConfig(container_id="c1", netns=LIVE_NETNS)
 
     async def main() -> None:
         async with asyncio.timeout(None) as cm:
@@ -182,7 +183,7 @@ esac
 """,
     )
     cni = cnilib.AsyncCNI(plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
-    rt = cnilib.RuntimeConfig(container_id="c1", netns="/run/netns/c1")
+    rt = cnilib.RuntimeConfig(container_id="c1", netns=LIVE_NETNS)
     net = conflist("net", "fast", "slowdel")
     asyncio.run(cni.add(net, rt))
     exc, pid = cancel_when_started(bindir, cni.delete(net, rt))
@@ -202,7 +203,7 @@ def test_cancelled_async_networks_setup_leaves_nothing_attached(bindir: Path, tm
     )
 
     ready = quick_done_slow_running(bindir, tmp_path / "cache")
-    exc, _ = cancel_after(nets.setup("c1", "/run/netns/c1"), ready)
+    exc, _ = cancel_after(nets.setup("c1", LIVE_NETNS), ready)
     assert isinstance(exc, asyncio.CancelledError)
     assert log(bindir, "other") == ["ADD eth0", "DEL eth0"]  # finished, then DELeted
     assert log(bindir, "slow") == ["ADD eth1", "DEL eth1"]  # in flight: rolled back
@@ -214,7 +215,7 @@ def test_cancelled_async_networks_setup_leaves_nothing_attached(bindir: Path, tm
 
 def test_cancelled_add_networks_rolls_back_the_finished_and_the_running(bindir: Path, tmp_path: Path) -> None:
     cni = cnilib.AsyncCNI(plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
-    rt = cnilib.RuntimeConfig(container_id="c1", netns="/run/netns/c1")
+    rt = cnilib.RuntimeConfig(container_id="c1", netns=LIVE_NETNS)
     nets = [conflist("quick", "other"), conflist("slowly", "fast", "slow")]
     exc, _ = cancel_after(cni.add_networks(nets, rt), quick_done_slow_running(bindir, tmp_path / "cache"))
     assert isinstance(exc, asyncio.CancelledError)
@@ -241,7 +242,7 @@ def test_cancelled_while_the_entry_is_written_waits_for_the_write_then_rolls_bac
 
     monkeypatch.setattr(cnilib.ResultCache, "write", slow_write)
     cni = cnilib.AsyncCNI(plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
-    rt = cnilib.RuntimeConfig(container_id="c1", netns="/run/netns/c1")
+    rt = cnilib.RuntimeConfig(container_id="c1", netns=LIVE_NETNS)
 
     async def writing() -> None:
         while not entered.is_set():

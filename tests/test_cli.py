@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_support import netns_link
 
 import cnilib
 from cnilib.testing.plugins import (
@@ -437,7 +438,8 @@ def test_container_id_is_derived_from_the_absolute_netns_path(cli: CLI, ns_file:
         [rec] = cli.records()
         assert rec.env["CNI_NETNS"] == ns_file
         assert rec.env["CNI_CONTAINERID"] == cnitool_id(ns_file)
-    assert cli.cache_files() == [f"n-{cnitool_id(ns_file)}-eth0"]
+        assert cli.cache_files() == [f"n-{cnitool_id(ns_file)}-eth0"]
+        assert cli.run("del", "n", arg, cwd=tmp_path).rc == 0  # (a second ADD would be refused)
 
 
 def test_container_id_of_a_netns_path_that_is_not_utf8() -> None:
@@ -808,11 +810,7 @@ def test_status(cli: CLI, tmp_path: Path) -> None:
 
 
 def _netns_files(tmp_path: Path, *names: str) -> list[str]:
-    d = tmp_path / "ns"
-    d.mkdir(exist_ok=True)
-    for name in names:
-        (d / name).touch()
-    return [str(d / n) for n in names]
+    return [netns_link(tmp_path / "ns" / n) for n in names]
 
 
 def test_gc_1_1_0_deletes_unkept_attachments_then_sends_gc(cli: CLI, tmp_path: Path) -> None:
@@ -978,6 +976,7 @@ def test_validate_reports_every_problem(cli: CLI) -> None:
         "supportedVersions": ["0.4.0", "1.0.0"],
         "supportsListVersion": True,
         "capabilities": ["portMappings"],
+        "schemas": [],
         "problems": [],
     }
     assert data["plugins"][2]["path"] is None
@@ -990,7 +989,7 @@ def test_validate_ok(cli: CLI) -> None:
     cli.write_conf("v.conf", {"cniVersion": "0.4.0", "name": "ok", "type": "good"})
     run = cli.run("validate", "ok")
     assert run.rc == 0, run
-    assert run.out.endswith("capabilities: none\nno problems found\n")
+    assert run.out.endswith("capabilities: none\nfields not checked (no schema): good\nno problems found\n")
     assert cli.run("validate", "ok", "--json").json()["ok"] is True
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_support import netns_link
 from gotools import build_cnigo, go_available, run_cnigo
 from test_cli import CLI, Run, cnitool_id, result_100
 from test_scenario import (  # the shared helpers and the autouse clean-up fixture
@@ -283,8 +284,7 @@ def test_plugins_receive_the_same_environment_and_stdin(cnigo: Path, tmp_path: P
             ],
         },
     )
-    netns_file = tmp_path / "ns"
-    netns_file.touch()
+    netns_file = netns_link(tmp_path / "ns")
     env = {
         "CAP_ARGS": json.dumps(
             {"portMappings": [{"hostPort": 1, "containerPort": 2}], "bandwidth": {"ingressRate": 5}}
@@ -297,7 +297,7 @@ def test_plugins_receive_the_same_environment_and_stdin(cnigo: Path, tmp_path: P
     for label, tool in (("go", go), ("py", cli)):
         cli.clear()
         for verb in ("add", "check", "del"):
-            run = tool.run(verb, "rec", str(netns_file), env=env)
+            run = tool.run(verb, "rec", netns_file, env=env)
             assert run.rc == 0, (label, verb, run)
         calls[label] = [(Path(r.argv0).name, dict(r.env), r.config) for r in cli.records()]
     assert [c[:1] for c in calls["py"]] == [c[:1] for c in calls["go"]]
@@ -319,9 +319,8 @@ def pair(cnigo: Path, tmp_path: Path) -> tuple[CLI, Go, str]:
     cli.write_conf(
         "20-f.conflist", {"cniVersion": "1.0.0", "name": "f", "plugins": [{"type": "pa"}, {"type": "bad"}]}
     )
-    netns_file = tmp_path / "ns"
-    netns_file.touch()
-    return cli, Go(cnigo, cli, cli.cache, None), str(netns_file)
+    netns_file = netns_link(tmp_path / "ns")
+    return cli, Go(cnigo, cli, cli.cache, None), netns_file
 
 
 @pytest.mark.parametrize(

@@ -347,10 +347,16 @@ def test_docker_attach_and_detach(
     assert addrs(sandbox, "eth0") == ["10.15.30.100/24"]
     assert _fetch_when_ready(host, "http://10.15.30.100/") == INDEX_HTML
 
-    # attaching twice on the same interface fails in the plugin, as it would with cnitool
-    assert "plugin 'bridge' (ADD" in failed(
-        real.run("docker", "attach", container, "mybridge", "--docker-host", dockerd.host)
-    )
+    # Attaching twice is refused before any plugin runs (issue 21: the plugin's failure on the
+    # existing veth used to be rolled back with a DEL that took the live container off the network).
+    entry = (real.cache / "results" / f"mybridge-{cid}-eth0").read_bytes()
+    line = failed(real.run("docker", "attach", container, "mybridge", "--docker-host", dockerd.host))
+    assert f"container {cid} is already attached to network 'mybridge' as eth0" in line
+    assert line.endswith(f"(for this Docker container: cnilib docker detach {container} mybridge)")
+    assert (real.cache / "results" / f"mybridge-{cid}-eth0").read_bytes() == entry
+    assert addrs(sandbox, "eth0") == ["10.15.30.100/24"]
+    assert store_ips(data_dir, "mybridge") == {"10.15.30.100"}
+    assert _fetch_when_ready(host, "http://10.15.30.100/") == INDEX_HTML
 
     run = ok(real.run("docker", "detach", cid[:12], "mybridge", "--docker-host", dockerd.host))
     assert (run.out, run.err) == ("", "")

@@ -17,9 +17,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from engine_support import conflist, interval_plugin, overlapping, read_intervals
+from engine_support import LIVE_NETNS, conflist, interval_plugin, overlapping, read_intervals
 
-from cnilib import CNI, AsyncCNI, GCAttachment, LockError, NetworkConfigList, RuntimeConfig
+from cnilib import (
+    CNI,
+    AlreadyAttachedError,
+    AsyncCNI,
+    GCAttachment,
+    LockError,
+    NetworkConfigList,
+    RuntimeConfig,
+)
 
 SLEEP = 0.1
 
@@ -46,12 +54,21 @@ class Rig:
 
 
 def rt(cid: str, ifname: str = "eth0") -> RuntimeConfig:
-    return RuntimeConfig(container_id=cid, netns=f"/run/netns/{cid}", ifname=ifname)
+    return RuntimeConfig(container_id=cid, netns=LIVE_NETNS, ifname=ifname)
 
 
-def cycle(cni: CNI, net: NetworkConfigList, runtime: RuntimeConfig, n: int) -> None:
+def cycle(
+    cni: CNI, net: NetworkConfigList, runtime: RuntimeConfig, n: int, refused: list[str] | None = None
+) -> None:
+    """``n`` times ADD, CHECK, DEL; an ADD that finds another cycle's attachment in place (its DEL
+    not run yet) is refused before any plugin runs, and counted in ``refused`` when given."""
     for _ in range(n):
-        cni.add(net, runtime)
+        try:
+            cni.add(net, runtime)
+        except AlreadyAttachedError:
+            if refused is None:
+                raise
+            refused.append(runtime.container_id)
         cni.check(net, runtime)
         cni.delete(net, runtime)
 
@@ -79,9 +96,10 @@ def run_threads(targets: list[Callable[[], None]]) -> None:
 def test_threads_same_attachment_are_serialized(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     cni = rig.cni()  # one instance shared by the threads
-    run_threads([lambda: cycle(cni, rig.net, rt("same"), 2) for _ in range(4)])
+    refused: list[str] = []
+    run_threads([lambda: cycle(cni, rig.net, rt("same"), 2, refused) for _ in range(4)])
     intervals = rig.intervals()
-    assert len(intervals) == 4 * 2 * 3
+    assert len(intervals) == 4 * 2 * 3 - len(refused)
     assert overlapping(intervals) == []
 
 
@@ -107,9 +125,14 @@ def test_same_container_different_ifnames_run_in_parallel(tmp_path: Path) -> Non
 def test_asyncio_tasks_same_attachment_are_serialized(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
 
+    refused: list[str] = []
+
     async def acycle(cni: AsyncCNI, runtime: RuntimeConfig, n: int) -> None:
         for _ in range(n):
-            await cni.add(rig.net, runtime)
+            try:
+                await cni.add(rig.net, runtime)
+            except AlreadyAttachedError:
+                refused.append(runtime.container_id)  # (see cycle)
             await cni.check(rig.net, runtime)
             await cni.delete(rig.net, runtime)
 
@@ -120,7 +143,8 @@ def test_asyncio_tasks_same_attachment_are_serialized(tmp_path: Path) -> None:
 
     asyncio.run(main())
     same = rig.intervals(lambda _v, c, _i: c == "same")
-    assert len(same) == 24
+    assert len(same) == 24 - refused.count("same")
+    assert [c for c in refused if c != "same"] == []
     assert overlapping(same) == []
     assert overlapping(rig.intervals(lambda _v, c, _i: c != "same")) != []
 
@@ -128,7 +152,7 @@ def test_asyncio_tasks_same_attachment_are_serialized(tmp_path: Path) -> None:
 WORKER = textwrap.dedent(
     """
     import sys
-    from cnilib import CNI, NetworkConfigList, RuntimeConfig, GCAttachment
+    from cnilib import AlreadyAttachedError, CNI, NetworkConfigList, RuntimeConfig, GCAttachment
     bindir, cache, conf, mode, cid, n = sys.argv[1:7]
     net = NetworkConfigList.from_file(conf)
     cni = CNI([bindir], cache, timeout=60)
@@ -136,9 +160,12 @@ WORKER = textwrap.dedent(
         for _ in range(int(n)):
             cni.gc(net, [GCAttachment(c, "eth0") for c in cid.split(",")])
         sys.exit(0)
-    rt = RuntimeConfig(container_id=cid, netns="/run/netns/" + cid, ifname="eth0")
+    rt = RuntimeConfig(container_id=cid, netns="/proc/self/ns/net", ifname="eth0")
     for _ in range(int(n)):
-        cni.add(net, rt)
+        try:
+            cni.add(net, rt)
+        except AlreadyAttachedError:
+            print("refused")  # another process's attachment, not DELeted yet (see cycle)
         cni.delete(net, rt)
     """
 )
@@ -151,14 +178,19 @@ def spawn(rig: Rig, tmp_path: Path, mode: str, cid: str, n: int) -> subprocess.P
     return subprocess.Popen(
         [sys.executable, "-c", WORKER, str(rig.bindir), str(rig.cache_dir), str(conf), mode,
          cid, str(n)],
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )  # fmt: skip
 
 
-def wait_all(procs: list[subprocess.Popen[bytes]]) -> None:
+def wait_all(procs: list[subprocess.Popen[bytes]]) -> int:
+    """Wait for the workers; how many of their ADDs were refused."""
+    refused = 0
     for p in procs:
-        _, err = p.communicate(timeout=120)
+        out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err.decode()
+        refused += out.decode().split().count("refused")
+    return refused
 
 
 def test_processes_same_attachment_are_serialized(tmp_path: Path) -> None:
@@ -166,10 +198,11 @@ def test_processes_same_attachment_are_serialized(tmp_path: Path) -> None:
     procs = [spawn(rig, tmp_path, "cycle", "same", 3) for _ in range(4)]
     # Threads of this process join in on the same attachment.
     cni = rig.cni()
-    run_threads([lambda: cycle(cni, rig.net, rt("same"), 2) for _ in range(2)])
-    wait_all(procs)
+    refused: list[str] = []
+    run_threads([lambda: cycle(cni, rig.net, rt("same"), 2, refused) for _ in range(2)])
+    refused_elsewhere = wait_all(procs)
     intervals = rig.intervals()
-    assert len(intervals) == 4 * 3 * 2 + 2 * 2 * 3
+    assert len(intervals) == 4 * 3 * 2 + 2 * 2 * 3 - len(refused) - refused_elsewhere
     assert overlapping(intervals) == []
 
 
@@ -225,7 +258,7 @@ def test_gc_is_exclusive_across_processes_and_tasks(tmp_path: Path) -> None:
 
         async def one(cid: str) -> None:
             for _ in range(4):
-                await cni.add(rig.net, rt(cid))
+                await cni.add(rig.net, rt(cid))  # (one task per attachment: never refused)
                 await cni.delete(rig.net, rt(cid))
 
         await asyncio.gather(*(one(c) for c in cids))

@@ -341,3 +341,33 @@ def test_embedded_asyncio_watcher_and_sync_reconcile(env: Env, host_ns: netns.Ne
     report = docker.reconcile(**kwargs)
     assert report.detached == (cid,)
     assert env.problems(expect={}) == []
+
+
+def test_a_container_attached_already_is_adopted_not_detached(env: Env, host_ns: netns.NetNS) -> None:
+    """Issue 21: a labelled container that is attached already (``cnilib docker attach``, or a
+    watcher whose records were lost) is the wanted state: the watcher records it and leaves it as
+    it is, with no error and no DEL, and detaches it like its own once it stops."""
+    kwargs = {
+        "conf_dir": env.conf,
+        "plugin_dirs": ["/usr/lib/cni"],
+        "cache_dir": env.cache,
+        "host": env.engine.host,
+        "argv_prefix": netns.enter_argv(host_ns.path),
+    }
+    cid = env.run("mybridge")  # (no watcher runs yet)
+    cni = cnilib.CNI(["/usr/lib/cni"], env.cache, timeout=60, argv_prefix=kwargs["argv_prefix"])
+    docker.attach(cni, cid, cnilib.load_network(env.conf, "mybridge"), host=env.engine.host)
+    [address] = env.addresses(cid)
+    entry = env.cache / "results" / f"mybridge-{cid}-eth0"
+    before = entry.read_bytes()
+    report = docker.reconcile(**kwargs)  # type: ignore[arg-type]
+    assert (report.attached, report.failed) == ((cid,), {})
+    assert (env.addresses(cid), entry.read_bytes()) == ([address], before)
+    assert env.page(address) == INDEX_HTML
+    assert env.problems() == []  # the watcher's record and pin are in place
+    again = docker.reconcile(**kwargs)  # type: ignore[arg-type]
+    assert (again.unchanged, again.failed) == ((cid,), {})
+    assert entry.read_bytes() == before
+    env.engine.docker("rm", "-f", cid)
+    assert docker.reconcile(**kwargs).detached == (cid,)  # type: ignore[arg-type]
+    assert env.problems(expect={}) == []

@@ -19,6 +19,8 @@ from typing import Any
 import attrs
 import pytest
 from engine_support import (
+    LIVE_NETNS,
+    OTHER_LIVE_NETNS,
     conflist,
     counting_plugin,
     hang_on_add_plugin,
@@ -29,6 +31,7 @@ from engine_support import (
 
 from cnilib import (
     CNI,
+    AlreadyAttachedError,
     CacheError,
     ExecError,
     GCAttachment,
@@ -49,7 +52,7 @@ from cnilib import (
 from cnilib.testing.plugins import PluginRecord, recording_plugin
 
 CID = "ctr1"
-NETNS = "/run/netns/does-not-matter"
+NETNS = LIVE_NETNS
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------
@@ -210,13 +213,22 @@ def test_add_stops_at_first_error_without_cache_or_rollback(rig: Rig) -> None:
     assert not rig.cache_file().exists()
 
 
-def test_failed_readd_keeps_the_old_cache_entry(rig: Rig) -> None:
+def test_a_second_add_is_refused_and_keeps_the_old_cache_entry(rig: Rig) -> None:
+    # libcni would run the plugins again (and fail half way in a real bridge); cnilib refuses.
     chain_rig(rig, "1.0.0")
     net = three("1.0.0")
     first = rig.cni().add(net, rt())
-    rig.plugin("p3", stdout={"ADD": {"code": 11, "msg": "busy"}}, exit_status=1)
-    with pytest.raises(PluginError):
+    before = rig.cache_file().read_bytes()
+    rig.clear()
+    with pytest.raises(AlreadyAttachedError) as info:
         rig.cni().add(net, rt())
+    err = info.value
+    assert (err.network, err.container_id, err.ifname) == ("testnet", CID, "eth0")
+    assert (err.path, err.netns, err.gone) == (str(rig.cache_file()), NETNS, False)
+    assert "nothing was applied" in str(err)
+    assert f"cnilib del testnet {NETNS}" in str(err)
+    assert rig.calls() == []
+    assert rig.cache_file().read_bytes() == before
     assert rig.cni().cached_result(net, rt()) == first
 
 
@@ -528,11 +540,11 @@ def gc_rig(rig: Rig, version: str = "1.1.0") -> tuple[CNI, NetworkConfigList]:
     other = conflist(version, [{"type": "q1"}], name="othernet")
     cni = rig.cni()
     caps = {"portMappings": [{"hostPort": 81, "containerPort": 80}]}
-    cni.add(net, rt(container_id="keep", ifname="eth0", netns="/ns/keep"))
-    cni.add(net, rt(container_id="stale", ifname="eth0", netns="/ns/stale", args={"A": "1"},
+    cni.add(net, rt(container_id="keep", ifname="eth0", netns=LIVE_NETNS))
+    cni.add(net, rt(container_id="stale", ifname="eth0", netns=OTHER_LIVE_NETNS, args={"A": "1"},
                     capability_args=caps))  # fmt: skip
-    cni.add(net, rt(container_id="keep", ifname="eth1", netns="/ns/keep"))
-    cni.add(other, rt(container_id="stale", ifname="eth0", netns="/ns/stale"))
+    cni.add(net, rt(container_id="keep", ifname="eth1", netns=LIVE_NETNS))
+    cni.add(other, rt(container_id="stale", ifname="eth0", netns=OTHER_LIVE_NETNS))
     rig.clear()
     return cni, net
 
@@ -549,7 +561,7 @@ def test_gc_deletes_stale_attachments_then_gcs_every_plugin(rig: Rig) -> None:
         by_attachment.setdefault((rec.env["CNI_CONTAINERID"], rec.env["CNI_IFNAME"]), []).append(p)
     assert by_attachment == {("keep", "eth1"): ["p2", "p1"], ("stale", "eth0"): ["p2", "p1"]}
     stale_p1 = next(rec for p, rec in dels if p == "p1" and rec.env["CNI_CONTAINERID"] == "stale")
-    assert stale_p1.env["CNI_NETNS"] == "/ns/stale"
+    assert stale_p1.env["CNI_NETNS"] == OTHER_LIVE_NETNS
     assert stale_p1.env["CNI_ARGS"] == "A=1"
     assert stale_p1.config["runtimeConfig"] == {"portMappings": [{"hostPort": 81, "containerPort": 80}]}
     assert stale_p1.config["prevResult"] == result_for("1.1.0", "10.0.0.5/24")
@@ -731,14 +743,43 @@ def test_a_plugin_missing_mid_list_fails_before_anything_runs(rig: Rig) -> None:
     assert not (rig.cache_dir / "intents").exists()
 
 
-def test_rollback_removes_a_stale_entry_of_an_earlier_add(rig: Rig) -> None:
+def test_a_second_add_with_rollback_never_dels_the_live_attachment(rig: Rig) -> None:
+    # Issue 21: its plugins failing on the existing interface, the rollback's DEL used to tear the
+    # first attachment down. Refused up front, nothing runs and nothing is rolled back.
     chain_rig(rig, "1.0.0")
     net = three("1.0.0")
     rig.cni().add(net, rt())
-    rig.plugin("p2", stdout={"ADD": {"code": 7, "msg": "bad"}}, exit_status={"ADD": 1})
-    with pytest.raises(PluginError):
+    before = rig.cache_file().read_bytes()
+    rig.clear()
+    with pytest.raises(AlreadyAttachedError) as info:
         rig.cni(rollback=True).add(net, rt())
-    assert not rig.cache_file().exists()
+    assert not getattr(info.value, "__notes__", [])  # (no "rolled back": nothing was)
+    assert rig.calls() == []
+    assert rig.cache_file().read_bytes() == before
+    assert rig.cni().unfinished_adds() == []
+
+
+def test_a_legacy_entry_is_an_attachment_too(rig: Rig, tmp_path: Path) -> None:
+    chain_rig(rig, "0.4.0")
+    legacy = result_for("0.4.0", "10.0.0.9/24")
+    legacy["interfaces"][0]["sandbox"] = gone = str(tmp_path / "rebooted-away")
+    rig.cache_file().parent.mkdir(parents=True)
+    rig.cache_file().write_text(json.dumps(legacy))
+    with pytest.raises(AlreadyAttachedError) as info:
+        rig.cni(rollback=True).add(three("0.4.0"), rt())
+    assert info.value.netns == gone  # (the cached result's sandbox: the file has no netns)
+    assert info.value.gone
+    assert "a DEL or a GC of it clears it" in str(info.value)
+    assert rig.calls() == []
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b'{"kind": "cniCacheV1"}'])
+def test_an_empty_or_corrupt_entry_is_no_attachment(rig: Rig, content: bytes) -> None:
+    chain_rig(rig, "1.0.0")
+    rig.cache_file().parent.mkdir(parents=True)
+    rig.cache_file().write_bytes(content)
+    rig.cni().add(three("1.0.0"), rt())
+    assert json.loads(rig.cache_file().read_bytes())["containerId"] == CID
 
 
 # -- beyond libcni: retry of code 11 --------------------------------------------------------------

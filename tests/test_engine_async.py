@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 from engine_support import (
+    LIVE_NETNS,
     conflist,
     counting_plugin,
     hang_on_add_plugin,
@@ -54,7 +55,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def rt(**kw: Any) -> RuntimeConfig:
-    return RuntimeConfig(**{"container_id": CID, "netns": "/run/netns/a", "ifname": "eth0", **kw})
+    return RuntimeConfig(**{"container_id": CID, "netns": LIVE_NETNS, "ifname": "eth0", **kw})
 
 
 class Rig:

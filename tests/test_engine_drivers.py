@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_support import conflist, interval_plugin, read_intervals, result_for
+from engine_support import LIVE_NETNS, conflist, interval_plugin, read_intervals, result_for
 
 from cnilib import (
     CNI,
@@ -85,7 +85,7 @@ def two(**extra: Any) -> NetworkConfigList:
 
 
 def rt(**kwargs: Any) -> RuntimeConfig:
-    return RuntimeConfig(container_id=CID, netns="/run/netns/x", ifname="eth0", **kwargs)
+    return RuntimeConfig(container_id=CID, netns=LIVE_NETNS, ifname="eth0", **kwargs)
 
 
 def test_add_check_del_leave_nothing_behind(front: Front) -> None:
@@ -164,7 +164,7 @@ def test_a_failed_add_without_rollback_is_undone_by_gc(front: Front) -> None:
     front.clear()
     front.call("gc", two(), [GCAttachment("other", "eth0")])
     dels = [(p, r.env["CNI_CONTAINERID"], r.env["CNI_NETNS"]) for p, v, r in front.calls() if v == "DEL"]
-    assert dels == [("p2", CID, "/run/netns/x"), ("p1", CID, "/run/netns/x")]
+    assert dels == [("p2", CID, LIVE_NETNS), ("p1", CID, LIVE_NETNS)]
     assert front.calls()[0][2].config["runtimeConfig"] == PORTS  # the recorded capability args
     assert front.files("intents") == []
 
@@ -258,7 +258,7 @@ def _most_at_once(intervals: Iterable[tuple[int, int]]) -> int:
 
 def _many(front: Front, n: int) -> None:
     net = conflist("1.0.0", [{"type": "slow"}])
-    rts = [RuntimeConfig(container_id=f"c{i}", netns="/run/netns/x", ifname="eth0") for i in range(n)]
+    rts = [RuntimeConfig(container_id=f"c{i}", netns=LIVE_NETNS, ifname="eth0") for i in range(n)]
     cni = front.engine()
     if front.kind == "async":
 

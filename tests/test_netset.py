@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 import pytest
+from engine_support import LIVE_NETNS
 
 import cnilib
 from cnilib.testing.plugins import write_plugin
@@ -119,10 +120,10 @@ def test_setup_names_interfaces_in_file_order_and_merges(env: dict[str, Path]) -
     ]
     assert cfg.default is not None
     assert cfg.default.name == "bnet"
-    att = nets.setup("ctr1", "/run/netns/ctr1")
+    att = nets.setup("ctr1", LIVE_NETNS)
     assert att.interfaces["eth0"].ips == (ipaddress.ip_interface("fd00::2/64"),)
     assert att.interfaces["eth0"].gateways == (ipaddress.ip_address("fd00::1"),)
-    assert att.interfaces["eth0"].sandbox == "/run/netns/ctr1"
+    assert att.interfaces["eth0"].sandbox == LIVE_NETNS
     assert att.interfaces["eth0"].in_sandbox
     assert att.interfaces["eth1"].ips == (ipaddress.ip_interface("10.1.0.2/24"),)
     assert att.interfaces["eth1"].mac == "02:00:00:00:00:04"
@@ -146,7 +147,7 @@ def test_setup_names_interfaces_in_file_order_and_merges(env: dict[str, Path]) -
 
 def test_labels_become_cni_args_with_ignore_unknown(env: dict[str, Path]) -> None:
     nets = make(env)
-    nets.setup("ctr1", "/run/netns/x", labels={"K8S_POD_NAME": "web"}, args=[("X", "1")])
+    nets.setup("ctr1", LIVE_NETNS, labels={"K8S_POD_NAME": "web"}, args=[("X", "1")])
     [call] = calls(env["bin"], "neta")
     assert call.args == "IgnoreUnknown=1;K8S_POD_NAME=web;X=1"
     assert (call.verb, call.ifname, call.container) == ("ADD", "eth1", "ctr1")
@@ -159,7 +160,7 @@ def test_typed_capabilities_reach_plugins_that_enable_them(env: dict[str, Path])
         bandwidth=cnilib.Bandwidth(ingress_rate=1000, ingress_burst=2000),
         mac="02:00:00:00:00:99",
     )
-    nets.setup("ctr1", "/run/netns/x", capabilities=caps)
+    nets.setup("ctr1", LIVE_NETNS, capabilities=caps)
     [a] = calls(env["bin"], "neta")
     assert a.stdin["runtimeConfig"] == {
         "portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}],
@@ -213,7 +214,7 @@ def test_failed_network_rolls_back_the_others(env: dict[str, Path]) -> None:
     (env["conf"] / "30-bad.conflist").write_text(conflist("badnet", "bad"))
     nets = make(env)
     with pytest.raises(cnilib.MultiError) as info:
-        nets.setup("ctr1", "/run/netns/x")
+        nets.setup("ctr1", LIVE_NETNS)
     assert list(info.value.errors) == ["badnet/eth2"]
     assert [c.verb for c in calls(env["bin"], "neta")] == ["ADD", "DEL"]
     assert [c.verb for c in calls(env["bin"], "netb")] == ["ADD", "DEL"]
@@ -240,14 +241,14 @@ esac
         assert "cleanup DEL after the failed ADD also failed" in notes
 
     with pytest.raises(cnilib.MultiError) as info:
-        make(env).setup("ctr1", "/run/netns/x")
+        make(env).setup("ctr1", LIVE_NETNS)
     check(info.value)
 
     async def main() -> None:
         bindirs = [str(env["bin"])]
         nets = cnilib.AsyncNetworks.from_dir(env["conf"], plugin_dirs=bindirs, cache_dir=env["cache"])
         with pytest.raises(cnilib.MultiError) as info:
-            await nets.setup("ctr2", "/run/netns/y")
+            await nets.setup("ctr2", LIVE_NETNS)
         check(info.value)
 
     asyncio.run(main())
@@ -260,13 +261,13 @@ esac
 
 def test_serial_setup_attaches_in_order(env: dict[str, Path]) -> None:
     nets = make(env, parallel=False)
-    att = nets.setup("ctr1", "/run/netns/x")
+    att = nets.setup("ctr1", LIVE_NETNS)
     assert sorted(att.interfaces) == ["eth0", "eth1", "host-eth0", "host-eth1"]
 
 
 def test_remove_uses_cached_config_after_reload(env: dict[str, Path]) -> None:
     nets = make(env)
-    nets.setup("ctr1", "/run/netns/x")
+    nets.setup("ctr1", LIVE_NETNS)
     # Change anet, drop bnet, add a network sorted first: interface names shift.
     (env["conf"] / "20-a.conflist").write_text(conflist("anet", "neta", extra=',"mtu":1400'))
     (env["conf"] / "10-b.conf").unlink()
@@ -274,7 +275,7 @@ def test_remove_uses_cached_config_after_reload(env: dict[str, Path]) -> None:
     assert nets.reload() is True
     assert [(n.ifname, n.name) for n in nets.config().networks] == [("eth0", "cnet"), ("eth1", "anet")]
     assert nets.reload() is False
-    nets.remove("ctr1", "/run/netns/x")
+    nets.remove("ctr1", LIVE_NETNS)
     dels = {
         name: [c for c in calls(env["bin"], name) if c.verb == "DEL"] for name in ("neta", "netb", "netc")
     }
@@ -288,18 +289,18 @@ def test_remove_uses_cached_config_after_reload(env: dict[str, Path]) -> None:
 
 def test_remove_keeps_going_and_names_every_failure(env: dict[str, Path]) -> None:
     nets = make(env)
-    nets.setup("ctr1", "/run/netns/x")
+    nets.setup("ctr1", LIVE_NETNS)
     for name in ("neta", "netb"):
         write_plugin(env["bin"], name, 'cat >/dev/null; printf \'{"code":5,"msg":"broken"}\'; exit 1\n')
     with pytest.raises(cnilib.MultiError) as info:
-        nets.remove("ctr1", "/run/netns/x")
+        nets.remove("ctr1", LIVE_NETNS)
     assert sorted(info.value.errors) == ["anet/eth1", "bnet/eth0"]
 
 
 def test_check_runs_on_every_network(env: dict[str, Path]) -> None:
     nets = make(env)
-    nets.setup("ctr1", "/run/netns/x")
-    nets.check("ctr1", "/run/netns/x")
+    nets.setup("ctr1", LIVE_NETNS)
+    nets.check("ctr1", LIVE_NETNS)
     assert [c.verb for c in calls(env["bin"], "neta")] == ["ADD", "CHECK"]
     assert [c.verb for c in calls(env["bin"], "netb")] == ["ADD", "CHECK"]
 
@@ -315,7 +316,7 @@ def test_status_needs_min_networks(env: dict[str, Path], tmp_path: Path) -> None
     with pytest.raises(cnilib.NetworksNotReadyError, match="0 network"):
         none.status()
     with pytest.raises(cnilib.NetworksNotReadyError):
-        none.setup("c", "/run/netns/x")
+        none.setup("c", LIVE_NETNS)
     with pytest.raises(cnilib.NetworksNotReadyError, match="2 network"):
         make(env, min_networks=3).status()
 
@@ -347,7 +348,7 @@ def test_bad_arguments_are_cni_errors(env: dict[str, Path]) -> None:
     with pytest.raises(cnilib.ValidationError):
         make(env, max_networks=0)
     with pytest.raises(cnilib.ValidationError):
-        make(env).setup("bad/id", "/run/netns/x")
+        make(env).setup("bad/id", LIVE_NETNS)
     with pytest.raises(cnilib.ValidationError):
         make(env, interface_prefix="x" * 20)
 
@@ -384,14 +385,14 @@ def test_async_networks(env: dict[str, Path]) -> None:
             env["conf"], plugin_dirs=[str(env["bin"])], cache_dir=env["cache"], loopback=True
         ) as nets:
             await nets.status()
-            atts = await asyncio.gather(*(nets.setup(f"c{i}", f"/run/netns/c{i}") for i in range(5)))
+            atts = await asyncio.gather(*(nets.setup(f"c{i}", LIVE_NETNS) for i in range(5)))
             for i, att in enumerate(atts):
                 assert att.container_id == f"c{i}"
                 assert att.interfaces["eth1"].ips == (ipaddress.ip_interface("10.1.0.2/24"),)
-            await nets.check("c0", "/run/netns/c0")
+            await nets.check("c0", LIVE_NETNS)
             (env["conf"] / "20-a.conflist").unlink()
             assert await nets.reload() is True
-            await asyncio.gather(*(nets.remove(f"c{i}", f"/run/netns/c{i}") for i in range(5)))
+            await asyncio.gather(*(nets.remove(f"c{i}", LIVE_NETNS) for i in range(5)))
             assert nets.cni.cached_attachments() == []
 
     asyncio.run(main())
@@ -475,7 +476,7 @@ def test_a_directory_file_with_a_name_already_loaded_is_shadowed(
     ]
     assert "15-dup.conflist: network 'bnet' is shadowed by" in caplog.text
     assert [n.name for n in make(env, max_networks=2).config().networks] == ["bnet", "anet"]
-    att = nets.setup("ctr1", "/run/netns/ctr1")
+    att = nets.setup("ctr1", LIVE_NETNS)
     assert sorted(att.results) == ["anet", "bnet"]
     assert calls(env["bin"], "netc") == []
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import gotools
 import pytest
+from engine_support import LIVE_NETNS
 from test_netset import fake_net, old_net
 
 import cnilib
@@ -184,10 +185,8 @@ def _ours_view(att: cnilib.Attachment) -> dict[str, Any]:
 
 def test_same_merged_result(gocni: Path, dirs: tuple[Path, Path], tmp_path: Path) -> None:
     bindir, confdir = dirs
-    go = run_gocni(
-        gocni, tmp_path, "setup", str(confdir), str(bindir), "ctr1", "/run/netns/ctr1", GOCNI_LO="1"
-    )
-    att = ours(dirs, tmp_path, loopback=True).setup("ctr1", "/run/netns/ctr1")
+    go = run_gocni(gocni, tmp_path, "setup", str(confdir), str(bindir), "ctr1", LIVE_NETNS, GOCNI_LO="1")
+    att = ours(dirs, tmp_path, loopback=True).setup("ctr1", LIVE_NETNS)
     assert _ours_view(att) == go["interfaces"]
     assert sorted(att.interfaces) == [
         "eth0",
@@ -206,8 +205,8 @@ def test_same_merged_result(gocni: Path, dirs: tuple[Path, Path], tmp_path: Path
 def test_address_without_interface_index(gocni: Path, dirs: tuple[Path, Path], tmp_path: Path) -> None:
     bindir, confdir = dirs
     (confdir / "30-old.conf").write_text('{"cniVersion":"0.2.0","name":"onet","type":"oldnet"}')
-    go = run_gocni(gocni, tmp_path, "setup", str(confdir), str(bindir), "ctr1", "/run/netns/ctr1")
-    att = ours(dirs, tmp_path).setup("ctr1", "/run/netns/ctr1")
+    go = run_gocni(gocni, tmp_path, "setup", str(confdir), str(bindir), "ctr1", LIVE_NETNS)
+    att = ours(dirs, tmp_path).setup("ctr1", LIVE_NETNS)
     # go-cni: under eth0, beside the default network's own address; cnilib: on eth3, onet's.
     assert go["interfaces"]["eth0"]["ips"] == ["10.2.0.2", "10.9.0.5"]
     assert "eth3" not in go["interfaces"]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from engine_support import LIVE_NETNS
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -52,7 +53,7 @@ def test_spans_and_traceparent(exporter: InMemorySpanExporter, tmp_path: Path) -
         {"cniVersion": "1.0.0", "name": "net-one", "plugins": [{"type": "one"}]}
     )
     nets = cnilib.Networks([conflist], plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
-    nets.setup("ctr1", "/run/netns/x")
+    nets.setup("ctr1", LIVE_NETNS)
     spans = {s.name: s for s in exporter.get_finished_spans()}
     assert set(spans) == {"cnilib setup", "cnilib add", "cni ADD one"}
     setup, add, plugin = spans["cnilib setup"], spans["cnilib add"], spans["cni ADD one"]
@@ -88,7 +89,7 @@ def test_failed_plugin_span_is_an_error(
     )
     nets = cnilib.Networks([conflist], plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
     with caplog.at_level(logging.DEBUG, logger="cnilib"), pytest.raises(cnilib.MultiError):
-        nets.setup("ctr1", "/run/netns/x")
+        nets.setup("ctr1", LIVE_NETNS)
     spans = {s.name: s for s in exporter.get_finished_spans()}
     add_span = spans["cni ADD bad"]
     assert (add_span.attributes or {})["cni.outcome"] == "error"
@@ -109,8 +110,8 @@ def test_async_spans_nest(exporter: InMemorySpanExporter, tmp_path: Path) -> Non
 
     async def main() -> None:
         nets = cnilib.AsyncNetworks([conflist], plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
-        await nets.setup("ctr1", "/run/netns/x")
-        await nets.remove("ctr1", "/run/netns/x")
+        await nets.setup("ctr1", LIVE_NETNS)
+        await nets.remove("ctr1", LIVE_NETNS)
 
     asyncio.run(main())
     spans = exporter.get_finished_spans()
@@ -137,7 +138,7 @@ def test_switched_off(
     conflist = cnilib.NetworkConfigList.from_dict(
         {"cniVersion": "1.0.0", "name": "net-one", "plugins": [{"type": "one"}]}
     )
-    cni.add(conflist, cnilib.RuntimeConfig(container_id="c", netns="/run/netns/x"))
+    cni.add(conflist, cnilib.RuntimeConfig(container_id="c", netns=LIVE_NETNS))
     assert exporter.get_finished_spans() == ()
     assert "TRACEPARENT" not in rec.records()[0].env
 
@@ -149,7 +150,7 @@ def test_untraced_without_a_provider(tmp_path: Path) -> None:
     conflist = cnilib.NetworkConfigList.from_dict(
         {"cniVersion": "1.0.0", "name": "net-one", "plugins": [{"type": "one"}]}
     )
-    cni.add(conflist, cnilib.RuntimeConfig(container_id="c", netns="/run/netns/x"))
+    cni.add(conflist, cnilib.RuntimeConfig(container_id="c", netns=LIVE_NETNS))
     assert "TRACEPARENT" not in rec.records()[0].env
 
 
@@ -164,7 +165,7 @@ def test_parallel_setup_spans_nest_across_threads(exporter: InMemorySpanExporter
             )
         )
     nets = cnilib.Networks(lists, plugin_dirs=[str(bindir)], cache_dir=tmp_path / "cache")
-    nets.setup("ctr1", "/run/netns/x")
+    nets.setup("ctr1", LIVE_NETNS)
     spans = exporter.get_finished_spans()
     [setup] = [s for s in spans if s.name == "cnilib setup"]
     adds = [s for s in spans if s.name == "cnilib add"]

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
+import pydoc
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +93,38 @@ def test_version_is_defined_once() -> None:
     assert version("cnilib") == cnilib.__version__
     root = INIT.parent.parent
     assert 'version = "' not in (root / "pyproject.toml").read_text().split("[project.optional")[0]
+
+
+def _public_classes() -> list[tuple[str, type]]:
+    from test_docs import public_names, public_submodules
+
+    found: dict[type, str] = {}
+    for module_name in ["cnilib", *public_submodules()]:
+        module = importlib.import_module(module_name)
+        for name in public_names(module):
+            obj = getattr(module, name)
+            if inspect.isclass(obj) and obj.__module__.startswith("cnilib"):
+                found.setdefault(obj, f"{module_name}.{name}")
+    return sorted(((path, cls) for cls, path in found.items()), key=lambda item: item[0])
+
+
+@pytest.mark.parametrize(("path", "cls"), _public_classes(), ids=[p for p, _ in _public_classes()])
+def test_help_shows_the_class_docstring_first(path: str, cls: type) -> None:
+    # What help() prints: the class line, the constructor's signature (as for any Python class), then
+    # the class's own docstring, before any method (attrs generates several).
+    text = pydoc.render_doc(cls, "Help on %s:", renderer=pydoc.plaintext)
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"class {cls.__name__}"))
+    body = [re.sub(r"^ \|(?:  |$)", "", line).rstrip() for line in lines[start + 1 :]]
+    i = 0
+    if body[0].startswith(f"{cls.__name__}("):  # the signature: one line, or several from 3.13 on
+        if body[0].endswith("("):
+            while not body[i].startswith(")"):
+                i += 1
+        i += 1
+    while i < len(body) and not body[i].strip():
+        i += 1
+    own = vars(cls).get("__doc__")
+    assert own, f"{path} has no docstring of its own"
+    first_paragraph = inspect.cleandoc(own).split("\n\n")[0].splitlines()
+    assert body[i : i + len(first_paragraph)] == first_paragraph, text[:2000]

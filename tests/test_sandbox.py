@@ -245,22 +245,22 @@ def test_bad_names_and_commands() -> None:
         assert sb.containers == ()
 
 
-def test_cni_sandbox_fixture_fails_a_test_that_leaves_something(tmp_path: Path) -> None:
+def test_cnilib_sandbox_fixture_fails_a_test_that_leaves_something(tmp_path: Path) -> None:
     (tmp_path / "test_user.py").write_text(
         textwrap.dedent(
             """
         import pytest
 
-        def test_leaves(cni_sandbox):
-            cni_sandbox.run(["ip", "link", "add", "left0", "type", "veth", "peer", "name", "left1"])
+        def test_leaves(cnilib_sandbox):
+            cnilib_sandbox.run(["ip", "link", "add", "left0", "type", "veth", "peer", "name", "left1"])
 
-        @pytest.mark.cni_sandbox_leaks_ok
-        def test_allowed(cni_sandbox):
-            cni_sandbox.run(["ip", "link", "add", "left0", "type", "veth", "peer", "name", "left1"])
+        @pytest.mark.cnilib_sandbox_leaks_ok
+        def test_allowed(cnilib_sandbox):
+            cnilib_sandbox.run(["ip", "link", "add", "left0", "type", "veth", "peer", "name", "left1"])
 
-        def test_clean(cni_sandbox):
-            cni_sandbox.run(["ip", "link", "add", "tmp0", "type", "veth", "peer", "name", "tmp1"])
-            cni_sandbox.run(["ip", "link", "del", "tmp0"])
+        def test_clean(cnilib_sandbox):
+            cnilib_sandbox.run(["ip", "link", "add", "tmp0", "type", "veth", "peer", "name", "tmp1"])
+            cnilib_sandbox.run(["ip", "link", "del", "tmp0"])
         """
         )
     )
@@ -283,7 +283,7 @@ def test_cni_sandbox_fixture_fails_a_test_that_leaves_something(tmp_path: Path) 
         check=False,
     )
     assert "3 passed, 1 error" in proc.stdout, proc.stdout
-    assert "the test left this in its cni_sandbox:" in proc.stdout
+    assert "the test left this in its cnilib_sandbox:" in proc.stdout
     assert "host: link left0 (veth)" in proc.stdout
 
 

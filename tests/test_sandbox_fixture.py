@@ -1,10 +1,10 @@
-"""The ``cni_sandbox`` fixture tells what a test left behind from what the plugins keep across
+"""The ``cnilib_sandbox`` fixture tells what a test left behind from what the plugins keep across
 attachments, by the rule ``cnilib try`` uses (``cnilib.sandbox.split_leftovers``).
 
 As a user meets it: a test file of the user's, run by pytest in a process of its own (only the
 cnilib plugin, none of this suite's conftest), as root and as uid 65534: a bridge (+ portmap and
 firewall) ADD/DEL passes; a plugin that leaves its interface on DEL fails, naming it in try's
-words; ``cni_sandbox_strict`` fails on the bridge the bridge plugin keeps.
+words; ``cnilib_sandbox_strict`` fails on the bridge the bridge plugin keeps.
 
 And the rule agrees with ``cnilib try``'s second attachment on the Debian plugins (bridge, ptp,
 portmap, firewall, bandwidth, tuning, macvlan): what it calls kept, a second ADD+DEL never adds.
@@ -64,22 +64,22 @@ USER_TESTS = textwrap.dedent(
         cni.delete(conflist, rt)
 
 
-    def test_bridge(cni_sandbox):
-        attach_detach(cni_sandbox, BRIDGE, ["/usr/lib/cni"])
+    def test_bridge(cnilib_sandbox):
+        attach_detach(cnilib_sandbox, BRIDGE, ["/usr/lib/cni"])
 
 
-    @pytest.mark.cni_sandbox_strict
-    def test_bridge_strict(cni_sandbox):
-        attach_detach(cni_sandbox, BRIDGE, ["/usr/lib/cni"])
+    @pytest.mark.cnilib_sandbox_strict
+    def test_bridge_strict(cnilib_sandbox):
+        attach_detach(cnilib_sandbox, BRIDGE, ["/usr/lib/cni"])
 
 
-    def test_leaky(cni_sandbox):
-        attach_detach(cni_sandbox, LEAKY, [{bindir!r}])
+    def test_leaky(cnilib_sandbox):
+        attach_detach(cnilib_sandbox, LEAKY, [{bindir!r}])
 
 
-    @pytest.mark.cni_sandbox_leaks_ok
-    def test_leaky_allowed(cni_sandbox):
-        attach_detach(cni_sandbox, LEAKY, [{bindir!r}])
+    @pytest.mark.cnilib_sandbox_leaks_ok
+    def test_leaky_allowed(cnilib_sandbox):
+        attach_detach(cnilib_sandbox, LEAKY, [{bindir!r}])
     """
 )
 
@@ -119,13 +119,13 @@ def test_the_fixture_on_a_bridge_and_on_a_leaky_plugin(who: str) -> None:
     errors = {line.split(" - ")[0] for line in out.splitlines() if line.startswith("ERROR ")}
     assert errors == {"ERROR test_user.py::test_leaky", "ERROR test_user.py::test_bridge_strict"}
     leaky = _report(out, "test_leaky")
-    assert leaky.startswith("the test left this in its cni_sandbox:\nleft behind by DEL:\n")
+    assert leaky.startswith("the test left this in its cnilib_sandbox:\nleft behind by DEL:\n")
     assert "\n  host: link fk" in leaky  # the host end the plugin's DEL forgot
     assert "\n  c1: link eth0 (veth)\n" in leaky  # and the container end of the pair
     assert "kept by the plugins across attachments (not a leak): nothing" in leaky
     strict = _report(out, "test_bridge_strict")
     assert strict.startswith(
-        "the test left this in its cni_sandbox (cni_sandbox_strict: anything new counts):\n"
+        "the test left this in its cnilib_sandbox (cnilib_sandbox_strict: anything new counts):\n"
         "left behind by DEL: nothing\n"
         "kept by the plugins across attachments (not a leak):\n"
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_support import install_plugins11, read_jsonl
+from engine_support import LIVE_NETNS, install_plugins11, read_jsonl
 
 from cnilib import (
     CNI,
@@ -70,7 +70,7 @@ class Env:
 
 
 def rt(cid: str, ifname: str = "eth0") -> RuntimeConfig:
-    return RuntimeConfig(container_id=cid, netns=f"/run/netns/{cid}", ifname=ifname)
+    return RuntimeConfig(container_id=cid, netns=LIVE_NETNS, ifname=ifname)
 
 
 @pytest.fixture

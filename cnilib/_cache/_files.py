@@ -186,6 +186,9 @@ def unlink(path: str, *, durable: bool, what: str = "cache file") -> bool:
     except FileNotFoundError:
         return False
     except OSError as exc:
+        # A read-only filesystem says EROFS before it looks for the file: nothing there is no error.
+        if exc.errno == errno.EROFS and not os.path.lexists(path):
+            return False
         raise CacheError(f"cannot remove {what} {path}: {exc.strerror or exc}") from None
     if durable:
         with contextlib.suppress(OSError):

@@ -10,6 +10,11 @@ their holder::
 
 One file per network, created once, instead of one per attachment: creating a file costs more
 than the rest of a loopback ADD. Lock files are opened with ``O_NOFOLLOW``: never through a symlink.
+
+A cache whose filesystem is read-only (a root filesystem remounted read-only after errors) or full
+cannot hold a lock file: the lock is then not taken (a WARNING says so) and the operation goes on,
+as libcni, which has no locks, would. Nothing can write such a cache, so nothing races a DEL or a
+GC there; an ADD fails writing its intent record, before any plugin runs.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import errno
 import fcntl
 import os
 import struct
+import sys
 import time
 from collections.abc import Generator
 
@@ -39,27 +45,46 @@ _FIRST_ATTACHMENT_BYTE = 2
 
 class HeldLock:
     """A held lock (byte ranges of a network's lock file); the context manager that handed it out
-    releases it."""
+    releases it. ``fd`` None: the cache could hold no lock file (read-only or full), nothing is
+    locked (``locked`` is False) and the holder goes on without."""
 
-    def __init__(self, fd: int, path: str, exclusive: bool) -> None:
+    def __init__(self, fd: int | None, path: str, exclusive: bool) -> None:
         self.path = path
         self.exclusive = exclusive
-        self._fd: int | None = fd
+        self._fd = fd
+        self._held = True
+        #: False when nothing could be locked (a read-only or full cache).
+        self.locked = fd is not None
 
     @property
     def held(self) -> bool:
         """True until released."""
-        return self._fd is not None
+        return self._held
 
-    def release(self) -> None:
-        """Release the lock (idempotent). Closing the descriptor drops its record locks."""
-        fd, self._fd = self._fd, None
+    def fileno(self) -> int:
+        """The descriptor holding the record locks (-1 once released, or when nothing could be
+        locked); plugins inherit it."""
+        return -1 if self._fd is None else self._fd
+
+    def release(self, *, unlock: bool = True) -> None:
+        """Release the lock (idempotent).
+
+        ``unlock``: drop the record locks of the open file description for every holder (a
+        process a plugin left behind with the inherited descriptor included), then close it;
+        False: only close this descriptor, so that a plugin that may still run keeps them.
+        """
+        fd, self._fd, self._held = self._fd, None, False
         if fd is not None:
+            if unlock:
+                with contextlib.suppress(OSError):
+                    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(fcntl.F_UNLCK, os.SEEK_SET, 0, 0, 0))
             os.close(fd)
 
     def __repr__(self) -> str:
         mode = "exclusive" if self.exclusive else "shared"
         state = "held" if self.held else "released"
+        if not self.locked:
+            state += ", nothing locked: the cache cannot hold a lock file"
         return f"<HeldLock {self.path} {mode} {state}>"
 
 
@@ -90,7 +115,12 @@ class LockRequest:
         return steps
 
 
-def _open(path: str) -> int:
+#: Why a lock file cannot be there: the filesystem is read-only, full, or over quota.
+_NO_ROOM = (errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+
+
+def _open(path: str) -> int | None:
+    """The lock file's descriptor; None when the cache can hold none (see the module docstring)."""
     # O_CLOEXEC (in open_regular): a plugin inheriting the descriptor would hold the lock.
     try:
         try:
@@ -101,7 +131,17 @@ def _open(path: str) -> int:
     except CacheError:
         raise
     except OSError as exc:
+        if exc.errno in _NO_ROOM:
+            _warn(f"cannot open lock file {path} ({exc.strerror}): going on without the lock")
+            return None
         raise CacheError(f"cannot open lock file {path}: {exc.strerror or exc}") from None
+
+
+def _warn(text: str) -> None:
+    # Logged only when the application uses logging (the command line's fast path never loads it).
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.getLogger("cnilib").warning("%s", text)
 
 
 def _record_lock(fd: int, byte: int, mode: int, wait: bool) -> bool:
@@ -132,14 +172,18 @@ class _Acquisition:
         generator early (a failure, a timeout, a cancellation) closes the descriptors."""
         req = self.req
         fd = _open(req.path)
-        gate_fd = -1
+        if fd is None:  # a read-only or full cache: nothing to lock
+            self.held = HeldLock(None, req.path, req.exclusive or req.attachment is not None)
+            return
+        gate_fd: int | None = -1
         try:
             for byte, exclusive, what, passing in req.steps():
                 mode = fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK
                 if byte == _GATE_BYTE and exclusive:
                     # GC's gate lives on its own descriptor so it can be dropped once GC holds byte 0.
                     gate_fd = _open(req.path)
-                    yield gate_fd, byte, mode, what
+                    if gate_fd is not None:
+                        yield gate_fd, byte, mode, what
                     continue
                 yield fd, byte, mode, what
                 if passing:
@@ -149,21 +193,31 @@ class _Acquisition:
         finally:
             if fd >= 0:
                 os.close(fd)
-            if gate_fd >= 0:
+            if gate_fd is not None and gate_fd >= 0:
                 os.close(gate_fd)
 
-    def pause(self, what: str) -> float:
-        """Seconds to wait before the next try; LockError when the deadline has passed."""
+    def pause(self) -> float | None:
+        """Seconds to wait before the next try; None once the deadline has passed."""
         wait = self.delay
         self.delay = min(self.delay * 2, _POLL_MAX)
         if self.deadline is None:
             return wait
         remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise LockError(
-                f"timed out after {self.timeout or 0.0:g}s waiting for the {what} lock ({self.req.path})"
-            )
-        return min(wait, remaining)
+        return None if remaining <= 0 else min(wait, remaining)
+
+    def timed_out(self, step: tuple[int, int, int, str]) -> LockError:
+        """The error of a wait for ``step`` that timed out, naming who holds the byte (found in
+        ``/proc``: a few milliseconds on a busy node, so only now)."""
+        fd, byte, mode, what = step
+        waited = round(self.timeout or 0.0, 2)
+        text = f"timed out after {waited:g}s waiting for the {what} lock ({self.req.path})"
+        holders: list[tuple[int, str]] = []
+        if self.timeout:  # (0 only asks whether it is free: no one is told who holds it)
+            from ._holders import describe_holders, lock_holders
+
+            holders = lock_holders(fd, byte, mode == fcntl.F_WRLCK)
+            text += describe_holders(holders)
+        return LockError(text, holders=holders)
 
     def result(self) -> HeldLock:
         assert self.held is not None
@@ -178,7 +232,10 @@ def acquire(req: LockRequest, timeout: float | None) -> HeldLock:
             if timeout is None:
                 _record_lock(fd, byte, mode, wait=True)  # blocks; PEP 475 retries after signals
             while timeout is not None and not _record_lock(fd, byte, mode, wait=False):
-                time.sleep(acq.pause(what))
+                wait = acq.pause()
+                if wait is None:
+                    raise acq.timed_out((fd, byte, mode, what))
+                time.sleep(wait)
     return acq.result()
 
 
@@ -190,5 +247,10 @@ async def acquire_async(req: LockRequest, timeout: float | None) -> HeldLock:
     with contextlib.closing(acq.steps()) as steps:
         for fd, byte, mode, what in steps:
             while not _record_lock(fd, byte, mode, wait=False):
-                await asyncio.sleep(acq.pause(what))
+                wait = acq.pause()
+                if wait is None and not timeout:
+                    raise acq.timed_out((fd, byte, mode, what))  # ("only if free": no look-up)
+                if wait is None:  # (reading /proc: not on the event loop)
+                    raise await asyncio.to_thread(acq.timed_out, (fd, byte, mode, what))
+                await asyncio.sleep(wait)
     return acq.result()

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def _setup(ns: argparse.Namespace, *, must_exist: bool) -> tuple[Any, Any, Any]:
+def _setup(ns: argparse.Namespace) -> tuple[Any, Any, Any]:
     """The engine, the network's configuration and the runtime configuration of add and del: the
     fast path's when its loader can judge the configuration (and no ``--debug``), else the typed
     ones. Either way the configuration's errors come before the runtime's."""
@@ -39,14 +39,15 @@ def _setup(ns: argparse.Namespace, *, must_exist: bool) -> tuple[Any, Any, Any]:
             from .._lean._values import LeanRuntime
 
             engine = LeanEngine(_plugin_dirs(ns), _cache_dir(ns), ns.timeout)
-            return engine, plain, LeanRuntime(**runtime_fields(ns, ns.netns, must_exist=must_exist))
+            return engine, plain, LeanRuntime(**runtime_fields(ns, ns.netns))
     conflist = _load(ns)
-    rt = _runtime(ns, ns.netns, must_exist=must_exist)
+    rt = _runtime(ns, ns.netns, must_exist=False)
     return _engine(ns), conflist, rt
 
 
 def _cmd_add(ns: argparse.Namespace) -> int:
-    engine, conflist, rt = _setup(ns, must_exist=True)
+    # The netns is checked by ADD's pre-flight (every front end: the same check and message).
+    engine, conflist, rt = _setup(ns)
     result = engine.add(conflist, rt)
     # A last plugin that printed null leaves no cached result, and cnitool then prints nothing.
     if engine.cached_result(conflist, rt) is not None:
@@ -65,7 +66,7 @@ def _cmd_check(ns: argparse.Namespace) -> int:
 
 def _cmd_del(ns: argparse.Namespace) -> int:
     # No existence check: DEL must still clean up (IPAM, host side) after the namespace is gone.
-    engine, conflist, rt = _setup(ns, must_exist=False)
+    engine, conflist, rt = _setup(ns)
     engine.delete(conflist, rt)
     return EXIT_OK
 

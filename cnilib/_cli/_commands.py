@@ -1,4 +1,4 @@
-"""cnilib's own commands: validate, explain, version, cache and docker."""
+"""cnilib's own commands: explain, version, cache and docker (validate: ``_validate``)."""
 
 from __future__ import annotations
 
@@ -25,62 +25,6 @@ from ._settings import (
     _valid_attachments,
     go_abs,
 )
-
-
-def _report_dict(report: cnilib.ValidationReport, conflist: cnilib.NetworkConfigList) -> dict[str, Any]:
-    return {
-        "network": report.network,
-        "cniVersion": report.cni_version,
-        "source": conflist.source,
-        "ok": report.ok,
-        "capabilities": list(report.capabilities),
-        "plugins": [
-            {
-                "index": p.index,
-                "type": p.plugin,
-                "path": p.path,
-                "cniVersion": p.version_info.cni_version if p.version_info else None,
-                "supportedVersions": (list(p.version_info.supported_versions) if p.version_info else None),
-                "supportsListVersion": p.supports_list_version,
-                "capabilities": list(p.capabilities),
-                "problems": list(p.problems),
-            }
-            for p in report.plugins
-        ],
-        "problems": list(report.problems),
-    }
-
-
-def _cmd_validate(ns: argparse.Namespace) -> int:
-    conflist = _load(ns)
-    report = _engine(ns).validate(conflist)
-    if ns.json:
-        _print_json(_report_dict(report, conflist))
-        return EXIT_OK if report.ok else EXIT_FAILURE
-    version = report.cni_version or "0.1.0"
-    out = [f"network {report.network} (cniVersion {version}) from {conflist.source or '?'}\n"]
-    rows = [["#", "PLUGIN", "PATH", f"SUPPORTS {version}", "CAPABILITIES", "SUPPORTED VERSIONS"]]
-    for p in report.plugins:
-        info = p.version_info
-        rows.append(
-            [
-                str(p.index),
-                p.plugin,
-                p.path or "(not found)",
-                "yes" if p.supports_list_version else "NO",
-                ",".join(p.capabilities) or "-",
-                " ".join(info.supported_versions) if info else "?",
-            ]
-        )
-    out.append(_table(rows))
-    out.append(f"capabilities: {', '.join(report.capabilities) or 'none'}\n")
-    if report.ok:
-        out.append("no problems found\n")
-    else:
-        out.append(f"{len(report.problems)} problem(s):\n")
-        out.extend(f"  - {_one_line(p)}\n" for p in report.problems)
-    _write("".join(out))
-    return EXIT_OK if report.ok else EXIT_FAILURE
 
 
 def _explain_calls(

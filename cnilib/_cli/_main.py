@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import signal
 import sys
 
+from .._operation import OPERATION
 from ._output import _one_line
 from ._plain import _PROG, plain_namespace
 from ._settings import EXIT_FAILURE, EXIT_USAGE, _Failure, _timeout, _Usage
@@ -13,7 +16,8 @@ from ._settings import EXIT_FAILURE, EXIT_USAGE, _Failure, _timeout, _Usage
 TYPE_CHECKING = False  # (not typing's: see ._plain)
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
+    from types import FrameType
 
 #: Every command's handler as (module in this package, function): a run imports only its own.
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -22,11 +26,12 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "del": ("._cnitool", "_cmd_del"),
     "gc": ("._cnitool", "_cmd_gc"),
     "status": ("._cnitool", "_cmd_status"),
-    "validate": ("._commands", "_cmd_validate"),
+    "validate": ("._validate", "_cmd_validate"),
     "explain": ("._commands", "_cmd_explain"),
     "version": ("._commands", "_cmd_version"),
     "cache": ("._commands", "_cmd_cache"),
     "docker": ("._commands", "_cmd_docker"),
+    "doctor": ("._doctor", "cmd_doctor"),
     "try": ("cnilib._cli_try", "cmd_try"),
     "conformance": ("cnilib._cli_try", "cmd_conformance"),
 }
@@ -36,6 +41,67 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
     module, name = _COMMANDS[command]
     handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module, __package__), name)
     return handler
+
+
+# -- signals --------------------------------------------------------------------------------------
+
+#: Each stops the command the same way: a plugin that runs finishes (a second signal kills its
+#: group), then the operation stops, its locks released, an unfinished ADD's intent record kept.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP arrived while a command ran."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _StopHandler:
+    """The handler of the stop signals while a command runs.
+
+    The first signal raises :class:`_Stopped` at once, unless a plugin runs: a plugin killed
+    half-way may leave what its DEL cannot undo (bridge deletes the veth, then the masquerade
+    rules it finds through the veth's addresses), so it finishes (its timeout still applies) and
+    the driver raises once it has ended. A second signal while it runs raises at once: the
+    executor kills the plugin's group. Any other signal is ignored: the cleanup must finish
+    (SIGKILL still ends everything; the plugin then keeps the locks until it ends).
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.forced = False
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        op = OPERATION.get()  # (the main thread's: the handler runs where it interrupted)
+        running = op is not None and op.pending > 0
+        if self.signum is None:
+            self.signum = signum
+            if running:
+                assert op is not None
+                op.stop = _Stopped(signum)
+                return
+            raise _Stopped(signum)
+        if running and not self.forced:
+            self.forced = True
+            raise _Stopped(self.signum)
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    """Stop signals handled by :class:`_StopHandler` in the block; the previous handlers come back
+    afterwards (``main`` may be called in a process that has its own)."""
+    handler = _StopHandler()
+    previous = {}
+    try:
+        for sig in _STOP_SIGNALS:
+            with contextlib.suppress(ValueError):  # not the main thread: the caller's business
+                previous[sig] = signal.signal(sig, handler)
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 # -- entry point ----------------------------------------------------------------------------------
@@ -101,15 +167,17 @@ def run(args: list[str]) -> int:
     handler = _handler(ns.command)
     try:
         ns.timeout = _timeout(ns)  # a bad CNI_TIMEOUT is a usage error before anything runs
-        return handler(ns)
+        with _stop_signals():
+            return handler(ns)
     except _Usage as exc:
         sys.stderr.write(f"{_PROG} {ns.command}: error: {exc} (see {_PROG} --help)\n")
         return EXIT_USAGE
     except _Failure as exc:
         return _fail(f"{_context(ns)}: {_error_text(exc)}")
-    except KeyboardInterrupt:
-        _fail("interrupted")
-        return 130  # the shell's status for SIGINT
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, _Stopped) else signal.SIGINT
+        _fail("interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}")
+        return 128 + signum  # the shell's status for a death by that signal (130 for SIGINT)
     except BrokenPipeError:
         # The reader went away (``| head``): not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)

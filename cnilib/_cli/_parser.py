@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 _DESCRIPTION = """\
 Run CNI plugins from the command line. The cnitool commands (add, check, del, gc, status) take the
 same arguments and environment as cnitool and print the same output; validate, explain, version,
-cache and docker are cnilib's own."""
+cache, docker and doctor are cnilib's own."""
 
 _EPILOG = f"""\
 cnitool-compatible commands:
@@ -27,7 +27,7 @@ cnitool-compatible commands:
   status NETWORK [NETNS]    STATUS (configurations of version 1.1.0; nothing to ask before)
 
 cnilib's own commands:
-  validate NETWORK          probe every plugin's VERSION and report every problem
+  validate [NETWORK|PATH]   every plugin's VERSION and fields; every problem with its JSON path
   explain VERB NETWORK [NETNS]
                             dry run: the environment and stdin each plugin would get
   version PLUGIN            a plugin's VERSION answer
@@ -35,6 +35,8 @@ cnilib's own commands:
   docker attach|detach CONTAINER NETWORK
                             ADD/DEL a Docker container started with --net=none
   docker watch              keep containers labelled cnilib.networks=NAME,... attached
+  doctor [--fix] [--json]   what runtimes leaked on this node and what is wrong with its CNI
+                            setup; --fix frees what can be freed (never anything live)
   try CONFIG                ADD, CHECK, DEL with the real plugins in a sandbox, as any
                             user; exit 1 if a step failed or DEL left something behind
   conformance PLUGIN        a plugin through the spec's lifecycle in a sandbox; every
@@ -58,6 +60,8 @@ exit status:
   0  success
   1  failure: bad input, unknown network, a plugin failed or timed out (one line on stderr)
   2  usage error: unknown command, missing argument, invalid option value
+  128+N  stopped by signal N (SIGHUP 129, SIGINT 130, SIGTERM 143) after the running plugin
+         finished (a second signal kills it); an unfinished ADD is left to gc
 """
 
 
@@ -206,7 +210,19 @@ def _fill_status(p: argparse.ArgumentParser) -> None:
 
 def _fill_validate(p: argparse.ArgumentParser) -> None:
     _add_options(p, sub=False, runtime=False, json_out=True)
-    p.add_argument("network", metavar="NETWORK")
+    p.add_argument(
+        "network",
+        metavar="NETWORK|PATH",
+        nargs="?",
+        help="a network of the configuration directory, or a configuration file or directory "
+        "(a path: it has a '/'); default: every configuration of the configuration directory",
+    )
+    p.add_argument(
+        "--schema-dir",
+        metavar="DIR",
+        default=None,
+        help="JSON Schemas of more plugins, DIR/TYPE.json (they replace the shipped ones of the same type)",
+    )
 
 
 def _fill_explain(p: argparse.ArgumentParser) -> None:
@@ -301,7 +317,11 @@ _SPECS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         _fill_gc,
     ),
     "status": ("STATUS of every plugin of NETWORK (cniVersion 1.1.0; a no-op before)", _fill_status),
-    "validate": ("probe every plugin's VERSION and report every problem (exit 1 if any)", _fill_validate),
+    "validate": (
+        "every plugin's VERSION, and its fields against its schema; every problem with its JSON "
+        "path (exit 1 on an error, 0 with warnings only)",
+        _fill_validate,
+    ),
     "explain": (
         "dry run: show the environment and stdin every plugin would get; nothing is executed",
         _fill_explain,
@@ -312,23 +332,27 @@ _SPECS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         _fill_cache,
     ),
     "docker": ("attach a Docker container (started with --net=none) to a CNI network", _fill_docker),
+    "doctor": (
+        "find and free what runtimes leaked on this node; report what is wrong with its CNI setup",
+        lambda p: _module("cnilib._cli._doctor").fill_doctor(p, _add_options),
+    ),
     "try": (
         "ADD, CHECK and DEL a configuration with the real plugins in a throwaway sandbox (any user); "
         "report what was created and what DEL left behind",
-        lambda p: _try_module().fill_try(p),
+        lambda p: _module("cnilib._cli_try").fill_try(p),
     ),
     "conformance": (
         "run a plugin through the spec's lifecycle in a sandbox and report every check",
-        lambda p: _try_module().fill_conformance(p),
+        lambda p: _module("cnilib._cli_try").fill_conformance(p),
     ),
 }
 
 
-def _try_module() -> Any:
-    # try/conformance live in their own module, loaded only when one of them runs.
+def _module(name: str) -> Any:
+    # try, conformance and doctor live in modules of their own, loaded only when one of them runs.
     import importlib
 
-    return importlib.import_module("cnilib._cli_try")
+    return importlib.import_module(name)
 
 
 #: Options that take a value, to find the command word in argv.
@@ -343,6 +367,10 @@ _VALUE_OPTIONS = frozenset(
         "--container-id",
         "--docker-host",
         "--keep",
+        "--source",
+        "--valid",
+        "--openmetrics",
+        "--grace",
     )
 )
 

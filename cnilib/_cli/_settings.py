@@ -140,13 +140,18 @@ def _container_id(ns: argparse.Namespace, netns_abs: str | None) -> str:
     return container_id_for(netns_abs)
 
 
-def runtime_fields(ns: argparse.Namespace, netns: str | None, *, must_exist: bool) -> dict[str, Any]:
-    """The runtime configuration's fields from the options and the environment (or the error)."""
+def runtime_fields(ns: argparse.Namespace, netns: str | None, *, must_exist: bool = False) -> dict[str, Any]:
+    """The runtime configuration's fields from the options and the environment (or the error).
+
+    ``must_exist``: the netns must be a network namespace (CHECK; ADD's pre-flight checks it
+    itself, with the same check and message, on every front end)."""
     cap_args = _cap_args()
     args = _cni_args()
     netns_abs = go_abs(netns) if netns is not None else None
-    if must_exist and netns_abs is not None and not os.path.exists(netns_abs):
-        raise _Failure(f"network namespace {netns_abs} does not exist")
+    if must_exist and netns_abs is not None:
+        from .._engine._preflight import check_netns
+
+        check_netns(netns_abs)
     return {
         "container_id": _container_id(ns, netns_abs),
         "netns": netns_abs or "",

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from cnilib import AsyncCNI, AsyncNetworks, NetworkConfigList
 
 from ._labels import AttachSpec
-from ._state import _FULL_ID, _Record
+from ._state import _FULL_ID, _Record, _same_netns
 
 # -- the engine seam ------------------------------------------------------------------------------
 
@@ -85,12 +85,17 @@ class _Backend:
         )
 
     def attached(self, record: _Record) -> bool:
-        """Whether the cache holds every attachment of ``record`` with its netns."""
+        """Whether the cache holds every attachment of ``record`` in its netns (the pin, or the
+        same namespace by another path: an attachment made by ``cnilib docker attach``)."""
         for name, ifname, _ in record.networks:
             entries = self.cni.cached_attachments(record.container_id, network=name)
-            if not any(e.ifname == ifname and e.netns == record.netns for e in entries):
+            if not any(e.ifname == ifname and _in_netns(e.netns, record.netns) for e in entries):
                 return False
         return True
+
+
+def _in_netns(netns: str, pin: str) -> bool:
+    return netns == pin or (bool(netns) and _same_netns(netns, pin))
 
 
 def _ifnames(n: int) -> list[str]:

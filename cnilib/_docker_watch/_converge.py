@@ -22,7 +22,17 @@ from cnilib._docker_api import (
 
 from ._backend import _Backend, _Docker, _ifnames
 from ._labels import AttachSpec, LabelError, parse_labels
-from ._state import _FULL_ID, _log, _one_line, _pin, _Record, _rollback_failed, _same_netns, _unpin
+from ._state import (
+    _FULL_ID,
+    _log,
+    _one_line,
+    _only_refused,
+    _pin,
+    _Record,
+    _rollback_failed,
+    _same_netns,
+    _unpin,
+)
 
 
 class _Converger:
@@ -171,15 +181,21 @@ class _Converger:
             capability_args=spec.capability_args,
         )
         self._write_record(record)
+        adopted = False
         try:
             _pin(source, pin)
             if not _same_netns(pin, source):
                 raise DockerError(f"container {info.name or cid[:12]} stopped while being attached")
             addresses = await backend.attach(cid, pin, nets, spec)
         except (CNIError, OSError) as exc:
-            self._complain(cid, "attach", exc, info.name)
-            self._forget(record, rolled_back=not _rollback_failed(exc))
-            return False
+            if _only_refused(exc) and backend.attached(record):
+                # Attached already, in this very namespace (`cnilib docker attach`, or a watcher
+                # whose records were lost): the wanted state. Kept as it is, and recorded.
+                addresses, adopted = [], True
+            else:
+                self._complain(cid, "attach", exc, info.name)
+                self._forget(record, rolled_back=not _rollback_failed(exc))
+                return False
         self._complaints.pop(cid, None)
         _log(
             logging.INFO,
@@ -190,6 +206,7 @@ class _Converger:
             ifnames=",".join(_ifnames(len(nets))),
             addresses=",".join(addresses),
             repair=repair,
+            adopted=adopted,
             duration_ms=(time.monotonic() - t0) * 1000,
             outcome="ok",
         )

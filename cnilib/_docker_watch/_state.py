@@ -178,3 +178,10 @@ def _rollback_failed(exc: BaseException) -> bool:
     if isinstance(exc, cnilib.MultiError):
         return any(str(k).startswith("rollback ") for k in exc.errors)
     return False
+
+
+def _only_refused(exc: BaseException) -> bool:
+    """Whether every network of a failed setup was refused as already attached (nothing ran)."""
+    if not isinstance(exc, cnilib.MultiError) or not exc.errors:
+        return False
+    return all(isinstance(e, cnilib.AlreadyAttachedError) for e in exc.errors.values())

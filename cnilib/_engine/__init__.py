@@ -14,13 +14,23 @@ from .._lazy import lazy_getattr
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
     from ._front import CNI, AsyncCNI
-    from ._reports import PlannedCall, PluginReport, PluginRun, RetryPolicy, ValidationReport
+    from ._reports import FieldFinding, PlannedCall, PluginReport, PluginRun, RetryPolicy, ValidationReport
 
-__all__ = ["CNI", "AsyncCNI", "PlannedCall", "PluginReport", "PluginRun", "RetryPolicy", "ValidationReport"]
+__all__ = [
+    "CNI",
+    "AsyncCNI",
+    "FieldFinding",
+    "PlannedCall",
+    "PluginReport",
+    "PluginRun",
+    "RetryPolicy",
+    "ValidationReport",
+]
 
 _LAZY = {
     "CNI": "._front",
     "AsyncCNI": "._front",
+    "FieldFinding": "._reports",
     "PlannedCall": "._reports",
     "PluginReport": "._reports",
     "PluginRun": "._reports",

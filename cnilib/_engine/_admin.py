@@ -21,6 +21,7 @@ from .._exec import find_plugin
 from .._models import GCAttachment, NetworkConfigList, RuntimeConfig, VersionInfo
 from .._protocol import build_gc_request, build_status_request
 from .._results import AnyResult, Result
+from .._schemas import SchemaCatalog, builtin_catalog
 from .._validate import validate_network_name
 from .._version import Verb, check_verb_supported, version_at_least
 from ._effects import (
@@ -34,8 +35,10 @@ from ._effects import (
     SweepTemp,
     TakeLock,
 )
+from ._fields import field_findings
 from ._plans import Planner
 from ._reports import PluginReport, ValidationReport
+from ._teardown import cache_step
 
 __all__ = ["add_networks", "check", "delete_networks", "gc", "recover", "status", "validate", "version_info"]
 
@@ -59,8 +62,8 @@ def check(p: Planner, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout
     key = p.lock_key(conflist, rt)
     if conflist.disable_check:
         return
-    yield p.take_lock(key)
-    deadline = p.deadline(Verb.CHECK, timeout)
+    deadline = p.deadline(Verb.CHECK, timeout)  # the lock's wait is part of the operation
+    yield p.take_lock(key, deadline)
     # Unlike DEL, an unreadable cache is an error here.
     entry, problem = yield ReadEntry(key)
     if problem is not None:
@@ -99,6 +102,15 @@ def _stale(scans: Sequence[CacheScan], valid: Sequence[GCAttachment]) -> list[Ca
     return list(seen.values())
 
 
+def _within(p: Planner, timeout: float | None, deadline: float | None) -> float | None:
+    """A DEL's timeout inside a GC: its own, cut to what is left of the GC's ``deadline``."""
+    left = p.time_left(deadline)
+    own = timeout if timeout is not None else p.timeouts.get(Verb.DEL, p.timeout)
+    if left is None:
+        return own
+    return left if own is None else min(own, left)
+
+
 def gc(
     p: Planner, conflist: NetworkConfigList, valid: Sequence[GCAttachment], *, timeout: float | None
 ) -> Plan[None]:
@@ -107,19 +119,22 @@ def gc(
     version = p.check_list(conflist)
     if conflist.disable_gc:
         return
-    yield TakeLock(conflist.name, None, exclusive=True, timeout=p.lock_timeout)
-    # No writer of this network runs now: what a killed one left half-written goes at once.
-    yield SweepTemp(conflist.name)
+    deadline = p.deadline(Verb.GC, timeout)  # the whole GC, its lock's wait included
+    yield TakeLock(conflist.name, None, exclusive=True, timeout=p.lock_wait(deadline))
+    errors: dict[str, BaseException] = {}
+    # No writer of this network runs now: what a killed one left half-written goes at once (a
+    # cache that cannot be written is reported with the rest, after the DELs).
+    yield from cache_step(SweepTemp(conflist.name), "cache: removing temporary files", errors)
     entries = yield ScanEntries(conflist.name)
     intents = yield ScanIntents(conflist.name)
-    errors: dict[str, BaseException] = {}
     for entry in _stale([entries, intents], valid):
         try:
-            yield from p.delete_locked(conflist, entry.runtime_config(), timeout=timeout)
+            yield from p.delete_locked(
+                conflist, entry.runtime_config(), timeout=_within(p, timeout, deadline), cached=True
+            )
         except CNIError as exc:
             errors[f"DEL {entry.container_id}/{entry.ifname}"] = exc
     if version_at_least(version, "1.1.0"):
-        deadline = p.deadline(Verb.GC, timeout)
         for i, plugin in enumerate(conflist.plugins):
             req = build_gc_request(
                 plugin,
@@ -157,7 +172,7 @@ def _recover_one(
         if conflist is not None
         else NetworkConfigList.from_bytes(current.config, source=current.path)
     )
-    yield from p.delete_locked(net, current.runtime_config(), timeout=timeout)
+    yield from p.delete_locked(net, current.runtime_config(), timeout=timeout, cached=True)
     return cast("CacheEntry", current)
 
 
@@ -187,7 +202,15 @@ def recover(
     return [o for o in outcomes if isinstance(o, CacheEntry)]
 
 
-def validate(p: Planner, conflist: NetworkConfigList, *, timeout: float | None) -> Plan[ValidationReport]:
+def validate(
+    p: Planner,
+    conflist: NetworkConfigList,
+    *,
+    timeout: float | None,
+    catalog: SchemaCatalog | None = None,
+) -> Plan[ValidationReport]:
+    """VERSION of every plugin, and every field checked with the plugins' schemas (``catalog``:
+    the shipped ones when None)."""
     problems: list[str] = []
     try:
         validate_network_name(conflist.name)
@@ -200,13 +223,20 @@ def validate(p: Planner, conflist: NetworkConfigList, *, timeout: float | None) 
         version = conflist.cni_version
     if not conflist.plugins:
         problems.append(f"network {conflist.name!r} has no plugins")
+    findings, schemas = field_findings(conflist, catalog or builtin_catalog())
     reports = []
     for i, plugin in enumerate(conflist.plugins):
         report = yield from _validate_plugin(p, conflist, i, version, timeout)
-        reports.append(report)
+        reports.append(attrs.evolve(report, schemas=schemas[i]))
         problems.extend(f"plugins[{i}] ({plugin.type}): {m}" for m in report.problems)
+    problems.extend(str(f) for f in findings if f.severity == "error")
     return ValidationReport(
-        network=conflist.name, cni_version=version, plugins=tuple(reports), problems=tuple(problems)
+        network=conflist.name,
+        cni_version=version,
+        plugins=tuple(reports),
+        problems=tuple(problems),
+        warnings=tuple(str(f) for f in findings if f.severity != "error"),
+        findings=findings,
     )
 
 

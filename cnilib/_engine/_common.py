@@ -21,6 +21,7 @@ from ._drivers import dry_run
 from ._effects import Plan
 from ._plans import Planner
 from ._reports import PlannedCall, PluginRun, RetryPolicy
+from ._teardown import sees_plugin_paths
 
 __all__ = ["DEFAULT_CONCURRENCY", "Common"]
 
@@ -45,7 +46,8 @@ class Common(Generic[E]):
     executor (see :class:`~cnilib.SubprocessExecutor`); ``executor`` replaces it (e.g. a fake).
     ``concurrency`` bounds how many operations run at once (None: unlimited).
     Operations on one (network, container, ifname) are serialized across threads and processes; GC
-    excludes ADD/DEL/CHECK on its network (``lock_timeout`` bounds the waits). Cache entries are
+    excludes ADD/DEL/CHECK on its network (``lock_timeout`` and the operation's timeout bound the
+    waits: :class:`~cnilib.LockError` names who holds the lock). Cache entries are
     fsynced before they replace the old ones; ``durable_cache`` also fsyncs the directory.
     """
 
@@ -74,6 +76,9 @@ class Common(Generic[E]):
     ) -> None:
         if concurrency is not None and concurrency < 1:
             raise ValidationError(f"concurrency must be at least 1 (or None), not {concurrency}")
+        # Fakes have no files to look up; the real executors do.
+        real = executor is None or isinstance(executor, (SubprocessExecutor, AsyncSubprocessExecutor))
+        prefix = tuple(argv_prefix) if executor is None else tuple(getattr(executor, "argv_prefix", ()))
         self._planner = Planner(
             plugin_dirs=plugin_dirs_from(plugin_dirs),
             timeout=timeout,
@@ -84,8 +89,10 @@ class Common(Generic[E]):
             cleanup_timeout=cleanup_timeout,
             lock_timeout=lock_timeout,
             on_plugin=on_plugin,
-            # Fakes have no files to look up; the real executors do.
-            resolve=executor is None or isinstance(executor, (SubprocessExecutor, AsyncSubprocessExecutor)),
+            resolve=real,
+            # Whether a netns path means here what it means where the plugins run (a fake's
+            # paths are made up: never judged, an empty one is still the caller's word).
+            local_netns=real and sees_plugin_paths(prefix),
         )
         self._cache = ResultCache(cache_dir, durable=durable_cache)
         kwargs: dict[str, Any] = {

@@ -15,6 +15,7 @@ import time
 from .._cache._locks import LockRequest, acquire, acquire_async
 from .._errors import CNIError
 from .._exec._discovery import find_plugin
+from .._operation import OPERATION, Operation
 from .._version import Verb
 from ._effects import (
     CacheRead,
@@ -50,13 +51,16 @@ class _Steps:
     The part of every driver's loop that does not depend on how effects are carried out.
     """
 
-    __slots__ = ("_answer", "_error", "_plan", "held", "value")
+    __slots__ = ("_answer", "_error", "_plan", "held", "op", "value")
 
     def __init__(self, plan: Plan[Any]) -> None:
         self._plan = plan
         self._answer: Any = None
         self._error: BaseException | None = None
         self.held: list[HeldLock] = []
+        # What the plan shares with its plugins (its locks) and a signal handler: set as OPERATION
+        # around each run (see Operation).
+        self.op = Operation()
         self.value: Any = None
 
     def next(self) -> Effect | None:
@@ -82,10 +86,18 @@ class _Steps:
         path = store.lock_path_for(effect.network)
         return LockRequest(path, effect.network, effect.attachment, effect.exclusive)
 
+    def hold(self, lock: HeldLock) -> None:
+        self.held.append(lock)
+        if lock.locked:  # (a read-only or full cache holds no lock file: nothing to pass on)
+            self.op.fds = (*self.op.fds, lock.fileno())
+
     def close(self) -> None:
         self._plan.close()
+        # A plugin whose end was not seen (its kill was interrupted) keeps what it inherited until
+        # it ends; otherwise the locks go for every holder, a daemon a plugin left included.
+        unlock = self.op.pending == 0
         while self.held:
-            self.held.pop().release()
+            self.held.pop().release(unlock=unlock)
 
 
 class SyncDriver:
@@ -119,11 +131,18 @@ class SyncDriver:
 
     def _do(self, effect: Effect, steps: _Steps) -> Any:
         if type(effect) is Run:
-            return self.executor.run(effect.request, timeout=effect.timeout)
+            token = OPERATION.set(steps.op)
+            try:
+                outcome = self.executor.run(effect.request, timeout=effect.timeout)
+            finally:
+                OPERATION.reset(token)
+            if steps.op.stop is not None:  # a signal that let the plugin finish: stop now
+                raise steps.op.stop
+            return outcome
         if isinstance(effect, (CacheRead, CacheWrite)):
             return effect.apply(self.store)
         if type(effect) is TakeLock:
-            steps.held.append(acquire(steps.lock_request(self.store, effect), effect.timeout))
+            steps.hold(acquire(steps.lock_request(self.store, effect), effect.timeout))
             return None
         if type(effect) is Gather:
             return self._gather(effect)
@@ -215,7 +234,14 @@ class AsyncDriver:
         import asyncio  # (import cost; already loaded when a loop runs)
 
         if type(effect) is Run:
-            return await self.executor.run(effect.request, timeout=effect.timeout)
+            token = OPERATION.set(steps.op)  # (the task's context: concurrent plans apart)
+            try:
+                outcome = await self.executor.run(effect.request, timeout=effect.timeout)
+            finally:
+                OPERATION.reset(token)
+            if steps.op.stop is not None:  # (see SyncDriver)
+                raise steps.op.stop
+            return outcome
         if isinstance(effect, CacheRead) and effect.quick:
             return effect.apply(self.store)
         if isinstance(effect, (CacheRead, CacheWrite)):
@@ -230,7 +256,7 @@ class AsyncDriver:
                     work.exception()  # (seen: the plan hears of the cancellation instead)
                 raise
         if type(effect) is TakeLock:
-            steps.held.append(await acquire_async(steps.lock_request(self.store, effect), effect.timeout))
+            steps.hold(await acquire_async(steps.lock_request(self.store, effect), effect.timeout))
             return None
         if type(effect) is Gather:
             return await self._gather(effect)

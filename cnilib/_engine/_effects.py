@@ -32,6 +32,7 @@ __all__ = [
     "Gather",
     "Placeholder",
     "Plan",
+    "ProbeNetns",
     "ReadEntry",
     "ReadIntent",
     "Run",
@@ -163,6 +164,21 @@ class ReadIntent(CacheRead):
 
     def apply(self, store: ResultCache) -> CacheEntry | None:
         return store.read_intent(*self.key)
+
+
+class ProbeNetns(CacheRead):
+    """Whether ``path`` is a live network namespace (``cnilib._nsprobe``'s states): a read of the
+    node, not of the cache, but like one to a driver (done inline, by dry runs too: one stat)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def apply(self, store: ResultCache) -> str:  # noqa: ARG002 (the node, not the store)
+        from .._nsprobe import netns_state
+
+        return netns_state(self.path)
 
 
 class ScanEntries(CacheRead):

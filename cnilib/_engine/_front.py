@@ -13,6 +13,7 @@ from .._cache import CacheEntry, ResultCache
 from .._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor
 from .._models import GCAttachment, NetworkConfigList, RuntimeConfig, VersionInfo
 from .._results import AnyResult
+from .._schemas import SchemaSource, catalog_from
 from .._tracing import AsyncTracingExecutor, TracingExecutor
 from . import _admin
 from ._common import Common
@@ -49,9 +50,11 @@ class CNI(Common[Executor]):
         """ADD: pre-flight checks, an intent record, every plugin in order with prevResult
         threading; cache and return the last result (an empty one if the last plugin printed null).
 
-        A missing plugin or an unusable runtime value fails before any plugin runs. Stops at the
+        A missing plugin, an unusable runtime value or a netns that is no network namespace
+        (:class:`~cnilib.NetnsPathError`) fails before any plugin runs, and so does an attachment
+        the cache says exists (:class:`~cnilib.AlreadyAttachedError`: DEL it first). Stops at the
         first failure without writing the cache; with ``rollback`` (default: the instance's) what
-        was applied is DELeted first. The error carries notes saying so. Without rollback, the
+        this ADD applied is DELeted first. The error carries notes saying so. Without rollback, the
         intent record stays so that :meth:`gc` or :meth:`recover` can undo the partial ADD.
         """
         return self._driver.drive(self._add(conflist, rt, timeout, rollback))
@@ -62,7 +65,9 @@ class CNI(Common[Executor]):
         CNI_ARGS and capability args default to the cached ones (explicit values win). Every
         plugin's DEL runs even when one fails; then a :class:`~cnilib.MultiError` names each failure
         and the entry is kept for a later DEL. A corrupt cache entry never blocks DEL; DEL twice
-        succeeds.
+        succeeds. A netns that is missing or not a network namespace (a reboot's empty file) is
+        gone: the plugins get an empty one, then what they leave without it is removed. A cache
+        that cannot be written never stops the plugins: a :class:`~cnilib.CacheError` after them.
         """
         self._driver.drive(self._delete(conflist, rt, timeout))
 
@@ -111,10 +116,24 @@ class CNI(Common[Executor]):
         """VERSION of one plugin type, with libcni's rules for plugins older than VERSION."""
         return self._driver.drive(_admin.version_info(self._planner, plugin, timeout=timeout))
 
-    def validate(self, conflist: NetworkConfigList, *, timeout: float | None = None) -> ValidationReport:
-        """Probe every plugin's VERSION and report every problem (the list's version unsupported,
-        a plugin missing, ...) and the enabled capabilities. Does not raise for problems: see ``ok``."""
-        return self._driver.drive(_admin.validate(self._planner, conflist, timeout=timeout))
+    def validate(
+        self,
+        conflist: NetworkConfigList,
+        *,
+        timeout: float | None = None,
+        schemas: SchemaSource | None = None,
+    ) -> ValidationReport:
+        """Probe every plugin's VERSION, check every plugin's fields against its schema and report
+        every problem (the list's version unsupported, a plugin missing, a value the plugin would
+        reject, a key it would ignore, ...) and the enabled capabilities. Does not raise for
+        problems: see ``ok``.
+
+        The schemas of the reference plugins ship with cnilib; ``schemas`` adds (or replaces) some:
+        a mapping of plugin type to JSON Schema, or a directory of ``TYPE.json`` files. A plugin
+        without a schema is not field-checked. A schema cnilib cannot use raises
+        :class:`~cnilib.ConfigError`."""
+        catalog = catalog_from(schemas)
+        return self._driver.drive(_admin.validate(self._planner, conflist, timeout=timeout, catalog=catalog))
 
     def add_networks(
         self,
@@ -223,10 +242,18 @@ class AsyncCNI(Common[AsyncExecutor]):
         return await self._driver.drive(_admin.version_info(self._planner, plugin, timeout=timeout))
 
     async def validate(
-        self, conflist: NetworkConfigList, *, timeout: float | None = None
+        self,
+        conflist: NetworkConfigList,
+        *,
+        timeout: float | None = None,
+        schemas: SchemaSource | None = None,
     ) -> ValidationReport:
         """Validate (see :meth:`CNI.validate`)."""
-        return await self._driver.drive(_admin.validate(self._planner, conflist, timeout=timeout))
+        import asyncio
+
+        catalog = await asyncio.to_thread(catalog_from, schemas)  # (it may read a directory)
+        plan = _admin.validate(self._planner, conflist, timeout=timeout, catalog=catalog)
+        return await self._driver.drive(plan)
 
     async def add_networks(
         self,

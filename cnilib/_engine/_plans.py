@@ -17,7 +17,6 @@ from .._errors import (
     PluginError,
     PluginNotFoundError,
     PluginTimeoutError,
-    ResultError,
     ValidationError,
     VersionError,
 )
@@ -35,13 +34,14 @@ from ._effects import (
     Run,
     Simulated,
     Sleep,
-    SweepTemp,
     TakeLock,
     WriteEntry,
     WriteIntent,
 )
 from ._notes import add_note, report_run
-from ._preflight import check_runtime_values
+from ._preflight import already_attached, check_netns, check_runtime_values
+from ._rollback import Progress, rollback_add
+from ._teardown import DROP_ENTRY, cache_step, forget, sandbox, sweep
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
@@ -72,23 +72,16 @@ class Deadline(float):
         return self
 
 
-class _Progress:
-    """How far an ADD got: the last plugin's result, the last plugin that may have applied."""
-
-    __slots__ = ("last", "result")
-
-    def __init__(self) -> None:
-        self.result: Any = None
-        self.last = -1
-
-
 class Planner:
     """Configuration every plan needs, and the plans of ADD and DEL (``_admin`` has the rest).
 
     ``values`` makes and reads the values the plans pass around (requests, results, cache
     entries): the typed models by default (``_values.TypedValues``), plain validated JSON on the
     command line's fast path (``cnilib._lean``). ``resolve``: pre-flight ADD looks every plugin
-    up (False for fake executors, which have no files). The defaults are :class:`~cnilib.CNI`'s.
+    up (False for fake executors, which have no files). ``local_netns``: netns paths mean here what
+    they mean to the plugins (``_teardown.sees_plugin_paths``): only then does pre-flight ADD check
+    that the netns is a network namespace, and DEL judge whether the sandbox is gone. The defaults
+    are :class:`~cnilib.CNI`'s.
     """
 
     def __init__(
@@ -105,6 +98,7 @@ class Planner:
         on_plugin: Callable[[PluginRun], None] | None = None,
         resolve: bool = True,
         values: Values | None = None,
+        local_netns: bool = True,
     ) -> None:
         self.plugin_dirs = plugin_dirs
         self.timeout = timeout
@@ -116,6 +110,7 @@ class Planner:
         self.lock_timeout = lock_timeout
         self.on_plugin = on_plugin
         self.resolve = resolve
+        self.local_netns = local_netns
         if values is None:
             from ._values import TypedValues
 
@@ -150,8 +145,21 @@ class Planner:
         rt.validate()
         return (conflist.name, rt.container_id, rt.ifname)
 
-    def take_lock(self, key: Key) -> TakeLock:
-        return TakeLock(key[0], (key[1], key[2]), exclusive=False, timeout=self.lock_timeout)
+    def lock_wait(self, deadline: float | None) -> float | None:
+        """How long a lock may be waited for: ``lock_timeout``, or less when the operation's
+        deadline (which starts before its first wait) comes sooner."""
+        left = self.time_left(deadline)
+        if left is None:
+            return self.lock_timeout
+        return left if self.lock_timeout is None else min(self.lock_timeout, left)
+
+    @staticmethod
+    def time_left(deadline: float | None) -> float | None:
+        """The timeout that ends at ``deadline`` (for a plan that computes its own from it)."""
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+    def take_lock(self, key: Key, deadline: float | None) -> TakeLock:
+        return TakeLock(key[0], (key[1], key[2]), exclusive=False, timeout=self.lock_wait(deadline))
 
     def request(
         self,
@@ -217,10 +225,12 @@ class Planner:
         try:
             version = self.check_list(conflist)
             check_runtime_values(rt)
-            for plugin in conflist.plugins:
-                if resolve and self.resolve:
+            if resolve and self.resolve:  # (fakes run nothing in a namespace; dry runs plan ahead)
+                for plugin in conflist.plugins:
                     check_plugin_name(plugin.type)
                     find_plugin(plugin.type, self.plugin_dirs)
+                if self.local_netns:
+                    check_netns(rt.netns)
         except CNIError as exc:
             exc.args = (f"{exc.args[0] if exc.args else exc} ({_NOTHING_APPLIED})", *exc.args[1:])
             raise
@@ -237,20 +247,26 @@ class Planner:
     ) -> Plan[AnyResult]:
         version = self.preflight(conflist, rt, resolve=live)
         key = (conflist.name, rt.container_id, rt.ifname)
-        yield self.take_lock(key)
-        _, problem = yield ReadEntry(key)
+        deadline = self.deadline(Verb.ADD, timeout)  # the lock's wait is part of the operation
+        yield self.take_lock(key, deadline)
+        entry, problem = yield ReadEntry(key)
         if problem is not None and problem.foreign:
             raise CacheError(f"{problem} ({_NOTHING_APPLIED})")
-        done = _Progress()
+        if entry is not None:
+            # The spec forbids a second ADD without a DEL; the plugins would fail half way and a
+            # rollback's DEL would then tear the live attachment down. (A corrupt entry or a bare
+            # intent record is no attachment: the ADD goes on.)
+            raise already_attached(entry, key, probe=self.resolve and self.local_netns)
+        # What a rollback must leave alone: the intent record of an earlier ADD that did not finish.
+        undoes = rollback or self.cleanup_on_timeout
+        done = Progress(earlier=undoes and (yield ReadIntent(key)) is not None)
         try:
-            yield from self.add_locked(conflist, rt, version=version, timeout=timeout, done=done)
+            yield from self.add_locked(conflist, rt, version=version, deadline=deadline, done=done)
         except CNIError as exc:
             # Whatever failed after the intent record was written (a plugin, the cache, a
             # cancellation): the record stays for GC/recover(), or the rollback undoes it all.
             if rollback or (isinstance(exc, (PluginTimeoutError, Cancelled)) and self.cleanup_on_timeout):
-                yield from self.rollback_add(
-                    conflist, rt, version=version, applied=done.result, last=done.last, exc=exc
-                )
+                yield from rollback_add(self, conflist, rt, version=version, done=done, exc=exc)
             raise
         prev = done.result
         if self.values.is_result(prev):
@@ -266,14 +282,13 @@ class Planner:
         rt: RuntimeConfig,
         *,
         version: str,
-        timeout: float | None,
-        done: _Progress,
+        deadline: float | None,
+        done: Progress,
     ) -> Plan[None]:
         """The intent record, every plugin in order, the entry; ``done`` says how far it got."""
         key = (conflist.name, rt.container_id, rt.ifname)
         # Recorded before the first plugin runs: after a crash, GC and recover() DEL from this.
         yield WriteIntent(self.values.entry(conflist, rt, None, intent=True))
-        deadline = self.deadline(Verb.ADD, timeout)  # the plugins' time, as before intents existed
         for i, plugin in enumerate(conflist.plugins):
             req = self.request(Verb.ADD, conflist, plugin, rt, version=version, prev=done.result)
             done.last = i  # the failing plugin is DELeted too (it may be half done)...
@@ -284,69 +299,38 @@ class Planner:
                 raise
         if not isinstance(done.result, Placeholder):  # (a dry run has no result to write)
             # Read under this lock at the start: the file is this attachment's or there is none.
+            # (Set first: a cancellation's answer comes once the write in its thread has ended.
+            # The file was no attachment's before: empty or corrupt, or none.)
+            done.wrote = True
             yield WriteEntry(self.values.entry(conflist, rt, done.result), owner_checked=True)
             yield DropIntent(key)
-
-    def rollback_add(
-        self,
-        conflist: NetworkConfigList,
-        rt: RuntimeConfig,
-        *,
-        version: str,
-        applied: Any,
-        last: int,
-        exc: CNIError,
-    ) -> Plan[None]:
-        """DEL plugins ``last``..0 in reverse, best effort, under a fresh deadline; the outcome
-        becomes a note on ``exc``."""
-        if last < 0:
-            add_note(exc, "nothing to roll back: no plugin of the ADD had run")
-            try:
-                yield DropIntent((conflist.name, rt.container_id, rt.ifname))
-            except CacheError as err:
-                add_note(exc, f"its intent record could not be removed: {err}")
-            return
-        prev = None
-        if version_at_least(version, "0.4.0") and self.values.is_result(applied):
-            try:
-                prev = self.values.convert(applied, version)
-            except ResultError:
-                prev = None
-        # The original deadline may be what just expired: cleanup gets one of its own.
-        failures = yield from self.del_plugins(
-            conflist, rt, version, prev, self.cleanup_deadline(), last=last
-        )
-        if failures:
-            add_note(
-                exc,
-                "cleanup DEL after the failed ADD also failed: "
-                + "; ".join(f"{k}: {v}" for k, v in failures.items()),
-            )
-            return
-        add_note(exc, f"the partly applied ADD was rolled back with DEL (plugins[{last}]..plugins[0])")
-        # The attachment is gone: an entry left by an earlier ADD would now lie.
-        key = (conflist.name, rt.container_id, rt.ifname)
-        try:
-            yield DeleteEntry(key, owner_checked=False)
-            yield DropIntent(key)
-        except CacheError as err:
-            add_note(exc, f"the stale cache entry could not be removed: {err}")
 
     # -- DEL --
 
     def delete(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None) -> Plan[None]:
         self.check_list(conflist)
         key = self.lock_key(conflist, rt)
-        yield self.take_lock(key)
-        yield from self.delete_locked(conflist, rt, timeout=timeout)
+        deadline = self.deadline(Verb.DEL, timeout)  # the lock's wait is part of the operation
+        yield self.take_lock(key, deadline)
+        # The deadline itself, not the time left: a plugin killed at it is named with the limit.
+        yield from self.delete_locked(conflist, rt, timeout=self.time_left(deadline), deadline=deadline)
 
     def delete_locked(
-        self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None
+        self,
+        conflist: NetworkConfigList,
+        rt: RuntimeConfig,
+        *,
+        timeout: float | None,
+        cached: bool = False,
+        deadline: float | None = None,
     ) -> Plan[None]:
-        """DEL with the attachment (or the whole network, for GC) already locked."""
+        """DEL with the attachment (or the whole network, for GC) already locked. ``cached``: ``rt``
+        is the cache's (GC, recover()), not a caller's (see ``_teardown.sandbox``). ``deadline``:
+        the operation's, when it started before (its lock's wait); else one of ``timeout``."""
         version = self.check_list(conflist)
         rt.validate()
-        deadline = self.deadline(Verb.DEL, timeout)
+        if deadline is None:
+            deadline = self.deadline(Verb.DEL, timeout)
         key = (conflist.name, rt.container_id, rt.ifname)
         entry, problem = yield ReadEntry(key)
         # A file owned by another attachment with the same name (``foreign``) is left alone.
@@ -359,16 +343,22 @@ class Planner:
                 prev = self.values.cached_result(entry, version)
             except CNIError:
                 drop = True  # unparseable or not convertible to the list's version
+        cache_errors: dict[str, BaseException] = {}  # (a read-only cache never stops the plugins)
         if drop:
             # A corrupt cache must never block DEL: drop it and go on without prevResult.
-            yield DeleteEntry(key, owner_checked=True)
+            yield from cache_step(DeleteEntry(key, owner_checked=True), DROP_ENTRY, cache_errors)
         # An ADD of this attachment that did not finish (its arguments serve when there is no entry).
         intent = yield ReadIntent(key)
-        rt = self.values.with_cached_args(rt, entry if entry is not None else intent)
+        recorded = entry if entry is not None else intent
+        rt = self.values.with_cached_args(rt, recorded)
+        rt, gone = yield from sandbox(self.values, rt, recorded, cached=cached, local=self.local_netns)
         failures = yield from self.del_plugins(
             conflist, rt, version, prev, deadline, last=len(conflist.plugins) - 1
         )
+        if gone and recorded is not None:
+            yield from sweep(self, conflist, rt, recorded, deadline, failures)
         if failures:
+            failures.update(cache_errors)
             # Kept: a later DEL (or GC) can finish the job with the same prevResult and arguments.
             raise MultiError(
                 f"DEL of {rt.container_id}/{rt.ifname} from network {conflist.name!r} did not finish "
@@ -379,11 +369,8 @@ class Planner:
         # ADD writes while its intent record exists or before there is an entry: a finished
         # attachment has nothing to sweep, and its DEL lists no directory (a re-ADD killed while
         # writing its intent record is left to GC and to the hourly sweep).
-        if entry is None or intent is not None or problem is not None:
-            yield SweepTemp(conflist.name, (rt.container_id, rt.ifname))
-        if not foreign:
-            yield DeleteEntry(key, owner_checked=True)
-        yield DropIntent(key)
+        temp = entry is None or intent is not None or problem is not None
+        yield from forget(conflist, rt, temp=temp, entry=not foreign, errors=cache_errors)
 
     def del_plugins(
         self,

@@ -1,12 +1,15 @@
-"""What pre-flight ADD checks, and how DEL/CHECK fall back on the arguments ADD was made with."""
+"""What pre-flight ADD checks (values, the netns, an existing attachment), and how DEL/CHECK fall
+back on the arguments ADD was made with."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 
-from .._errors import ValidationError
+from .._errors import AlreadyAttachedError, NetnsPathError, ValidationError
+from .._nsprobe import LIVE, MISSING, UNKNOWN, _nsfs_device, is_gone, netns_state
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
@@ -15,7 +18,13 @@ if TYPE_CHECKING:
     from .._cache import CacheEntry
     from .._models import RuntimeConfig
 
-__all__ = ["cached_args", "check_runtime_values", "with_cached_args"]
+__all__ = [
+    "already_attached",
+    "cached_args",
+    "check_netns",
+    "check_runtime_values",
+    "with_cached_args",
+]
 
 
 def _check_text(what: str, value: str) -> None:
@@ -49,6 +58,72 @@ def check_runtime_values(rt: Any) -> None:
         json.dumps(rt.capability_args, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
         raise ValidationError(f"capability arguments cannot be sent to a plugin: {exc}") from None
+
+
+def _what_is_at(path: str) -> str:
+    """What is at ``path``, which :func:`netns_state` found is not a network namespace, in words."""
+    import stat
+
+    try:
+        st = os.stat(path)
+    except NotADirectoryError:
+        return "is not a network namespace: a part of the path is not a directory"
+    except OSError as exc:
+        return f"is not a network namespace ({exc.strerror or exc})"
+    if st.st_dev == _nsfs_device():
+        return "is a namespace of another kind, not a network namespace"
+    if stat.S_ISREG(st.st_mode):
+        return (
+            "is a regular file, not a network namespace (what a reboot leaves where a bind-mounted "
+            "namespace was)"
+        )
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory, not a network namespace"
+    return "is not a network namespace"
+
+
+def check_netns(path: str) -> None:
+    """:class:`~cnilib.NetnsPathError` unless ``path`` is a live network namespace (or one that
+    cannot be examined: that is no evidence). The one check of every front end."""
+    if not path:
+        raise NetnsPathError("no network namespace path given (ADD needs one)", path=path, state="")
+    state = netns_state(path)
+    if state in (LIVE, UNKNOWN):
+        return
+    if state == MISSING:
+        text = f"network namespace {path} does not exist"
+        hint = "/run/netns/" + os.path.basename(path)
+        if os.path.basename(path) and hint != path and netns_state(hint) == LIVE:
+            text += f" (did you mean {hint}?)"
+    else:
+        text = f"network namespace path {path} {_what_is_at(path)}"
+    raise NetnsPathError(text, path=path, state=state)
+
+
+def already_attached(entry: Any, key: tuple[str, str, str], *, probe: bool) -> AlreadyAttachedError:
+    """The refusal of an ADD whose attachment has a valid cache ``entry`` (or a legacy bare
+    result): names it, its netns and whether that is gone (asked only with ``probe``: when the
+    plugins see the same files as this process)."""
+    netns = entry.netns or _sandbox_of(entry.result)
+    return AlreadyAttachedError(
+        network=key[0],
+        container_id=key[1],
+        ifname=key[2],
+        path=entry.path or "",
+        netns=netns,
+        gone=probe and is_gone(netns),
+    )
+
+
+def _sandbox_of(result: Any) -> str:
+    # Entries of libcni 1.1.2 (Podman, Go cnitool) and legacy files carry no netns: the sandbox
+    # of an interface in the cached result names it.
+    interfaces = result.get("interfaces") if isinstance(result, Mapping) else None
+    for iface in interfaces if isinstance(interfaces, list) else ():
+        sandbox = iface.get("sandbox") if isinstance(iface, Mapping) else None
+        if isinstance(sandbox, str) and sandbox:
+            return sandbox
+    return ""
 
 
 def cached_args(rt: Any, cached: Any) -> tuple[Any, Any] | None:

@@ -13,6 +13,7 @@ from .._protocol import ExecOutcome, ExecRequest
 from .._version import Verb
 
 __all__ = [
+    "FieldFinding",
     "PlannedCall",
     "PluginReport",
     "PluginRun",
@@ -79,8 +80,35 @@ class PlannedCall:
 
 
 @attrs.frozen
+class FieldFinding:
+    """One mistake in a configuration's fields, found with the plugin's schema.
+
+    ``path`` locates the value in the file as written (``$.plugins[0].ipam.subnet``; ``$.mtu`` in
+    a single-plugin ``.conf``; a key that is missing is named as if present). ``severity`` is
+    ``"error"`` for what the plugin would reject and ``"warning"`` for what it would silently
+    ignore (an unknown key: Go's decoder skips it). ``plugin`` is the index in the list (None for
+    the list's own keys); ``schema`` the plugin whose schema found it, with the release it
+    describes; ``keyword`` the JSON Schema keyword that failed (``type``, ``enum``, ``format``,
+    ``required``, ``additionalProperties``, ...); ``suggestion`` the known key or value closest
+    to a misspelt one.
+    """
+
+    path: str
+    message: str
+    severity: str
+    plugin: int | None
+    schema: str
+    keyword: str
+    suggestion: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@attrs.frozen
 class PluginReport:
-    """Per-plugin part of a :class:`ValidationReport`."""
+    """Per-plugin part of a :class:`ValidationReport`. ``schemas`` names the schemas its fields
+    were checked with (``"bridge (containernetworking-plugins 1.1.1)"``); empty: not checked."""
 
     index: int
     plugin: str
@@ -89,20 +117,28 @@ class PluginReport:
     supports_list_version: bool
     capabilities: tuple[str, ...]
     problems: tuple[str, ...]
+    schemas: tuple[str, ...] = ()
 
 
 @attrs.frozen
 class ValidationReport:
-    """What :meth:`CNI.validate` found: every problem of every plugin, and enabled capabilities."""
+    """What :meth:`CNI.validate` found: every problem of every plugin, and enabled capabilities.
+
+    ``problems`` are the errors as text (each field error as ``PATH: message``), ``warnings`` what
+    the plugins would silently ignore; ``findings`` the field mistakes (both kinds) as
+    :class:`FieldFinding` values.
+    """
 
     network: str
     cni_version: str
     plugins: tuple[PluginReport, ...]
     problems: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    findings: tuple[FieldFinding, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """True when no problem was found."""
+        """True when no error was found (warnings do not count)."""
         return not self.problems
 
     @property

@@ -82,6 +82,14 @@ class Values(Protocol):
         """DEL/CHECK without CNI_ARGS or capability args use the ones ADD was made with; explicit win."""
         ...
 
+    def with_netns(self, rt: RuntimeConfig, netns: str) -> RuntimeConfig:
+        """``rt`` with another netns path (``""``: the sandbox is gone)."""
+        ...
+
+    def request_of(self, fields: dict[str, Any]) -> ExecRequest:
+        """A request from its fields (``ExecRequest``'s; cnilib's helper programs)."""
+        ...
+
 
 class TypedValues:
     """The library's values: :class:`~cnilib.ExecRequest`, the result classes, :class:`~cnilib.CacheEntry`."""
@@ -144,3 +152,9 @@ class TypedValues:
 
     def with_cached_args(self, rt: RuntimeConfig, cached: CacheEntry | None) -> RuntimeConfig:
         return with_cached_args(rt, cached)
+
+    def with_netns(self, rt: RuntimeConfig, netns: str) -> RuntimeConfig:
+        return attrs.evolve(rt, netns=netns)
+
+    def request_of(self, fields: dict[str, Any]) -> ExecRequest:
+        return ExecRequest(**fields)

@@ -5,7 +5,9 @@ while stdout and stderr are drained concurrently, each capped so a runaway plugi
 memory. On a deadline (or asyncio cancellation) the whole group gets SIGTERM, a short grace, then
 SIGKILL, and the call returns even if a grandchild escaped holding the pipes. A plugin that exited
 while a child it left behind still holds the pipes is waited for ``linger`` seconds, then that child
-is killed with the group.
+is killed with the group. A plugin started for an operation of the engine inherits the
+descriptors of the locks that operation holds (see ``cnilib._operation``): killing the runtime
+never frees an attachment whose plugin still runs.
 
 Names are loaded on first use: the command line's fast path imports ``_discovery`` and ``_proc``
 without the attrs-based executors.

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import asyncio
 
+from .._operation import OPERATION, gone, spawning
 from .._protocol import ExecOutcome, ExecRequest
 from . import _proc
 from ._discovery import find_plugin
@@ -31,17 +32,19 @@ class AsyncSubprocessExecutor(_Base):
     cancellation propagates.
     """
 
-    async def _spawn_async(self, path: str, env: Mapping[bytes, bytes]) -> subprocess.Popen[bytes]:
+    async def _spawn_async(
+        self, path: str, env: Mapping[bytes, bytes], args: tuple[str, ...], fds: tuple[int, ...]
+    ) -> subprocess.Popen[bytes]:
         import asyncio  # imported here: the sync paths (and the CLI) never pay for it
 
         for delay in _TXTBSY_DELAYS:
             try:
-                return self._popen(path, env)
+                return self._popen(path, env, args, fds)
             except OSError as exc:
                 if exc.errno != errno.ETXTBSY:
                     raise
             await asyncio.sleep(delay)  # never block the event loop while retrying
-        return self._popen(path, env)
+        return self._popen(path, env, args, fds)
 
     async def run(self, request: ExecRequest, *, timeout: float | None = None) -> ExecOutcome:
         """Run the plugin and return its outcome (never raises for plugin failures).
@@ -54,14 +57,18 @@ class AsyncSubprocessExecutor(_Base):
         path = find_plugin(request.plugin, request.search_path)
         started = time.monotonic()
         env = self.build_env(request.env)
+        op = OPERATION.get()
+        fds = spawning(op)
         try:
             try:
-                proc = self._popen(path, env)
+                proc = self._popen(path, env, request.args, fds)
             except OSError as exc:
                 if exc.errno != errno.ETXTBSY:
                     raise
-                proc = await self._spawn_async(path, env)  # the binary is being replaced: retry
+                # The binary is being replaced: retry.
+                proc = await self._spawn_async(path, env, request.args, fds)
         except OSError as exc:
+            gone(op)
             return self._start_failed(path, exc, started)
         run: _AsyncRun | None = None
         try:
@@ -83,6 +90,7 @@ class AsyncSubprocessExecutor(_Base):
             if proc.returncode is None:
                 _killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            gone(op)  # (not when the kill above was interrupted: then its locks stay with it)
         return self._outcome(
             proc,
             path=path,

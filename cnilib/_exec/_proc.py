@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 
+from .._operation import OPERATION, gone, spawning
 from ._discovery import find_plugin
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
@@ -159,27 +160,32 @@ class Spawner:
             env[name.encode()] = os.fsencode(value)
         return env
 
-    def _popen(self, path: str, env: Mapping[bytes, bytes]) -> subprocess.Popen[bytes]:
+    def _popen(
+        self, path: str, env: Mapping[bytes, bytes], args: tuple[str, ...], fds: tuple[int, ...]
+    ) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [*self.argv_prefix, path],
+            [*self.argv_prefix, path, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
             close_fds=True,
+            pass_fds=fds,
             **_OWN_GROUP,
         )
 
-    def _spawn(self, path: str, env: Mapping[bytes, bytes]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, path: str, env: Mapping[bytes, bytes], args: tuple[str, ...], fds: tuple[int, ...]
+    ) -> subprocess.Popen[bytes]:
         for delay in _TXTBSY_DELAYS:
             try:
-                return self._popen(path, env)
+                return self._popen(path, env, args, fds)
             except OSError as exc:
                 # A plugin binary being replaced is briefly "text file busy": libcni retries too.
                 if exc.errno != errno.ETXTBSY:
                     raise
             time.sleep(delay)
-        return self._popen(path, env)
+        return self._popen(path, env, args, fds)
 
     def _start_failed(self, path: str, exc: OSError, started: float) -> ExecOutcome:
         # With an argv_prefix the program that failed may be the wrapper (nsenter), not the plugin.
@@ -322,9 +328,12 @@ class SyncRunner(Spawner):
         """
         path = find_plugin(request.plugin, request.search_path)
         started = time.monotonic()
+        env = self.build_env(request.env)
+        op = OPERATION.get()
         try:
-            proc = self._spawn(path, self.build_env(request.env))
+            proc = self._spawn(path, env, request.args, spawning(op))
         except OSError as exc:
+            gone(op)
             return self._start_failed(path, exc, started)
         try:
             drain, timed_out = self._drive(proc, request.stdin, started, timeout)
@@ -333,6 +342,9 @@ class SyncRunner(Spawner):
             if proc.returncode is None:  # only on an unexpected error (or KeyboardInterrupt)
                 _killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            # Not reached when the kill above was interrupted: the plugin may still run, and the
+            # locks it inherited then stay until it ends.
+            gone(op)
         return self._outcome(
             proc, path=path, drain=drain, started=started, timeout=timeout, timed_out=timed_out
         )

@@ -20,4 +20,6 @@ class SubprocessExecutor(_Base, SyncRunner):
     On a timeout the plugin's process group gets SIGTERM, ``kill_grace`` seconds, then SIGKILL.
     ``linger``: how long to wait for the pipes to close after the plugin exited (a left-behind
     child holding them is then killed with the group; the plugin's exit status is reported).
+    A plugin run for an operation of :class:`~cnilib.CNI` inherits the descriptors of the locks the
+    operation holds, so that it keeps them if the runtime dies before it ends.
     """

@@ -95,7 +95,7 @@ class LeanRuntime:
 class LeanRequest:
     """:class:`~cnilib.ExecRequest`'s fields."""
 
-    __slots__ = ("cni_version", "container_id", "env", "plugin", "search_path", "stdin", "verb")
+    __slots__ = ("args", "cni_version", "container_id", "env", "plugin", "search_path", "stdin", "verb")
 
     def __init__(
         self,
@@ -106,6 +106,7 @@ class LeanRequest:
         stdin: bytes,
         container_id: str | None,
         cni_version: str,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.verb = verb
         self.plugin = plugin
@@ -114,6 +115,7 @@ class LeanRequest:
         self.stdin = stdin
         self.container_id = container_id
         self.cni_version = cni_version
+        self.args = tuple(args)
 
 
 class LeanOutcome:
@@ -338,3 +340,9 @@ class LeanValues:
 
         merged = cached_args(rt, cached)
         return rt if merged is None else LeanRuntime(rt.container_id, rt.netns, rt.ifname, *merged)
+
+    def with_netns(self, rt: Any, netns: str) -> Any:
+        return LeanRuntime(rt.container_id, netns, rt.ifname, rt.args, rt.capability_args)
+
+    def request_of(self, fields: dict[str, Any]) -> Any:
+        return LeanRequest(**fields)

@@ -12,7 +12,7 @@ import attrs
 
 from .._attachment import Attachment, NetworkAttachment, newest_shape
 from .._capabilities import Capabilities, capability_args
-from .._errors import CNIError, ConfigError, MultiError, ValidationError
+from .._errors import AlreadyAttachedError, CNIError, ConfigError, MultiError, ValidationError
 from .._models import NetworkConfigList, RuntimeConfig
 
 if TYPE_CHECKING:
@@ -246,7 +246,12 @@ class _Core:
             errors.update({f"rollback {k}": v for k, v in _errors(done, undone).items()})
             left = {e.key for e in intents}
             for c in calls:
-                if c.key in errors and (c.config.name, c.rt.container_id, c.rt.ifname) in left:
+                refused = isinstance(errors.get(c.key), AlreadyAttachedError)  # (nothing ran)
+                if (
+                    c.key in errors
+                    and not refused
+                    and (c.config.name, c.rt.container_id, c.rt.ifname) in left
+                ):
                     errors[f"rollback {c.key}"] = errors[c.key]  # (its notes say what failed)
             raise MultiError(f"setting up {rt.container_id} failed", errors)
         return self.attachment(rt, calls, cast("list[Result | None]", outcomes))

@@ -141,7 +141,9 @@ class Networks:
         """Attach the container to every network and return the merged :class:`~cnilib.Attachment`.
 
         When any network fails, the ones that succeeded are removed again and a
-        :class:`~cnilib.MultiError` names every failure (keys ``"<network>/<ifname>"``).
+        :class:`~cnilib.MultiError` names every failure (keys ``"<network>/<ifname>"``). A network
+        the container is attached to already fails with :class:`~cnilib.AlreadyAttachedError`
+        and is left as it is (never DELeted by this call).
 
         Interrupted before it returns (``KeyboardInterrupt``, or any exception that is not a
         :class:`~cnilib.CNIError`), it leaves nothing attached, as a cancelled

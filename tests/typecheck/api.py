@@ -38,6 +38,14 @@ def sync_api(conflist: cnilib.NetworkConfigList) -> None:
     report = cni.validate(conflist)
     assert_type(report.ok, bool)
     assert_type(report.capabilities, tuple[str, ...])
+    assert_type(report.warnings, tuple[str, ...])
+    finding: cnilib.FieldFinding = report.findings[0]
+    assert_type(finding.path, str)
+    assert_type(finding.plugin, int | None)
+    assert_type(finding.suggestion, str | None)
+    assert_type(report.plugins[0].schemas, tuple[str, ...])
+    cni.validate(conflist, schemas="/etc/cni/schemas")
+    cni.validate(conflist, schemas={"my-plugin": {"type": "object", "additionalProperties": False}})
     calls: list[cnilib.PlannedCall] = cni.explain("ADD", conflist, rt)
     assert_type(calls[0].env["CNI_COMMAND"], str)
     entries: list[cnilib.CacheEntry] = cni.cached_attachments(container_id="abc")
@@ -254,3 +262,29 @@ async def async_docker_watch_api() -> None:
         assert_type(report, docker.ReconcileReport)
         watcher.stop()
         await watcher.run(on_ready=lambda: None)
+
+
+def doctor_api(cni: cnilib.CNI) -> None:
+    # The node doctor as `cnilib doctor --fix --source docker --valid F --openmetrics F` uses it.
+    from cnilib import doctor
+
+    sources: list[doctor.Source] = [
+        doctor.DockerSource(),
+        doctor.PodmanSource(["nsenter", "--net=/run/netns/x", "podman"], env={"CONTAINERS_CONF": "/x"}),
+        doctor.ValidSource.from_file("/run/valid.json"),
+        doctor.ValidSource(["abc", ("def", "eth0")]),
+    ]
+    assert_type(sources[0].state("abc", "eth0"), doctor.Liveness)
+    diagnosis = doctor.diagnose(conf_dir="/etc/cni/net.d", cni=cni, sources=sources, grace=60.0)
+    assert_type(diagnosis.ok, bool)
+    for finding in diagnosis.findings:
+        assert_type(finding.kind, doctor.Kind)
+        assert_type(finding.evidence, tuple[str, ...])
+        assert_type(finding.fixed, bool | None)
+    assert_type(diagnosis.checked.attachments, int)
+    report = doctor.repair(diagnosis, concurrency=4, timeout=30.0)
+    assert_type(report.unfixed, tuple[doctor.Finding, ...])
+    assert_type(report.to_dict()["ok"], Any)
+    assert_type(doctor.text_report(report), str)
+    assert_type(doctor.openmetrics_text(diagnosis), str)
+    doctor.write_openmetrics("/var/lib/node_exporter/cnilib.prom", report)
