@@ -1,14 +1,18 @@
 """``cnilib try`` and ``cnilib conformance``: real plugins in a :class:`~cnilib.sandbox.Sandbox`.
 
-``try CONFIG`` runs ADD, CHECK (where the version has it) and DEL of a configuration in a sandbox
-(with cnitool's ``CAP_ARGS`` as capability args, if set) and says what the plugins created and
-what DEL left behind. What remains after the last DEL is split by the rule the ``cnilib_sandbox``
-fixture uses (:func:`cnilib.sandbox.split_leftovers`: a bridge, host-local's last-reserved file,
-shared chains are kept by the plugins on purpose; anything of one attachment was left behind);
-and, as more evidence, a second container is attached and detached while the first is still
-attached: whatever that second ADD+DEL adds to the sandbox was left behind, whatever it looks like.
+``try CONFIG`` runs ADD, CHECK (where the version has it) and DEL of a configuration in a sandbox,
+with the CNI_ARGS and capability args ``cnilib add`` would send (``_cli_try_options``), and says
+what the plugins created and what DEL left behind. What remains after the last DEL is split by the
+rule the ``cnilib_sandbox`` fixture uses (:func:`cnilib.sandbox.split_leftovers`: a bridge,
+host-local's last-reserved file, shared chains are kept by the plugins on purpose; anything of one
+attachment was left behind); and, as more evidence, a second container is attached and detached
+while the first is still attached: whatever that second ADD+DEL adds to the sandbox was left
+behind, whatever it looks like.
 
-``conformance PLUGIN`` runs :func:`cnilib.conformance.run_conformance`.
+Each step is printed as soon as it ends, with its duration; on a terminal a status line shows the
+step in progress (``_cli._progress``). The report ends with the counts and OK or FAILED.
+
+``conformance PLUGIN`` runs :func:`cnilib.conformance.run_conformance` (``_cli_conformance``).
 """
 
 from __future__ import annotations
@@ -21,23 +25,28 @@ from typing import TYPE_CHECKING, Any
 
 import cnilib
 
-from ._cli._settings import _cap_args, _conf_dir
-from ._cli._settings import _plugin_dirs as _given_plugin_dirs
-from ._confdir import read_config
-from ._defaults import DEFAULT_PLUGIN_DIRS
-from ._sandbox_leftovers import KEPT_TITLE, LEFT_TITLE, format_section, split_leftovers
+from ._cli._progress import Progress
+from ._cli._settings import _conf_dir
+from ._cli_conformance import cmd_conformance, fill_conformance
+from ._cli_try_options import (
+    add_run_options,
+    not_exercised,
+    not_exercised_line,
+    plugin_dirs,
+    runtime_args,
+    timeout,
+)
+from ._sandbox_leftovers import KEPT_TITLE, LEFT_TITLE, counts_line, format_section, split_leftovers
+from ._sandbox_leftovers import duration_text as seconds
 from ._version import VERB_MIN_VERSION, Verb, version_at_least
 
 if TYPE_CHECKING:
-    from cnilib.sandbox import Inventory, Sandbox, StateItem
+    from collections.abc import Callable
+
+    from cnilib import PluginRun
+    from cnilib.sandbox import Inventory, Leftovers, Sandbox, StateItem
 
 __all__ = ["cmd_conformance", "cmd_try", "fill_conformance", "fill_try"]
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cni-path", metavar="DIRS", help="plugin directories separated by ':' (env CNI_PATH)")
-    p.add_argument("--timeout", metavar="SECONDS", type=float, help="limit for each plugin run (default 60)")
-    p.add_argument("--json", action="store_true", help="machine-readable JSON")
 
 
 def fill_try(p: argparse.ArgumentParser) -> None:
@@ -45,33 +54,10 @@ def fill_try(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "config", metavar="CONFIG", help="a .conf/.conflist file, or a network name in NETCONFPATH"
     )
-    # This command's --version is a CNI version: it replaces the parser's program --version.
-    p.conflict_handler = "resolve"
-    g = p.add_argument_group("try options")
-    g.add_argument(
-        "--version", metavar="V", dest="cni_version", help="run the configuration as CNI version V"
-    )
     p.add_argument(
         "--conf-dir", metavar="DIR", help="configuration directory for a network name (NETCONFPATH)"
     )
-    _common(p)
-
-
-def fill_conformance(p: argparse.ArgumentParser) -> None:
-    """The arguments of ``cnilib conformance``."""
-    p.add_argument("plugin", metavar="PLUGIN", help="plugin name (looked up in CNI_PATH) or path")
-    p.add_argument(
-        "--config", metavar="FILE", help="the plugin's configuration (JSON; cniVersion and name are set)"
-    )
-    p.add_argument("--kind", choices=("main", "ipam", "meta"), help="how to run it (default: by plugin)")
-    p.add_argument("--cni-version", metavar="V", action="append", help="only this version (repeatable)")
-    p.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
-    _common(p)
-
-
-def _plugin_dirs(ns: argparse.Namespace) -> list[str]:
-    # The sandbox needs real directories: without --cni-path/CNI_PATH, the defaults that exist here.
-    return _given_plugin_dirs(ns) or [d for d in DEFAULT_PLUGIN_DIRS if os.path.isdir(d)]
+    add_run_options(p, repeatable_version=False, limit_of="each ADD, CHECK or DEL of the list")
 
 
 def _load(ns: argparse.Namespace) -> cnilib.NetworkConfigList:
@@ -89,94 +75,157 @@ def _load(ns: argparse.Namespace) -> cnilib.NetworkConfigList:
     return conflist
 
 
-def _has_check(conflist: cnilib.NetworkConfigList) -> bool:
+def _no_check(conflist: cnilib.NetworkConfigList) -> str | None:
+    """Why CHECK is not run, or None."""
     version = conflist.cni_version or "0.1.0"
-    return version_at_least(version, VERB_MIN_VERSION[Verb.CHECK]) and not conflist.disable_check
+    if not version_at_least(version, VERB_MIN_VERSION[Verb.CHECK]):
+        return f"cniVersion {version} has no CHECK"
+    return "the list sets disableCheck" if conflist.disable_check else None
 
 
 class _Try:
+    """One run: the steps, each printed as it ends, and the evidence for the verdict."""
+
     def __init__(
         self,
         sb: Sandbox,
         conflist: cnilib.NetworkConfigList,
         ns: argparse.Namespace,
-        capability_args: dict[str, Any] | None = None,
+        progress: Progress,
+        args: list[tuple[str, str]],
+        capability_args: dict[str, Any],
     ) -> None:
         self.sb = sb
         self.conflist = conflist
-        self.cni = sb.cni(plugin_dirs=_plugin_dirs(ns), timeout=ns.timeout)
-        self.capability_args = capability_args or {}
+        self.progress = progress
+        self.cni = sb.cni(plugin_dirs=plugin_dirs(ns), timeout=timeout(ns), on_plugin=self.ran)
+        self.args = args
+        self.capability_args = capability_args
+        self.idle = not_exercised(conflist, capability_args)
         self.steps: list[dict[str, Any]] = []
-        #: The evidence: what the second attachment left, what remained, the inventory at the end.
-        self.grew: set[StateItem] = set()
-        self.remaining: list[StateItem] = []
-        self.after: Inventory | None = None
+        self.skipped: list[dict[str, str]] = []
+        self.current = ""  # the step in progress, for the status line
 
-    def step(self, verb: str, ctr: str, fn: Any, *args: Any) -> Any:
-        try:
-            value = fn(self.conflist, *args)
-        except cnilib.CNIError as exc:
-            self.steps.append({"verb": verb, "container": ctr, "ok": False, "error": str(exc)})
-            return None
-        self.steps.append({"verb": verb, "container": ctr, "ok": True, "error": None})
+    def label(self, index: int) -> str:
+        """The status line of a step while ``plugins[index]`` runs (which one hangs, if one does)."""
+        return f"{self.current}: {self.conflist.plugins[index].type}"
+
+    def ran(self, run: PluginRun) -> None:
+        # on_plugin, after each plugin: the next one runs now (DEL goes through the list backwards).
+        following = run.index + (-1 if run.verb.value == "DEL" else 1)
+        if 0 <= following < len(self.conflist.plugins):
+            self.progress.relabel(self.label(following))
+
+    def step(self, verb: str, ctr: str, fn: Callable[..., Any], *args: Any) -> Any:
+        error, value = None, None
+        self.current = f"{verb} {ctr}"
+        first = len(self.conflist.plugins) - 1 if verb == "DEL" else 0
+        with self.progress.step(self.label(first)) as timer:
+            try:
+                value = fn(self.conflist, *args)
+            except cnilib.CNIError as exc:
+                error = str(exc)
+        took = timer.elapsed
+        self.steps.append(
+            {"verb": verb, "container": ctr, "ok": error is None, "error": error, "duration": round(took, 3)}
+        )
+        status = f"ok {seconds(took)}" if error is None else f"FAILED {seconds(took)}: {error}"
+        self.progress.line(f"{verb:5} {ctr}: {status}")
         return value
+
+    def skip(self, verb: str, ctr: str, reason: str) -> None:
+        self.skipped.append({"verb": verb, "container": ctr, "reason": reason})
+        self.progress.line(f"{verb:5} {ctr}: skipped: {reason}")
+
+    def inventory(self, label: str) -> tuple[Inventory, float]:
+        with self.progress.step(label) as timer:
+            inv = self.sb.inventory()
+        return inv, timer.elapsed
 
     def runtime(self, n: int, path: str) -> cnilib.RuntimeConfig:
         return cnilib.RuntimeConfig(
-            container_id=f"cnilib-try-{n}", netns=path, capability_args=self.capability_args
+            container_id=f"cnilib-try-{n}", netns=path, args=self.args, capability_args=self.capability_args
         )
 
     def run(self) -> dict[str, Any]:
-        sb = self.sb
+        sb, cni = self.sb, self.cni
+        who = "as an unprivileged user (user namespace)" if sb.rootless else "as root"
+        version = self.conflist.to_dict().get("cniVersion")
+        self.progress.line(f"network {self.conflist.name} (cniVersion {version}) in a sandbox, {who}")
+        for item in self.idle:
+            self.progress.line(not_exercised_line(item))
         first, second = sb.container("try-1"), sb.container("try-2")
         rt1, rt2 = self.runtime(1, first.path), self.runtime(2, second.path)
         base = sb.baseline()
-        result = self.step("ADD", first.name, self.cni.add, rt1)
-        created = sb.inventory() - base
-        if result is not None and _has_check(self.conflist):
-            self.step("CHECK", first.name, self.cni.check, rt1)
-        attached = sb.inventory()
-        if result is not None:
-            # The second attachment: what its ADD+DEL adds was left behind by DEL.
-            self.step("ADD", second.name, self.cni.add, rt2)
-            self.step("DEL", second.name, self.cni.delete, rt2)
-        self.grew = set(sb.inventory() - attached)
-        self.step("DEL", first.name, self.cni.delete, rt1)
-        self.after = sb.inventory()
-        self.remaining = self.after - base
-        # The rule the cnilib_sandbox fixture uses, with this second attachment as more evidence.
-        found = split_leftovers(self.remaining, now=self.after, grew=self.grew)
-        ok = all(s["ok"] for s in self.steps) and not found.left
+        result = self.step("ADD", first.name, cni.add, rt1)
+        now, took = self.inventory("inventory after ADD")
+        created = now - base
+        self.progress.line(f"DIFF  after ADD {first.name}: {len(created)} new item(s) {seconds(took)}")
+        why_not = "ADD try-1 failed" if result is None else _no_check(self.conflist)
+        if why_not:
+            self.skip("CHECK", first.name, why_not)
+        else:
+            self.step("CHECK", first.name, cni.check, rt1)
+        grew = self.second_attachment(second.name, rt2, first_ok=result is not None)
+        self.step("DEL", first.name, cni.delete, rt1)
+        found = self.leftovers(base, grew)
+        failed = sum(not s["ok"] for s in self.steps) + bool(found.left)
         return {
             "network": self.conflist.name,
-            "cniVersion": self.conflist.to_dict().get("cniVersion"),
+            "cniVersion": version,
             "rootless": sb.rootless,
-            "ok": ok,
+            "ok": not failed,
             "steps": self.steps,
+            "skipped": self.skipped,
+            "notExercised": self.idle,
             "result": None if result is None else result.to_dict(),
             "created": [str(i) for i in created],
             "left": [str(i) for i in found.left],
             "kept": [str(i) for i in found.kept],
+            "counts": {
+                "passed": len(self.steps) + 1 - failed,  # the steps and the last DIFF
+                "failed": failed,
+                "skipped": len(self.skipped) + len(self.idle),
+            },
         }
 
+    def second_attachment(self, name: str, rt: cnilib.RuntimeConfig, *, first_ok: bool) -> set[StateItem]:
+        """ADD and DEL of a second container while the first is attached: what they add and do not
+        take away (left behind by DEL, whatever it looks like)."""
+        attached, _ = self.inventory("inventory with try-1 attached")
+        if not first_ok:
+            self.skip("ADD", name, "ADD try-1 failed")
+            self.skip("DEL", name, "ADD try-1 failed")
+        else:
+            self.step("ADD", name, self.cni.add, rt)
+            self.step("DEL", name, self.cni.delete, rt)
+        return set(self.inventory("inventory after try-2")[0] - attached)
 
-def _print_try(report: dict[str, Any]) -> None:
-    out = sys.stdout
-    who = "as an unprivileged user (user namespace)" if report["rootless"] else "as root"
-    out.write(f"network {report['network']} (cniVersion {report['cniVersion']}) in a sandbox, {who}\n")
-    for step in report["steps"]:
-        status = "ok" if step["ok"] else f"FAILED: {step['error']}"
-        out.write(f"{step['verb']:5} {step['container']}: {status}\n")
+    def leftovers(self, base: Inventory, grew: set[StateItem]) -> Leftovers:
+        """What remains after the last DEL, judged by the rule the cnilib_sandbox fixture uses, with the
+        second attachment as more evidence; the last step line (``DIFF after DEL``)."""
+        after, took = self.inventory("inventory after DEL")
+        found = split_leftovers(after - base, now=after, grew=grew)
+        if found.left:
+            text = f"FAILED {seconds(took)}: {len(found.left)} item(s) left behind"
+        else:
+            text = f"ok {seconds(took)}: nothing left behind, {len(found.kept)} item(s) kept by the plugins"
+        self.progress.line(f"DIFF  after DEL: {text}")
+        return found
+
+
+def _finish(progress: Progress, report: dict[str, Any]) -> None:
+    """The rest of the text report, once every step has been printed."""
     if report["result"] is not None:
-        out.write("result of ADD try-1:\n" + json.dumps(report["result"], indent=2) + "\n")
+        progress.line("result of ADD try-1:\n" + json.dumps(report["result"], indent=2))
     sections = (
         ("created by ADD", report["created"]),
         (LEFT_TITLE, report["left"]),
         (KEPT_TITLE, report["kept"]),
     )
-    for title, items in sections:
-        out.write(format_section(title, items))
-    out.write("OK\n" if report["ok"] else "FAILED\n")
+    progress.line("".join(format_section(title, items) for title, items in sections).rstrip("\n"))
+    progress.line(counts_line(**report["counts"]))
+    progress.line("OK" if report["ok"] else "FAILED")
 
 
 def cmd_try(ns: argparse.Namespace) -> int:
@@ -184,40 +233,12 @@ def cmd_try(ns: argparse.Namespace) -> int:
     from cnilib.sandbox import Sandbox
 
     conflist = _load(ns)
-    capability_args = _cap_args()
-    with Sandbox() as sb:
-        report = _Try(sb, conflist, ns, capability_args).run()
+    args, capability_args = runtime_args(ns)  # bad values: one line, before a sandbox is made
+    with Progress.for_command(ns.json) as progress:
+        progress.begin("sandbox")
+        with Sandbox() as sb:
+            report = _Try(sb, conflist, ns, progress, args, capability_args).run()
+        _finish(progress, report)
     if ns.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    else:
-        _print_try(report)
     return 0 if report["ok"] else 1
-
-
-def cmd_conformance(ns: argparse.Namespace) -> int:
-    """Run ``cnilib conformance``; 0 when no check failed."""
-    from cnilib.conformance import ConformanceError, run_conformance
-
-    config = None
-    if ns.config:
-        data = read_config(ns.config, "plugin configuration", permissions=False)
-        try:
-            config = json.loads(data)
-        except ValueError as exc:
-            raise ConformanceError(f"{ns.config} is not JSON: {exc}") from None
-    report = run_conformance(
-        ns.plugin,
-        config=config,
-        kind=ns.kind,
-        plugin_dirs=_plugin_dirs(ns),
-        versions=ns.cni_version,
-        timeout=ns.timeout or 60.0,
-    )
-    if ns.junit:
-        with open(ns.junit, "w", encoding="utf-8") as fh:
-            fh.write(report.to_junit() + "\n")
-    if ns.json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
-    else:
-        sys.stdout.write(report.summary() + "\n" + ("OK\n" if report.ok else "FAILED\n"))
-    return 0 if report.ok else 1

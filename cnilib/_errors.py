@@ -203,12 +203,30 @@ class ExecError(CNIError, ExecContext):
 
 
 class PluginTimeoutError(ExecError, TimeoutError):
-    """A plugin exceeded its deadline; it was terminated together with its whole process group."""
+    """A plugin exceeded its deadline; it was terminated together with its whole process group.
 
-    def __init__(self, timeout: float, **context: Any) -> None:
+    ``timeout`` is the time the plugin was given; ``limit`` the limit it ran into, which the message
+    names: an operation's limit (``CNI(timeout=...)``, ``--timeout``) is shared by the plugins of a
+    list, so a later plugin gets what the earlier ones left (``timeout`` may be less). ``started``
+    is False for a plugin that was never started because no time was left.
+    """
+
+    def __init__(
+        self, timeout: float, *, limit: float | None = None, started: bool = True, **context: Any
+    ) -> None:
         self.timeout = timeout
         self._set_context(**context)
-        self.message = f"timed out after {timeout:g}s and was killed with its process group"
+        self._name_limit(timeout if limit is None else limit, started=started)
+
+    def _name_limit(self, limit: float, *, started: bool) -> None:
+        # The engine knows the operation's limit only once the error exists: it rewords it in place,
+        # so the report hook and the caller see one error with one message.
+        self.limit = limit
+        self.started = started
+        if started:
+            self.message = f"timed out after {limit:g}s and was killed with its process group"
+        else:
+            self.message = f"was not started: the time limit of {limit:g}s had run out"
         CNIError.__init__(self, f"{self._where()} {self.message}{self._tail()}")
 
 

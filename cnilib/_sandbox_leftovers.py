@@ -36,6 +36,17 @@ _KEPT_FILE = re.compile(r"last_reserved_ip\.\d+|lock")
 LEFT_TITLE = "left behind by DEL"
 KEPT_TITLE = "kept by the plugins across attachments (not a leak)"
 
+
+def duration_text(seconds: float) -> str:
+    """How ``cnilib try`` and the conformance report show a step's duration: ``(0.12s)``."""
+    return f"({seconds:.2f}s)"
+
+
+def counts_line(passed: int, failed: int, skipped: int) -> str:
+    """The line that ends ``cnilib try`` and a conformance report: ``12 passed, 1 failed, 2 skipped``."""
+    return f"{passed} passed, {failed} failed, {skipped} skipped"
+
+
 _LINK = re.compile(r"(?P<name>\S+) \((?P<kind>[^)]*)\)")
 _PER_ATTACHMENT_RULE = re.compile(r' id: \\?"| -[sd] ')
 

@@ -5,6 +5,7 @@ docs/testing-plugins.md, and the CLI's outputs (text, --json, --junit) as root a
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -16,6 +17,7 @@ from sandbox_support import nobody_dir, run_as_nobody
 import cnilib
 from cnilib.conformance import CHECKS, ConformanceError, run_conformance, spec_for
 from cnilib.testing.broken_plugins import BROKEN, write_broken, write_conforming
+from cnilib.testing.plugins import write_plugin
 
 pytestmark = pytest.mark.root
 
@@ -90,8 +92,9 @@ def test_cli_text_debian_bridge_as_nobody() -> None:
         proc = run_as_nobody(["-m", "cnilib", "conformance", "bridge", "--cni-version", "1.0.0"], home)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("bridge (main), versions 1.0.0:")
-    assert "PASS no-leaks @1.0.0" in proc.stdout
-    assert proc.stdout.rstrip().endswith("OK")
+    assert re.search(r"^  PASS no-leaks @1\.0\.0 \(\d+\.\d\ds\): ", proc.stdout, re.MULTILINE)
+    # Before: ~60 lines and no counts.
+    assert proc.stdout.splitlines()[-2:] == ["13 passed, 0 failed, 2 skipped", "OK"]
 
 
 def test_cli_config_file_and_bad_input(tmp_path: Path) -> None:
@@ -117,3 +120,36 @@ def test_spec_for() -> None:
         spec_for("mine", [1])  # type: ignore[arg-type]
     with pytest.raises(cnilib.CNIError, match="no broken plugin"):
         write_broken("/nonexistent", "nope")
+
+
+def test_cli_cni_args_and_cap_args_reach_the_plugin() -> None:
+    # The same options and variables as `try` (and `add`): CNI_ARGS in the plugin's environment,
+    # capability args in runtimeConfig when its configuration enables them.
+    with nobody_dir() as home:
+        good = write_conforming(home, "good")
+        log = home / "calls.log"
+        body = (
+            f'conf=$(cat)\nprintf \'%s [%s] %s\\n\' "$CNI_COMMAND" "$CNI_ARGS" "$conf" >> {log}\n'
+            f'printf %s "$conf" | exec {good}\n'
+        )
+        plugin = write_plugin(home, "wrapped", body)
+        config = home / "c.json"
+        config.write_text(json.dumps({"capabilities": {"portMappings": True}}))
+        config.chmod(0o644)
+        args = ["-m", "cnilib", "conformance", str(plugin), "--cni-version", "1.0.0", "--config", str(config)]
+        args += ["--cni-args", "K8S_POD_NAME=web", "--port-mappings", "8080:80"]
+        proc = run_as_nobody(args, home)
+        calls = log.read_text().splitlines()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[-2:] == ["13 passed, 0 failed, 2 skipped", "OK"]
+    mappings = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}
+    for call in calls:
+        verb, args_, conf = call.split(" ", 2)
+        if verb in ("VERSION", "STATUS", "GC"):
+            assert args_ == "[]"  # the spec's variables for these verbs: no CNI_ARGS
+            continue
+        if conf.startswith("{this"):
+            continue  # the check with a configuration that is not JSON
+        assert args_ == "[K8S_POD_NAME=web]"
+        if json.loads(conf).get("cniVersion") == "1.0.0":
+            assert json.loads(conf)["runtimeConfig"] == mappings, call

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from engine_support import conflist, result_for
@@ -241,6 +241,33 @@ def test_an_expired_deadline_runs_nothing_more(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(PluginTimeoutError):
         play.run_all(answers({}))
     assert not [e for e in play.effects if isinstance(e, Run)]
+
+
+def test_a_timeout_names_the_operations_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # DEL of three plugins under a 30 s limit: p3 is killed at the deadline; the clock then has
+    # passed it, so p2 and p1 are never started. Each error names the limit, not the time left.
+    clock = [1000.0]
+    monkeypatch.setattr("cnilib._engine._plans.time.monotonic", lambda: clock[0])
+    given: list[float | None] = []
+
+    def answer(effect: Any) -> Any:
+        if isinstance(effect, Run):
+            given.append(effect.timeout)
+            clock[0] += 30.0
+            return ExecOutcome(exit_status=None, signal=15, timed_out=True, timeout=effect.timeout)
+        return answers({})(effect)
+
+    with pytest.raises(MultiError) as info:
+        Player(planner().delete(NET, RT, timeout=30.0)).run_all(answer)
+    assert len(given) == 1  # only p3 ran
+    errors = info.value.errors
+    assert [type(e) for e in errors.values()] == [PluginTimeoutError] * 3
+    p3, p2, p1 = (cast(PluginTimeoutError, errors[f"plugins[{i}] (p{i + 1})"]) for i in (2, 1, 0))
+    assert (p3.limit, p3.started) == (30.0, True)
+    assert "plugin 'p3' (DEL, container ctr1) timed out after 30s and was killed" in str(p3)
+    for never in (p2, p1):
+        assert (never.limit, never.started) == (30.0, False)
+        assert "was not started: the time limit of 30s had run out" in str(never)
 
 
 def test_retry_sleeps_between_attempts_of_code_11() -> None:

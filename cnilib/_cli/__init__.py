@@ -13,7 +13,9 @@ imported: ``--help`` loads argparse and nothing of the engine, a bare ``--versio
 The package: ``_parser`` (help texts, shared options, one spec per command: ``_SPECS``),
 ``_settings`` (options and environment, cnitool's rules), ``_output`` (JSON, tables, ``--debug``),
 ``_cnitool`` (add, check, del, gc, status), ``_commands`` (validate, explain, version, cache,
-docker), ``_main`` (``_COMMANDS``, parsing, error handling); handlers are imported per run.
+docker), ``_progress`` (the step lines and live status line of ``try`` and ``conformance``, whose
+commands are ``cnilib._cli_try`` and ``cnilib._cli_conformance``), ``_main`` (``_COMMANDS``, parsing,
+error handling); handlers are imported per run.
 """
 
 from __future__ import annotations

@@ -56,7 +56,11 @@ def _how_it_ended(run: cnilib.PluginRun) -> str:
     if o is None:
         return "not run" if run.error is not None else "no outcome"
     if o.timed_out:
-        return f"timed out after {o.timeout:g}s"
+        # The engine's error names the operation's limit, which the outcome does not know.
+        limit = getattr(run.error, "limit", o.timeout or 0.0)
+        if getattr(run.error, "started", True) is False:
+            return f"not started: the time limit of {limit:g}s had run out"
+        return f"timed out after {limit:g}s"
     if o.start_error:
         return f"could not start: {o.start_error}"
     if o.signal is not None:

@@ -59,6 +59,19 @@ Key = tuple[str, str, str]
 _NOTHING_APPLIED = "ADD refused before any plugin ran: nothing was applied"
 
 
+class Deadline(float):
+    """A :func:`time.monotonic` deadline that remembers the limit it was made from, so a plugin
+    killed at it is reported as timed out after that limit (not after the time it had left)."""
+
+    __slots__ = ("limit",)
+    limit: float
+
+    def __new__(cls, limit: float) -> Deadline:
+        self = super().__new__(cls, time.monotonic() + limit)
+        self.limit = limit
+        return self
+
+
 class Planner:
     """Configuration every plan needs, and the plans of ADD and DEL (``_admin`` has the rest).
 
@@ -108,13 +121,13 @@ class Planner:
 
     def deadline(self, verb: Verb, timeout: float | None) -> float | None:
         limit = timeout if timeout is not None else self.timeouts.get(verb, self.timeout)
-        return None if limit is None else time.monotonic() + limit
+        return None if limit is None else Deadline(limit)
 
     def cleanup_deadline(self) -> float | None:
         limit = self.cleanup_timeout
         if limit is None:
             limit = self.timeouts.get(Verb.DEL, self.timeout)
-        return None if limit is None else time.monotonic() + limit
+        return None if limit is None else Deadline(limit)
 
     @staticmethod
     def version_of(conflist: NetworkConfigList) -> str:
@@ -169,8 +182,9 @@ class Planner:
     ) -> Plan[Any]:
         started = time.monotonic()
         outcome: ExecOutcome | None = None
+        expired = deadline is not None and deadline <= started
         try:
-            if deadline is not None and deadline <= started:
+            if expired:
                 # The deadline passed before this plugin could start: report it as a timeout.
                 outcome = self.values.expired()
             else:
@@ -180,6 +194,8 @@ class Planner:
                 outcome = answer
             value = self.values.decode(req, outcome)
         except CNIError as exc:
+            if isinstance(exc, PluginTimeoutError) and isinstance(deadline, Deadline):
+                exc._name_limit(deadline.limit, started=not expired)  # noqa: SLF001 - the error's own module's rule
             report_run(self.on_plugin, (*where, attempt, started), req, outcome, exc)
             raise
         report_run(self.on_plugin, (*where, attempt, started), req, outcome, None)
@@ -296,16 +312,25 @@ class Planner:
         key = self.lock_key(conflist, rt)
         deadline = self.deadline(Verb.DEL, timeout)  # the lock's wait is part of the operation
         yield self.take_lock(key, deadline)
-        yield from self.delete_locked(conflist, rt, timeout=self.time_left(deadline))
+        # The deadline itself, not the time left: a plugin killed at it is named with the limit.
+        yield from self.delete_locked(conflist, rt, timeout=self.time_left(deadline), deadline=deadline)
 
     def delete_locked(
-        self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None, cached: bool = False
+        self,
+        conflist: NetworkConfigList,
+        rt: RuntimeConfig,
+        *,
+        timeout: float | None,
+        cached: bool = False,
+        deadline: float | None = None,
     ) -> Plan[None]:
         """DEL with the attachment (or the whole network, for GC) already locked. ``cached``: ``rt``
-        is the cache's (GC, recover()), not a caller's (see ``_teardown.sandbox``)."""
+        is the cache's (GC, recover()), not a caller's (see ``_teardown.sandbox``). ``deadline``:
+        the operation's, when it started before (its lock's wait); else one of ``timeout``."""
         version = self.check_list(conflist)
         rt.validate()
-        deadline = self.deadline(Verb.DEL, timeout)
+        if deadline is None:
+            deadline = self.deadline(Verb.DEL, timeout)
         key = (conflist.name, rt.container_id, rt.ifname)
         entry, problem = yield ReadEntry(key)
         # A file owned by another attachment with the same name (``foreign``) is left alone.

@@ -21,25 +21,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from cnilib.sandbox import Sandbox
 
-from ._checks import (
-    _chained,
-    _del_cases,
-    _errors,
-    _iter_versions,
-    _lifecycle,
-    _status_gc,
-    _version_reply,
-    _warm_up,
-)
+from ._checks import _chained, _del_cases, _errors, _lifecycle, _status_gc, _version_reply, _warm_up
 from ._report import CheckResult, ConformanceError, ConformanceReport, Kind, PluginSpec
-from ._run import _Run
+from ._run import _Hooks, _Run
 
 __all__ = [
     "CHECKS",
@@ -161,22 +152,37 @@ def run_conformance(
     versions: Sequence[str] | None = None,
     sandbox: Sandbox | None = None,
     timeout: float = 60.0,
+    args: Sequence[tuple[str, str]] = (),
+    capability_args: Mapping[str, Any] | None = None,
+    on_check: Callable[[ConformanceReport], None] | None = None,
+    on_call: Callable[[str], None] | None = None,
 ) -> ConformanceReport:
     """Run every check of :data:`CHECKS` against ``plugin`` (a name found in ``plugin_dirs``, or a
     path) and return the report. ``config``/``kind``: see :func:`spec_for`. ``versions`` limits
     the versions tried (default: every version the plugin claims). A fresh :class:`Sandbox` is
     made unless ``sandbox`` is given (it must be otherwise unused: every item it gains is judged).
+    ``timeout``: the limit of each plugin call.
+
+    ``args`` become ``CNI_ARGS`` of ADD, CHECK and DEL; ``capability_args`` go to ``runtimeConfig``
+    for the capabilities the configuration enables (over its own ``runtimeConfig``). To follow
+    the run: ``on_check`` is called after every check with the report so far (its last result is
+    the new check; ``versions`` is known from the first), ``on_call`` before every plugin call
+    with what it is (``"bridge: ADD @1.0.0"``).
     """
     spec = spec_for(plugin, config, kind)
     if spec.unsupported:
         raise ConformanceError(f"{os.path.basename(plugin)} cannot run here: {spec.unsupported}")
+    from cnilib import validate_capability_args, validate_cni_args
+
+    validate_cni_args(args)  # before anything is started, as the engine does
+    validate_capability_args(capability_args or {})
+    hooks = _Hooks(tuple(args), dict(capability_args or {}), on_check, on_call)
     with contextlib.ExitStack() as stack:
         sb = sandbox if sandbox is not None else stack.enter_context(Sandbox())
-        run = _Run(sb, plugin, spec, plugin_dirs, timeout)
+        run = _Run(sb, plugin, spec, plugin_dirs, timeout, hooks)
         for argv in spec.setup:
             sb.run(list(argv))
-        claimed = _version_reply(run)
-        chosen = list(_iter_versions(claimed, versions))
+        chosen = _version_reply(run, versions)
         if chosen:
             _warm_up(run, chosen[-1])
             _errors(run, chosen[-1])
@@ -189,5 +195,5 @@ def run_conformance(
             run.record("stdout-json-only", "fail", "; ".join(run.impure[:5]))
         else:
             run.record("stdout-json-only", "pass", "every reply was one JSON document or nothing")
-        return ConformanceReport(run.name, spec.kind, tuple(chosen), tuple(run.results))
+        return run.report()
     raise AssertionError("unreachable")  # pragma: no cover

@@ -11,7 +11,8 @@ from ._report import Status, _vt
 from ._run import _KNOWN_VERSIONS, _Call, _Run, _validate_result
 
 
-def _version_reply(run: _Run) -> list[str]:
+def _version_reply(run: _Run, only: Sequence[str] | None) -> list[str]:
+    """VERSION, and the versions to run: those the plugin claims (and cnilib knows), or ``only``."""
     call = run.call("VERSION", {"cniVersion": "0.1.0"}, None, "conformance")
     doc = call.doc
     ok = (
@@ -21,10 +22,13 @@ def _version_reply(run: _Run) -> list[str]:
         and isinstance(doc.get("supportedVersions"), list)
         and all(isinstance(v, str) for v in doc["supportedVersions"])
     )
+    claimed: list[str] = []
+    if isinstance(doc, dict) and isinstance(doc.get("supportedVersions"), list):
+        claimed = [v for v in _KNOWN_VERSIONS if v in doc["supportedVersions"]]
+    # Known before the first check is reported: a report's heading names them.
+    run.versions = tuple(_iter_versions(claimed, only))
     run.record("version-reply", "pass" if ok else "fail", call.evidence())
-    if not isinstance(doc, dict) or not isinstance(doc.get("supportedVersions"), list):
-        return []
-    return [v for v in _KNOWN_VERSIONS if v in doc["supportedVersions"]]
+    return list(run.versions)
 
 
 def _errors(run: _Run, newest: str) -> None:

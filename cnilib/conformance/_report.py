@@ -10,6 +10,7 @@ from typing import Any, Literal
 import attrs
 
 from cnilib._errors import CNIError
+from cnilib._sandbox_leftovers import counts_line, duration_text
 
 Status = Literal["pass", "fail", "skip"]
 Kind = Literal["main", "ipam", "meta"]
@@ -38,14 +39,28 @@ class PluginSpec:
     unsupported: str = ""
 
 
+#: The statuses as the counts name them.
+_COUNTED: dict[Status, str] = {"pass": "passed", "fail": "failed", "skip": "skipped"}
+
+
 @attrs.frozen
 class CheckResult:
-    """One check's outcome; ``version`` is None for checks made once per plugin."""
+    """One check's outcome; ``version`` is None for checks made once per plugin. ``duration``: the
+    seconds since the previous check ended (the calls and inspection that decided this one)."""
 
     check: str
     status: Status
     evidence: str = ""
     version: str | None = None
+    duration: float | None = None
+
+    def line(self) -> str:
+        """The check as one line of :meth:`ConformanceReport.summary` (``cnilib conformance``
+        prints it as soon as the check ends)."""
+        at = f" @{self.version}" if self.version else ""
+        took = f" {duration_text(self.duration)}" if self.duration is not None else ""
+        evidence = f": {self.evidence}" if self.evidence else ""
+        return f"  {self.status.upper():4} {self.check}{at}{took}{evidence}"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -54,6 +69,7 @@ class CheckResult:
             "version": self.version,
             "status": self.status,
             "evidence": self.evidence,
+            "duration": None if self.duration is None else round(self.duration, 3),
         }
 
 
@@ -84,12 +100,20 @@ class ConformanceReport:
         statuses = {r.status for r in self.results if r.check == check}
         return "fail" if "fail" in statuses else "pass" if "pass" in statuses else "skip"
 
-    def summary(self) -> str:
-        """One line per check and version."""
-        lines = [f"{self.plugin} ({self.kind}), versions {', '.join(self.versions) or '-'}:"]
+    def counts(self) -> dict[str, int]:
+        """How many checks ``passed``, ``failed`` and were ``skipped`` (every version counted)."""
+        counts = dict.fromkeys(_COUNTED.values(), 0)
         for r in self.results:
-            at = f" @{r.version}" if r.version else ""
-            lines.append(f"  {r.status.upper():4} {r.check}{at}" + (f": {r.evidence}" if r.evidence else ""))
+            counts[_COUNTED[r.status]] += 1
+        return counts
+
+    def heading(self) -> str:
+        """The first line of :meth:`summary`: the plugin, its kind and the versions run."""
+        return f"{self.plugin} ({self.kind}), versions {', '.join(self.versions) or '-'}:"
+
+    def summary(self) -> str:
+        """The heading, one line per check and version, and the counts."""
+        lines = [self.heading(), *(r.line() for r in self.results), counts_line(**self.counts())]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,6 +123,7 @@ class ConformanceReport:
             "kind": self.kind,
             "versions": list(self.versions),
             "ok": self.ok,
+            "counts": self.counts(),
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -109,6 +134,8 @@ class ConformanceReport:
         for r in self.results:
             name = r.check + (f"[{r.version}]" if r.version else "")
             case = ET.SubElement(suite, "testcase", classname=self.plugin, name=name)
+            if r.duration is not None:
+                case.set("time", f"{r.duration:.3f}")
             counts["tests"] += 1
             if r.status == "fail":
                 counts["failures"] += 1

@@ -7,14 +7,22 @@ import contextlib
 import ipaddress
 import json
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from cnilib._errors import _signal_name
+from cnilib._protocol import ExecOutcome
 from cnilib.sandbox import Container, Sandbox
 
-from ._report import CheckResult, Kind, PluginSpec, Status, _vt
+from ._report import CheckResult, ConformanceReport, Kind, PluginSpec, Status, _vt
+
+#: Called after every check with the report so far (its last result is the new check).
+OnCheck = Callable[[ConformanceReport], None]
+#: Called before every plugin call with what it is (``"ADD @1.0.0"``).
+OnCall = Callable[[str], None]
 
 _KNOWN_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 _PREV_NET = "10.98"
@@ -23,18 +31,35 @@ _PREV_NET = "10.98"
 @attrs.frozen
 class _Call:
     verb: str
-    exit_status: int | None
-    stdout: bytes
-    stderr: bytes
+    outcome: ExecOutcome
     doc: Any  # the JSON document found on stdout, or None
     pure: bool  # stdout was exactly that document (or empty)
 
     @property
     def ok(self) -> bool:
-        return self.exit_status == 0
+        return self.outcome.exit_status == 0
+
+    @property
+    def stdout(self) -> bytes:
+        return self.outcome.stdout
+
+    @property
+    def stderr(self) -> bytes:
+        return self.outcome.stderr
+
+    def how(self) -> str:
+        """How the plugin ended, in the words of cnilib's errors."""
+        o = self.outcome
+        if o.timed_out:
+            return f"timed out after {o.timeout or 0:g}s and was killed with its process group"
+        if o.start_error is not None:
+            return f"could not be started: {o.start_error}"
+        if o.signal is not None:
+            return f"killed by {_signal_name(o.signal)}"
+        return f"exit {o.exit_status}"
 
     def evidence(self) -> str:
-        status = "killed by a signal" if self.exit_status is None else f"exit {self.exit_status}"
+        status = self.how()
         # Whitespace collapsed: evidence is one line in tables and JUnit messages.
         out = " ".join(self.stdout.decode(errors="replace").split())[:300]
         err = " ".join(self.stderr.decode(errors="replace").split())[:300]
@@ -105,17 +130,38 @@ def _check_ip(ip: Mapping[str, Any], n: int, n_interfaces: int, version: str) ->
     return problems
 
 
+@attrs.frozen
+class _Hooks:
+    """What a run passes on to the plugin and reports as it goes (see :func:`run_conformance`)."""
+
+    args: Sequence[tuple[str, str]] = ()
+    capability_args: Mapping[str, Any] = attrs.field(factory=dict)
+    on_check: OnCheck | None = None
+    on_call: OnCall | None = None
+
+
 class _Run:
     """One conformance run: the sandbox, the plugin and what was found."""
 
     def __init__(
-        self, sb: Sandbox, plugin: str, spec: PluginSpec, plugin_dirs: Sequence[str], timeout: float
+        self,
+        sb: Sandbox,
+        plugin: str,
+        spec: PluginSpec,
+        plugin_dirs: Sequence[str],
+        timeout: float,
+        hooks: _Hooks | None = None,
     ):
         from cnilib import SubprocessExecutor
 
         self.sb = sb
         self.spec = spec
         self.timeout = timeout
+        self.hooks = hooks or _Hooks()
+        self.cni_args = ";".join(f"{k}={v}" for k, v in self.hooks.args)
+        #: The versions run, known once the plugin has answered VERSION.
+        self.versions: tuple[str, ...] = ()
+        self._mark = time.monotonic()
         if os.sep in plugin:
             path = os.path.abspath(plugin)
             self.name = os.path.basename(path)
@@ -128,7 +174,15 @@ class _Run:
         self.counter = 0
 
     def record(self, check: str, status: Status, evidence: str = "", version: str | None = None) -> None:
-        self.results.append(CheckResult(check, status, evidence, version))
+        now = time.monotonic()
+        self.results.append(CheckResult(check, status, evidence, version, now - self._mark))
+        self._mark = now
+        if self.hooks.on_check is not None:
+            self.hooks.on_check(self.report())
+
+    def report(self) -> ConformanceReport:
+        """The report so far."""
+        return ConformanceReport(self.name, self.spec.kind, self.versions, tuple(self.results))
 
     def call(self, verb: str, stdin: bytes | Mapping[str, Any], ctr: Container | None, cid: str) -> _Call:
         from cnilib import ExecRequest, Verb
@@ -139,18 +193,21 @@ class _Run:
             "CNI_CONTAINERID": cid,
             "CNI_NETNS": ctr.path if ctr is not None else "",
             "CNI_IFNAME": "eth0",
-            "CNI_ARGS": "",
+            "CNI_ARGS": self.cni_args,
             "CNI_PATH": os.pathsep.join(self.search),
         }
         if verb in ("VERSION", "STATUS", "GC"):
             env = {k: v for k, v in env.items() if k in ("CNI_COMMAND", "CNI_PATH")}
+        if self.hooks.on_call is not None:
+            version = stdin.get("cniVersion") if isinstance(stdin, Mapping) and verb != "VERSION" else None
+            self.hooks.on_call(f"{self.name}: {verb}" + (f" @{version}" if version else ""))
         request = ExecRequest(Verb(verb), self.name, self.search, env, data, container_id=cid)
         outcome = self.executor.run(request, timeout=self.timeout)
         text = outcome.stdout.decode(errors="replace")
         doc, pure = _find_json(text)
         if not pure:
             self.impure.append(f"{verb} printed {text.strip()[:120]!r}")
-        return _Call(verb, outcome.exit_status, outcome.stdout, outcome.stderr, doc, pure)
+        return _Call(verb, outcome, doc, pure)
 
     def new_container(self, tag: str) -> Container:
         self.counter += 1
@@ -158,6 +215,12 @@ class _Run:
 
     def conf(self, version: str, prev: Mapping[str, Any] | None = None) -> dict[str, Any]:
         conf: dict[str, Any] = {"cniVersion": version, "name": "conformance", **self.spec.config}
+        # Capability args go to the capabilities the configuration enables, as a runtime sends them.
+        enabled = conf.get("capabilities")
+        enabled = enabled if isinstance(enabled, Mapping) else {}
+        offered = {k: v for k, v in self.hooks.capability_args.items() if enabled.get(k)}
+        if offered:
+            conf["runtimeConfig"] = {**(conf.get("runtimeConfig") or {}), **offered}
         if prev is not None:
             conf["prevResult"] = prev
         return conf

@@ -225,6 +225,18 @@ def sandbox_and_conformance(conflist: cnilib.NetworkConfigList) -> None:
     assert_type(report.failed(), list[CheckResult])
     assert_type(report.failed_checks(), set[str])
     assert_type(report.to_junit(), str)
+    # Following a run as it goes, with the arguments a runtime would pass.
+    lines: list[str] = []
+    report = run_conformance(
+        "portmap",
+        args=[("K8S_POD_NAME", "web")],
+        capability_args={"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]},
+        on_check=lambda so_far: lines.append(so_far.results[-1].line()),
+        on_call=lines.append,
+    )
+    assert_type(report.counts(), dict[str, int])
+    assert_type(report.heading(), str)
+    assert_type(report.results[0].duration, float | None)
 
 
 def docker_watch_api() -> None:
