@@ -72,10 +72,6 @@ def _optional(strategy: st.SearchStrategy[T]) -> st.SearchStrategy[T | None]:
     return st.none() | strategy
 
 
-def _is_11(version: str) -> bool:
-    return version == "1.1.0"
-
-
 # Strategies are built once and cached: constructing (and validating) strategy objects inside every
 # draw would dominate the cost of an example.
 
