@@ -21,6 +21,7 @@ from ._drivers import dry_run
 from ._effects import Plan
 from ._plans import Planner
 from ._reports import PlannedCall, PluginRun, RetryPolicy
+from ._values import TypedValues
 
 __all__ = ["DEFAULT_CONCURRENCY", "Common"]
 
@@ -86,6 +87,7 @@ class Common(Generic[E]):
             on_plugin=on_plugin,
             # Fakes have no files to look up; the real executors do.
             resolve=executor is None or isinstance(executor, (SubprocessExecutor, AsyncSubprocessExecutor)),
+            values=TypedValues(),
         )
         self._cache = ResultCache(cache_dir, durable=durable_cache)
         kwargs: dict[str, Any] = {

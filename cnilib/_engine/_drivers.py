@@ -33,11 +33,19 @@ from ._effects import (
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
     import asyncio
-    from typing import Any, TypeVar
+    from typing import Any, Protocol, TypeVar
 
     from .._cache import HeldLock, ResultCache
-    from .._exec import AsyncExecutor, Executor
+    from .._exec import AsyncExecutor
+    from .._protocol import ExecRequest
+    from .._spec._seam import Outcome
     from ._reports import PlannedCall
+
+    class Runner(Protocol):
+        """What the sync driver runs requests with: the library's executors (``cnilib.Executor``)
+        and the command line's, which takes any request and makes outcomes of its own."""
+
+        def run(self, request: ExecRequest, *, timeout: float | None = None) -> Outcome: ...
 
     T = TypeVar("T")
 
@@ -91,7 +99,7 @@ class _Steps:
 class SyncDriver:
     """Carries out effects in the calling thread; ``limit`` bounds how many plans run at once."""
 
-    def __init__(self, executor: Executor, store: ResultCache, limit: int | None) -> None:
+    def __init__(self, executor: Runner, store: ResultCache, limit: int | None) -> None:
         self.executor = executor
         self.store = store
         self.limit = limit
@@ -119,7 +127,8 @@ class SyncDriver:
 
     def _do(self, effect: Effect, steps: _Steps) -> Any:
         if type(effect) is Run:
-            return self.executor.run(effect.request, timeout=effect.timeout)
+            # (one family: see _effects' _FAMILY_NOTE)
+            return self.executor.run(effect.request, timeout=effect.timeout)  # type: ignore[arg-type]
         if isinstance(effect, (CacheRead, CacheWrite)):
             return effect.apply(self.store)
         if type(effect) is TakeLock:
@@ -215,7 +224,8 @@ class AsyncDriver:
         import asyncio  # (import cost; already loaded when a loop runs)
 
         if type(effect) is Run:
-            return await self.executor.run(effect.request, timeout=effect.timeout)
+            # (one family: see _effects' _FAMILY_NOTE)
+            return await self.executor.run(effect.request, timeout=effect.timeout)  # type: ignore[arg-type]
         if isinstance(effect, CacheRead) and effect.quick:
             return effect.apply(self.store)
         if isinstance(effect, (CacheRead, CacheWrite)):

@@ -18,6 +18,8 @@ TYPE_CHECKING = False  # (not typing's: the command line's fast path never impor
 if TYPE_CHECKING:
     from typing import Any
 
+    from .._spec._seam import Entry, ResultDoc
+
 __all__ = ["LeanResult", "cached_result", "dns_dict", "lean_result", "lean_result_of"]
 
 #: The versions whose shape this module writes (0.3.0+); older ones go to the typed model.
@@ -68,7 +70,7 @@ def lean_result_of(obj: Any, version: str | None) -> LeanResult | None:
     return LeanResult(raw, doc)
 
 
-def cached_result(entry: Any, version: str) -> Any:
+def cached_result(entry: Entry, version: str) -> ResultDoc:
     """A cache entry's result in ``version``, as DEL sends it on (prevResult): read here when this
     module is sure, else ``entry.parsed_result(version)`` (the typed model's answer or error)."""
     quick = lean_result_of(entry.result, None)
