@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ._spec._shapes import SHAPES, Field, since_in, write
+from ._spec._shapes import SHAPES, since_in, write
 from ._version import LATEST_VERSION
 
 __all__ = ["DNS", "IPConfig", "IPConfig020", "Interface", "Route"]
@@ -22,15 +22,10 @@ _E = TypeVar("_E", "Route", "Interface")
 _WITH_IP_VERSION = "0.4.0"
 
 
-def attribute(field: Field, model: Any) -> Any:
-    """A typed model's value of ``field`` (the :func:`~cnilib._spec._shapes.write` reader)."""
-    return getattr(model, field.name)
-
-
 def model_dict(shape: str, model: Any, version: str = LATEST_VERSION) -> dict[str, Any]:
     """The JSON object of a typed element or result (described by ``shape``) as ``version``'s
     results write it."""
-    return write(SHAPES[shape], model, attribute, version)
+    return write(SHAPES[shape], model, None, version)
 
 
 def _basic(shape_name: str, model: _E, version: str) -> _E:

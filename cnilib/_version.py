@@ -103,7 +103,10 @@ def family(version: str) -> str:
 
 def carries_ip_version(version: str) -> bool:
     """True for the versions whose ``ips`` entries carry ``version`` ("4"/"6"): 0.3.0 to 0.4.0."""
-    return family(version) == "0.4.0"
+    return version in _CARRY_IP_VERSION
+
+
+_CARRY_IP_VERSION = frozenset(v for v in SUPPORTED_VERSIONS if family(v) == "0.4.0")
 
 
 def highest_version(candidates: Iterable[str]) -> str | None:

@@ -72,11 +72,13 @@ class Field:
 class Shape:
     """An element: its fields in the order Go writes them."""
 
-    __slots__ = ("fields", "name")
+    __slots__ = ("fields", "name", "steps")
 
     def __init__(self, name: str, fields: tuple[Field, ...]) -> None:
         self.name = name
         self.fields = fields
+        # What the writer reads of each field, unpacked once (it runs for every result written).
+        self.steps = tuple((f, f.name, f.key, f.element, f.many, f.omit, f.only, f.fill) for f in fields)
 
     def field(self, name: str) -> Field:
         """The field whose attribute is ``name``."""
@@ -188,30 +190,36 @@ def since_in(shape: Shape, version: str) -> tuple[Field, ...]:
     return tuple(f for f in shape.fields if version_at_least(version, f.since))
 
 
-def write(shape: Shape, source: Any, read: Reader, version: str) -> dict[str, Any]:
+def write(shape: Shape, source: Any, read: Reader | None, version: str) -> dict[str, Any]:
     """The JSON object of an element of ``version``'s results, as Go writes it: each field of
-    ``shape`` that ``read`` finds in ``source``, in order, empty ones left out as ``omit`` says."""
+    ``shape`` that ``read`` finds in ``source`` (``None``: a typed model's attribute), in order,
+    empty ones left out as ``omit`` says."""
     out: dict[str, Any] = {}
     filled: list[tuple[str, Callable[[dict[str, Any]], Any]]] = []
-    for f in shape.fields:
-        value = read(f, source)  # (read, and so checked, even where it is not written)
-        if f.only is not None and not f.only(version):
-            continue
-        if f.element is not None and value is not None:
-            sub = SHAPES[f.element]
+    for f, name, key, element, many, omit, only, fill in shape.steps:
+        value = getattr(source, name) if read is None else read(f, source)
+        if only is not None and not only(version):
+            continue  # (read, and so checked, even where it is not written)
+        if value is None:
+            if element is not None and omit == NEVER:
+                value = {}  # (an element that may be absent has only omittable fields: it writes {})
+            elif fill is not None:
+                filled.append((key, fill))  # its place in the order, filled once the rest is written
+            elif omit != NEVER:
+                continue
+        elif element is not None:
+            sub = SHAPES[element]
             value = (
-                [write(sub, v, read, version) for v in value] if f.many else write(sub, value, read, version)
+                [write(sub, v, read, version) for v in value] if many else write(sub, value, read, version)
             )
-        elif f.element is not None and f.omit == NEVER:
-            value = {}  # (an element that may be absent has only omittable fields: it writes {})
-        elif f.many and value is not None:
+        elif many:
             value = list(value)
-        if f.fill is not None and not value:
-            filled.append((f.key, f.fill))
-            value = None  # its place in the order, filled once the rest is written
-        elif f.omit != NEVER and (value is None or (f.omit == EMPTY and not value)):
-            continue
-        out[f.key] = value
+        if not value and omit == EMPTY and value is not None:
+            if fill is None:
+                continue
+            filled.append((key, fill))
+            value = None
+        out[key] = value
     for key, fill in filled:
         out[key] = fill(out)
     return out
