@@ -155,16 +155,16 @@ class _CurrentResult(Result):
     routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
     dns: DNS = attrs.field(factory=DNS)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The spec's JSON object (``ips`` entries with ``version`` in 0.3.x/0.4.0)."""
-        return model_dict(self._SHAPE, self, self.cni_version)
-
 
 @attrs.frozen
 class Result040(_CurrentResult):
     """A 0.3.0, 0.3.1 or 0.4.0 result (``ips`` entries carry ``version``)."""
 
     FAMILY: ClassVar[str] = "0.4.0"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec's JSON object (``ips`` entries with ``version``)."""
+        return model_dict(self._SHAPE, self, self.cni_version)
 
     def _after_structure(self, _doc: Mapping[str, Any]) -> Result040:
         # 0.3.x/0.4.0 entries carry "version"; some plugins (loopback) omit it: derive it.
@@ -182,6 +182,10 @@ class Result100(_CurrentResult):
     """A 1.0.0 or 1.1.0 result."""
 
     FAMILY: ClassVar[str] = "1.0.0"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec's JSON object."""
+        return model_dict(self._SHAPE, self, self.cni_version)
 
 
 AnyResult: TypeAlias = Result020 | Result040 | Result100

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from ._reports import PluginRun, RetryPolicy
     from ._values import Values
 
-    #: The results of the planner's values (the typed models unless other values are given).
+    #: The results of the planner's values (a bare ``Planner`` is the library's: the typed models').
     R = TypeVar("R", bound=ResultDoc, default=AnyResult)
 
 

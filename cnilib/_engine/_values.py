@@ -1,11 +1,12 @@
 """The values the plans pass around, made and read in one place.
 
-Only the typed path loads this module (the plans take ``TypedValues`` unless given values).
+Only the typed path loads this module (the library's front ends give the planner ``TypedValues``).
 
 A plan never builds a request, decodes an outcome or creates a cache entry itself: it asks its
 :class:`Values`. :class:`TypedValues` (the library's path) answers with the typed models; the
-command line's fast path (``cnilib._lean``) answers with plain, validated JSON values that quack
-the same, so that one set of plans serves both without importing attrs on the fast path.
+command line's fast path (``cnilib._lean``) answers with plain, validated JSON values of the same
+shapes (:mod:`cnilib._spec._seam`), so that one set of plans serves both without importing attrs
+on the fast path, and mypy checks both families against :class:`Values`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 from typing import TYPE_CHECKING, Protocol, TypeGuard, TypeVar
 
 from .._cache._entry import CacheEntry
-from .._cache._format import CACHE_KIND, INTENT_KIND
+from .._cache._format import CACHE_KIND, INTENT_KIND, entry_fields
 from .._lean._results import cached_result
 from .._models import RuntimeConfig
 from .._protocol import ExecOutcome, ExecRequest, decode_outcome
@@ -131,17 +132,8 @@ class TypedValues:
     def entry(
         self, conflist: ConfList, rt: Runtime, result: AnyResult | None, *, intent: bool = False
     ) -> CacheEntry:
-        return CacheEntry(
-            network_name=conflist.name,
-            container_id=rt.container_id,
-            ifname=rt.ifname,
-            config=conflist.bytes,
-            netns=rt.netns,
-            cni_args=rt.args,
-            capability_args=rt.capability_args,
-            result=None if result is None else result.to_dict(),
-            kind=INTENT_KIND if intent else CACHE_KIND,
-        )
+        raw = None if result is None else result.to_dict()
+        return CacheEntry(**entry_fields(conflist, rt, raw, INTENT_KIND if intent else CACHE_KIND))
 
     def is_result(self, value: object) -> TypeGuard[AnyResult]:
         return isinstance(value, Result)

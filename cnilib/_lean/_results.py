@@ -1,5 +1,6 @@
-"""Results as validated JSON: the typed model's rules (strict scalars, address checks, Go's field
-order and omitempty), applied to a decoded object without building the model.
+"""Results as validated JSON: the element descriptions the typed model follows
+(:mod:`cnilib._spec._shapes`: keys, Go's field order and omitempty, the strict checks), applied to
+a decoded object without building the model.
 
 :func:`lean_result` answers exactly what ``parse_result(obj).to_dict()`` would, or None when it is
 not sure (a 0.1.0/0.2.0 result, a value the typed model would reject or read differently): the

@@ -1,6 +1,6 @@
-"""The fast path's values: plain slotted classes with the attributes the plans, the drivers, the
-executor and the store read on the typed ones, and :class:`LeanValues`, the plans' values made
-of them (see ``cnilib._engine._values``).
+"""The fast path's values: plain slotted classes of the shapes the typed ones have
+(:mod:`cnilib._spec._seam`: what the plans, the drivers, the executor and the store read), and
+:class:`LeanValues`, the plans' values made of them (see ``cnilib._engine._values``).
 
 Where a value is one the fast path cannot judge exactly (a 0.2.0 result, a cached result in
 another version), :class:`LeanValues` asks the typed model for that one step: the answer (or the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Mapping
 
-from .._cache._format import CACHE_KIND, INTENT_KIND, entry_bytes
+from .._cache._format import CACHE_KIND, INTENT_KIND, entry_bytes, entry_fields
 from .._validate import cni_args_text, validate_runtime
 from .._version import Verb
 from .._wire import add_output, failure_of, outcome_context, request_fields
@@ -314,17 +314,8 @@ class LeanValues:
     def entry(
         self, conflist: ConfList, rt: Runtime, result: LeanAnswer | None, *, intent: bool = False
     ) -> LeanEntry:
-        return LeanEntry(
-            conflist.name,
-            rt.container_id,
-            rt.ifname,
-            conflist.bytes,
-            rt.netns,
-            rt.args,
-            rt.capability_args,
-            None if result is None else result.to_dict(),
-            INTENT_KIND if intent else CACHE_KIND,
-        )
+        raw = None if result is None else result.to_dict()
+        return LeanEntry(**entry_fields(conflist, rt, raw, INTENT_KIND if intent else CACHE_KIND))
 
     def is_result(self, value: object) -> TypeGuard[LeanAnswer]:
         return isinstance(value, LeanResult) or _is_typed_result(value)
