@@ -22,7 +22,7 @@ from .._errors import (
     VersionError,
 )
 from .._exec._discovery import check_plugin_name, find_plugin
-from .._spec._seam import Family
+from .._spec import Family
 from .._validate import validate_network_name
 from .._version import Verb, normalize_version, version_at_least
 from ._effects import (

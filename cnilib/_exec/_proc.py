@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from .._spec._seam import Family
+from .._spec import Family
 from ._discovery import find_plugin
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)

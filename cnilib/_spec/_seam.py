@@ -5,30 +5,11 @@ Structural protocols, for the type checker only (nothing here exists at run time
 path imports no ``typing``): the plans and their values (``cnilib._engine._values.Values``) are
 typed with them, and mypy checks that each family satisfies them. Attributes are read-only
 properties, so that frozen attrs classes and plain slotted classes both fit.
-
-:class:`Family` is the one name that exists at run time: a base that is ``typing.Generic`` to
-the type checker and an empty class otherwise, for the classes that a family parameterizes
-(the planner by its results, the runner by its outcomes).
 """
 
 from __future__ import annotations
 
-__all__ = ["Family"]
-
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
-if TYPE_CHECKING:
-    from typing import Generic as Family
-else:
-
-    class Family:
-        """``typing.Generic`` for the type checker; subscripting it gives this empty base."""
-
-        __slots__ = ()
-
-        def __class_getitem__(cls, _: object) -> type:
-            return cls
-
-
 if TYPE_CHECKING:
     import builtins
     from collections.abc import Mapping, Sequence
