@@ -12,7 +12,6 @@ from typing import Any
 import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from cnilib import (
     DNS,
@@ -31,7 +30,7 @@ from cnilib import (
 from cnilib._codec import structure
 from cnilib._lean._results import lean_result_of
 from cnilib._lean._values import LeanOutcome
-from cnilib._spec._shapes import NONE, SHAPES, Field, since_in
+from cnilib._spec._shapes import NONE, SHAPES, Field, optional_int, since_in
 from cnilib._version import carries_ip_version, family
 from cnilib.testing import _st_results
 from cnilib.testing import strategies as cst
@@ -90,9 +89,7 @@ def test_the_fast_paths_outcome_has_the_fields_and_defaults_of_exec_outcome() ->
 # -- one edit: a key a later spec might add to interfaces ------------------------------------------
 
 #: Read as ``mtu`` is (an optional integer, omitted when absent), written last.
-_QUEUES = Field(
-    "vhost_queues", "vhostQueues", check=SHAPES["interface"].field("mtu").check, omit=NONE, since="1.1.0"
-)
+_QUEUES = Field("vhost_queues", "vhostQueues", check=optional_int, omit=NONE, since="1.1.0")
 
 
 @attrs.frozen
@@ -113,17 +110,15 @@ class _FutureResult(Result100):
 
 @contextlib.contextmanager
 def _described_with_queues() -> Iterator[None]:
-    """The interface description with the new key; the strategies told what to draw for it."""
+    """The interface description with the new key (and the typed model that holds it)."""
     saved = SHAPES["interface"]
     SHAPES["interface"] = saved.extended(_QUEUES)
-    _st_results._FIELDS["interface", "vhost_queues"] = lambda _: st.none() | st.integers(1, 64)
     _st_results._CLASSES["interface"] = _FutureInterface
     _st_results._interfaces.cache_clear()
     try:
         yield
     finally:
         SHAPES["interface"] = saved
-        del _st_results._FIELDS["interface", "vhost_queues"]
         _st_results._CLASSES["interface"] = Interface
         _st_results._interfaces.cache_clear()
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     #: checked, None when absent; for an element field, the sources of its element(s).
     Reader: TypeAlias = Callable[["Field", Any], Any]
 
-__all__ = ["SHAPES", "Field", "Shape", "ip_family", "since_in", "write"]
+__all__ = ["SHAPES", "Field", "Shape", "ip_family", "optional_int", "since_in", "write"]
 
 #: When a key is left out of the JSON: never (required in the input too, unless ``default``
 #: says what an absent one is), when None, or when empty (None, "", [], {}) as Go's omitempty.
@@ -97,7 +97,8 @@ def ip_family(address: str) -> str:
     return "6" if ":" in address else "4"
 
 
-def _opt_int(value: Any) -> int | None:
+def optional_int(value: Any) -> int | None:
+    """An integer field where ``null`` means absent."""
     return None if value is None else _strict_int(value)
 
 
@@ -117,7 +118,7 @@ ROUTE = Shape(
     (
         Field("dst", check=check_cidr, omit=NEVER),
         Field("gw", check=check_ip),
-        *(Field(name, check=_opt_int, omit=NONE, since=_SPEC_11) for name in _ROUTE_11),
+        *(Field(name, check=optional_int, omit=NONE, since=_SPEC_11) for name in _ROUTE_11),
     ),
 )
 DNS = Shape(
@@ -134,7 +135,7 @@ INTERFACE = Shape(
     (
         Field("name", check=_strict_str, omit=NEVER),
         Field("mac", check=optional_str),
-        Field("mtu", check=_opt_int, omit=NONE, since=_SPEC_11),
+        Field("mtu", check=optional_int, omit=NONE, since=_SPEC_11),
         Field("sandbox", check=optional_str),
         Field("socket_path", "socketPath", check=optional_str, since=_SPEC_11),
         Field("pci_id", "pciID", check=optional_str, since=_SPEC_11),
@@ -145,7 +146,7 @@ IP = Shape(
     (
         # Read (and checked) in every version; written in 0.3.x/0.4.0, derived when absent.
         Field("version", check=_opt_str, since="0.3.0", only=carries_ip_version, fill=_written_family),
-        Field("interface", check=_opt_int, omit=NONE),
+        Field("interface", check=optional_int, omit=NONE),
         Field("address", check=check_cidr, omit=NEVER),
         Field("gateway", check=check_ip),
     ),

@@ -19,7 +19,8 @@ from cnilib import (
     Result100,
     Route,
 )
-from cnilib._spec._shapes import SHAPES, since_in
+from cnilib._scalars import check_cidr, check_ip, optional_str
+from cnilib._spec._shapes import SHAPES, Field, optional_int, since_in
 from cnilib._version import LATEST_VERSION, carries_ip_version
 from cnilib._version import family as shape_of
 
@@ -43,12 +44,11 @@ from ._st_values import (
 )
 
 # What each field of the element descriptions (cnilib._spec._shapes) is drawn from, given the
-# address family (4, 6) its element is of: a field added to a description needs a line here.
+# address family (4, 6) its element is of; a field not named here is drawn by its check.
 _Draw = Callable[[Literal[4, 6]], st.SearchStrategy[Any]]
 _U32 = _optional(st.integers(0, 2**32 - 1))
 _FIELDS: dict[tuple[str, str], _Draw] = {
     ("route", "dst"): _route_dsts,
-    ("route", "gw"): lambda fam: _optional(_ips(fam)),
     ("route", "mtu"): lambda _: _MTUS,
     ("route", "advmss"): lambda _: _optional(st.integers(0, 65535)),
     ("route", "priority"): lambda _: _U32,
@@ -60,10 +60,12 @@ _FIELDS: dict[tuple[str, str], _Draw] = {
     ("interface", "sandbox"): lambda _: _optional(_SANDBOXES),
     ("interface", "socket_path"): lambda _: _optional(_SOCKETS),
     ("interface", "pci_id"): lambda _: _optional(_PCI_IDS),
-    ("ip", "address"): _cidrs,
-    ("ip", "gateway"): lambda fam: _optional(_ips(fam)),
-    ("ip020", "ip"): _cidrs,
-    ("ip020", "gateway"): lambda fam: _optional(_ips(fam)),
+}
+_BY_CHECK: dict[Callable[[Any], Any], _Draw] = {
+    check_cidr: _cidrs,
+    check_ip: lambda fam: _optional(_ips(fam)),
+    optional_int: lambda _: _optional(st.integers(0, 2**31 - 1)),
+    optional_str: lambda _: _optional(_words(_LOWER, _LOWER + "0123456789-", 12)),
 }
 _CLASSES: dict[str, type[Any]] = {
     "route": Route,
@@ -80,8 +82,14 @@ def _element(
     (``drawn``: the strategies of fields that depend on more than the family)."""
     given = drawn or {}
     fields = since_in(SHAPES[name], version)
-    strategies = {f.name: given[f.name] if f.name in given else _FIELDS[name, f.name](fam) for f in fields}
+    strategies = {f.name: given[f.name] if f.name in given else _draw(name, f, fam) for f in fields}
     return st.builds(_CLASSES[name], **strategies)
+
+
+def _draw(shape: str, field: Field, fam: Literal[4, 6]) -> st.SearchStrategy[Any]:
+    assert field.check is not None  # (elements are drawn by the caller)
+    named = _FIELDS.get((shape, field.name))
+    return named(fam) if named is not None else _BY_CHECK[field.check](fam)
 
 
 @functools.cache
