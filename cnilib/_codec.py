@@ -1,8 +1,10 @@
 """The codec: every CNI document's JSON goes through here, in both directions.
 
-A leaf of the import graph (it imports only errors, identifier checks and the JSON text decoder): the
-model modules describe their JSON in attrs field metadata (:func:`json_field`) and this module turns
-that description into cattrs hooks the first time a class is structured. There is ONE converter
+A leaf of the import graph (it imports only errors, identifier checks, the JSON text decoder and the
+element descriptions): the configuration models describe their JSON in attrs field metadata
+(:func:`json_field`), a result's elements in :mod:`cnilib._spec._shapes` (the class's ``_SHAPE``
+names its description), and this module turns either into cattrs hooks the first time a class is
+structured. There is ONE converter
 (:data:`CONVERTER`) for plugin configs, configuration lists, results, VERSION replies and error
 objects; each model writes its own JSON (``to_dict``, in the Go types' field order) and the converter
 unstructures through it. Text is decoded by :func:`decode_json` (see :mod:`cnilib._jsontext`).
@@ -25,6 +27,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from ._errors import ConfigError
 from ._jsontext import decode_json, decode_object, json_type
 from ._scalars import _strict_bool, _strict_int, _strict_str, check_cidr, check_ip, optional_str
+from ._spec._shapes import SHAPES
 from ._validate import MAX_DEPTH
 
 __all__ = [
@@ -67,10 +70,22 @@ def json_field(
     return {_META: _FieldSpec(key, check, omit)}
 
 
+def _spec_of(cl: type, field: attrs.Attribute[Any]) -> _FieldSpec | None:
+    spec: _FieldSpec | None = field.metadata.get(_META)
+    shape = getattr(cl, "_SHAPE", None)
+    if spec is not None or shape is None:
+        return spec
+    described = SHAPES[shape].field(field.name)
+    # Arrays and nested elements keep cattrs' hooks: their errors name the bad index.
+    nested = described.many or described.element is not None
+    key = described.key if described.key != field.name else None
+    return _FieldSpec(key, None if nested else described.check, False)
+
+
 def _key_of(cl: type, name: str) -> str:
     for field in attrs.fields(cl):
         if field.name == name:
-            spec = field.metadata.get(_META)
+            spec = _spec_of(cl, field)
             return spec.key if spec is not None and spec.key else name
     return name  # pragma: no cover - cattrs only names fields of the class
 
@@ -219,7 +234,7 @@ def _is_mapping(tp: Any) -> bool:
 def _class_hook(conv: CNIConverter, cl: type) -> Callable[[Any, Any], Any]:
     overrides: dict[str, Any] = {}
     for field in attrs.fields(cl):
-        spec = field.metadata.get(_META)
+        spec = _spec_of(cl, field)
         if spec is None:
             continue
         kwargs: dict[str, Any] = {"omit": True} if spec.omit else {}

@@ -1,21 +1,40 @@
 """The parts of a result: routes, DNS settings, interfaces and addresses (every shape uses them).
 
-Each writes its JSON the way the Go type's tags do (field order, omitempty) in ``to_dict``, and
-describes how it is read in attrs field metadata for the codec.
+Their JSON (keys, Go's field order, omitempty, the check each value gets) is described once in
+:mod:`cnilib._spec._shapes`: the codec parses by it and ``to_dict`` writes by it. Each class holds
+one attribute per field of its description (``_SHAPE`` names it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
-from ._codec import check_cidr, check_ip, json_field, optional_str
+from ._spec._shapes import SHAPES, since_in, write
+from ._version import LATEST_VERSION
 
 __all__ = ["DNS", "IPConfig", "IPConfig020", "Interface", "Route"]
 
-_OPTIONAL = json_field(check=optional_str)
+_E = TypeVar("_E", "Route", "Interface")
+#: The newest version whose ``ips`` entries carry ``version``: how ``IPConfig.to_dict`` writes one.
+_WITH_IP_VERSION = "0.4.0"
+
+
+def model_dict(shape: str, model: Any, version: str = LATEST_VERSION) -> dict[str, Any]:
+    """The JSON object of a typed element or result (described by ``shape``) as ``version``'s
+    results write it."""
+    return write(SHAPES[shape], model, None, version)
+
+
+def _basic(shape_name: str, model: _E, version: str) -> _E:
+    # The model without the fields ``version`` does not have (back to their default, None).
+    shape = SHAPES[shape_name]
+    kept = since_in(shape, version)
+    if all(getattr(model, f.name) is None for f in shape.fields if f not in kept):
+        return model
+    return type(model)(**{f.name: getattr(model, f.name) for f in kept})
 
 
 def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
@@ -30,8 +49,10 @@ def _routes(value: Iterable[Route]) -> tuple[Route, ...]:
 class Route:
     """A route: destination CIDR and optional gateway; the other fields are spec 1.1 additions."""
 
-    dst: str = attrs.field(metadata=json_field(check=check_cidr))
-    gw: str | None = attrs.field(default=None, metadata=json_field(check=check_ip))
+    _SHAPE = "route"
+
+    dst: str
+    gw: str | None = None
     mtu: int | None = None
     advmss: int | None = None
     priority: int | None = None
@@ -45,84 +66,52 @@ class Route:
 
     def basic(self) -> Route:
         """The route reduced to ``dst`` and ``gw`` (what 0.1.0/0.2.0 can express)."""
-        if (
-            self.mtu is None
-            and self.advmss is None
-            and self.priority is None
-            and (self.table is None and self.scope is None)
-        ):
-            return self
-        return Route(dst=self.dst, gw=self.gw)
+        return _basic(self._SHAPE, self, "0.2.0")
 
     def to_dict(self) -> dict[str, Any]:
         """The spec's JSON object."""
-        out: dict[str, Any] = {"dst": self.dst}
-        if self.gw:
-            out["gw"] = self.gw
-        for key in ("mtu", "advmss", "priority", "table", "scope"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
-        return out
+        return model_dict(self._SHAPE, self)
 
 
 @attrs.frozen
 class DNS:
     """DNS settings of a result or a plugin configuration."""
 
+    _SHAPE = "dns"
+
     nameservers: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
-    domain: str | None = attrs.field(default=None, metadata=_OPTIONAL)
+    domain: str | None = None
     search: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     options: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
 
     def __bool__(self) -> bool:
-        return bool(self.nameservers or self.domain or self.search or self.options)
+        return any(getattr(self, f.name) for f in SHAPES[self._SHAPE].fields)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec's JSON object (empty fields omitted)."""
-        out: dict[str, Any] = {}
-        if self.nameservers:
-            out["nameservers"] = list(self.nameservers)
-        if self.domain:
-            out["domain"] = self.domain
-        if self.search:
-            out["search"] = list(self.search)
-        if self.options:
-            out["options"] = list(self.options)
-        return out
+        return model_dict(self._SHAPE, self)
 
 
 @attrs.frozen
 class Interface:
     """An interface created by a plugin (0.3.0+). ``sandbox`` is the netns path for container-side ones."""
 
+    _SHAPE = "interface"
+
     name: str
-    mac: str | None = attrs.field(default=None, metadata=_OPTIONAL)
+    mac: str | None = None
     mtu: int | None = None
-    sandbox: str | None = attrs.field(default=None, metadata=_OPTIONAL)
-    socket_path: str | None = attrs.field(default=None, metadata=json_field("socketPath", check=optional_str))
-    pci_id: str | None = attrs.field(default=None, metadata=json_field("pciID", check=optional_str))
+    sandbox: str | None = None
+    socket_path: str | None = None
+    pci_id: str | None = None
 
     def basic(self) -> Interface:
         """The interface without the 1.1-only fields (what 0.3.x/0.4.0 can express)."""
-        if self.mtu is None and self.socket_path is None and self.pci_id is None:
-            return self
-        return Interface(name=self.name, mac=self.mac, sandbox=self.sandbox)
+        return _basic(self._SHAPE, self, "0.4.0")
 
     def to_dict(self) -> dict[str, Any]:
         """The spec's JSON object."""
-        out: dict[str, Any] = {"name": self.name}
-        if self.mac:
-            out["mac"] = self.mac
-        if self.mtu is not None:
-            out["mtu"] = self.mtu
-        if self.sandbox:
-            out["sandbox"] = self.sandbox
-        if self.socket_path:
-            out["socketPath"] = self.socket_path
-        if self.pci_id:
-            out["pciID"] = self.pci_id
-        return out
+        return model_dict(self._SHAPE, self)
 
 
 @attrs.frozen
@@ -132,8 +121,10 @@ class IPConfig:
     ``version`` ("4" or "6") exists only in 0.3.x/0.4.0 results; it is derived from the address when absent.
     """
 
-    address: str = attrs.field(metadata=json_field(check=check_cidr))
-    gateway: str | None = attrs.field(default=None, metadata=json_field(check=check_ip))
+    _SHAPE = "ip"
+
+    address: str
+    gateway: str | None = None
     interface: int | None = None
     version: str | None = None
 
@@ -144,30 +135,19 @@ class IPConfig:
 
     def to_dict(self, *, with_version: bool = False) -> dict[str, Any]:
         """The spec's JSON object; ``with_version`` writes the 0.3.x/0.4.0 ``version`` key first."""
-        out: dict[str, Any] = {}
-        if with_version:
-            out["version"] = self.version or ("6" if self.is_ipv6 else "4")
-        if self.interface is not None:
-            out["interface"] = self.interface
-        out["address"] = self.address
-        if self.gateway:
-            out["gateway"] = self.gateway
-        return out
+        return model_dict(self._SHAPE, self, _WITH_IP_VERSION if with_version else LATEST_VERSION)
 
 
 @attrs.frozen
 class IPConfig020:
     """The ``ip4``/``ip6`` block of a 0.1.0/0.2.0 result."""
 
-    ip: str = attrs.field(metadata=json_field(check=check_cidr))
-    gateway: str | None = attrs.field(default=None, metadata=json_field(check=check_ip))
+    _SHAPE = "ip020"
+
+    ip: str
+    gateway: str | None = None
     routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec's JSON object."""
-        out: dict[str, Any] = {"ip": self.ip}
-        if self.gateway:
-            out["gateway"] = self.gateway
-        if self.routes:
-            out["routes"] = [r.to_dict() for r in self.routes]
-        return out
+        return model_dict(self._SHAPE, self)

@@ -18,17 +18,8 @@ from ._codec import decode_object, json_field, json_type, structure
 from ._confdir import read_config
 from ._elements import DNS
 from ._errors import ConfigError
-from ._model_fields import (
-    _capabilities,
-    _go_bool,
-    _ipam,
-    _name_or_none,
-    _network_name,
-    _object,
-    _plugin_type,
-    _version_list,
-    _version_string,
-)
+from ._model_fields import _go_bool, _network_name, _version_list, _version_string
+from ._spec._plugin import PLUGIN_CHECKS
 from ._validate import cni_args_text, validate_path, validate_runtime
 from ._version import SUPPORTED_VERSIONS, parse_version
 
@@ -52,28 +43,30 @@ def load_json_object(data: bytes | str, *, what: str, source: str | None = None)
 
 
 # The field checks: each parses one raw JSON value or raises (a ConfigError path is relative to it).
-_OBJECT = json_field(check=_object)
 _NOT_READ = json_field(omit=True)
+
+
+def _plugin_key(key: str) -> dict[str, Any]:
+    # A plugin key and its check, as the command line's loader checks it too.
+    return json_field(key, check=PLUGIN_CHECKS[key])
 
 
 @attrs.frozen(eq=True)
 class PluginConfig:
     """One plugin's configuration: the typed fields cnilib reads plus ``raw``, everything as written."""
 
-    type: str = attrs.field(metadata=json_field(check=_plugin_type))
+    type: str = attrs.field(metadata=_plugin_key("type"))
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, metadata=_NOT_READ)
-    name: str | None = attrs.field(default=None, metadata=json_field(check=_name_or_none))
-    cni_version: str = attrs.field(default="", metadata=json_field("cniVersion", check=_version_string))
-    capabilities: Mapping[str, bool] = attrs.field(factory=dict, metadata=json_field(check=_capabilities))
-    ipam: Mapping[str, Any] | None = attrs.field(default=None, metadata=json_field(check=_ipam))
+    name: str | None = attrs.field(default=None, metadata=_plugin_key("name"))
+    cni_version: str = attrs.field(default="", metadata=_plugin_key("cniVersion"))
+    capabilities: Mapping[str, bool] = attrs.field(factory=dict, metadata=_plugin_key("capabilities"))
+    ipam: Mapping[str, Any] | None = attrs.field(default=None, metadata=_plugin_key("ipam"))
     dns: DNS | None = None
-    args: Mapping[str, Any] | None = attrs.field(default=None, metadata=_OBJECT)
+    args: Mapping[str, Any] | None = attrs.field(default=None, metadata=_plugin_key("args"))
     runtime_config: Mapping[str, Any] | None = attrs.field(
-        default=None, metadata=json_field("runtimeConfig", check=_object)
+        default=None, metadata=_plugin_key("runtimeConfig")
     )
-    prev_result: Mapping[str, Any] | None = attrs.field(
-        default=None, metadata=json_field("prevResult", check=_object)
-    )
+    prev_result: Mapping[str, Any] | None = attrs.field(default=None, metadata=_plugin_key("prevResult"))
 
     def _after_structure(self, doc: Mapping[str, Any]) -> PluginConfig:
         return attrs.evolve(self, raw=dict(doc))

@@ -9,7 +9,7 @@ Nothing here starts a process or reads ``os.environ``: executors (``_exec``) do 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -28,6 +28,9 @@ from ._wire import (
     request_fields,
     stdin_object,
 )
+
+if TYPE_CHECKING:
+    from ._spec._seam import Outcome, Request
 
 __all__ = [
     "ExecOutcome",
@@ -189,7 +192,7 @@ def build_version_request(plugin: str, *, search_path: Sequence[str]) -> ExecReq
     )
 
 
-def decode_outcome(request: ExecRequest, outcome: ExecOutcome) -> AnyResult | VersionInfo | None:
+def decode_outcome(request: Request, outcome: Outcome) -> AnyResult | VersionInfo | None:
     """Interpret a finished run: the ADD result, the VERSION info, ``None`` for other verbs, or raise.
 
     Raises :class:`~cnilib.PluginTimeoutError`, :class:`~cnilib.PluginError` (the plugin printed a CNI
@@ -206,7 +209,7 @@ def decode_outcome(request: ExecRequest, outcome: ExecOutcome) -> AnyResult | Ve
     return None
 
 
-def decode_add(request: ExecRequest, outcome: ExecOutcome, ctx: dict[str, Any]) -> AnyResult | None:
+def decode_add(request: Request, outcome: Outcome, ctx: dict[str, Any]) -> AnyResult | None:
     """A successful ADD's result (None for ``null``), or :class:`~cnilib.ExecError` for an invalid one."""
     out = add_output(outcome, ctx)
     if out is None:
@@ -217,7 +220,7 @@ def decode_add(request: ExecRequest, outcome: ExecOutcome, ctx: dict[str, Any]) 
         raise ExecError(f"printed an invalid result: {exc}", **ctx) from None
 
 
-def _decode_version(outcome: ExecOutcome, ctx: dict[str, Any]) -> VersionInfo:
+def _decode_version(outcome: Outcome, ctx: dict[str, Any]) -> VersionInfo:
     try:
         obj = decode_json(outcome.stdout, what="version info", error=ConfigError)
     except ConfigError as exc:

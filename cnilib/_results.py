@@ -17,10 +17,11 @@ from typing import Any, ClassVar, TypeAlias
 
 import attrs
 
-from ._codec import decode_json, json_field, json_type, structure
-from ._elements import DNS, Interface, IPConfig, IPConfig020, Route
+from ._codec import decode_json, json_type, structure
+from ._elements import DNS, Interface, IPConfig, IPConfig020, Route, model_dict
 from ._errors import ResultError, VersionError
-from ._version import SUPPORTED_VERSIONS, family
+from ._spec._shapes import ip_family
+from ._version import FALLBACK_VERSION, SUPPORTED_VERSIONS, family
 
 __all__ = [
     "DNS",
@@ -49,9 +50,6 @@ def _ips(value: Iterable[IPConfig]) -> tuple[IPConfig, ...]:
 
 def _interfaces(value: Iterable[Interface]) -> tuple[Interface, ...]:
     return tuple(value)
-
-
-_CNI_VERSION = json_field("cniVersion")
 
 
 class Result:
@@ -114,8 +112,9 @@ class Result020(Result):
     """A 0.1.0 or 0.2.0 result."""
 
     FAMILY: ClassVar[str] = "0.2.0"
+    _SHAPE: ClassVar[str] = "result020"
 
-    cni_version: str = attrs.field(metadata=_CNI_VERSION)
+    cni_version: str
     ip4: IPConfig020 | None = None
     ip6: IPConfig020 | None = None
     dns: DNS = attrs.field(factory=DNS)
@@ -141,35 +140,20 @@ class Result020(Result):
 
     def to_dict(self) -> dict[str, Any]:
         """The spec's JSON object."""
-        out: dict[str, Any] = {"cniVersion": self.cni_version}
-        if self.ip4 is not None:
-            out["ip4"] = self.ip4.to_dict()
-        if self.ip6 is not None:
-            out["ip6"] = self.ip6.to_dict()
-        out["dns"] = self.dns.to_dict()
-        return out
+        return model_dict(self._SHAPE, self, self.cni_version)
 
 
 @attrs.frozen
 class _CurrentResult(Result):
     """The fields shared by the 0.3.0+ shapes (``interfaces``, ``ips``, ``routes``, ``dns``)."""
 
-    cni_version: str = attrs.field(metadata=_CNI_VERSION)
+    _SHAPE: ClassVar[str] = "result"
+
+    cni_version: str
     interfaces: tuple[Interface, ...] = attrs.field(default=(), converter=_interfaces)
     ips: tuple[IPConfig, ...] = attrs.field(default=(), converter=_ips)
     routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
     dns: DNS = attrs.field(factory=DNS)
-
-    def _dump(self, with_version: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {"cniVersion": self.cni_version}
-        if self.interfaces:
-            out["interfaces"] = [i.to_dict() for i in self.interfaces]
-        if self.ips:
-            out["ips"] = [ip.to_dict(with_version=with_version) for ip in self.ips]
-        if self.routes:
-            out["routes"] = [r.to_dict() for r in self.routes]
-        out["dns"] = self.dns.to_dict()
-        return out
 
 
 @attrs.frozen
@@ -180,14 +164,14 @@ class Result040(_CurrentResult):
 
     def to_dict(self) -> dict[str, Any]:
         """The spec's JSON object (``ips`` entries with ``version``)."""
-        return self._dump(True)
+        return model_dict(self._SHAPE, self, self.cni_version)
 
     def _after_structure(self, _doc: Mapping[str, Any]) -> Result040:
         # 0.3.x/0.4.0 entries carry "version"; some plugins (loopback) omit it: derive it.
         if all(ip.version is not None for ip in self.ips):
             return self
         ips = tuple(
-            ip if ip.version is not None else attrs.evolve(ip, version="6" if ip.is_ipv6 else "4")
+            ip if ip.version is not None else attrs.evolve(ip, version=ip_family(ip.address))
             for ip in self.ips
         )
         return attrs.evolve(self, ips=ips)
@@ -201,7 +185,7 @@ class Result100(_CurrentResult):
 
     def to_dict(self) -> dict[str, Any]:
         """The spec's JSON object."""
-        return self._dump(False)
+        return model_dict(self._SHAPE, self, self.cni_version)
 
 
 AnyResult: TypeAlias = Result020 | Result040 | Result100
@@ -222,7 +206,7 @@ def parse_result(data: bytes | str | Mapping[str, Any], *, version: str | None =
     obj = _load_json_object(data, what="result")
     raw_version = obj.get("cniVersion")
     if raw_version is None or raw_version == "":
-        raw_version = version or "0.1.0"
+        raw_version = version or FALLBACK_VERSION
         obj = {**obj, "cniVersion": raw_version}
     if not isinstance(raw_version, str):
         raise ResultError("cniVersion must be a string", path="$.cniVersion")
@@ -280,7 +264,7 @@ def _convert_result(res: Result, version: str) -> AnyResult:
             return Result040(
                 cni_version=version,
                 interfaces=[iface.basic() for iface in res.interfaces],
-                ips=[attrs.evolve(ip, version="6" if ip.is_ipv6 else "4") for ip in res.ips],
+                ips=[attrs.evolve(ip, version=ip_family(ip.address)) for ip in res.ips],
                 routes=res.routes,
                 dns=res.dns,
             )

@@ -9,10 +9,12 @@ from collections.abc import Iterable
 from ._errors import VersionError
 
 __all__ = [
+    "FALLBACK_VERSION",
     "LATEST_VERSION",
     "SUPPORTED_VERSIONS",
     "VERB_MIN_VERSION",
     "Verb",
+    "carries_ip_version",
     "check_verb_supported",
     "family",
     "highest_version",
@@ -33,6 +35,8 @@ SUPPORTED_VERSIONS: tuple[str, ...] = (
 )
 #: The newest spec version; sent with VERSION requests.
 LATEST_VERSION = SUPPORTED_VERSIONS[-1]
+#: The version of a document that names none (an empty or missing ``cniVersion``), as libcni reads it.
+FALLBACK_VERSION = SUPPORTED_VERSIONS[0]
 
 
 class Verb(str, enum.Enum):
@@ -64,7 +68,7 @@ VERB_MIN_VERSION: dict[Verb, str] = {
 def parse_version(version: str) -> tuple[int, int, int]:
     """Parse ``"major.minor.patch"`` (an empty string means 0.1.0) into a comparable tuple."""
     if version == "":
-        return (0, 1, 0)
+        version = FALLBACK_VERSION
     parts = version.split(".")
     if len(parts) != 3 or not all(p.isdigit() and p.isascii() for p in parts):
         raise VersionError(f"invalid CNI version {version!r}: expected major.minor.patch")
@@ -75,7 +79,7 @@ def parse_version(version: str) -> tuple[int, int, int]:
 def normalize_version(version: str | None) -> str:
     """Return a known spec version; empty or missing means 0.1.0, anything unknown is an error."""
     if not version:
-        return "0.1.0"
+        return FALLBACK_VERSION
     if version in SUPPORTED_VERSIONS:
         return version
     parse_version(version)  # a malformed string gets the more precise message
@@ -95,6 +99,14 @@ def family(version: str) -> str:
     if v < (1, 0, 0):
         return "0.4.0"
     return "1.0.0"
+
+
+def carries_ip_version(version: str) -> bool:
+    """True for the versions whose ``ips`` entries carry ``version`` ("4"/"6"): 0.3.0 to 0.4.0."""
+    return version in _CARRY_IP_VERSION
+
+
+_CARRY_IP_VERSION = frozenset(v for v in SUPPORTED_VERSIONS if family(v) == "0.4.0")
 
 
 def highest_version(candidates: Iterable[str]) -> str | None:

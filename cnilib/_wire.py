@@ -18,6 +18,8 @@ TYPE_CHECKING = False  # (not typing's: the command line's fast path never impor
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._spec._seam import Outcome, Plugin, Request, Runtime
+
 __all__ = [
     "add_output",
     "cni_env",
@@ -83,8 +85,8 @@ def stdin_object(
 
 def request_fields(
     verb: Verb,
-    plugin: Any,
-    runtime: Any,
+    plugin: Plugin,
+    runtime: Runtime,
     *,
     network_name: str,
     cni_version: str,
@@ -126,7 +128,7 @@ def dumps(obj: Mapping[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def outcome_context(request: Any, outcome: Any) -> dict[str, Any]:
+def outcome_context(request: Request, outcome: Outcome) -> dict[str, Any]:
     """The fields every plugin error carries (the request's and the outcome's)."""
     return {
         "plugin": request.plugin,
@@ -147,7 +149,7 @@ def excerpt(data: bytes) -> str:
     return repr(text) + (f" ... ({len(data)} bytes)" if len(data) > _EXCERPT else "")
 
 
-def failure_of(request: Any, outcome: Any, ctx: dict[str, Any]) -> bool:
+def failure_of(request: Request, outcome: Outcome, ctx: dict[str, Any]) -> bool:
     """Raise what a failed run means (:class:`~cnilib.PluginTimeoutError`, :class:`~cnilib.PluginError`
     for a CNI error object, :class:`~cnilib.ExecError`); True for a plugin older than VERSION
     answering it with an error (it speaks only 0.1.0); False for a successful run."""
@@ -166,7 +168,7 @@ def failure_of(request: Any, outcome: Any, ctx: dict[str, Any]) -> bool:
     return False
 
 
-def add_output(outcome: Any, ctx: dict[str, Any]) -> bytes | None:
+def add_output(outcome: Outcome, ctx: dict[str, Any]) -> bytes | None:
     """A successful ADD's output, stripped; None for ``null`` (libcni tolerates it)."""
     out: bytes = outcome.stdout.strip()
     if not out:
@@ -174,7 +176,7 @@ def add_output(outcome: Any, ctx: dict[str, Any]) -> bytes | None:
     return None if out == b"null" else out
 
 
-def _plugin_failure(outcome: Any, ctx: dict[str, Any]) -> PluginError | ExecError:
+def _plugin_failure(outcome: Outcome, ctx: dict[str, Any]) -> PluginError | ExecError:
     out = outcome.stdout.strip()
     if not out:
         if outcome.stderr.strip():

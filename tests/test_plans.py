@@ -46,6 +46,7 @@ from cnilib._engine._effects import (
 )
 from cnilib._engine._plans import Planner
 from cnilib._engine._reports import RetryPolicy
+from cnilib._engine._values import TypedValues
 
 NET = conflist("1.0.0", [{"type": "p1"}, {"type": "p2"}, {"type": "p3"}])
 RT = RuntimeConfig(container_id="ctr1", netns="/run/netns/x", ifname="eth0")
@@ -64,6 +65,7 @@ def planner(**kwargs: Any) -> Planner:
         "lock_timeout": None,
         "on_plugin": None,
         "resolve": False,  # the plugins are not files here
+        "values": TypedValues(),
     }
     return Planner(**{**defaults, **kwargs})
 

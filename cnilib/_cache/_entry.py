@@ -14,7 +14,7 @@ import attrs
 from .._errors import CacheError, ResultError
 from .._models import GCAttachment, NetworkConfigList, RuntimeConfig
 from .._results import Result, parse_result
-from ._format import CACHE_KIND, INTENT_KIND, entry_bytes, go_json_dumps, parse_entry
+from ._format import CACHE_KIND, INTENT_KIND, entry_bytes, entry_fields, go_json_dumps, parse_entry
 
 __all__ = [
     "CACHE_KIND",
@@ -79,17 +79,7 @@ class CacheEntry:
     ) -> CacheEntry:
         """The entry libcni writes after a successful ADD of ``network`` with ``runtime``."""
         raw = result.to_dict() if isinstance(result, Result) else result
-        return cls(
-            network_name=network.name,
-            container_id=runtime.container_id,
-            ifname=runtime.ifname,
-            config=network.bytes,
-            netns=runtime.netns,
-            cni_args=runtime.args,
-            capability_args=runtime.capability_args,
-            result=raw,
-            kind=kind,
-        )
+        return cls(**entry_fields(network, runtime, raw, kind))
 
     def as_intent(self) -> CacheEntry:
         """The entry as an intent record: same identity and arguments, no result."""

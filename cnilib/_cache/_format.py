@@ -20,7 +20,9 @@ TYPE_CHECKING = False  # (not typing's: the command line's fast path never impor
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["CACHE_KIND", "INTENT_KIND", "entry_bytes", "go_json_dumps", "parse_entry"]
+    from .._spec._seam import ConfList, Runtime
+
+__all__ = ["CACHE_KIND", "INTENT_KIND", "entry_bytes", "entry_fields", "go_json_dumps", "parse_entry"]
 
 #: The ``kind`` of every entry libcni (since v0.7) and cnilib write under ``results/``.
 CACHE_KIND = "cniCacheV1"
@@ -32,6 +34,24 @@ def go_json_dumps(value: Any) -> str:
     """Serialize like Go's ``json.Marshal`` of ``interface{}`` values (libcni's cache fields):
     compact, map keys sorted, ``<``/``>``/``&`` escaped, numbers as float64."""
     return go_dumps(value, sort_keys=True, float64=True)
+
+
+def entry_fields(
+    network: ConfList, runtime: Runtime, result: Mapping[str, Any] | None, kind: str
+) -> dict[str, Any]:
+    """The fields of the entry libcni writes after an ADD of ``network`` with ``runtime``
+    (``result``: the JSON object of its result; None for an intent record)."""
+    return {
+        "network_name": network.name,
+        "container_id": runtime.container_id,
+        "ifname": runtime.ifname,
+        "config": network.bytes,
+        "netns": runtime.netns,
+        "cni_args": runtime.args,
+        "capability_args": runtime.capability_args,
+        "result": result,
+        "kind": kind,
+    }
 
 
 def entry_bytes(entry: Any) -> bytes:

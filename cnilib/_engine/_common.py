@@ -22,6 +22,7 @@ from ._effects import Plan
 from ._plans import Planner
 from ._reports import PlannedCall, PluginRun, RetryPolicy
 from ._teardown import sees_plugin_paths
+from ._values import TypedValues
 
 __all__ = ["DEFAULT_CONCURRENCY", "Common"]
 
@@ -93,6 +94,7 @@ class Common(Generic[E]):
             # Whether a netns path means here what it means where the plugins run (a fake's
             # paths are made up: never judged, an empty one is still the caller's word).
             local_netns=real and sees_plugin_paths(prefix),
+            values=TypedValues(),
         )
         self._cache = ResultCache(cache_dir, durable=durable_cache)
         kwargs: dict[str, Any] = {

@@ -34,11 +34,19 @@ from ._effects import (
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
     import asyncio
-    from typing import Any, TypeVar
+    from typing import Any, Protocol, TypeVar
 
     from .._cache import HeldLock, ResultCache
-    from .._exec import AsyncExecutor, Executor
+    from .._exec import AsyncExecutor
+    from .._protocol import ExecRequest
+    from .._spec._seam import Outcome
     from ._reports import PlannedCall
+
+    class Runner(Protocol):
+        """What the sync driver runs requests with: the library's executors (``cnilib.Executor``)
+        and the command line's, which takes any request and makes outcomes of its own."""
+
+        def run(self, request: ExecRequest, *, timeout: float | None = None) -> Outcome: ...
 
     T = TypeVar("T")
 
@@ -103,7 +111,7 @@ class _Steps:
 class SyncDriver:
     """Carries out effects in the calling thread; ``limit`` bounds how many plans run at once."""
 
-    def __init__(self, executor: Executor, store: ResultCache, limit: int | None) -> None:
+    def __init__(self, executor: Runner, store: ResultCache, limit: int | None) -> None:
         self.executor = executor
         self.store = store
         self.limit = limit
@@ -133,7 +141,8 @@ class SyncDriver:
         if type(effect) is Run:
             token = OPERATION.set(steps.op)
             try:
-                outcome = self.executor.run(effect.request, timeout=effect.timeout)
+                # (one family: see _effects' _FAMILY_NOTE)
+                outcome = self.executor.run(effect.request, timeout=effect.timeout)  # type: ignore[arg-type]
             finally:
                 OPERATION.reset(token)
             if steps.op.stop is not None:  # a signal that let the plugin finish: stop now
@@ -236,7 +245,8 @@ class AsyncDriver:
         if type(effect) is Run:
             token = OPERATION.set(steps.op)  # (the task's context: concurrent plans apart)
             try:
-                outcome = await self.executor.run(effect.request, timeout=effect.timeout)
+                # (one family: see _effects' _FAMILY_NOTE)
+                outcome = await self.executor.run(effect.request, timeout=effect.timeout)  # type: ignore[arg-type]
             finally:
                 OPERATION.reset(token)
             if steps.op.stop is not None:  # (see SyncDriver)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeAlias, TypeVar
 
     from .._cache import CacheEntry, CacheProblem, CacheScan, ResultCache
-    from .._protocol import ExecRequest
+    from .._spec._seam import Entry, Request
 
 __all__ = [
     "CacheRead",
@@ -47,6 +47,9 @@ __all__ = [
 ]
 
 Key = tuple[str, str, str]
+# _FAMILY_NOTE: effects carry the values of the plan's family (cnilib._spec._seam): the typed
+# models, or the command line's plain values. The driver hands them to its executor and store,
+# which are of the same family; the type checker cannot follow that through a plan's yields.
 
 
 class Run:
@@ -57,7 +60,7 @@ class Run:
 
     __slots__ = ("index", "request", "timeout")
 
-    def __init__(self, request: ExecRequest, timeout: float | None, index: int = 0) -> None:
+    def __init__(self, request: Request, timeout: float | None, index: int = 0) -> None:
         self.request = request
         self.timeout = timeout
         self.index = index
@@ -213,12 +216,13 @@ class WriteEntry(CacheWrite):
 
     __slots__ = ("entry", "owner_checked")
 
-    def __init__(self, entry: CacheEntry, *, owner_checked: bool = False) -> None:
+    def __init__(self, entry: Entry, *, owner_checked: bool = False) -> None:
         self.entry = entry
         self.owner_checked = owner_checked
 
     def apply(self, store: ResultCache) -> str:
-        return store.write(self.entry, owner_checked=self.owner_checked)
+        # The plan's values and the driver's store are of one family (_FAMILY_NOTE).
+        return store.write(self.entry, owner_checked=self.owner_checked)  # type: ignore[arg-type]
 
 
 class DeleteEntry(CacheWrite):
@@ -239,11 +243,11 @@ class WriteIntent(CacheWrite):
 
     __slots__ = ("entry",)
 
-    def __init__(self, entry: CacheEntry) -> None:
+    def __init__(self, entry: Entry) -> None:
         self.entry = entry
 
     def apply(self, store: ResultCache) -> str:
-        return store.write_intent(self.entry)
+        return store.write_intent(self.entry)  # type: ignore[arg-type]  # (see WriteEntry)
 
 
 class DropIntent(CacheWrite):

@@ -21,6 +21,7 @@ from .._errors import (
     VersionError,
 )
 from .._exec._discovery import check_plugin_name, find_plugin
+from .._spec import Family
 from .._validate import validate_network_name
 from .._version import Verb, normalize_version, version_at_least
 from ._effects import (
@@ -47,11 +48,16 @@ TYPE_CHECKING = False  # (not typing's: the command line's fast path never impor
 if TYPE_CHECKING:
     from typing import Any
 
-    from .._models import NetworkConfigList, PluginConfig, RuntimeConfig
-    from .._protocol import ExecOutcome, ExecRequest
-    from .._results import AnyResult, Result
+    from typing_extensions import TypeVar
+
+    from .._results import AnyResult
+    from .._spec._seam import ConfList, Outcome, Plugin, Request, ResultDoc, Runtime
     from ._reports import PluginRun, RetryPolicy
     from ._values import Values
+
+    #: The results of the planner's values (a bare ``Planner`` is the library's: the typed models').
+    R = TypeVar("R", bound=ResultDoc, default=AnyResult)
+
 
 __all__ = ["Planner"]
 
@@ -72,11 +78,11 @@ class Deadline(float):
         return self
 
 
-class Planner:
+class Planner(Family["R"]):
     """Configuration every plan needs, and the plans of ADD and DEL (``_admin`` has the rest).
 
     ``values`` makes and reads the values the plans pass around (requests, results, cache
-    entries): the typed models by default (``_values.TypedValues``), plain validated JSON on the
+    entries): the typed models (``_values.TypedValues``) for the library, plain validated JSON on the
     command line's fast path (``cnilib._lean``). ``resolve``: pre-flight ADD looks every plugin
     up (False for fake executors, which have no files). ``local_netns``: netns paths mean here what
     they mean to the plugins (``_teardown.sees_plugin_paths``): only then does pre-flight ADD check
@@ -97,7 +103,7 @@ class Planner:
         lock_timeout: float | None = None,
         on_plugin: Callable[[PluginRun], None] | None = None,
         resolve: bool = True,
-        values: Values | None = None,
+        values: Values[R],
         local_netns: bool = True,
     ) -> None:
         self.plugin_dirs = plugin_dirs
@@ -111,11 +117,7 @@ class Planner:
         self.on_plugin = on_plugin
         self.resolve = resolve
         self.local_netns = local_netns
-        if values is None:
-            from ._values import TypedValues
-
-            values = TypedValues()
-        self.values: Values = values
+        self.values: Values[R] = values
 
     # -- helpers --
 
@@ -130,16 +132,16 @@ class Planner:
         return None if limit is None else Deadline(limit)
 
     @staticmethod
-    def version_of(conflist: NetworkConfigList) -> str:
+    def version_of(conflist: ConfList) -> str:
         return normalize_version(conflist.cni_version)
 
-    def check_list(self, conflist: NetworkConfigList) -> str:
+    def check_list(self, conflist: ConfList) -> str:
         validate_network_name(conflist.name)
         if not conflist.plugins:
             raise VersionError(f"network {conflist.name!r} has no plugins")
         return self.version_of(conflist)
 
-    def lock_key(self, conflist: NetworkConfigList, rt: RuntimeConfig) -> Key:
+    def lock_key(self, conflist: ConfList, rt: Runtime) -> Key:
         """Validate what builds file paths (every verb, unlike libcni) and return the key."""
         validate_network_name(conflist.name)
         rt.validate()
@@ -164,13 +166,13 @@ class Planner:
     def request(
         self,
         verb: Verb,
-        conflist: NetworkConfigList,
-        plugin: PluginConfig,
-        rt: RuntimeConfig,
+        conflist: ConfList,
+        plugin: Plugin,
+        rt: Runtime,
         *,
         version: str,
         prev: Any,
-    ) -> ExecRequest:
+    ) -> Request:
         return self.values.request(
             verb, conflist, plugin, rt, version=version, search_path=self.plugin_dirs, prev=prev
         )
@@ -178,10 +180,10 @@ class Planner:
     # -- one plugin call: deadline, decoding, report, retries --
 
     def run_once(
-        self, req: ExecRequest, deadline: float | None, where: tuple[str, int], attempt: int
+        self, req: Request, deadline: float | None, where: tuple[str, int], attempt: int
     ) -> Plan[Any]:
         started = time.monotonic()
-        outcome: ExecOutcome | None = None
+        outcome: Outcome | None = None
         expired = deadline is not None and deadline <= started
         try:
             if expired:
@@ -201,7 +203,7 @@ class Planner:
         report_run(self.on_plugin, (*where, attempt, started), req, outcome, None)
         return value
 
-    def invoke(self, req: ExecRequest, deadline: float | None, network: str, index: int) -> Plan[Any]:
+    def invoke(self, req: Request, deadline: float | None, network: str, index: int) -> Plan[Any]:
         """Run one request, retrying code 11 when a retry policy is set."""
         attempt = 1
         while True:
@@ -220,7 +222,7 @@ class Planner:
 
     # -- ADD --
 
-    def preflight(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, resolve: bool) -> str:
+    def preflight(self, conflist: ConfList, rt: Runtime, *, resolve: bool) -> str:
         """Everything that can be known before a plugin runs; the error says nothing was applied."""
         try:
             version = self.check_list(conflist)
@@ -238,13 +240,13 @@ class Planner:
 
     def add(
         self,
-        conflist: NetworkConfigList,
-        rt: RuntimeConfig,
+        conflist: ConfList,
+        rt: Runtime,
         *,
         timeout: float | None,
         rollback: bool,
         live: bool = True,
-    ) -> Plan[AnyResult]:
+    ) -> Plan[R]:
         version = self.preflight(conflist, rt, resolve=live)
         key = (conflist.name, rt.container_id, rt.ifname)
         deadline = self.deadline(Verb.ADD, timeout)  # the lock's wait is part of the operation
@@ -270,16 +272,14 @@ class Planner:
             raise
         prev = done.result
         if self.values.is_result(prev):
-            result: AnyResult = prev
-            return result
+            return prev
         # A plugin may answer null (libcni tolerates it): the caller still gets a Result, empty.
-        empty: AnyResult = self.values.empty_result(version)
-        return empty
+        return self.values.empty_result(version)
 
     def add_locked(
         self,
-        conflist: NetworkConfigList,
-        rt: RuntimeConfig,
+        conflist: ConfList,
+        rt: Runtime,
         *,
         version: str,
         deadline: float | None,
@@ -307,7 +307,7 @@ class Planner:
 
     # -- DEL --
 
-    def delete(self, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout: float | None) -> Plan[None]:
+    def delete(self, conflist: ConfList, rt: Runtime, *, timeout: float | None) -> Plan[None]:
         self.check_list(conflist)
         key = self.lock_key(conflist, rt)
         deadline = self.deadline(Verb.DEL, timeout)  # the lock's wait is part of the operation
@@ -317,8 +317,8 @@ class Planner:
 
     def delete_locked(
         self,
-        conflist: NetworkConfigList,
-        rt: RuntimeConfig,
+        conflist: ConfList,
+        rt: Runtime,
         *,
         timeout: float | None,
         cached: bool = False,
@@ -336,7 +336,7 @@ class Planner:
         # A file owned by another attachment with the same name (``foreign``) is left alone.
         foreign = problem is not None and problem.foreign
         drop = problem is not None and not foreign
-        prev: Result | None = None
+        prev: ResultDoc | None = None
         if entry is not None and entry.result is not None and version_at_least(version, "0.4.0"):
             # prevResult on DEL exists from 0.4.0 on: the cached result in the list's version.
             try:
@@ -374,10 +374,10 @@ class Planner:
 
     def del_plugins(
         self,
-        conflist: NetworkConfigList,
-        rt: RuntimeConfig,
+        conflist: ConfList,
+        rt: Runtime,
         version: str,
-        prev: Result | None,
+        prev: ResultDoc | None,
         deadline: float | None,
         *,
         last: int,

@@ -15,16 +15,9 @@ TYPE_CHECKING = False  # (not typing's: the command line's fast path never impor
 if TYPE_CHECKING:
     from typing import Any
 
-    from .._cache import CacheEntry
-    from .._models import RuntimeConfig
+    from .._spec._seam import Entry, Runtime
 
-__all__ = [
-    "already_attached",
-    "cached_args",
-    "check_netns",
-    "check_runtime_values",
-    "with_cached_args",
-]
+__all__ = ["already_attached", "cached_args", "check_netns", "check_runtime_values"]
 
 
 def _check_text(what: str, value: str) -> None:
@@ -126,20 +119,12 @@ def _sandbox_of(result: Any) -> str:
     return ""
 
 
-def cached_args(rt: Any, cached: Any) -> tuple[Any, Any] | None:
+def cached_args(
+    rt: Runtime, cached: Entry | None
+) -> tuple[tuple[tuple[str, str], ...], Mapping[str, Any]] | None:
     """The (CNI_ARGS, capability args) a DEL or CHECK runs with when the ones ADD was made with
     (``cached``: its entry or intent record) fill in what ``rt`` lacks; None when ``rt``'s own serve
     (explicit ones win)."""
     if cached is None or (rt.args and rt.capability_args):
         return None
     return rt.args or cached.cni_args, rt.capability_args or cached.capability_args
-
-
-def with_cached_args(rt: RuntimeConfig, cached: CacheEntry | None) -> RuntimeConfig:
-    """``rt`` with the cached arguments filled in (see :func:`cached_args`)."""
-    merged = cached_args(rt, cached)
-    if merged is None:
-        return rt
-    import attrs
-
-    return attrs.evolve(rt, args=merged[0], capability_args=merged[1])

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from typing import Any, Protocol
 
     from .._errors import CNIError
-    from .._models import NetworkConfigList, RuntimeConfig
     from .._results import Result
+    from .._spec._seam import ConfList, Runtime
     from ._effects import Plan
     from ._values import Values
 
@@ -22,14 +22,14 @@ if TYPE_CHECKING:
         """What the rollback needs of :class:`~cnilib._engine._plans.Planner` (which imports this
         module)."""
 
-        values: Values
+        values: Values[Any]
 
         def cleanup_deadline(self) -> float | None: ...
 
         def del_plugins(
             self,
-            conflist: NetworkConfigList,
-            rt: RuntimeConfig,
+            conflist: ConfList,
+            rt: Runtime,
             version: str,
             prev: Result | None,
             deadline: float | None,
@@ -55,7 +55,7 @@ class Progress:
 
 
 def rollback_add(
-    p: Planner, conflist: NetworkConfigList, rt: RuntimeConfig, *, version: str, done: Progress, exc: CNIError
+    p: Planner, conflist: ConfList, rt: Runtime, *, version: str, done: Progress, exc: CNIError
 ) -> Plan[None]:
     """DEL plugins ``done.last``..0 in reverse, best effort, under a fresh deadline (the ADD's may
     be what just expired), and remove what this ADD wrote; the outcome becomes a note on ``exc``."""

@@ -25,15 +25,14 @@ TYPE_CHECKING = False  # (not typing's: the command line's fast path never impor
 if TYPE_CHECKING:
     from typing import Any, Protocol
 
-    from .._cache import CacheEntry
-    from .._models import NetworkConfigList, RuntimeConfig
+    from .._spec._seam import ConfList, Entry, Runtime
     from ._effects import CacheWrite, Plan
     from ._values import Values
 
     class _Planner(Protocol):
         """What the sweep reads of the planner (``_plans`` imports this module, not the reverse)."""
 
-        values: Values
+        values: Values[Any]
         plugin_dirs: tuple[str, ...]
 
 
@@ -78,8 +77,8 @@ def sees_plugin_paths(argv_prefix: tuple[str, ...]) -> bool:
 
 
 def sandbox(
-    values: Values, rt: RuntimeConfig, recorded: CacheEntry | None, *, cached: bool, local: bool
-) -> Plan[tuple[RuntimeConfig, bool]]:
+    values: Values[Any], rt: Runtime, recorded: Entry | None, *, cached: bool, local: bool
+) -> Plan[tuple[Runtime, bool]]:
     """The runtime configuration the plugins' DEL gets, and whether the sandbox is gone.
 
     ``cached``: ``rt`` comes from the cache (GC, ``recover()``), where an entry that libcni 1.1.2
@@ -108,9 +107,9 @@ def sandbox(
 
 def sweep(
     p: _Planner,
-    conflist: NetworkConfigList,
-    rt: RuntimeConfig,
-    recorded: CacheEntry,
+    conflist: ConfList,
+    rt: Runtime,
+    recorded: Entry,
     deadline: float | None,
     failures: dict[str, BaseException],
 ) -> Plan[None]:
@@ -129,7 +128,7 @@ def sweep(
 
 
 def _sweep(
-    p: _Planner, conflist: NetworkConfigList, rt: RuntimeConfig, recorded: CacheEntry, deadline: float | None
+    p: _Planner, conflist: ConfList, rt: Runtime, recorded: Entry, deadline: float | None
 ) -> Plan[None]:
     from .._leftovers import list_leftovers, sweep_request_fields
 
@@ -177,8 +176,8 @@ INTENT = "removing the intent record"
 
 
 def forget(
-    conflist: NetworkConfigList,
-    rt: RuntimeConfig,
+    conflist: ConfList,
+    rt: Runtime,
     *,
     temp: bool,
     entry: bool,
@@ -197,9 +196,7 @@ def forget(
         raise cache_failure(conflist, rt, errors)
 
 
-def cache_failure(
-    conflist: NetworkConfigList, rt: RuntimeConfig, errors: dict[str, BaseException]
-) -> CacheError:
+def cache_failure(conflist: ConfList, rt: Runtime, errors: dict[str, BaseException]) -> CacheError:
     """The one error of a DEL whose plugins all succeeded while the cache could not be updated."""
     text = "; ".join(f"{what}: {exc}" for what, exc in errors.items())
     kept = DROP_ENTRY in errors or DELETE_ENTRY in errors

@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 import attrs
 
 from .._protocol import ExecOutcome, ExecRequest, _str_tuple
-from ._proc import DEFAULT_ENV_ALLOW, KILL_GRACE, LINGER, OUTPUT_LIMIT, Spawner
+from ._proc import Spawner
 
 __all__ = ["AsyncExecutor", "Executor"]
 
@@ -30,15 +30,16 @@ class AsyncExecutor(Protocol):
 
 
 @attrs.define
-class _Base(Spawner):
-    env: Literal["inherit", "clean"] = "inherit"
-    env_allow: tuple[str, ...] = attrs.field(default=DEFAULT_ENV_ALLOW, converter=_str_tuple)
+class _Base(Spawner[ExecOutcome]):
+    # The defaults are Spawner's (the command line's executor has them too).
+    env: Literal["inherit", "clean"] = Spawner.env
+    env_allow: tuple[str, ...] = attrs.field(default=Spawner.env_allow, converter=_str_tuple)
     extra_env: Mapping[str, str] = attrs.field(factory=dict)
-    argv_prefix: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    output_limit: int = OUTPUT_LIMIT
-    kill_grace: float = KILL_GRACE
-    linger: float = LINGER
-    parent_env: Callable[[], Mapping[bytes, bytes]] | None = None
+    argv_prefix: tuple[str, ...] = attrs.field(default=Spawner.argv_prefix, converter=_str_tuple)
+    output_limit: int = Spawner.output_limit
+    kill_grace: float = Spawner.kill_grace
+    linger: float = Spawner.linger
+    parent_env: Callable[[], Mapping[bytes, bytes]] | None = Spawner.parent_env
 
     def _make_outcome(self, **fields: Any) -> ExecOutcome:
         return ExecOutcome(**fields)

@@ -17,15 +17,23 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 from .._operation import OPERATION, gone, spawning
+from .._spec import Family
 from ._discovery import find_plugin
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
     from typing import IO, Any, Literal
 
-    from .._protocol import ExecOutcome, ExecRequest
+    from typing_extensions import TypeVar
+
+    from .._protocol import ExecOutcome
+    from .._spec._seam import Outcome, Request
+
+    #: The outcomes a runner makes: the library's, or the command line's plain ones.
+    O = TypeVar("O", bound=Outcome, default=ExecOutcome)  # noqa: E741
 
 #: Variables passed through in ``env="clean"`` mode: enough for plugins that run iptables/ip.
 DEFAULT_ENV_ALLOW: tuple[str, ...] = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
@@ -121,23 +129,24 @@ def _pipes(proc: subprocess.Popen[bytes]) -> tuple[int, int, int]:
     return fds
 
 
-class Spawner:
+class Spawner(Family["O"]):
     """The executors' process start: environment, argv, text-file-busy retries, the outcome.
 
-    A mixin without state of its own: the attributes it reads are the executors' options.
+    A mixin without state of its own: the attributes it reads are the executors' options, whose
+    defaults are these (:class:`~cnilib.SubprocessExecutor`'s fields take them as theirs).
     """
 
     __slots__ = ()
-    env: Literal["inherit", "clean"]
-    env_allow: tuple[str, ...]
-    extra_env: Mapping[str, str]
-    argv_prefix: tuple[str, ...]
-    output_limit: int
-    kill_grace: float
-    linger: float
-    parent_env: Callable[[], Mapping[bytes, bytes]] | None
+    env: Literal["inherit", "clean"] = "inherit"
+    env_allow: tuple[str, ...] = DEFAULT_ENV_ALLOW
+    extra_env: Mapping[str, str] = MappingProxyType({})
+    argv_prefix: tuple[str, ...] = ()
+    output_limit: int = OUTPUT_LIMIT
+    kill_grace: float = KILL_GRACE
+    linger: float = LINGER
+    parent_env: Callable[[], Mapping[bytes, bytes]] | None = None
 
-    def _make_outcome(self, **fields: Any) -> ExecOutcome:
+    def _make_outcome(self, **fields: Any) -> O:
         raise NotImplementedError
 
     def build_env(self, cni_vars: Mapping[str, str]) -> dict[bytes, bytes]:
@@ -187,7 +196,7 @@ class Spawner:
             time.sleep(delay)
         return self._popen(path, env, args, fds)
 
-    def _start_failed(self, path: str, exc: OSError, started: float) -> ExecOutcome:
+    def _start_failed(self, path: str, exc: OSError, started: float) -> O:
         # With an argv_prefix the program that failed may be the wrapper (nsenter), not the plugin.
         failed = os.fsdecode(exc.filename) if exc.filename is not None else path
         return self._make_outcome(
@@ -206,7 +215,7 @@ class Spawner:
         started: float,
         timeout: float | None,
         timed_out: bool,
-    ) -> ExecOutcome:
+    ) -> O:
         exit_status, sig = _status(proc.returncode)
         return self._make_outcome(
             exit_status=exit_status,
@@ -315,12 +324,12 @@ class _PollLoop:
             del self.buffers[fd]
 
 
-class SyncRunner(Spawner):
+class SyncRunner(Spawner["O"]):
     """The sync executors' run: one plugin's pipes and exit watched with poll(2) in the calling thread."""
 
     __slots__ = ()
 
-    def run(self, request: ExecRequest, *, timeout: float | None = None) -> ExecOutcome:
+    def run(self, request: Request, *, timeout: float | None = None) -> O:
         """Run the plugin and return its outcome (never raises for plugin failures).
 
         Raises :class:`~cnilib.ValidationError` or :class:`~cnilib.PluginNotFoundError` before

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import attrs
 
+from .._protocol import ExecOutcome
 from ._options import _Base
 from ._proc import SyncRunner
 
 
 @attrs.define
-class SubprocessExecutor(_Base, SyncRunner):
+class SubprocessExecutor(_Base, SyncRunner[ExecOutcome]):
     """Runs plugins with :mod:`subprocess` in the calling thread.
 
     ``env``: ``"inherit"`` passes the whole parent environment (libcni's behaviour, so PATH

@@ -14,17 +14,9 @@ import os
 from .._confdir import CONF_EXTENSIONS, LIST_EXTENSIONS, conf_files, read_config
 from .._errors import CNIError, ConfigError
 from .._jsontext import decode_object
-from .._model_fields import (
-    _capabilities,
-    _go_bool,
-    _ipam,
-    _name_or_none,
-    _network_name,
-    _object,
-    _plugin_type,
-    _version_string,
-)
+from .._model_fields import _go_bool, _network_name, _version_string
 from .._security import writable_by_others
+from .._spec._plugin import PLUGIN_CHECKS
 from ._results import dns_dict
 from ._values import LeanConfList, LeanPlugin
 
@@ -33,16 +25,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["lean_network"]
-
-#: The plugin keys the typed model checks (each check takes the raw value, None when absent).
-_PLUGIN_CHECKS = (
-    (_name_or_none, "name"),
-    (_version_string, "cniVersion"),
-    (_ipam, "ipam"),
-    (_object, "args"),
-    (_object, "runtimeConfig"),
-    (_object, "prevResult"),
-)
 
 
 class _Unsure(Exception):
@@ -98,12 +80,10 @@ def _build(obj: dict[str, Any], data: bytes, path: str, directory: str) -> LeanC
 def _plugin(raw: Any) -> LeanPlugin:
     if type(raw) is not dict or "type" not in raw:
         raise _Unsure("plugin")
-    kind = _plugin_type(raw["type"])
-    for check, key in _PLUGIN_CHECKS:
-        check(raw.get(key))
-    capabilities = _capabilities(raw.get("capabilities"))
+    # The typed model's checks, each on the raw value (None when absent).
+    read = {key: check(raw.get(key)) for key, check in PLUGIN_CHECKS.items()}
     if raw.get("dns") is not None:
         if type(raw["dns"]) is not dict:
             raise _Unsure("dns")
         dns_dict(raw["dns"])
-    return LeanPlugin(kind, dict(raw), capabilities)
+    return LeanPlugin(read["type"], dict(raw), read["capabilities"])

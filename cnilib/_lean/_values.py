@@ -1,6 +1,6 @@
-"""The fast path's values: plain slotted classes with the attributes the plans, the drivers, the
-executor and the store read on the typed ones, and :class:`LeanValues`, the plans' values made
-of them (see ``cnilib._engine._values``).
+"""The fast path's values: plain slotted classes of the shapes the typed ones have
+(:mod:`cnilib._spec._seam`: what the plans, the drivers, the executor and the store read), and
+:class:`LeanValues`, the plans' values made of them (see ``cnilib._engine._values``).
 
 Where a value is one the fast path cannot judge exactly (a 0.2.0 result, a cached result in
 another version), :class:`LeanValues` asks the typed model for that one step: the answer (or the
@@ -10,9 +10,9 @@ error) is then the library's own.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from .._cache._format import CACHE_KIND, INTENT_KIND, entry_bytes
+from .._cache._format import CACHE_KIND, INTENT_KIND, entry_bytes, entry_fields
 from .._validate import cni_args_text, validate_runtime
 from .._version import Verb
 from .._wire import add_output, failure_of, outcome_context, request_fields
@@ -20,9 +20,15 @@ from ._results import LeanResult, cached_result, lean_result
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TypeAlias, TypeGuard
 
     from .._cache import CacheEntry
+    from .._engine._effects import Placeholder
+    from .._results import Result
+    from .._spec._seam import ConfList, Entry, Outcome, Plugin, Request, ResultDoc, Runtime
+
+    #: The fast path's results: its own, or the typed model's where it handed a result over.
+    LeanAnswer: TypeAlias = LeanResult | Result
 
 __all__ = [
     "LeanConfList",
@@ -183,7 +189,7 @@ class LeanEntry:
         ifname: str,
         config: bytes,
         netns: str = "",
-        cni_args: Any = (),
+        cni_args: Iterable[tuple[str, str]] = (),
         capability_args: Mapping[str, Any] | None = None,
         result: Mapping[str, Any] | None = None,
         kind: str = CACHE_KIND,
@@ -236,7 +242,7 @@ class LeanEntry:
 
         return CacheEntry(**{name: getattr(self, name) for name in self.__slots__})
 
-    def parsed_result(self, version: str | None = None) -> Any:
+    def parsed_result(self, version: str | None = None) -> Result:
         """:meth:`cnilib.CacheEntry.parsed_result` (the typed model's answer or error)."""
         return self.typed().parsed_result(version)
 
@@ -255,7 +261,7 @@ class LeanProblem:
         return f"{self.path}: {self.message}"
 
 
-def _is_typed_result(value: Any) -> bool:
+def _is_typed_result(value: object) -> TypeGuard[Result]:
     # Only a step the fast path handed to the typed model can have made one (then it is loaded).
     results = sys.modules.get("cnilib._results")
     return results is not None and isinstance(value, results.Result)
@@ -269,14 +275,16 @@ class LeanValues:
     def request(
         self,
         verb: Verb,
-        conflist: Any,
-        plugin: Any,
-        rt: Any,
+        conflist: ConfList,
+        plugin: Plugin,
+        rt: Runtime,
         *,
         version: str,
         search_path: tuple[str, ...],
-        prev: Any,
-    ) -> Any:
+        prev: ResultDoc | Placeholder | None,
+    ) -> LeanRequest:
+        from .._engine._effects import Placeholder
+
         fields = request_fields(
             verb,
             plugin,
@@ -284,11 +292,12 @@ class LeanValues:
             network_name=conflist.name,
             cni_version=version,
             search_path=search_path,
-            prev_result=None if prev is None else prev.to_dict(),
+            # (the fast path makes no dry runs: there is no placeholder)
+            prev_result=None if prev is None or isinstance(prev, Placeholder) else prev.to_dict(),
         )
         return LeanRequest(**fields)
 
-    def decode(self, request: Any, outcome: Any) -> Any:
+    def decode(self, request: Request, outcome: Outcome) -> LeanAnswer | None:
         ctx = outcome_context(request, outcome)
         if failure_of(request, outcome, ctx) or request.verb is not Verb.ADD:
             # (failure_of is True only for VERSION, which the fast path never runs)
@@ -301,48 +310,41 @@ class LeanValues:
 
         return decode_add(request, outcome, ctx)
 
-    def expired(self) -> Any:
+    def expired(self) -> LeanOutcome:
         return LeanOutcome(exit_status=None, timed_out=True, timeout=0.0)
 
-    def entry(self, conflist: Any, rt: Any, result: Any, *, intent: bool = False) -> Any:
-        return LeanEntry(
-            conflist.name,
-            rt.container_id,
-            rt.ifname,
-            conflist.bytes,
-            rt.netns,
-            rt.args,
-            rt.capability_args,
-            None if result is None else result.to_dict(),
-            INTENT_KIND if intent else CACHE_KIND,
-        )
+    def entry(
+        self, conflist: ConfList, rt: Runtime, result: LeanAnswer | None, *, intent: bool = False
+    ) -> LeanEntry:
+        raw = None if result is None else result.to_dict()
+        return LeanEntry(**entry_fields(conflist, rt, raw, INTENT_KIND if intent else CACHE_KIND))
 
-    def is_result(self, value: Any) -> bool:
+    def is_result(self, value: object) -> TypeGuard[LeanAnswer]:
         return isinstance(value, LeanResult) or _is_typed_result(value)
 
-    def empty_result(self, version: str) -> Any:
+    def empty_result(self, version: str) -> LeanResult:
         return LeanResult(version, {"cniVersion": version, "dns": {}})
 
-    def convert(self, result: Any, version: str) -> Any:
+    def convert(self, result: LeanAnswer, version: str) -> ResultDoc:
         if isinstance(result, LeanResult):
             if result.cni_version == version:
                 return result
             from .._results import parse_result
 
-            result = parse_result(result.doc)
+            return parse_result(result.doc).convert_to(version)
         return result.convert_to(version)
 
-    def cached_result(self, entry: Any, version: str) -> Any:
+    def cached_result(self, entry: Entry, version: str) -> ResultDoc:
         return cached_result(entry, version)
 
-    def with_cached_args(self, rt: Any, cached: Any) -> Any:
+    def with_cached_args(self, rt: Runtime, cached: Entry | None) -> Runtime:
         from .._engine._preflight import cached_args  # (not at import: the loader needs no engine)
 
         merged = cached_args(rt, cached)
         return rt if merged is None else LeanRuntime(rt.container_id, rt.netns, rt.ifname, *merged)
 
-    def with_netns(self, rt: Any, netns: str) -> Any:
+    def with_netns(self, rt: Runtime, netns: str) -> Runtime:
         return LeanRuntime(rt.container_id, netns, rt.ifname, rt.args, rt.capability_args)
 
-    def request_of(self, fields: dict[str, Any]) -> Any:
+    def request_of(self, fields: dict[str, Any]) -> LeanRequest:
         return LeanRequest(**fields)

@@ -4,7 +4,8 @@ configurations and whole results of every version (re-exported by the public mod
 from __future__ import annotations
 
 import functools
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from hypothesis import strategies as st
 
@@ -17,8 +18,11 @@ from cnilib import (
     Result040,
     Result100,
     Route,
-    parse_result,
 )
+from cnilib._scalars import check_cidr, check_ip, optional_str
+from cnilib._spec._shapes import SHAPES, Field, optional_int, since_in
+from cnilib._version import LATEST_VERSION, carries_ip_version
+from cnilib._version import family as shape_of
 
 from ._st_values import (
     _IFNAMES,
@@ -33,30 +37,67 @@ from ._st_values import (
     Family,
     _cidrs,
     _ips,
-    _is_11,
     _lists,
     _optional,
     _route_dsts,
     _words,
 )
 
+# What each field of the element descriptions (cnilib._spec._shapes) is drawn from, given the
+# address family (4, 6) its element is of; a field not named here is drawn by its check.
+_Draw = Callable[[Literal[4, 6]], st.SearchStrategy[Any]]
+_U32 = _optional(st.integers(0, 2**32 - 1))
+_FIELDS: dict[tuple[str, str], _Draw] = {
+    ("route", "dst"): _route_dsts,
+    ("route", "mtu"): lambda _: _MTUS,
+    ("route", "advmss"): lambda _: _optional(st.integers(0, 65535)),
+    ("route", "priority"): lambda _: _U32,
+    ("route", "table"): lambda _: _U32,
+    ("route", "scope"): lambda _: _optional(st.integers(0, 255)),
+    ("interface", "name"): lambda _: _IFNAMES,
+    ("interface", "mac"): lambda _: _optional(_MACS),
+    ("interface", "mtu"): lambda _: _MTUS,
+    ("interface", "sandbox"): lambda _: _optional(_SANDBOXES),
+    ("interface", "socket_path"): lambda _: _optional(_SOCKETS),
+    ("interface", "pci_id"): lambda _: _optional(_PCI_IDS),
+}
+_BY_CHECK: dict[Callable[[Any], Any], _Draw] = {
+    check_cidr: _cidrs,
+    check_ip: lambda fam: _optional(_ips(fam)),
+    optional_int: lambda _: _optional(st.integers(0, 2**31 - 1)),
+    optional_str: lambda _: _optional(_words(_LOWER, _LOWER + "0123456789-", 12)),
+}
+_CLASSES: dict[str, type[Any]] = {
+    "route": Route,
+    "interface": Interface,
+    "ip": IPConfig,
+    "ip020": IPConfig020,
+}
+
+
+def _element(
+    name: str, version: str, fam: Literal[4, 6], drawn: dict[str, st.SearchStrategy[Any]] | None = None
+) -> Any:
+    """The element ``name`` as ``version`` has it: every field its description gives that version
+    (``drawn``: the strategies of fields that depend on more than the family)."""
+    given = drawn or {}
+    fields = since_in(SHAPES[name], version)
+    strategies = {f.name: given[f.name] if f.name in given else _draw(name, f, fam) for f in fields}
+    return st.builds(_CLASSES[name], **strategies)
+
+
+def _draw(shape: str, field: Field, fam: Literal[4, 6]) -> st.SearchStrategy[Any]:
+    assert field.check is not None  # (elements are drawn by the caller)
+    named = _FIELDS.get((shape, field.name))
+    return named(fam) if named is not None else _BY_CHECK[field.check](fam)
+
 
 @functools.cache
 def _routes(version: str, fam: Family) -> st.SearchStrategy[Route]:
     if fam is None:
         return _routes(version, 4) | _routes(version, 6)
-    if not _is_11(version):
-        return st.builds(Route, dst=_route_dsts(fam), gw=_optional(_ips(fam)))
-    return st.builds(
-        Route,
-        dst=_route_dsts(fam),
-        gw=_optional(_ips(fam)),
-        mtu=_MTUS,
-        advmss=_optional(st.integers(0, 65535)),
-        priority=_optional(st.integers(0, 2**32 - 1)),
-        table=_optional(st.integers(0, 2**32 - 1)),
-        scope=_optional(st.integers(0, 255)),
-    )
+    strategy: st.SearchStrategy[Route] = _element("route", version, fam)
+    return strategy
 
 
 def routes(version: str = "1.1.0", family: Family = None) -> st.SearchStrategy[Route]:
@@ -77,13 +118,13 @@ _OPTIONS = st.one_of(
     st.sampled_from(("rotate", "edns0", "single-request", "use-vc")),
     st.builds(_join_option, st.sampled_from(("ndots", "timeout", "attempts")), st.integers(0, 15)),
 )
-_DNS = st.builds(
-    lambda ns, dom, se, op: DNS(nameservers=ns, domain=dom, search=se, options=op),
-    st.lists(_ips(None), max_size=3),
-    _optional(_DOMAINS),
-    st.lists(_DOMAINS, max_size=3),
-    st.lists(_OPTIONS, max_size=3),
-)
+_DNS_FIELDS = {
+    "nameservers": st.lists(_ips(None), max_size=3),
+    "domain": _optional(_DOMAINS),
+    "search": st.lists(_DOMAINS, max_size=3),
+    "options": st.lists(_OPTIONS, max_size=3),
+}
+_DNS = st.builds(DNS, **{f.name: _DNS_FIELDS[f.name] for f in SHAPES["dns"].fields})
 
 
 def dns() -> st.SearchStrategy[DNS]:
@@ -92,23 +133,14 @@ def dns() -> st.SearchStrategy[DNS]:
 
 
 @functools.cache
-def _interfaces(is_11: bool) -> st.SearchStrategy[Interface]:
-    if not is_11:
-        return st.builds(Interface, name=_IFNAMES, mac=_optional(_MACS), sandbox=_optional(_SANDBOXES))
-    return st.builds(
-        Interface,
-        name=_IFNAMES,
-        mac=_optional(_MACS),
-        sandbox=_optional(_SANDBOXES),
-        mtu=_MTUS,
-        socket_path=_optional(_SOCKETS),
-        pci_id=_optional(_PCI_IDS),
-    )
+def _interfaces(version: str) -> st.SearchStrategy[Interface]:
+    strategy: st.SearchStrategy[Interface] = _element("interface", version, 4)
+    return strategy
 
 
 def interfaces(version: str = "1.1.0") -> st.SearchStrategy[Interface]:
     """An interface entry valid in ``version`` (0.3.0+); mtu/socketPath/pciID only in 1.1.0."""
-    return _interfaces(_is_11(version))
+    return _interfaces(version)
 
 
 @functools.cache
@@ -117,13 +149,11 @@ def _ip_configs(with_version: bool, n_interfaces: int, fam: Family) -> st.Search
         both = (_ip_configs(with_version, n_interfaces, f) for f in (4, 6))
         return st.one_of(*both)
     index = _optional(st.integers(0, n_interfaces - 1)) if n_interfaces > 0 else st.none()
-    return st.builds(
-        IPConfig,
-        address=_cidrs(fam),
-        gateway=_optional(_ips(fam)),
-        interface=index,
-        version=st.just(str(fam) if with_version else None),
+    tag = st.just(str(fam) if with_version else None)
+    strategy: st.SearchStrategy[IPConfig] = _element(
+        "ip", LATEST_VERSION, fam, {"interface": index, "version": tag}
     )
+    return strategy
 
 
 def ip_configs(
@@ -134,17 +164,14 @@ def ip_configs(
     ``version`` ("4"/"6", agreeing with the address) is set for 0.3.x/0.4.0 and absent for 1.x; the
     interface index, when set, is below ``n_interfaces``.
     """
-    return _ip_configs(_shape(version) == "0.4.0", n_interfaces, family)
+    return _ip_configs(carries_ip_version(version), n_interfaces, family)
 
 
 @functools.cache
 def _ip020(fam: Literal[4, 6]) -> st.SearchStrategy[IPConfig020]:
-    return st.builds(
-        IPConfig020,
-        ip=_cidrs(fam),
-        gateway=_optional(_ips(fam)),
-        routes=st.lists(_routes("0.2.0", fam), max_size=3),
-    )
+    routes_020 = st.lists(_routes("0.2.0", fam), max_size=3)
+    strategy: st.SearchStrategy[IPConfig020] = _element("ip020", "0.2.0", fam, {"routes": routes_020})
+    return strategy
 
 
 @st.composite
@@ -155,7 +182,7 @@ def results(draw: st.DrawFn, version: str | None = None, *, min_ips: int = 0) ->
     IPv4 and one IPv6 block).
     """
     ver = draw(_VERSIONS) if version is None else version
-    shape = _shape(ver)
+    shape = shape_of(ver)
     if shape == "0.2.0":
         if min_ips > 2:
             raise ValueError("a 0.1.0/0.2.0 result holds at most two addresses")
@@ -166,14 +193,8 @@ def results(draw: st.DrawFn, version: str | None = None, *, min_ips: int = 0) ->
         if (ip4 is not None) + (ip6 is not None) < min_ips:
             ip6 = ip6 or draw(_ip020(6))
         return Result020(cni_version=ver, ip4=ip4, ip6=ip6, dns=draw(_DNS))
-    ifaces = draw(_lists(_interfaces(_is_11(ver)), 0, 3))
-    addrs = draw(_lists(_ip_configs(shape == "0.4.0", len(ifaces), None), min_ips, 4))
+    ifaces = draw(_lists(_interfaces(ver), 0, 3))
+    addrs = draw(_lists(_ip_configs(carries_ip_version(ver), len(ifaces), None), min_ips, 4))
     rts = draw(_lists(_routes(ver, None), 0, 4))
     cls = Result040 if shape == "0.4.0" else Result100
     return cls(cni_version=ver, interfaces=ifaces, ips=addrs, routes=rts, dns=draw(_DNS))
-
-
-@functools.cache
-def _shape(version: str) -> str:
-    """The result shape (family) of ``version``, named by its newest version."""
-    return parse_result({"cniVersion": version}).FAMILY

@@ -16,24 +16,13 @@ from cnilib import (
     Result040,
     Result100,
 )
+from cnilib._spec._plugin import PLUGIN_KEYS
 
 Family = Literal[4, 6] | None
 AnyResult = Result020 | Result040 | Result100
 
 # Keys that PluginConfig reads and type-checks; plugin-specific keys are drawn outside this set.
-_PLUGIN_KEYS = frozenset(
-    {
-        "type",
-        "name",
-        "cniVersion",
-        "capabilities",
-        "ipam",
-        "dns",
-        "args",
-        "runtimeConfig",
-        "prevResult",
-    }
-)
+_PLUGIN_KEYS = PLUGIN_KEYS
 _LIST_KEYS = frozenset(
     {
         "name",
@@ -70,10 +59,6 @@ T = TypeVar("T")
 
 def _optional(strategy: st.SearchStrategy[T]) -> st.SearchStrategy[T | None]:
     return st.none() | strategy
-
-
-def _is_11(version: str) -> bool:
-    return version == "1.1.0"
 
 
 # Strategies are built once and cached: constructing (and validating) strategy objects inside every
