@@ -68,7 +68,10 @@ def test_plugin_dir_takes_real_fake_plugins(cnilib_plugin_dir: Path, cnilib_cach
     rec = recording_plugin(cnilib_plugin_dir, "recorder", stdout={"ADD": json.dumps(RESULT)})
     conf = {"cniVersion": "1.0.0", "name": "rec", "plugins": [{"type": "recorder", "x": 1}]}
     engine = cnilib.CNI(plugin_dirs=[str(cnilib_plugin_dir)], cache_dir=cnilib_cache_dir)
-    engine.add(cnilib.NetworkConfigList.from_dict(conf), cnilib.RuntimeConfig(container_id="c4"))
+    engine.add(
+        cnilib.NetworkConfigList.from_dict(conf),
+        cnilib.RuntimeConfig(container_id="c4", netns="/proc/self/ns/net"),
+    )
     [call] = rec.records()
     assert call.env["CNI_COMMAND"] == "ADD"
     assert json.loads(call.stdin) == {"type": "recorder", "x": 1, "name": "rec", "cniVersion": "1.0.0"}

@@ -24,8 +24,9 @@ import pytest
 from sandbox_support import nobody_dir, run_as_nobody
 
 import cnilib
+from cnilib._cli._progress import Progress
 from cnilib._cli_try import _Try
-from cnilib.sandbox import HOST, Sandbox, StateItem, split_leftovers
+from cnilib.sandbox import HOST, Inventory, Sandbox, StateItem, split_leftovers
 from cnilib.testing.broken_plugins import write_broken
 
 pytestmark = pytest.mark.root
@@ -175,18 +176,47 @@ LISTS: dict[str, list[dict[str, Any]]] = {
 }
 
 
+class _Evidence(_Try):
+    """``cnilib try``'s run, keeping its evidence: what the second attachment grew, and the
+    inventory after the last DEL."""
+
+    grew: set[StateItem]
+    after: Inventory | None = None
+
+    def second_attachment(self, name: str, rt: cnilib.RuntimeConfig, *, first_ok: bool) -> set[StateItem]:
+        self.grew = super().second_attachment(name, rt, first_ok=first_ok)
+        return self.grew
+
+    def inventory(self, label: str) -> tuple[Inventory, float]:
+        inv, took = super().inventory(label)
+        if label == "inventory after DEL":
+            self.after = inv
+        return inv, took
+
+    @property
+    def remaining(self) -> list[StateItem]:
+        assert self.after is not None
+        return self.after - self.sb.baseline()
+
+
+def _attempt(
+    sb: Sandbox, conflist: cnilib.NetworkConfigList, cni_path: str, caps: dict[str, Any]
+) -> _Evidence:
+    ns = argparse.Namespace(cni_path=cni_path, timeout=60.0)
+    return _Evidence(sb, net, ns, Progress(None, None), [], caps)
+
+
 @pytest.mark.parametrize("name", sorted(LISTS))
 def test_the_rule_agrees_with_trys_second_attachment(name: str) -> None:
     # (disableCheck: Debian's portmap fails CHECK with port mappings; CHECK is not the point here.)
     doc = {"cniVersion": "1.0.0", "name": f"agree-{name}", "disableCheck": True, "plugins": LISTS[name]}
     conflist = cnilib.NetworkConfigList.from_dict(doc)
-    ns = argparse.Namespace(cni_path="/usr/lib/cni", timeout=60.0)
     with Sandbox() as sb:
         if name == "macvlan":  # a parent link for macvlan, part of the baseline
             sb.run(["ip", "link", "add", "mvparent0", "type", "veth", "peer", "name", "mvpeer0"])
             sb.run(["ip", "link", "set", "mvparent0", "up"])
             sb.mark_baseline()
-        attempt = _Try(sb, conflist, ns, {**PORTS, "bandwidth": BANDWIDTH})
+        attempt = _attempt(sb, conflist, "/usr/lib/cni", {**PORTS, "bandwidth": BANDWIDTH})
         report = attempt.run()
     assert report["ok"], report
     assert attempt.grew == set()  # the second attachment left nothing: try's rule says nothing left
@@ -207,7 +237,7 @@ def test_the_rule_on_what_a_leaky_plugin_leaves() -> None:
             {"cniVersion": "1.0.0", "name": "leak", "type": "leaky"}
         )
         with Sandbox() as sb:
-            attempt = _Try(sb, conflist, argparse.Namespace(cni_path=str(home), timeout=60.0))
+            attempt = _attempt(sb, conflist, str(home), {})
             report = attempt.run()
     assert not report["ok"]
     assert attempt.after is not None
