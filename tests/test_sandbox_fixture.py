@@ -203,7 +203,7 @@ def _attempt(
     sb: Sandbox, conflist: cnilib.NetworkConfigList, cni_path: str, caps: dict[str, Any]
 ) -> _Evidence:
     ns = argparse.Namespace(cni_path=cni_path, timeout=60.0)
-    return _Evidence(sb, net, ns, Progress(None, None), [], caps)
+    return _Evidence(sb, conflist, ns, Progress(None, None), [], caps)
 
 
 @pytest.mark.parametrize("name", sorted(LISTS))
