@@ -193,8 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             pairs.append(
                 ("cnigo (Go libcni)", lambda verb: _timed([str(cnigo), verb, "lo", ns.path], go_env))
             )
-        for verb in ("add", "del"):
-            for label, op in pairs:
+        # Each front ADDs then DELs before the next one ADDs: an attachment that exists is refused.
+        for label, op in pairs:
+            for verb in ("add", "del"):
                 rows.append((f"loopback {verb.upper()}: {label}", _bind(op, verb)))
 
         # Warm-up: bytecode caches, page cache, the plugin binary.
