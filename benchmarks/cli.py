@@ -7,7 +7,7 @@ One run measures, interleaved round by round (the machine may be busy; medians a
   line that runs a plugin needs anyway (:data:`STDLIB_NEEDED`), and the import of the design's two
   dependencies (``python -c "import attrs, cattrs"``), which every command that runs a plugin needs;
 * ``cnilib add`` / ``cnilib del`` of a one-plugin ``loopback`` network, each a fresh process, on
-  the fast path (``cnilib._lean``, what a plain ``cnilib add NET NETNS`` takes) and on the typed
+  the fast path (``cnilib._cli._fast``, what a plain ``cnilib add NET NETNS`` takes) and on the typed
   path (``--debug`` takes it: the same plans on the attrs models, as before the fast path);
 * the same ADD/DEL through the Python API in a warm process (``cni.add`` / ``cni.delete``);
 * the same with ``cnigo``: Go's libcni v1.1.2 behind cnitool's front end (tests/go/cnigo).
@@ -170,8 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             (STDLIB_ROW, lambda: _timed([py, "-c", f"import {STDLIB_NEEDED}"], env)),
             ("python -c 'import cnilib' (the package)", lambda: _timed([py, "-c", "import cnilib"], env)),
             (
-                "python -c 'import cnilib._lean._run' (the fast path)",
-                lambda: _timed([py, "-c", "import cnilib._lean._run"], env),
+                "python -c 'import cnilib._cli._fast._run' (the fast path)",
+                lambda: _timed([py, "-c", "import cnilib._cli._fast._run"], env),
             ),
             ("cnilib --version (CLI start-up, no-op)", lambda: _timed([str(CNILIB), "--version"], cli_env)),
             ("cnilib --help", lambda: _timed([str(CNILIB), "--help"], cli_env)),

@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from cnilib import PluginConfig, RuntimeConfig, Verb
 from cnilib._exec import AsyncSubprocessExecutor, SubprocessExecutor, find_plugin
-from cnilib._protocol import ExecRequest, build_request, build_version_request, decode_outcome
+from cnilib._exec._protocol import ExecRequest, build_request, build_version_request, decode_outcome
 
 PLUGIN_DIR = "/usr/lib/cni"
 CONCURRENCY = 8

@@ -101,7 +101,7 @@ IMPORTS: dict[str, tuple[str, str]] = {
     "cnilib + 1st parse, attrs+cattrs already loaded": ("import attrs, cattrs", FIRST_PARSE),
 }
 # Where the time goes: cnilib's modules imported one after the other on top of attrs and cattrs.
-STEPS = ["cnilib", "cnilib._codec", "cnilib._results", "cnilib._models"]
+STEPS = ["cnilib", "cnilib._model._codec", "cnilib._model._results", "cnilib._model._models"]
 _STEPS_CHILD = f"""
 import json, sys, time, importlib
 import attrs, cattrs

@@ -10,40 +10,14 @@ only for what it uses: ``cnilib --version`` loads neither :mod:`typing` nor :mod
 
 from __future__ import annotations
 
-from ._defaults import __version__
-from ._lazy import lazy_getattr as _lazy_getattr
+from ._base._defaults import __version__
+from ._base._lazy import lazy_getattr as _lazy_getattr
 
 # typing is not imported for this alone: it is a measurable part of a bare ``cnilib --version``.
 # (Annotated, so the public-name tables do not count it as an export; mypy still knows it.)
 TYPE_CHECKING: bool = False
 if TYPE_CHECKING:
-    from ._attachment import (
-        AttachedAddress,
-        AttachedInterface,
-        AttachedRoute,
-        Attachment,
-        NetworkAttachment,
-    )
-    from ._cache import CacheEntry, ResultCache
-    from ._capabilities import Bandwidth, Capabilities, DNSCapability, IPRange, PortMapping
-    from ._config import (
-        ConfigDirectoryError,
-        NetworkNotFoundError,
-        load_conf_file,
-        load_network,
-        load_networks,
-    )
-    from ._engine import (
-        CNI,
-        AsyncCNI,
-        FieldFinding,
-        PlannedCall,
-        PluginReport,
-        PluginRun,
-        RetryPolicy,
-        ValidationReport,
-    )
-    from ._errors import (
+    from ._base._errors import (
         AlreadyAttachedError,
         CacheError,
         CNIError,
@@ -62,9 +36,29 @@ if TYPE_CHECKING:
         ValidationError,
         VersionError,
     )
+    from ._base._gojson import go_dumps
+    from ._cache import CacheEntry, ResultCache
+    from ._engine import (
+        CNI,
+        AsyncCNI,
+        FieldFinding,
+        PlannedCall,
+        PluginReport,
+        PluginRun,
+        RetryPolicy,
+        ValidationReport,
+    )
     from ._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor, find_plugin
-    from ._gojson import go_dumps
-    from ._models import (
+    from ._exec._protocol import ExecOutcome, ExecRequest
+    from ._model._capabilities import Bandwidth, Capabilities, DNSCapability, IPRange, PortMapping
+    from ._model._config import (
+        ConfigDirectoryError,
+        NetworkNotFoundError,
+        load_conf_file,
+        load_network,
+        load_networks,
+    )
+    from ._model._models import (
         ErrorInfo,
         GCAttachment,
         NetworkConfigList,
@@ -72,15 +66,7 @@ if TYPE_CHECKING:
         RuntimeConfig,
         VersionInfo,
     )
-    from ._networks import (
-        AsyncNetworks,
-        ConfiguredNetwork,
-        Networks,
-        NetworksConfig,
-        NetworksNotReadyError,
-    )
-    from ._protocol import ExecOutcome, ExecRequest
-    from ._results import (
+    from ._model._results import (
         DNS,
         Interface,
         IPConfig,
@@ -92,67 +78,81 @@ if TYPE_CHECKING:
         Route,
         parse_result,
     )
-    from ._validate import (
+    from ._networks import (
+        AsyncNetworks,
+        ConfiguredNetwork,
+        Networks,
+        NetworksConfig,
+        NetworksNotReadyError,
+    )
+    from ._networks._attachment import (
+        AttachedAddress,
+        AttachedInterface,
+        AttachedRoute,
+        Attachment,
+        NetworkAttachment,
+    )
+    from ._spec._validate import (
         validate_capability_args,
         validate_cni_args,
         validate_container_id,
         validate_ifname,
         validate_network_name,
     )
-    from ._version import LATEST_VERSION, SUPPORTED_VERSIONS, VERB_MIN_VERSION, Verb
+    from ._spec._version import LATEST_VERSION, SUPPORTED_VERSIONS, VERB_MIN_VERSION, Verb
 
 
 # Public names that live in modules loaded on first access.
 _LAZY: dict[str, str] = {
-    "AlreadyAttachedError": "._errors",
-    "CacheError": "._errors",
-    "CNIError": "._errors",
-    "CNISecurityWarning": "._errors",
-    "ConfigError": "._errors",
-    "ErrorCode": "._errors",
-    "ExecError": "._errors",
-    "LockError": "._errors",
-    "MultiError": "._errors",
-    "NetnsPathError": "._errors",
-    "PluginError": "._errors",
-    "PluginNotFoundError": "._errors",
-    "PluginTimeoutError": "._errors",
-    "ResultError": "._errors",
-    "UnsafePermissionsError": "._errors",
-    "ValidationError": "._errors",
-    "VersionError": "._errors",
-    "validate_capability_args": "._validate",
-    "validate_cni_args": "._validate",
-    "validate_container_id": "._validate",
-    "validate_ifname": "._validate",
-    "validate_network_name": "._validate",
-    "LATEST_VERSION": "._version",
-    "SUPPORTED_VERSIONS": "._version",
-    "VERB_MIN_VERSION": "._version",
-    "Verb": "._version",
-    "ErrorInfo": "._models",
-    "GCAttachment": "._models",
-    "NetworkConfigList": "._models",
-    "PluginConfig": "._models",
-    "RuntimeConfig": "._models",
-    "VersionInfo": "._models",
-    "DNS": "._results",
-    "Interface": "._results",
-    "IPConfig": "._results",
-    "IPConfig020": "._results",
-    "Result": "._results",
-    "Result020": "._results",
-    "Result040": "._results",
-    "Result100": "._results",
-    "Route": "._results",
-    "parse_result": "._results",
+    "AlreadyAttachedError": "._base._errors",
+    "CacheError": "._base._errors",
+    "CNIError": "._base._errors",
+    "CNISecurityWarning": "._base._errors",
+    "ConfigError": "._base._errors",
+    "ErrorCode": "._base._errors",
+    "ExecError": "._base._errors",
+    "LockError": "._base._errors",
+    "MultiError": "._base._errors",
+    "NetnsPathError": "._base._errors",
+    "PluginError": "._base._errors",
+    "PluginNotFoundError": "._base._errors",
+    "PluginTimeoutError": "._base._errors",
+    "ResultError": "._base._errors",
+    "UnsafePermissionsError": "._base._errors",
+    "ValidationError": "._base._errors",
+    "VersionError": "._base._errors",
+    "validate_capability_args": "._spec._validate",
+    "validate_cni_args": "._spec._validate",
+    "validate_container_id": "._spec._validate",
+    "validate_ifname": "._spec._validate",
+    "validate_network_name": "._spec._validate",
+    "LATEST_VERSION": "._spec._version",
+    "SUPPORTED_VERSIONS": "._spec._version",
+    "VERB_MIN_VERSION": "._spec._version",
+    "Verb": "._spec._version",
+    "ErrorInfo": "._model._models",
+    "GCAttachment": "._model._models",
+    "NetworkConfigList": "._model._models",
+    "PluginConfig": "._model._models",
+    "RuntimeConfig": "._model._models",
+    "VersionInfo": "._model._models",
+    "DNS": "._model._results",
+    "Interface": "._model._results",
+    "IPConfig": "._model._results",
+    "IPConfig020": "._model._results",
+    "Result": "._model._results",
+    "Result020": "._model._results",
+    "Result040": "._model._results",
+    "Result100": "._model._results",
+    "Route": "._model._results",
+    "parse_result": "._model._results",
     "CacheEntry": "._cache",
     "ResultCache": "._cache",
-    "ConfigDirectoryError": "._config",
-    "NetworkNotFoundError": "._config",
-    "load_conf_file": "._config",
-    "load_network": "._config",
-    "load_networks": "._config",
+    "ConfigDirectoryError": "._model._config",
+    "NetworkNotFoundError": "._model._config",
+    "load_conf_file": "._model._config",
+    "load_network": "._model._config",
+    "load_networks": "._model._config",
     "CNI": "._engine",
     "AsyncCNI": "._engine",
     "FieldFinding": "._engine",
@@ -166,24 +166,24 @@ _LAZY: dict[str, str] = {
     "Executor": "._exec",
     "SubprocessExecutor": "._exec",
     "find_plugin": "._exec",
-    "ExecOutcome": "._protocol",
-    "go_dumps": "._gojson",
-    "ExecRequest": "._protocol",
+    "ExecOutcome": "._exec._protocol",
+    "go_dumps": "._base._gojson",
+    "ExecRequest": "._exec._protocol",
     "Networks": "._networks",
     "AsyncNetworks": "._networks",
     "ConfiguredNetwork": "._networks",
     "NetworksConfig": "._networks",
     "NetworksNotReadyError": "._networks",
-    "Capabilities": "._capabilities",
-    "PortMapping": "._capabilities",
-    "Bandwidth": "._capabilities",
-    "IPRange": "._capabilities",
-    "DNSCapability": "._capabilities",
-    "Attachment": "._attachment",
-    "AttachedInterface": "._attachment",
-    "AttachedAddress": "._attachment",
-    "AttachedRoute": "._attachment",
-    "NetworkAttachment": "._attachment",
+    "Capabilities": "._model._capabilities",
+    "PortMapping": "._model._capabilities",
+    "Bandwidth": "._model._capabilities",
+    "IPRange": "._model._capabilities",
+    "DNSCapability": "._model._capabilities",
+    "Attachment": "._networks._attachment",
+    "AttachedInterface": "._networks._attachment",
+    "AttachedAddress": "._networks._attachment",
+    "AttachedRoute": "._networks._attachment",
+    "NetworkAttachment": "._networks._attachment",
 }
 
 

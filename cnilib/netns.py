@@ -30,7 +30,7 @@ from types import TracebackType
 
 import attrs
 
-from cnilib._errors import CNIError
+from cnilib._base._errors import CNIError
 
 __all__ = [
     "NETNS_RUN_DIR",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import pkgutil
 import re
 from typing import Any
 
@@ -41,7 +40,7 @@ nitpicky = False
 suppress_warnings = ["myst.header"]
 myst_heading_anchors = 3
 
-# A private part and what follows up to the name: in ``cnilib._models.X`` and in a public
+# A private part and what follows up to the name: in ``cnilib._model._models.X`` and in a public
 # package's private module, ``cnilib.conformance._report.X``.
 _PRIVATE = re.compile(r"\b(cnilib(?:\.[a-z]\w*)*)\.(?:_\w+\.)+")
 
@@ -51,7 +50,7 @@ _STRATEGIES = re.compile(r"\bcnilib\.testing\._st_\w+\.")
 
 
 def _public(text: str) -> str:
-    """``cnilib._models.RuntimeConfig`` -> ``cnilib.RuntimeConfig``; ``cnilib.testing._st_values.ips``
+    """``cnilib._model._models.RuntimeConfig`` -> ``cnilib.RuntimeConfig``; ``cnilib.testing._st_values.ips``
     -> ``cnilib.testing.strategies.ips``."""
     return _PRIVATE.sub(r"\1.", _STRATEGIES.sub("cnilib.testing.strategies.", text))
 
@@ -66,16 +65,16 @@ def _private_attr_docs() -> dict[str, list[str]]:
     docs: dict[str, list[str]] = {}
     import cnilib
 
-    for info in pkgutil.iter_modules(cnilib.__path__):
-        if info.name.startswith("_"):
-            analyzer = ModuleAnalyzer.for_module(f"cnilib.{info.name}")
-            for (_, attr), lines in analyzer.find_attr_docs().items():
-                docs.setdefault(attr, list(lines))
+    # The private modules the public names are loaded from (the package's lazy table).
+    for module in sorted(set(vars(cnilib)["_LAZY"].values())):
+        analyzer = ModuleAnalyzer.for_module(f"cnilib{module}")
+        for (_, attr), lines in analyzer.find_attr_docs().items():
+            docs.setdefault(attr, list(lines))
     return docs
 
 
 def _process_docstring(app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
-    # `cnilib.SUPPORTED_VERSIONS` is documented by a `#:` comment in cnilib/_version.py (autodoc
+    # `cnilib.SUPPORTED_VERSIONS` is documented by a `#:` comment in cnilib/_spec/_version.py (autodoc
     # would otherwise show the docstring of its type, tuple or dict).
     if what == "data" and name.count(".") == 1 and name.startswith("cnilib."):
         lines[:] = _private_attr_docs().get(name.split(".", 1)[1], [])
@@ -97,7 +96,7 @@ def _missing_reference(app: Sphinx, env: Any, node: Any, contnode: Any) -> Any:
 
 
 def _doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
-    # autodoc registers `cnilib._models.X` as the canonical name of `cnilib.X`, so references by
+    # autodoc registers `cnilib._model._models.X` as the canonical name of `cnilib.X`, so references by
     # the private name resolve, with the private name as the link's tooltip: show the public one.
     for ref in doctree.findall(nodes.reference):
         if ref.get("reftitle"):
@@ -133,7 +132,7 @@ def _source_read(app: Sphinx, docname: str, source: list[str]) -> None:
 
 
 class ModuleDocstring(Directive):
-    """``.. module-docstring:: cnilib._errors``: a module's docstring as text, without a module target.
+    """``.. module-docstring:: cnilib._base._errors``: a module's docstring as text, without a module target.
 
     For the docstrings of private modules that hold public explanations (the exception tree).
     """

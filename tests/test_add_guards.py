@@ -37,9 +37,9 @@ from cnilib import (
     ValidationError,
 )
 from cnilib._cache import INTENT_KIND
-from cnilib._docker_watch._backend import _Backend
-from cnilib._docker_watch._state import _only_refused, _Record
 from cnilib._engine._effects import ReadEntry, ReadIntent
+from cnilib.docker._watch._backend import _Backend
+from cnilib.docker._watch._state import _only_refused, _Record
 from cnilib.testing.fake import FakeExecutor
 from cnilib.testing.plugins import RecordingPlugin, recording_plugin
 

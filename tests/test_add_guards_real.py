@@ -40,7 +40,7 @@ from test_scenario import (  # the shared helpers and the autouse clean-up fixtu
 
 import cnilib
 from cnilib import netns
-from cnilib._nsprobe import LIVE, netns_state
+from cnilib._base._nsprobe import LIVE, netns_state
 
 pytestmark = [pytest.mark.root]
 

@@ -25,7 +25,7 @@ from cnilib import (
     VersionInfo,
     parse_result,
 )
-from cnilib._codec import CONVERTER
+from cnilib._model._codec import CONVERTER
 from cnilib.testing import strategies as cst
 
 

@@ -318,7 +318,7 @@ def test_help_and_version_load_nothing_heavy(cli: CLI) -> None:
             "cnilib._engine",
             "cnilib._exec",
             "cnilib._cache",
-            "cnilib._config",
+            "cnilib._model._config",
             "asyncio",
             "httpx",
             "concurrent.futures",
@@ -330,7 +330,7 @@ def test_help_and_version_load_nothing_heavy(cli: CLI) -> None:
 
 def test_add_of_unknown_network_loads_neither_engine_nor_docker(cli: CLI) -> None:
     loaded = modules_loaded_by(cli, "add", "nope", "/ns")
-    assert "cnilib._config" in loaded
+    assert "cnilib._model._config" in loaded
     assert not {"cnilib._engine", "httpx", "cnilib.docker"} & loaded
 
 

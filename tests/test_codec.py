@@ -10,7 +10,7 @@ import pytest
 
 import cnilib
 from cnilib import ConfigError, NetworkConfigList, PluginConfig, ResultError, parse_result
-from cnilib._codec import CONVERTER, decode_json, json_field, structure, unstructure
+from cnilib._model._codec import CONVERTER, decode_json, json_field, structure, unstructure
 
 R020 = {
     "cniVersion": "0.2.0",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import cnilib
-from cnilib._config import (
+from cnilib._model._config import (
     ConfigDirectoryError,
     NetworkNotFoundError,
     conf_files,

@@ -24,9 +24,9 @@ from sandbox_support import nobody_dir, run_as_nobody
 from test_cli import CLI, Run, result_100
 
 import cnilib
-from cnilib import _confdir
-from cnilib._confdir import MAX_CONFIG_SIZE, read_config
-from cnilib._config import ConfigDirectoryError, NetworkNotFoundError, load_conf_file, load_network
+from cnilib._model._config import ConfigDirectoryError, NetworkNotFoundError, load_conf_file, load_network
+from cnilib._spec import _confdir
+from cnilib._spec._confdir import MAX_CONFIG_SIZE, read_config
 from cnilib.testing.plugins import exiting_plugin
 
 GOOD = {"cniVersion": "1.0.0", "name": "good", "plugins": [{"type": "bridge"}]}

@@ -24,8 +24,8 @@ from cnilib import (
     VersionInfo,
     parse_result,
 )
-from cnilib._codec import CONVERTER
-from cnilib._version import family, parse_version
+from cnilib._model._codec import CONVERTER
+from cnilib._spec._version import family, parse_version
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
 ALL = cnilib.SUPPORTED_VERSIONS

@@ -14,9 +14,9 @@ import pytest
 
 import cnilib
 from cnilib import docker
-from cnilib._docker_watch._backend import _event_container
-from cnilib._docker_watch._state import _logfmt, _Record
 from cnilib.docker import ContainerInfo, LabelError, PortBinding
+from cnilib.docker._watch._backend import _event_container
+from cnilib.docker._watch._state import _logfmt, _Record
 
 
 def info(labels: dict[str, str], ports: tuple[PortBinding, ...] = ()) -> ContainerInfo:

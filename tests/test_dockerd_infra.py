@@ -21,8 +21,9 @@ import attrs
 import pytest
 
 import cnilib
-from cnilib import _docker_api, docker, netns
+from cnilib import docker, netns
 from cnilib.docker import ContainerInfo, ContainerNotFoundError, DockerError
+from cnilib.docker import _api as _docker_api
 from cnilib.testing.dockerd import (
     DEFAULT_IMAGE,
     INDEX_HTML,

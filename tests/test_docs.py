@@ -48,8 +48,7 @@ def _attr_docs(name: str) -> set[str]:
     modules = (
         [name]
         if name != "cnilib"
-        else ["cnilib"]
-        + [f"cnilib.{m.name}" for m in pkgutil.iter_modules(cnilib.__path__) if m.name.startswith("_")]
+        else ["cnilib"] + [f"cnilib{module}" for module in sorted(set(cnilib._LAZY.values()))]
     )
     found: set[str] = set()
     for mod in modules:

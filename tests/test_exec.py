@@ -39,7 +39,7 @@ from cnilib._exec import (
     check_plugin_name,
     find_plugin,
 )
-from cnilib._protocol import ExecOutcome, ExecRequest, build_request, cni_env, decode_outcome
+from cnilib._exec._protocol import ExecOutcome, ExecRequest, build_request, cni_env, decode_outcome
 from cnilib.testing import plugins as fp
 from cnilib.testing.fake import (
     FakeExecutor,
@@ -336,7 +336,7 @@ _MEMORY_PROBE = textwrap.dedent(
     """
     import asyncio, json, sys
     from cnilib._exec import AsyncSubprocessExecutor, SubprocessExecutor
-    from cnilib._protocol import ExecRequest, cni_env
+    from cnilib._exec._protocol import ExecRequest, cni_env
     from cnilib import Verb
 
     def hwm_kib():

@@ -18,7 +18,7 @@ import pytest
 
 from cnilib import ExecError, PluginError, PluginTimeoutError, Result100, Verb
 from cnilib._exec import AsyncSubprocessExecutor
-from cnilib._protocol import ExecOutcome, ExecRequest, cni_env, decode_outcome
+from cnilib._exec._protocol import ExecOutcome, ExecRequest, cni_env, decode_outcome
 from cnilib.testing import plugins as fp
 from cnilib.testing.fake import AsyncFakeExecutor, error_outcome, result_outcome
 

@@ -31,7 +31,7 @@ from engine_support import conflist, result_for
 from test_cli import CLI, CNILIB
 
 from cnilib import CNI, AsyncCNI, ExecOutcome, ExecRequest, LockError, ResultCache, RuntimeConfig
-from cnilib._operation import OPERATION, gone, spawning
+from cnilib._base._operation import OPERATION, gone, spawning
 from cnilib.testing.plugins import read_pids, recording_plugin, wait_gone, write_plugin
 
 NET = "killnet"

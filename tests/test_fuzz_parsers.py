@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 import cnilib
 from cnilib import CNIError, NetworkConfigList, PluginConfig, Result, go_dumps, parse_result
 from cnilib._cli import _Failure, parse_cap_args, parse_cni_args
-from cnilib._codec import structure
-from cnilib._protocol import ExecOutcome, ExecRequest, decode_outcome
+from cnilib._exec._protocol import ExecOutcome, ExecRequest, decode_outcome
+from cnilib._model._codec import structure
 from cnilib.testing import strategies as cst
 
 FUZZ = settings(

@@ -30,6 +30,7 @@ from cnilib import (
     MultiError,
     RuntimeConfig,
 )
+from cnilib._base._nsprobe import LIVE, MISSING, NOT_NETNS, UNKNOWN
 from cnilib._cache import CacheProblem, CacheScan, _files, _locks
 from cnilib._cache._locks import LockRequest, acquire
 from cnilib._engine import _admin
@@ -42,8 +43,7 @@ from cnilib._engine._effects import (
     ScanIntents,
     SweepTemp,
 )
-from cnilib._leftovers import SWEEP_PROGRAM
-from cnilib._nsprobe import LIVE, MISSING, NOT_NETNS, UNKNOWN
+from cnilib._spec._leftovers import SWEEP_PROGRAM
 from cnilib.testing.fake import FakeExecutor
 
 PY = Path(sys.executable).name
@@ -323,17 +323,17 @@ def test_cnilib_del_on_the_fast_path_sweeps_too(cli: CLI, tmp_path: Path) -> Non
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     loaded = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()}
-    assert not {"attrs", "cattrs", "typing", "argparse", "hashlib", "cnilib._models"} & loaded
-    assert "cnilib._leftovers" in loaded
+    assert not {"attrs", "cattrs", "typing", "argparse", "hashlib", "cnilib._model._models"} & loaded
+    assert "cnilib._spec._leftovers" in loaded
     assert not backup.exists()
     assert [(r.verb, r.env["CNI_NETNS"]) for r in cli.records()] == [("ADD", str(sandbox)), ("DEL", "")]
     assert cli.cache_files() == []
 
 
 def test_the_fast_paths_values_answer_the_new_operations_as_the_typed_ones() -> None:
+    from cnilib._engine._plain import LeanRuntime, LeanValues
     from cnilib._engine._values import TypedValues
-    from cnilib._lean._values import LeanRuntime, LeanValues
-    from cnilib._leftovers import leftovers, sweep_request_fields
+    from cnilib._spec._leftovers import leftovers, sweep_request_fields
 
     rt = RuntimeConfig("c1", "/run/netns/x", "eth1", args=(("A", "1"),), capability_args=CAPS)
     lean_rt = LeanRuntime(rt.container_id, rt.netns, rt.ifname, rt.args, rt.capability_args)

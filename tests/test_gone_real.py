@@ -33,7 +33,7 @@ from test_scenario import (  # the shared helpers and the autouse clean-up fixtu
 
 import cnilib
 from cnilib import netns
-from cnilib._leftovers import chain_name
+from cnilib._spec._leftovers import chain_name
 
 pytestmark = [pytest.mark.root]
 

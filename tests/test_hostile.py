@@ -36,8 +36,8 @@ from cnilib import (
     parse_result,
 )
 from cnilib._cli import parse_cap_args, parse_cni_args
-from cnilib._codec import MAX_DEPTH
-from cnilib._protocol import ExecOutcome, ExecRequest, decode_outcome
+from cnilib._exec._protocol import ExecOutcome, ExecRequest, decode_outcome
+from cnilib._model._codec import MAX_DEPTH
 from cnilib.testing.plugins import exiting_plugin, flooding_plugin
 
 # -- the hostile payloads -------------------------------------------------------------------------

@@ -82,10 +82,10 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_graph_sees_every_module_and_function_level_imports() -> None:
     graph = import_graph()
-    assert "cnilib._codec" in graph
+    assert "cnilib._model._codec" in graph
     assert "cnilib.testing.strategies" in graph
     # _wrap_single imports the Go encoder inside a function: still an edge.
-    assert "cnilib._gojson" in graph["cnilib._models"]
+    assert "cnilib._base._gojson" in graph["cnilib._model._models"]
 
 
 def test_no_import_cycle_in_cnilib() -> None:
@@ -96,16 +96,16 @@ def test_the_codec_is_a_leaf() -> None:
     # The codec knows JSON and cattrs, not the models: they describe themselves in field metadata
     # or in the element descriptions, which know only the checks and the versions.
     leaves = {
-        "cnilib._errors",
-        "cnilib._validate",
-        "cnilib._jsontext",
-        "cnilib._scalars",
+        "cnilib._base._errors",
+        "cnilib._spec._validate",
+        "cnilib._spec._jsontext",
+        "cnilib._spec._scalars",
         "cnilib._spec._shapes",
     }
-    assert import_graph()["cnilib._codec"] <= leaves
-    assert import_graph()["cnilib._spec._shapes"] <= {"cnilib._scalars", "cnilib._version"}
-    assert import_graph()["cnilib._scalars"] <= {"cnilib._jsontext"}
-    assert import_graph()["cnilib._jsontext"] <= {"cnilib._errors", "cnilib._validate"}
+    assert import_graph()["cnilib._model._codec"] <= leaves
+    assert import_graph()["cnilib._spec._shapes"] <= {"cnilib._spec._scalars", "cnilib._spec._version"}
+    assert import_graph()["cnilib._spec._scalars"] <= {"cnilib._spec._jsontext"}
+    assert import_graph()["cnilib._spec._jsontext"] <= {"cnilib._base._errors", "cnilib._spec._validate"}
 
 
 def test_a_cycle_is_found() -> None:

@@ -29,7 +29,7 @@ from cnilib import (
     netns,
 )
 from cnilib._exec import AsyncSubprocessExecutor, SubprocessExecutor
-from cnilib._protocol import ExecRequest, build_request, build_version_request, decode_outcome
+from cnilib._exec._protocol import ExecRequest, build_request, build_version_request, decode_outcome
 
 pytestmark = pytest.mark.root
 

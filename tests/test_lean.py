@@ -1,4 +1,4 @@
-"""The command line's fast path (``cnilib._lean``) against the typed path, piece by piece and whole.
+"""The command line's fast path (``cnilib._cli._fast``) against the typed path, piece by piece and whole.
 
 The fast path runs ``cnilib add``/``del`` on plain values without importing attrs and cattrs. It is
 only right if it answers what the typed path answers, or steps aside: each test here gives both
@@ -26,17 +26,17 @@ from test_cli import CLI, cnitool_id, result_100
 
 from cnilib import CNIError, ExecOutcome, RuntimeConfig, SubprocessExecutor, load_network
 from cnilib._cache import ResultCache
+from cnilib._cli._fast._load import lean_network
+from cnilib._cli._fast._run import LeanExecutor, LeanStore
 from cnilib._cli._parser import build_parser
 from cnilib._cli._plain import PLAIN_COMMANDS, plain_namespace
+from cnilib._engine._plain import LeanConfList, LeanOutcome, LeanPlugin, LeanRuntime, LeanValues
 from cnilib._engine._values import TypedValues
-from cnilib._lean._load import lean_network
-from cnilib._lean._results import lean_result, lean_result_of
-from cnilib._lean._run import LeanExecutor, LeanStore
-from cnilib._lean._values import LeanConfList, LeanOutcome, LeanPlugin, LeanRuntime, LeanValues
-from cnilib._protocol import ExecRequest
-from cnilib._results import parse_result
-from cnilib._scalars import _plain_cidr, _plain_ipv4, _plain_ipv6
-from cnilib._version import Verb
+from cnilib._exec._protocol import ExecRequest
+from cnilib._model._results import parse_result
+from cnilib._spec._plain_results import lean_result, lean_result_of
+from cnilib._spec._scalars import _plain_cidr, _plain_ipv4, _plain_ipv6
+from cnilib._spec._version import Verb
 from cnilib.testing import strategies as cst
 from cnilib.testing._st_values import _PLUGIN_KEYS
 
@@ -503,8 +503,8 @@ def test_add_takes_the_fast_path_only_for_what_it_can_judge(cli: CLI, ns_file: s
         )
         assert proc.returncode == 0, proc.stderr.decode()[-2000:]
         loaded = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()}
-        heavy = {"attrs", "cattrs", "typing", "argparse", "hashlib", "cnilib._models"} & loaded
-        assert (not heavy) if fast else {"attrs", "cattrs", "cnilib._models"} <= heavy, heavy
+        heavy = {"attrs", "cattrs", "typing", "argparse", "hashlib", "cnilib._model._models"} & loaded
+        assert (not heavy) if fast else {"attrs", "cattrs", "cnilib._model._models"} <= heavy, heavy
         assert json.loads(proc.stdout)["ips"][0]["address"] == "10.1.0.2/24"
     entry = json.loads((cli.cache / "results" / f"net-{cnitool_id(ns_file)}-eth0").read_bytes())
     assert entry["result"]["ips"] == [{"address": "10.1.0.2/24", "gateway": "10.1.0.1", "interface": 0}]
@@ -512,7 +512,7 @@ def test_add_takes_the_fast_path_only_for_what_it_can_judge(cli: CLI, ns_file: s
 
 def test_the_fast_engine_in_process_does_what_cni_does(tmp_path: Path) -> None:
     from cnilib import CNI
-    from cnilib._lean._run import LeanEngine
+    from cnilib._cli._fast._run import LeanEngine
     from cnilib.testing.plugins import recording_plugin
 
     log = tmp_path / "calls.log"

@@ -1,5 +1,5 @@
-"""The table of what the plugins leave (``cnilib._leftovers``) and the program that removes it
-(``cnilib._sweep``), with fake ``iptables`` and ``ip`` programs standing in for the real ones
+"""The table of what the plugins leave (``cnilib._spec._leftovers``) and the program that removes it
+(``cnilib._engine._sweep``), with fake ``iptables`` and ``ip`` programs standing in for the real ones
 (``test_gone_real.py`` runs it against the real ones, in a sandbox namespace)."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from cnilib import ExecRequest
-from cnilib._leftovers import (
+from cnilib._engine._sweep import parse_rules
+from cnilib._spec._leftovers import (
     SWEEP_PROGRAM,
     Chain,
     File,
@@ -26,7 +27,6 @@ from cnilib._leftovers import (
     sandbox_of,
     sweep_request_fields,
 )
-from cnilib._sweep import parse_rules
 from cnilib.testing.plugins import write_plugin
 
 RESULT = {

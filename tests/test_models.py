@@ -27,8 +27,8 @@ from cnilib import (
     validate_ifname,
     validate_network_name,
 )
-from cnilib._codec import CONVERTER
-from cnilib._version import parse_version
+from cnilib._model._codec import CONVERTER
+from cnilib._spec._version import parse_version
 from cnilib.testing import strategies as cst
 
 SETTINGS = settings(max_examples=30, deadline=None)

@@ -400,7 +400,7 @@ def test_async_networks(env: dict[str, Path]) -> None:
 
 
 def _part(network: str, ifname: str, result: dict[str, Any]) -> cnilib.NetworkAttachment:
-    from cnilib._attachment import newest_shape
+    from cnilib._networks._attachment import newest_shape
 
     return cnilib.NetworkAttachment(network, ifname, newest_shape(cnilib.parse_result(result), "1.0.0"))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cnilib import _nsprobe as probe
+from cnilib._base import _nsprobe as probe
 
 
 def test_own_network_namespace_is_live() -> None:
@@ -56,7 +56,7 @@ def test_unexaminable_path_is_unknown_as_unprivileged_user(tmp_path: Path) -> No
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o700)
     os.chmod(tmp_path, 0o755)
-    code = "import sys; from cnilib import _nsprobe as p; print(p.netns_state(sys.argv[1]))"
+    code = "import sys; from cnilib._base import _nsprobe as p; print(p.netns_state(sys.argv[1]))"
     out = subprocess.run(
         [
             "setpriv",

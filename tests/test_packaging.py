@@ -28,7 +28,7 @@ from typing import NamedTuple
 import pytest
 from sandbox_support import NOBODY, nobody_dir
 
-from cnilib._defaults import __version__
+from cnilib._base._defaults import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 # What builds, test runs and editors leave in a checkout: not part of a fresh clone.
@@ -255,14 +255,12 @@ def test_sdist_holds_what_rebuilds_and_tests_it(checkout: Checkout, built: Built
 # For each extra a user installs, what it enables: the modules that import its requirements.
 USER_EXTRAS = {
     "docker": (
-        "cnilib/docker.py",
-        "cnilib/_docker_api.py",
-        "cnilib/_docker_watch",
+        "cnilib/docker/",
         "cnilib/_cli/_watch.py",
         "cnilib/doctor/_sources.py",  # `cnilib doctor --source docker`: the engine's API (DockerSource)
     ),
     "watch": ("cnilib/_networks",),
-    "otel": ("cnilib/_tracing.py",),
+    "otel": ("cnilib/_exec/_tracing.py",),
     "pytest": ("cnilib/testing/pytest_plugin.py",),
     "hypothesis": ("cnilib/testing/strategies.py", "cnilib/testing/_st_"),
 }

@@ -28,7 +28,7 @@ from cnilib import (
     VersionInfo,
     parse_result,
 )
-from cnilib._protocol import (
+from cnilib._exec._protocol import (
     ExecOutcome,
     ExecRequest,
     build_gc_request,

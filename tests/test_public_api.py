@@ -87,7 +87,7 @@ def test_star_import_and_dir_give_the_public_names() -> None:
 
 
 def test_version_is_defined_once() -> None:
-    # pyproject.toml reads it from cnilib/_defaults.py; no other file may spell it.
+    # pyproject.toml reads it from cnilib/_base/_defaults.py; no other file may spell it.
     from importlib.metadata import version
 
     assert version("cnilib") == cnilib.__version__

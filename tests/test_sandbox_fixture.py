@@ -25,7 +25,7 @@ from sandbox_support import nobody_dir, run_as_nobody
 
 import cnilib
 from cnilib._cli._progress import Progress
-from cnilib._cli_try import _Try
+from cnilib._cli._try import _Try
 from cnilib.sandbox import HOST, Inventory, Sandbox, StateItem, split_leftovers
 from cnilib.testing.broken_plugins import write_broken
 

@@ -1,4 +1,4 @@
-"""The schema interpreter (``cnilib._schemas``): its keywords, Go's rules, its formats, its refusals,
+"""The schema interpreter (``cnilib._spec._schemas``): its keywords, Go's rules, its formats, its refusals,
 and its agreement with the ``jsonschema`` library on every shipped schema and generated documents.
 
 The interpreter is hand-written (no compiled dependency at run time); ``jsonschema`` is a test
@@ -20,9 +20,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnilib import ConfigError
-from cnilib._schemas import Validator, builtin_catalog, catalog_from, check_schema, child_path, parent_path
-from cnilib._schemas._catalog import _IPAM_COMMON
-from cnilib._schemas._formats import FORMATS, is_cidr, is_ifname, is_ip, is_mac
+from cnilib._spec._schemas import (
+    Validator,
+    builtin_catalog,
+    catalog_from,
+    check_schema,
+    child_path,
+    parent_path,
+)
+from cnilib._spec._schemas._catalog import _IPAM_COMMON
+from cnilib._spec._schemas._formats import FORMATS, is_cidr, is_ifname, is_ip, is_mac
 
 
 def problems(schema: Any, doc: Any, **kw: Any) -> list[tuple[str, str, str]]:

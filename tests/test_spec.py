@@ -27,11 +27,11 @@ from cnilib import (
     Route,
     parse_result,
 )
-from cnilib._codec import structure
-from cnilib._lean._results import lean_result_of
-from cnilib._lean._values import LeanOutcome
+from cnilib._engine._plain import LeanOutcome
+from cnilib._model._codec import structure
+from cnilib._spec._plain_results import lean_result_of
 from cnilib._spec._shapes import NONE, SHAPES, Field, optional_int, since_in
-from cnilib._version import carries_ip_version, family
+from cnilib._spec._version import carries_ip_version, family
 from cnilib.testing import _st_results
 from cnilib.testing import strategies as cst
 

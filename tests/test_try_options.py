@@ -10,7 +10,7 @@ import pytest
 
 import cnilib
 from cnilib._cli._settings import _Failure
-from cnilib._cli_try_options import not_exercised, runtime_args
+from cnilib._cli._try_options import not_exercised, runtime_args
 
 
 def _list(*plugins: dict[str, Any]) -> cnilib.NetworkConfigList:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import cnilib
 from cnilib import SUPPORTED_VERSIONS, VERB_MIN_VERSION, Verb, VersionError
-from cnilib._version import (
+from cnilib._spec._version import (
     LATEST_VERSION,
     check_verb_supported,
     family,

@@ -8,8 +8,8 @@ line's fast path works without them).
 
 from __future__ import annotations
 
-from .._defaults import DEFAULT_CACHE_DIR
-from .._lazy import lazy_getattr
+from .._base._defaults import DEFAULT_CACHE_DIR
+from .._base._lazy import lazy_getattr
 from ._format import CACHE_KIND, INTENT_KIND, go_json_dumps
 from ._locks import HeldLock
 from ._store import ResultCache

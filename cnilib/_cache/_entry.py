@@ -11,9 +11,9 @@ from typing import Any
 
 import attrs
 
-from .._errors import CacheError, ResultError
-from .._models import GCAttachment, NetworkConfigList, RuntimeConfig
-from .._results import Result, parse_result
+from .._base._errors import CacheError, ResultError
+from .._model._models import GCAttachment, NetworkConfigList, RuntimeConfig
+from .._model._results import Result, parse_result
 from ._format import CACHE_KIND, INTENT_KIND, entry_bytes, entry_fields, go_json_dumps, parse_entry
 
 __all__ = [

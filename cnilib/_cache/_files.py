@@ -13,7 +13,7 @@ import os
 import stat
 import time
 
-from .._errors import CacheError
+from .._base._errors import CacheError
 
 __all__ = [
     "TEMP_PREFIX",
@@ -132,7 +132,7 @@ _HEX = frozenset("0123456789abcdef")
 
 def attachment_tag(container_id: str, ifname: str) -> str:
     """16 hex digits naming an attachment of a network in its writers' temp file names."""
-    from .._digest import sha256_hex
+    from .._base._digest import sha256_hex
 
     return sha256_hex(f"{container_id}\0{ifname}".encode("utf-8", "surrogatepass"))[:16]
 

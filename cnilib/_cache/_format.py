@@ -1,7 +1,7 @@
 """The entry format without the typed models: libcni's ``cachedInfo`` JSON, byte for byte as Go's
 ``json.Marshal`` writes it, and its strict reading.
 
-Free of attrs: :class:`~cnilib.CacheEntry` and the command line's fast path (``cnilib._lean``)
+Free of attrs: :class:`~cnilib.CacheEntry` and the command line's fast path (``cnilib._cli._fast``)
 write and read entries with these functions.
 """
 
@@ -12,9 +12,9 @@ import math
 import sys
 from collections.abc import Mapping
 
-from .._errors import CacheError, ConfigError
-from .._gojson import go_dumps, go_string
-from .._jsontext import decode_json
+from .._base._errors import CacheError, ConfigError
+from .._base._gojson import go_dumps, go_string
+from .._spec._jsontext import decode_json
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ import sys
 import time
 from collections.abc import Generator
 
-from .._errors import CacheError, LockError
+from .._base._errors import CacheError, LockError
 from ._files import make_dir, open_regular
 
 __all__ = ["HeldLock", "LockRequest", "acquire", "acquire_async"]

@@ -6,10 +6,10 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 
-from .._defaults import DEFAULT_CACHE_DIR
-from .._digest import sha256_hex
-from .._errors import CacheError, ValidationError
-from .._validate import validate_container_id, validate_ifname, validate_network_name
+from .._base._defaults import DEFAULT_CACHE_DIR
+from .._base._digest import sha256_hex
+from .._base._errors import CacheError, ValidationError
+from .._spec._validate import validate_container_id, validate_ifname, validate_network_name
 from ._files import (
     TEMP_MAX_AGE,
     attachment_tag,
@@ -94,7 +94,7 @@ class ResultCache:
 
     # -- reading --
 
-    # The typed values; the command line's fast path (``cnilib._lean``) overrides these two.
+    # The typed values; the command line's fast path (``cnilib._cli._fast``) overrides these two.
 
     def _entry_from(self, data: bytes, path: str, key: Key | None, kind: str) -> CacheEntry:
         from ._entry import CacheEntry

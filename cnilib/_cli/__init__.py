@@ -14,7 +14,7 @@ The package: ``_parser`` (help texts, shared options, one spec per command: ``_S
 ``_settings`` (options and environment, cnitool's rules), ``_output`` (JSON, tables, ``--debug``),
 ``_cnitool`` (add, check, del, gc, status), ``_commands`` (validate, explain, version, cache,
 docker), ``_progress`` (the step lines and live status line of ``try`` and ``conformance``, whose
-commands are ``cnilib._cli_try`` and ``cnilib._cli_conformance``), ``_main`` (``_COMMANDS``, parsing,
+commands are ``cnilib._cli._try`` and ``cnilib._cli._conformance``), ``_main`` (``_COMMANDS``, parsing,
 error handling); handlers are imported per run.
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 
-from .._lazy import lazy_getattr
+from .._base._lazy import lazy_getattr
 
 # typing is not imported for this alone: ``cnilib --version`` needs nothing else (see main).
 TYPE_CHECKING: bool = False
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args == ["--version"]:
         # All a bare --version needs (argparse's version action prints exactly this): no parser.
-        from .._defaults import __version__
+        from .._base._defaults import __version__
 
         sys.stdout.write(f"cnilib {__version__}\n")
         sys.stdout.flush()

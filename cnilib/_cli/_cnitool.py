@@ -1,6 +1,6 @@
 """The cnitool commands: add, check, del, gc and status, with cnitool's output.
 
-``add`` and ``del`` take the fast path (:mod:`cnilib._lean`: the same plans on plain values,
+``add`` and ``del`` take the fast path (:mod:`cnilib._cli._fast`: the same plans on plain values,
 without importing attrs and cattrs) whenever its loader can judge the configuration; anything
 else, and ``--debug`` (whose report is typed), takes the typed path.
 """
@@ -31,12 +31,12 @@ def _setup(ns: argparse.Namespace) -> tuple[Any, Any, Any]:
     fast path's when its loader can judge the configuration (and no ``--debug``), else the typed
     ones. Either way the configuration's errors come before the runtime's."""
     if not ns.debug:
-        from .._lean._load import lean_network
+        from ._fast._load import lean_network
 
         plain = lean_network(_conf_dir(ns), ns.network)
         if plain is not None:
-            from .._lean._run import LeanEngine
-            from .._lean._values import LeanRuntime
+            from .._engine._plain import LeanRuntime
+            from ._fast._run import LeanEngine
 
             engine = LeanEngine(_plugin_dirs(ns), _cache_dir(ns), ns.timeout)
             return engine, plain, LeanRuntime(**runtime_fields(ns, ns.netns))
@@ -51,7 +51,7 @@ def _cmd_add(ns: argparse.Namespace) -> int:
     result = engine.add(conflist, rt)
     # A last plugin that printed null leaves no cached result, and cnitool then prints nothing.
     if engine.cached_result(conflist, rt) is not None:
-        from .._gojson import go_dumps
+        from .._base._gojson import go_dumps
 
         _write(go_dumps(result.to_dict(), indent="    "))  # cnitool: MarshalIndent, no newline
     return EXIT_OK

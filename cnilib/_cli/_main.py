@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from .._operation import OPERATION
+from .._base._operation import OPERATION
 from ._output import _one_line
 from ._plain import _PROG, plain_namespace
 from ._settings import EXIT_FAILURE, EXIT_USAGE, _Failure, _timeout, _Usage
@@ -32,8 +32,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "cache": ("._commands", "_cmd_cache"),
     "docker": ("._commands", "_cmd_docker"),
     "doctor": ("._doctor", "cmd_doctor"),
-    "try": ("cnilib._cli_try", "cmd_try"),
-    "conformance": ("cnilib._cli_try", "cmd_conformance"),
+    "try": ("cnilib._cli._try", "cmd_try"),
+    "conformance": ("cnilib._cli._try", "cmd_conformance"),
 }
 
 
@@ -186,7 +186,7 @@ def run(args: list[str]) -> int:
     except Exception as exc:
         # Every cnilib error (and an OS error such as an unreadable file) is one line, exit 1;
         # anything else is a bug and keeps its traceback.
-        from .._errors import CNIError
+        from .._base._errors import CNIError
 
         if isinstance(exc, (CNIError, OSError)):
             return _fail(f"{_context(ns)}: {_error_text(exc)}")

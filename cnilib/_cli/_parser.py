@@ -7,7 +7,13 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR, DEFAULT_IFNAME, DEFAULT_PLUGIN_DIRS, __version__
+from .._base._defaults import (
+    DEFAULT_CACHE_DIR,
+    DEFAULT_CONF_DIR,
+    DEFAULT_IFNAME,
+    DEFAULT_PLUGIN_DIRS,
+    __version__,
+)
 from ._plain import _PROG
 
 if TYPE_CHECKING:
@@ -339,11 +345,11 @@ _SPECS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "try": (
         "ADD, CHECK and DEL a configuration with the real plugins in a throwaway sandbox (any user); "
         "report what was created and what DEL left behind",
-        lambda p: _module("cnilib._cli_try").fill_try(p),
+        lambda p: _module("cnilib._cli._try").fill_try(p),
     ),
     "conformance": (
         "run a plugin through the spec's lifecycle in a sandbox and report every check",
-        lambda p: _module("cnilib._cli_try").fill_conformance(p),
+        lambda p: _module("cnilib._cli._try").fill_conformance(p),
     ),
 }
 

@@ -6,7 +6,7 @@ import os
 
 import cnilib
 
-from .._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR, DEFAULT_IFNAME
+from .._base._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR, DEFAULT_IFNAME
 from ._output import _debug_hook
 
 TYPE_CHECKING = False  # (not typing's: see ._plain)
@@ -98,7 +98,7 @@ def _cap_args() -> dict[str, Any]:
 def parse_cap_args(text: str) -> dict[str, Any]:
     """``CAP_ARGS`` the way cnitool reads it: a JSON object (``null``: none), decoded as Go would;
     the values must be able to reach a plugin as JSON (see :func:`cnilib.validate_capability_args`)."""
-    from .._jsontext import decode_json, json_type  # only the commands that take CAP_ARGS pay for it
+    from .._spec._jsontext import decode_json, json_type  # only the commands that take CAP_ARGS pay for it
 
     try:
         # The codec refuses what Go refuses: NaN/Infinity, 1e999, absurd nesting, a BOM.
@@ -126,7 +126,7 @@ def go_abs(path: str) -> str:
 
 def container_id_for(netns: str) -> str:
     """cnitool's container id for a netns path: ``cnitool-`` + hex of sha512(abs path)[:10]."""
-    from .._digest import sha512_digest  # only the commands that derive an id need it
+    from .._base._digest import sha512_digest  # only the commands that derive an id need it
 
     return "cnitool-" + sha512_digest(os.fsencode(go_abs(netns)))[:10].hex()
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import cnilib
 
-from .._confdir import CONF_EXTENSIONS, LIST_EXTENSIONS, conf_files
+from .._spec._confdir import CONF_EXTENSIONS, LIST_EXTENSIONS, conf_files
 from ._output import _one_line, _print_json, _table, _write
 from ._settings import EXIT_FAILURE, EXIT_OK, _conf_dir, _engine
 

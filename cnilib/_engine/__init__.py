@@ -4,12 +4,12 @@ Layers (see the docs' "Architecture" page): ``_plans``/``_admin`` (what each ver
 generators yielding effects) -> ``_effects`` (the effects, plain data) -> ``_drivers`` (sync,
 asyncio and dry-run loops that carry effects out) -> ``_front`` (:class:`CNI`, :class:`AsyncCNI`).
 The plans see values through ``_values`` (typed here; plain JSON on the command line's fast path,
-``cnilib._lean``), so that names load on first use.
+``cnilib._cli._fast``), so that names load on first use.
 """
 
 from __future__ import annotations
 
-from .._lazy import lazy_getattr
+from .._base._lazy import lazy_getattr
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:

@@ -7,8 +7,7 @@ from typing import Any, cast
 
 import attrs
 
-from .._cache import CacheEntry, CacheScan
-from .._errors import (
+from .._base._errors import (
     CacheError,
     CNIError,
     LockError,
@@ -17,13 +16,14 @@ from .._errors import (
     ValidationError,
     VersionError,
 )
+from .._cache import CacheEntry, CacheScan
 from .._exec import find_plugin
-from .._models import GCAttachment, NetworkConfigList, RuntimeConfig, VersionInfo
-from .._protocol import build_gc_request, build_status_request
-from .._results import AnyResult, Result
-from .._schemas import SchemaCatalog, builtin_catalog
-from .._validate import validate_network_name
-from .._version import Verb, check_verb_supported, version_at_least
+from .._exec._protocol import build_gc_request, build_status_request
+from .._model._models import GCAttachment, NetworkConfigList, RuntimeConfig, VersionInfo
+from .._model._results import AnyResult, Result
+from .._spec._schemas import SchemaCatalog, builtin_catalog
+from .._spec._validate import validate_network_name
+from .._spec._version import Verb, check_verb_supported, version_at_least
 from ._effects import (
     DropIntent,
     Gather,
@@ -83,7 +83,7 @@ def check(p: Planner, conflist: NetworkConfigList, rt: RuntimeConfig, *, timeout
 
 def version_info(p: Planner, plugin: str, *, timeout: float | None) -> Plan[VersionInfo]:
     """VERSION of one plugin type."""
-    from .._protocol import build_version_request
+    from .._exec._protocol import build_version_request
 
     req = build_version_request(plugin, search_path=p.plugin_dirs)
     info = yield from p.invoke(req, p.deadline(Verb.VERSION, timeout), "", 0)

@@ -8,14 +8,14 @@ from typing import Any, Generic, Literal, TypeVar, cast
 
 import attrs
 
+from .._base._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONCURRENCY, plugin_dirs_from
+from .._base._errors import ValidationError
 from .._cache import CacheEntry, ResultCache
-from .._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONCURRENCY, plugin_dirs_from
-from .._errors import ValidationError
 from .._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor
-from .._models import GCAttachment, NetworkConfigList, RuntimeConfig
-from .._results import AnyResult
-from .._tracing import operation_span
-from .._version import Verb
+from .._exec._tracing import operation_span
+from .._model._models import GCAttachment, NetworkConfigList, RuntimeConfig
+from .._model._results import AnyResult
+from .._spec._version import Verb
 from . import _admin
 from ._drivers import dry_run
 from ._effects import Plan
@@ -111,7 +111,7 @@ class Common(Generic[E]):
         raise NotImplementedError
 
     def _traced(self, executor: E) -> E:
-        # A span per plugin call when the application traces (see cnilib._tracing); ``executor``
+        # A span per plugin call when the application traces (see cnilib._exec._tracing); ``executor``
         # itself stays what the caller gave (a fake keeps its identity and recorded calls).
         raise NotImplementedError
 

@@ -12,11 +12,11 @@ import json
 import threading
 import time
 
+from .._base._errors import CNIError
+from .._base._operation import OPERATION, Operation
 from .._cache._locks import LockRequest, acquire, acquire_async
-from .._errors import CNIError
 from .._exec._discovery import find_plugin
-from .._operation import OPERATION, Operation
-from .._version import Verb
+from .._spec._version import Verb
 from ._effects import (
     CacheRead,
     CacheWrite,
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from .._cache import HeldLock, ResultCache
     from .._exec import AsyncExecutor
-    from .._protocol import ExecRequest
+    from .._exec._protocol import ExecRequest
     from .._spec._seam import Outcome
     from ._reports import PlannedCall
 
@@ -362,7 +362,7 @@ def _simulated(effect: Run) -> Simulated:
     if req.verb is Verb.ADD:
         return Simulated(Placeholder(effect.index, req.plugin))
     if req.verb is Verb.VERSION:
-        from .._models import VersionInfo
+        from .._model._models import VersionInfo
 
         return Simulated(VersionInfo(cni_version="", supported_versions=()))
     return Simulated(None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 
-from .._errors import CNIError
+from .._base._errors import CNIError
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ class ReadIntent(CacheRead):
 
 
 class ProbeNetns(CacheRead):
-    """Whether ``path`` is a live network namespace (``cnilib._nsprobe``'s states): a read of the
+    """Whether ``path`` is a live network namespace (``cnilib._base._nsprobe``'s states): a read of the
     node, not of the cache, but like one to a driver (done inline, by dry runs too: one stat)."""
 
     __slots__ = ("path",)
@@ -179,7 +179,7 @@ class ProbeNetns(CacheRead):
         self.path = path
 
     def apply(self, store: ResultCache) -> str:  # noqa: ARG002 (the node, not the store)
-        from .._nsprobe import netns_state
+        from .._base._nsprobe import netns_state
 
         return netns_state(self.path)
 

@@ -7,8 +7,8 @@ are counted after the inline ones, as they run.
 
 from __future__ import annotations
 
-from .._models import NetworkConfigList
-from .._schemas import PluginSchema, Problem, SchemaCatalog
+from .._model._models import NetworkConfigList
+from .._spec._schemas import PluginSchema, Problem, SchemaCatalog
 from ._reports import FieldFinding
 
 __all__ = ["field_findings"]
@@ -17,7 +17,7 @@ __all__ = ["field_findings"]
 def _is_wrapped(conflist: NetworkConfigList) -> bool:
     # A wrapped .conf keeps Go's sorted re-encoding of the wrapping as its bytes (see
     # NetworkConfigList._wrap_single); a list read from a file keeps the file's own bytes.
-    from .._gojson import go_dumps
+    from .._base._gojson import go_dumps
 
     raw = conflist.raw
     return (

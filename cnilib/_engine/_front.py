@@ -11,10 +11,10 @@ from typing import Any
 
 from .._cache import CacheEntry, ResultCache
 from .._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor
-from .._models import GCAttachment, NetworkConfigList, RuntimeConfig, VersionInfo
-from .._results import AnyResult
-from .._schemas import SchemaSource, catalog_from
-from .._tracing import AsyncTracingExecutor, TracingExecutor
+from .._exec._tracing import AsyncTracingExecutor, TracingExecutor
+from .._model._models import GCAttachment, NetworkConfigList, RuntimeConfig, VersionInfo
+from .._model._results import AnyResult
+from .._spec._schemas import SchemaSource, catalog_from
 from . import _admin
 from ._common import Common
 from ._drivers import AsyncDriver, SyncDriver

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from .._errors import CNIError
+from .._base._errors import CNIError
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from .._errors import (
+from .._base._errors import (
     CacheError,
     CNIError,
     MultiError,
@@ -22,8 +22,8 @@ from .._errors import (
 )
 from .._exec._discovery import check_plugin_name, find_plugin
 from .._spec import Family
-from .._validate import validate_network_name
-from .._version import Verb, normalize_version, version_at_least
+from .._spec._validate import validate_network_name
+from .._spec._version import Verb, normalize_version, version_at_least
 from ._effects import (
     Cancelled,
     DeleteEntry,
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import TypeVar
 
-    from .._results import AnyResult
+    from .._model._results import AnyResult
     from .._spec._seam import ConfList, Outcome, Plugin, Request, ResultDoc, Runtime
     from ._reports import PluginRun, RetryPolicy
     from ._values import Values
@@ -83,7 +83,7 @@ class Planner(Family["R"]):
 
     ``values`` makes and reads the values the plans pass around (requests, results, cache
     entries): the typed models (``_values.TypedValues``) for the library, plain validated JSON on the
-    command line's fast path (``cnilib._lean``). ``resolve``: pre-flight ADD looks every plugin
+    command line's fast path (``cnilib._cli._fast``). ``resolve``: pre-flight ADD looks every plugin
     up (False for fake executors, which have no files). ``local_netns``: netns paths mean here what
     they mean to the plugins (``_teardown.sees_plugin_paths``): only then does pre-flight ADD check
     that the netns is a network namespace, and DEL judge whether the sandbox is gone. The defaults

@@ -8,8 +8,8 @@ import math
 import os
 from collections.abc import Mapping
 
-from .._errors import AlreadyAttachedError, NetnsPathError, ValidationError
-from .._nsprobe import LIVE, MISSING, UNKNOWN, _nsfs_device, is_gone, netns_state
+from .._base._errors import AlreadyAttachedError, NetnsPathError, ValidationError
+from .._base._nsprobe import LIVE, MISSING, UNKNOWN, _nsfs_device, is_gone, netns_state
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:

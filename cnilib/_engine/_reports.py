@@ -7,10 +7,10 @@ from typing import Any
 
 import attrs
 
-from .._errors import CNIError
-from .._models import VersionInfo
-from .._protocol import ExecOutcome, ExecRequest
-from .._version import Verb
+from .._base._errors import CNIError
+from .._exec._protocol import ExecOutcome, ExecRequest
+from .._model._models import VersionInfo
+from .._spec._version import Verb
 
 __all__ = [
     "FieldFinding",

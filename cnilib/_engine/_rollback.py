@@ -3,8 +3,8 @@ wrote to the cache, and nothing else (an earlier ADD's intent record stays for G
 
 from __future__ import annotations
 
-from .._errors import CacheError, ResultError
-from .._version import version_at_least
+from .._base._errors import CacheError, ResultError
+from .._spec._version import version_at_least
 from ._effects import DeleteEntry, DropIntent
 from ._notes import add_note
 
@@ -12,8 +12,8 @@ TYPE_CHECKING = False  # (not typing's: the command line's fast path never impor
 if TYPE_CHECKING:
     from typing import Any, Protocol
 
-    from .._errors import CNIError
-    from .._results import Result
+    from .._base._errors import CNIError
+    from .._model._results import Result
     from .._spec._seam import ConfList, Runtime
     from ._effects import Plan
     from ._values import Values

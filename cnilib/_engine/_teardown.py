@@ -5,7 +5,7 @@ be written. Plans (generators of effects), like the rest of ``_plans``; no I/O h
   namespace (the empty file a reboot leaves where a namespace was bind-mounted), is gone: the
   plugins get ``CNI_NETNS=""``, as the spec allows for DEL and as containerd passes for a closed
   namespace, instead of a path they fail on ("unknown FS magic") for ever. What the plugins cannot
-  clean without the namespace (``cnilib._leftovers``) is then removed by cnilib's sweep program,
+  clean without the namespace (``cnilib._spec._leftovers``) is then removed by cnilib's sweep program,
   run through the executor like a plugin.
 - **The cache.** A read-only or full cache never stops the plugins: a cache write that fails is
   collected, and reported once every plugin's DEL has run (the entry stays for a later DEL).
@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import time
 
-from .._errors import CacheError, CNIError
-from .._nsprobe import GONE
+from .._base._errors import CacheError, CNIError
+from .._base._nsprobe import GONE
 from ._effects import Cancelled, DeleteEntry, DropIntent, ProbeNetns, Run, Simulated, SweepTemp
 from ._notes import _cnilib_logger
 
@@ -89,7 +89,7 @@ def sandbox(
     """
     path = rt.netns
     if not path and cached and local and recorded is not None:
-        from .._leftovers import sandbox_of
+        from .._spec._leftovers import sandbox_of
 
         path = sandbox_of(recorded.result, rt.ifname)
     if not path:
@@ -114,7 +114,7 @@ def sweep(
     failures: dict[str, BaseException],
 ) -> Plan[None]:
     """Remove what the list's plugins leave when the sandbox is gone (the owned items of
-    ``cnilib._leftovers``), through the executor, under the DEL's deadline; a failure joins
+    ``cnilib._spec._leftovers``), through the executor, under the DEL's deadline; a failure joins
     ``failures`` (key :data:`LEFTOVERS`)."""
     try:
         yield from _sweep(p, conflist, rt, recorded, deadline)
@@ -130,7 +130,7 @@ def sweep(
 def _sweep(
     p: _Planner, conflist: ConfList, rt: Runtime, recorded: Entry, deadline: float | None
 ) -> Plan[None]:
-    from .._leftovers import list_leftovers, sweep_request_fields
+    from .._spec._leftovers import list_leftovers, sweep_request_fields
 
     items = list_leftovers(
         [plugin.raw for plugin in conflist.plugins],

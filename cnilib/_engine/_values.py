@@ -4,7 +4,7 @@ Only the typed path loads this module (the library's front ends give the planner
 
 A plan never builds a request, decodes an outcome or creates a cache entry itself: it asks its
 :class:`Values`. :class:`TypedValues` (the library's path) answers with the typed models; the
-command line's fast path (``cnilib._lean``) answers with plain, validated JSON values of the same
+command line's fast path (``cnilib._cli._fast``) answers with plain, validated JSON values of the same
 shapes (:mod:`cnilib._spec._seam`), so that one set of plans serves both without importing attrs
 on the fast path, and mypy checks both families against :class:`Values`.
 """
@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, TypeVar
 
 from .._cache._entry import CacheEntry
 from .._cache._format import CACHE_KIND, INTENT_KIND, entry_fields
-from .._lean._results import cached_result
-from .._models import RuntimeConfig
-from .._protocol import ExecOutcome, ExecRequest, decode_outcome
-from .._results import AnyResult, Result, parse_result
-from .._wire import request_fields
+from .._exec._protocol import ExecOutcome, ExecRequest, decode_outcome
+from .._model._models import RuntimeConfig
+from .._model._results import AnyResult, Result, parse_result
+from .._spec._plain_results import cached_result
+from .._spec._wire import request_fields
 from ._effects import Placeholder
 from ._preflight import cached_args
 
 if TYPE_CHECKING:
-    from .._models import VersionInfo
+    from .._model._models import VersionInfo
     from .._spec._seam import ConfList, Entry, Outcome, Plugin, Request, ResultDoc, Runtime
-    from .._version import Verb
+    from .._spec._version import Verb
 
 __all__ = ["TypedValues", "Values"]
 

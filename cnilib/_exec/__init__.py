@@ -6,7 +6,7 @@ memory. On a deadline (or asyncio cancellation) the whole group gets SIGTERM, a 
 SIGKILL, and the call returns even if a grandchild escaped holding the pipes. A plugin that exited
 while a child it left behind still holds the pipes is waited for ``linger`` seconds, then that child
 is killed with the group. A plugin started for an operation of the engine inherits the
-descriptors of the locks that operation holds (see ``cnilib._operation``): killing the runtime
+descriptors of the locks that operation holds (see ``cnilib._base._operation``): killing the runtime
 never frees an attachment whose plugin still runs.
 
 Names are loaded on first use: the command line's fast path imports ``_discovery`` and ``_proc``
@@ -15,7 +15,7 @@ without the attrs-based executors.
 
 from __future__ import annotations
 
-from .._lazy import lazy_getattr
+from .._base._lazy import lazy_getattr
 from ._discovery import check_plugin_name, find_plugin
 from ._proc import DEFAULT_ENV_ALLOW
 

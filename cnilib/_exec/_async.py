@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import asyncio
 
-from .._operation import OPERATION, gone, spawning
-from .._protocol import ExecOutcome, ExecRequest
+from .._base._operation import OPERATION, gone, spawning
 from . import _proc
 from ._discovery import find_plugin
 from ._options import _Base
 from ._proc import _CHUNK, _TXTBSY_DELAYS, _Capture, _close, _Drain, _killpg, _pipes
+from ._protocol import ExecOutcome, ExecRequest
 
 
 class AsyncSubprocessExecutor(_Base):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from .._errors import PluginNotFoundError, ValidationError
-from .._security import check_not_writable_by_others
-from .._validate import validate_path
+from .._base._errors import PluginNotFoundError, ValidationError
+from .._base._security import check_not_writable_by_others
+from .._spec._validate import validate_path
 
 
 def check_plugin_name(plugin: str) -> None:

@@ -7,8 +7,8 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
-from .._protocol import ExecOutcome, ExecRequest, _str_tuple
 from ._proc import Spawner
+from ._protocol import ExecOutcome, ExecRequest, _str_tuple
 
 __all__ = ["AsyncExecutor", "Executor"]
 

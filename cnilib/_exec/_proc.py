@@ -1,6 +1,6 @@
 """What both executors share: output capture, the process helpers, the spawning; and the sync run loop.
 
-Free of attrs (like every module on the command line's fast path, see ``cnilib._lean``): the
+Free of attrs (like every module on the command line's fast path, see ``cnilib._cli._fast``): the
 executors' options and protocols are in ``_options``.
 """
 
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from .._operation import OPERATION, gone, spawning
+from .._base._operation import OPERATION, gone, spawning
 from .._spec import Family
 from ._discovery import find_plugin
 
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
     from typing_extensions import TypeVar
 
-    from .._protocol import ExecOutcome
     from .._spec._seam import Outcome, Request
+    from ._protocol import ExecOutcome
 
     #: The outcomes a runner makes: the library's, or the command line's plain ones.
     O = TypeVar("O", bound=Outcome, default=ExecOutcome)  # noqa: E741

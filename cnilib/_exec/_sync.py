@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import attrs
 
-from .._protocol import ExecOutcome
 from ._options import _Base
 from ._proc import SyncRunner
+from ._protocol import ExecOutcome
 
 
 @attrs.define

@@ -7,17 +7,17 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._attachment import Attachment
-from .._capabilities import Capabilities
-from .._errors import CNIError
-from .._models import NetworkConfigList
+from .._base._errors import CNIError
+from .._model._capabilities import Capabilities
+from .._model._models import NetworkConfigList
+from ._attachment import Attachment
 
 if TYPE_CHECKING:
     import asyncio
 
     from .._engine import AsyncCNI
 
-from .._defaults import DEFAULT_CACHE_DIR
+from .._base._defaults import DEFAULT_CACHE_DIR
 from ._core import _UNFINISHED, _attached, _Call, _Core, _front_kwargs, _span, _watchfiles
 from ._load import NetworksConfig
 

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
-from .._attachment import Attachment, NetworkAttachment, newest_shape
-from .._capabilities import Capabilities, capability_args
-from .._errors import AlreadyAttachedError, CNIError, ConfigError, MultiError, ValidationError
-from .._models import NetworkConfigList, RuntimeConfig
+from .._base._errors import AlreadyAttachedError, CNIError, ConfigError, MultiError, ValidationError
+from .._model._capabilities import Capabilities, capability_args
+from .._model._models import NetworkConfigList, RuntimeConfig
+from ._attachment import Attachment, NetworkAttachment, newest_shape
 
 if TYPE_CHECKING:
     from .._cache import CacheEntry
-    from .._results import Result
+    from .._model._results import Result
 
 from ._load import (
     ConfiguredNetwork,
@@ -117,7 +117,7 @@ class _Core:
         if self.loopback:
             nets.insert(0, ConfiguredNetwork("lo", _loopback()))
         _check_unique(nets)
-        from .._validate import validate_ifname
+        from .._spec._validate import validate_ifname
 
         for net in nets:
             validate_ifname(net.ifname)
@@ -335,7 +335,7 @@ def _attached(outcome: object) -> bool:
 
 
 def _checkable(config: NetworkConfigList) -> bool:
-    from .._version import VERB_MIN_VERSION, Verb, normalize_version, version_at_least
+    from .._spec._version import VERB_MIN_VERSION, Verb, normalize_version, version_at_least
 
     return version_at_least(normalize_version(config.cni_version), VERB_MIN_VERSION[Verb.CHECK])
 
@@ -384,6 +384,6 @@ def _watchfiles() -> Any:
 
 
 def _span(operation: str, container_id: str | None = None) -> Any:
-    from .._tracing import operation_span
+    from .._exec._tracing import operation_span
 
     return operation_span(operation, network=None, container_id=container_id)

@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from .._errors import ConfigError, MultiError
-from .._models import NetworkConfigList
-from .._tracing import library_logger
+from .._base._errors import ConfigError, MultiError
+from .._exec._tracing import library_logger
+from .._model._models import NetworkConfigList
 
 _log = library_logger("cnilib.networks")
 
@@ -78,7 +78,7 @@ def _dir_networks(confdir: str, max_networks: int | None) -> list[NetworkConfigL
     # go-cni's loadFromConfDir: every file sorted by name, whatever its extension; any invalid
     # file fails the load (reported together). A file naming a network already found is
     # shadowed, as in libcni's lookup by name: skipped, with a warning (one network per name).
-    from .._config import ConfigDirectoryError, conf_files, load_conf_file
+    from .._model._config import ConfigDirectoryError, conf_files, load_conf_file
 
     found: dict[str, NetworkConfigList] = {}
     problems: list[ConfigError] = []

@@ -9,17 +9,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._attachment import Attachment
-from .._capabilities import Capabilities
-from .._errors import CNIError
-from .._models import NetworkConfigList
+from .._base._errors import CNIError
+from .._model._capabilities import Capabilities
+from .._model._models import NetworkConfigList
+from ._attachment import Attachment
 
 if TYPE_CHECKING:
     import threading
 
     from .._engine import CNI
 
-from .._defaults import DEFAULT_CACHE_DIR
+from .._base._defaults import DEFAULT_CACHE_DIR
 from .._engine._notes import add_note
 from ._core import _UNFINISHED, _Attempt, _Call, _Core, _front_kwargs, _span, _watchfiles
 from ._load import NetworksConfig

@@ -1,10 +1,10 @@
 """The keys of a plugin's configuration that cnilib reads, with the check of each raw value:
 the typed model (:class:`~cnilib.PluginConfig`) and the command line's loader
-(:mod:`cnilib._lean._load`) check the same keys with the same functions."""
+(:mod:`cnilib._cli._fast._load`) check the same keys with the same functions."""
 
 from __future__ import annotations
 
-from .._model_fields import _capabilities, _ipam, _name_or_none, _object, _plugin_type, _version_string
+from ._model_fields import _capabilities, _ipam, _name_or_none, _object, _plugin_type, _version_string
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """The values the engine's plans pass around, as the shapes both families of values have: the
-library's typed models and the command line's plain values (:mod:`cnilib._lean._values`).
+library's typed models and the command line's plain values (:mod:`cnilib._engine._plain`).
 
 Structural protocols, for the type checker only (nothing here exists at run time, so the fast
 path imports no ``typing``): the plans and their values (``cnilib._engine._values.Values``) are
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any, Protocol
 
-    from .._version import Verb
+    from ._version import Verb
 
     class Plugin(Protocol):
         """One plugin of a list (:class:`~cnilib.PluginConfig`)."""

@@ -2,16 +2,17 @@
 key, when the key is left out, the spec version that brought it and the check its raw value gets.
 
 Everything that reads or writes a result derives from these descriptions: the typed models'
-parsing (:mod:`cnilib._codec`) and ``to_dict`` (:mod:`cnilib._elements`, :mod:`cnilib._results`),
-the command line's fast path (:mod:`cnilib._lean._results`) and the Hypothesis strategies. They
+parsing (:mod:`cnilib._model._codec`) and ``to_dict`` (:mod:`cnilib._model._elements`,
+:mod:`cnilib._model._results`), the command line's fast path (:mod:`cnilib._spec._plain_results`)
+and the Hypothesis strategies. They
 find an element by name in :data:`SHAPES` when they use it (tests may swap an entry), and all write
 through :func:`write`, so a field added here is read, checked and written the same way by all.
 """
 
 from __future__ import annotations
 
-from .._scalars import _strict_int, _strict_str, check_cidr, check_ip, optional_str
-from .._version import SUPPORTED_VERSIONS, carries_ip_version, version_at_least
+from ._scalars import _strict_int, _strict_str, check_cidr, check_ip, optional_str
+from ._version import SUPPORTED_VERSIONS, carries_ip_version, version_at_least
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 import attrs
 
-from cnilib._errors import CNIError
-from cnilib._sandbox_leftovers import counts_line, duration_text
+from cnilib._base._errors import CNIError
+from cnilib.sandbox._leftovers import counts_line, duration_text
 
 Status = Literal["pass", "fail", "skip"]
 Kind = Literal["main", "ipam", "meta"]

@@ -13,8 +13,8 @@ from typing import Any
 
 import attrs
 
-from cnilib._errors import _signal_name
-from cnilib._protocol import ExecOutcome
+from cnilib._base._errors import _signal_name
+from cnilib._exec._protocol import ExecOutcome
 from cnilib.sandbox import Container, Sandbox
 
 from ._report import CheckResult, ConformanceReport, Kind, PluginSpec, Status, _vt

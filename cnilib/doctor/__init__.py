@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from .._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR
+from .._base._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR
 from .._engine import CNI
 from ._examine import Context, examine
 from ._host import Host

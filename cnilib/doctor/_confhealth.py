@@ -7,14 +7,14 @@ import json
 import os
 import warnings
 
-from .._confdir import conf_files
-from .._config import scan_networks
+from .._base._errors import CNIError, CNISecurityWarning, ConfigError, PluginNotFoundError
+from .._base._security import writable_by_others
 from .._engine import CNI
-from .._errors import CNIError, CNISecurityWarning, ConfigError, PluginNotFoundError
 from .._exec import find_plugin
-from .._models import NetworkConfigList, VersionInfo
-from .._security import writable_by_others
-from .._version import normalize_version
+from .._model._config import scan_networks
+from .._model._models import NetworkConfigList, VersionInfo
+from .._spec._confdir import conf_files
+from .._spec._version import normalize_version
 from ._model import Finding, Kind
 
 __all__ = ["examine_config"]

@@ -15,11 +15,11 @@ from typing import Any
 
 import attrs
 
+from .._base._errors import CNIError, LockError
+from .._base._nsprobe import GONE, LIVE, MISSING, netns_state
 from .._cache import CacheEntry, ResultCache
 from .._engine import CNI
-from .._errors import CNIError, LockError
-from .._models import NetworkConfigList
-from .._nsprobe import GONE, LIVE, MISSING, netns_state
+from .._model._models import NetworkConfigList
 from ._confhealth import examine_config
 from ._host import Host
 from ._links import Veth, bridge_veths, reachable_nsids

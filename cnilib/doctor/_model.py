@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from .._errors import CNIError
+from .._base._errors import CNIError
 
 __all__ = ["Checked", "Diagnosis", "DoctorError", "Finding", "Kind", "RepairReport", "SourceError"]
 

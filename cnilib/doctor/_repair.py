@@ -17,9 +17,9 @@ from typing import Any
 
 import attrs
 
-from .._errors import CNIError
-from .._models import RuntimeConfig
-from .._nsprobe import LIVE, netns_state
+from .._base._errors import CNIError
+from .._base._nsprobe import LIVE, netns_state
+from .._model._models import RuntimeConfig
 from ._examine import Context, Subject
 from ._links import bridge_veths, reachable_nsids
 from ._model import Diagnosis, DoctorError, Finding, Kind, RepairReport

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from .._models import NetworkConfigList
+from .._model._models import NetworkConfigList
 from ._model import DoctorError
 
 __all__ = ["DEFAULT_DATA_DIR", "Reservation", "host_local_dirs", "read_store"]

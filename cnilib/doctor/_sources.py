@@ -16,8 +16,8 @@ import socket
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 
-from .._errors import CNIError
-from .._validate import validate_container_id, validate_ifname
+from .._base._errors import CNIError
+from .._spec._validate import validate_container_id, validate_ifname
 from ._model import SourceError
 
 __all__ = ["DockerSource", "Liveness", "PodmanSource", "Source", "ValidSource", "combine", "source_named"]

@@ -19,10 +19,10 @@ from cnilib import (
     Result100,
     Route,
 )
-from cnilib._scalars import check_cidr, check_ip, optional_str
+from cnilib._spec._scalars import check_cidr, check_ip, optional_str
 from cnilib._spec._shapes import SHAPES, Field, optional_int, since_in
-from cnilib._version import LATEST_VERSION, carries_ip_version
-from cnilib._version import family as shape_of
+from cnilib._spec._version import LATEST_VERSION, carries_ip_version
+from cnilib._spec._version import family as shape_of
 
 from ._st_values import (
     _IFNAMES,

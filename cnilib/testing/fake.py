@@ -12,7 +12,7 @@ outcome comes from what was scripted for ``(plugin, verb)``::
     assert [c.verb for c in fake.calls] == [Verb.ADD, Verb.DEL, Verb.DEL]
 
 Several outcomes for one key are used in order, the last one repeating. An entry may be a callable
-taking the :class:`~cnilib._protocol.ExecRequest` (for the async fake it may be a coroutine
+taking the :class:`~cnilib._exec._protocol.ExecRequest` (for the async fake it may be a coroutine
 function). Lookup order: ``(plugin, verb)``, ``(plugin, "*")``, ``("*", verb)``, then ``default``;
 without any, a plugin "succeeds" (see :func:`default_outcome`), or with ``strict=True`` the call
 fails the test.

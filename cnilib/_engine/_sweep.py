@@ -1,0 +1,216 @@
+"""Remove what plugins left for an attachment whose sandbox is gone (see ``cnilib._spec._leftovers``).
+
+Run as a program, like a plugin (``python -I -S _sweep.py``, through the executor: in the
+namespace where the plugins run), with a JSON document on stdin::
+
+    {"cnilib": "remove leftovers", "network": "...", "leftovers": [{"kind": "chain", ...}, ...]}
+
+Standard library only (it runs without site packages). Idempotent: what is not there is success.
+It touches only what is the attachment's: rules that jump to the attachment's chain (from the
+attachment's addresses, when they are known), a chain only once nothing jumps to it any more, a
+link whose MAC address matches, a reservation file holding exactly the container id and interface
+name. Prints nothing on success; on failure, one line per problem on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_PATH = os.pathsep.join(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin"])
+_ABSENT = ("does not exist", "no chain/target/match", "bad rule", "can't initialize", "cannot find device")
+_TOOLS = {"ipv4": "iptables", "ipv6": "ip6tables"}
+
+
+class SweepError(Exception):
+    """One leftover could not be removed."""
+
+
+def _tool(name: str) -> str | None:
+    return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), _PATH]))
+
+
+def _run(argv: Sequence[str]) -> tuple[int, str, str]:
+    proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr.strip()
+
+
+def _absent(stderr: str) -> bool:
+    text = stderr.lower()
+    return any(words in text for words in _ABSENT)
+
+
+def _jumps_to(words: Sequence[str], chain: str) -> bool:
+    return any(w in ("-j", "--jump", "-g", "--goto") and n == chain for w, n in itertools.pairwise(words))
+
+
+def _source(words: Sequence[str]) -> str:
+    for w, n in itertools.pairwise(words):
+        if w in ("-s", "--source"):
+            return n.removesuffix("/32").removesuffix("/128")
+    return ""
+
+
+def parse_rules(listing: str) -> tuple[set[str], list[list[str]]]:
+    """``iptables -S`` output: the chains it declares and every ``-A`` rule as words."""
+    chains: set[str] = set()
+    rules: list[list[str]] = []
+    for line in listing.splitlines():
+        words = shlex.split(line)
+        if len(words) >= 2 and words[0] in ("-N", "-P"):
+            chains.add(words[1])
+        elif len(words) >= 3 and words[0] == "-A":
+            rules.append(words[1:])
+    return chains, rules
+
+
+def remove_chain(item: Mapping[str, Any]) -> None:
+    """Delete the rules of the item's parents that jump to its chain (those from its sources when
+    given), then the chain, unless another rule still jumps to it."""
+    tool = _tool(_TOOLS[item["family"]])
+    if tool is None:
+        return  # no iptables for this family: nothing of it can be there
+    base = [tool, "-w", "-t", item["table"]]
+    chain = item["name"]
+    status, listing, err = _run([*base, "-S"])
+    if status != 0:
+        if _absent(err):
+            return  # the table does not exist in this kernel
+        raise SweepError(f"cannot list the {item['table']} table: {err}")
+    chains, rules = parse_rules(listing)
+    if chain not in chains:
+        return
+    sources = set(item.get("sources") or ())
+    kept = False
+    for words in rules:
+        if not _jumps_to(words, chain):
+            continue
+        if words[0] not in item["parents"] or (sources and _source(words) not in sources):
+            kept = True  # another attachment's (same network and container, another interface)
+            continue
+        status, _, err = _run([*base, "-D", *words])
+        if status != 0 and not _absent(err):
+            raise SweepError(f"cannot delete rule {shlex.join(words)}: {err}")
+    if kept:
+        return
+    for flag in ("-F", "-X"):
+        status, _, err = _run([*base, flag, chain])
+        if status != 0 and not _absent(err):
+            raise SweepError(f"cannot remove chain {chain} ({item['table']}): {err}")
+
+
+def remove_link(item: Mapping[str, Any]) -> None:
+    """Delete the link when its MAC address is the one recorded (or none was)."""
+    tool = _tool("ip")
+    if tool is None:
+        raise SweepError("the ip program (iproute2) is not installed")
+    status, out, err = _run([tool, "-o", "link", "show", "dev", item["name"]])
+    if status != 0:
+        if _absent(err):
+            return
+        raise SweepError(f"cannot look at link {item['name']}: {err}")
+    words = out.split()
+    mac = words[words.index("link/ether") + 1].lower() if "link/ether" in words[:-1] else ""
+    if item.get("mac") and mac != item["mac"].lower():
+        return  # the name is another interface's now
+    status, _, err = _run([tool, "link", "del", "dev", item["name"]])
+    if status != 0 and not _absent(err):
+        raise SweepError(f"cannot delete link {item['name']}: {err}")
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise SweepError(f"cannot remove {path}: {exc.strerror}") from None
+
+
+def remove_file(item: Mapping[str, Any]) -> None:
+    """Remove the file (a symlink itself, never its target)."""
+    _unlink(item["path"])
+
+
+def _holds(path: str, want: list[str]) -> bool:
+    """The file at ``path`` (a regular file, not through a symlink) holds exactly ``want``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    return data.decode("utf-8", "replace").split() == want
+
+
+def remove_reservations(item: Mapping[str, Any]) -> None:
+    """Remove host-local's files that reserve an address for exactly this container and interface."""
+    directory = item["directory"]
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SweepError(f"cannot list {directory}: {exc.strerror}") from None
+    want = [item["container_id"], item["ifname"]]
+    for name in names:
+        if name == "lock" or name.startswith("last_reserved_ip"):
+            continue
+        path = os.path.join(directory, name)
+        if _holds(path, want):
+            _unlink(path)
+
+
+_REMOVERS = {
+    "chain": remove_chain,
+    "link": remove_link,
+    "file": remove_file,
+    "reservations": remove_reservations,
+}
+
+
+def sweep(items: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Remove every item (each independently); the problems, one line each."""
+    problems = []
+    for item in items:
+        remover = _REMOVERS.get(item.get("kind", ""))
+        try:
+            if remover is None:
+                raise SweepError(f"unknown kind of leftover {item.get('kind')!r}")
+            remover(item)
+        except (SweepError, OSError, KeyError, ValueError) as exc:
+            problems.append(f"{item.get('plugin', '?')} {item.get('kind', '?')}: {exc}")
+    return problems
+
+
+def main() -> int:
+    """Read the document on stdin, remove its leftovers; 0, or 1 with the problems on stderr."""
+    try:
+        doc = json.loads(sys.stdin.buffer.read())
+        items = doc["leftovers"]
+    except (ValueError, KeyError, TypeError) as exc:
+        sys.stderr.write(f"unusable input: {exc}\n")
+        return 1
+    problems = sweep(items)
+    for line in problems:
+        sys.stderr.write(line + "\n")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
