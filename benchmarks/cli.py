@@ -194,9 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("cnigo (Go libcni)", lambda verb: _timed([str(cnigo), verb, "lo", ns.path], go_env))
             )
         # Each front ADDs then DELs before the next one ADDs: an attachment that exists is refused.
-        for label, op in pairs:
-            for verb in ("add", "del"):
-                rows.append((f"loopback {verb.upper()}: {label}", _bind(op, verb)))
+        rows += [
+            (f"loopback {verb.upper()}: {label}", _bind(op, verb))
+            for label, op in pairs
+            for verb in ("add", "del")
+        ]
 
         # Warm-up: bytecode caches, page cache, the plugin binary.
         for _ in range(2):
