@@ -14,6 +14,7 @@ from .._base._defaults import (
     DEFAULT_PLUGIN_DIRS,
     __version__,
 )
+from ._argtypes import _positive_float
 from ._plain import _PROG
 
 if TYPE_CHECKING:
@@ -98,16 +99,6 @@ def _terminal_columns() -> int:
         except (AttributeError, ValueError, OSError):
             columns = 0
     return columns or 80
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
-    return value
 
 
 def _add_options(

@@ -53,7 +53,7 @@ def _timeout(ns: argparse.Namespace) -> float | None:
         return None
     import argparse  # (only with CNI_TIMEOUT set)
 
-    from ._parser import _positive_float
+    from ._argtypes import _positive_float
 
     try:
         return _positive_float(text)

@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .._base._defaults import DEFAULT_PLUGIN_DIRS
-from ._parser import _positive_float
+from ._argtypes import _positive_float
 from ._settings import _cap_args, _cni_args, _Failure, parse_cap_args, parse_cni_args
 from ._settings import _plugin_dirs as _given_plugin_dirs
 
