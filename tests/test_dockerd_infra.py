@@ -24,6 +24,7 @@ import cnilib
 from cnilib import docker, netns
 from cnilib.docker import ContainerInfo, ContainerNotFoundError, DockerError
 from cnilib.docker import _api as _docker_api
+from cnilib.docker._attach import _check_attachable
 from cnilib.testing.dockerd import (
     DEFAULT_IMAGE,
     INDEX_HTML,
@@ -145,11 +146,11 @@ def test_unreachable_engine_says_what_to_do(tmp_path: Path) -> None:
 def test_not_running_and_wrong_mode_messages() -> None:
     info = ContainerInfo("c" * 64, "web", 0, "", False, "none", "exited")
     with pytest.raises(DockerError, match=r"container web is not running \(status 'exited'\)"):
-        docker._check_attachable(info, need_running=True)
-    docker._check_attachable(info, need_running=False)  # DEL of a stopped container is fine
+        _check_attachable(info, need_running=True)
+    _check_attachable(info, need_running=False)  # DEL of a stopped container is fine
     bridged = attrs.evolve(info, running=True, status="running", network_mode="bridge")
     with pytest.raises(DockerError, match=r"network mode 'bridge'; start it with --net=none"):
-        docker._check_attachable(bridged, need_running=True)
+        _check_attachable(bridged, need_running=True)
 
 
 def test_empty_container_reference() -> None:
