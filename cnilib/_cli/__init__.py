@@ -7,15 +7,19 @@ path the same way, prints ADD's result byte for byte as cnitool does, and report
 line on stderr with exit status 1, so scripts written for cnitool run unchanged. The other
 commands are cnilib's own.
 
-Only the public API (``cnilib``, ``cnilib.docker``) is used, and only what a command needs is
-imported: ``--help`` loads argparse and nothing of the engine, a bare ``--version`` not even that.
+The commands work through the public API (``cnilib``, ``cnilib.docker``, ``cnilib.sandbox``,
+``cnilib.doctor``); the start-up and the fast path reach below it (the defaults, the plain values,
+the engine's plans) to stay cheap. Only what a command needs is imported: ``--help`` loads
+argparse and nothing of the engine, a bare ``--version`` not even that.
 
 The package: ``_parser`` (help texts, shared options, one spec per command: ``_SPECS``),
 ``_settings`` (options and environment, cnitool's rules), ``_output`` (JSON, tables, ``--debug``),
-``_cnitool`` (add, check, del, gc, status), ``_commands`` (validate, explain, version, cache,
-docker), ``_progress`` (the step lines and live status line of ``try`` and ``conformance``, whose
-commands are ``cnilib._cli._try`` and ``cnilib._cli._conformance``), ``_main`` (``_COMMANDS``, parsing,
-error handling); handlers are imported per run.
+``_argtypes`` (argument types both use), ``_plain`` (the fast path's reading of argv),
+``_cnitool`` (add, check, del, gc, status), ``_commands`` (explain, version, cache, docker),
+``_validate``, ``_doctor``, ``_watch`` (docker watch), ``_try``/``_try_options``/``_conformance``
+(``try`` and ``conformance``), ``_progress`` (their step lines and live status line), ``_fast``
+(the fast path's glue), ``_main`` (``_COMMANDS``, parsing, error handling); handlers are
+imported per run.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 Layers (see the docs' "Architecture" page): ``_plans``/``_admin`` (what each verb does, as
 generators yielding effects) -> ``_effects`` (the effects, plain data) -> ``_drivers`` (sync,
 asyncio and dry-run loops that carry effects out) -> ``_front`` (:class:`CNI`, :class:`AsyncCNI`).
-The plans see values through ``_values`` (typed here; plain JSON on the command line's fast path,
-``cnilib._cli._fast``), so that names load on first use.
+The plans see values through ``_values`` (:class:`TypedValues`, the library's) or ``_plain`` (plain
+JSON, the command line's fast path, ``cnilib._cli._fast``). ``_preflight`` (pre-flight ADD's checks),
+``_rollback``, ``_teardown`` (DEL on a node in trouble) and ``_sweep`` (the program that removes a
+gone sandbox's leftovers, run like a plugin) complete the verbs. Names load on first use.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The only place that starts processes: plugin discovery and the sync/asyncio subprocess executors.
+"""The invoker: the sans-IO plugin protocol (``_protocol``: requests and outcomes) and the only place
+that starts processes: plugin discovery and the sync/asyncio subprocess executors (``_tracing``
+wraps them in spans and logs).
 
 Each plugin runs in its own process group, with argv never going through a shell. stdin is written
 while stdout and stderr are drained concurrently, each capped so a runaway plugin cannot exhaust
@@ -10,7 +12,7 @@ descriptors of the locks that operation holds (see ``cnilib._base._operation``):
 never frees an attachment whose plugin still runs.
 
 Names are loaded on first use: the command line's fast path imports ``_discovery`` and ``_proc``
-without the attrs-based executors.
+without the attrs-based executors and protocol.
 """
 
 from __future__ import annotations
