@@ -16,8 +16,7 @@ import attrs
 
 from .._base._errors import ConfigError
 from .._spec._confdir import read_config
-from .._spec._model_fields import _go_bool, _network_name, _version_list, _version_string
-from .._spec._plugin import PLUGIN_CHECKS
+from .._spec._plugin import PLUGIN_CHECKS, _go_bool, _network_name, _version_list, _version_string
 from .._spec._validate import cni_args_text, validate_path, validate_runtime
 from .._spec._version import SUPPORTED_VERSIONS, parse_version
 from ._codec import decode_object, json_field, json_type, structure

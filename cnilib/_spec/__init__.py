@@ -2,8 +2,8 @@
 typing, so that the typed models and the command line's fast path stand on the same rules: the
 elements of a result (:mod:`._shapes`) and their plain reader and writer (:mod:`._plain_results`),
 the versions (:mod:`._version`), the strict scalar and JSON checks (:mod:`._scalars`,
-:mod:`._jsontext`, :mod:`._validate`), the plugin keys both loaders check (:mod:`._plugin`,
-:mod:`._model_fields`), the wire format of requests and outcomes (:mod:`._wire`), the careful
+:mod:`._jsontext`, :mod:`._validate`), the plugin keys both loaders check and their checks
+(:mod:`._plugin`), the wire format of requests and outcomes (:mod:`._wire`), the careful
 configuration reader and libcni's directory order (:mod:`._confdir`), the plugins' field schemas
 (:mod:`._schemas`), what each reference plugin leaves behind (:mod:`._leftovers`), and the shapes
 of the values the engine passes around (:mod:`._seam`, for the type checker only).

@@ -16,9 +16,8 @@ from ..._base._security import writable_by_others
 from ..._engine._plain import LeanConfList, LeanPlugin
 from ..._spec._confdir import CONF_EXTENSIONS, LIST_EXTENSIONS, conf_files, read_config
 from ..._spec._jsontext import decode_object
-from ..._spec._model_fields import _go_bool, _network_name, _version_string
 from ..._spec._plain_results import dns_dict
-from ..._spec._plugin import PLUGIN_CHECKS
+from ..._spec._plugin import PLUGIN_CHECKS, _go_bool, _network_name, _version_string
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
