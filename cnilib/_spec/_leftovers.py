@@ -13,7 +13,7 @@ the plugin may leave. ``cnilib doctor`` reuses it to find orphans.
 Each item says whether it is **owned**: identified by a name derived from the network and the
 container id (a chain, an ifb device), by its MAC address (a veth) or by its content (a host-local
 reservation), so that removing it can never touch another container's state. Only owned items are
-removed by :func:`sweep_request_fields`' program (``_sweep.py``, run like a plugin: through the
+removed by :func:`sweep_request_fields`' program (``cnilib/_engine/_sweep.py``, run like a plugin: through the
 executor, where the plugins run, under the operation's deadline). Free of attrs and typing: DEL on
 the command line's fast path uses it.
 """
