@@ -45,8 +45,6 @@ class Sandbox:
     Use it as a context manager, or call :meth:`close`.
     """
 
-    __module__ = "cnilib.sandbox"  # tracebacks name the public path
-
     def __init__(self, *, rootless: bool | None = None, timeout: float = 60.0) -> None:
         self.rootless = os.geteuid() != 0 if rootless is None else rootless
         self.timeout = timeout
