@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import json
 import pydoc
 import re
 import subprocess
@@ -128,3 +129,19 @@ def test_help_shows_the_class_docstring_first(path: str, cls: type) -> None:
     assert own, f"{path} has no docstring of its own"
     first_paragraph = inspect.cleandoc(own).split("\n\n")[0].splitlines()
     assert body[i : i + len(first_paragraph)] == first_paragraph, text[:2000]
+
+
+def test_every_public_module_exports_what_it_did() -> None:
+    # The public import paths are a promise: each public module and its ``__all__`` as they were
+    # recorded (tests/data/public_names.json; a module without ``__all__`` is null). Adding a name
+    # or a public module is a deliberate change of this file; moving code behind them is not.
+    from test_docs import public_submodules
+
+    recorded = json.loads((Path(__file__).parent / "data" / "public_names.json").read_text())
+    assert sorted(recorded) == ["cnilib", *public_submodules()]
+    for module_name, names in recorded.items():
+        module = importlib.import_module(module_name)
+        all_ = getattr(module, "__all__", None)
+        assert (None if all_ is None else sorted(all_)) == names, module_name
+        for name in names or ():
+            getattr(module, name)  # loads (a lazy name) or raises AttributeError
