@@ -1,7 +1,7 @@
 """``cnilib try`` and ``cnilib conformance``: real plugins in a :class:`~cnilib.sandbox.Sandbox`.
 
 ``try CONFIG`` runs ADD, CHECK (where the version has it) and DEL of a configuration in a sandbox,
-with the CNI_ARGS and capability args ``cnilib add`` would send (``_cli_try_options``), and says
+with the CNI_ARGS and capability args ``cnilib add`` would send (``_try_options``), and says
 what the plugins created and what DEL left behind. What remains after the last DEL is split by the
 rule the ``cnilib_sandbox`` fixture uses (:func:`cnilib.sandbox.split_leftovers`: a bridge,
 host-local's last-reserved file, shared chains are kept by the plugins on purpose; anything of one
@@ -10,9 +10,9 @@ while the first is still attached: whatever that second ADD+DEL adds to the sand
 behind, whatever it looks like.
 
 Each step is printed as soon as it ends, with its duration; on a terminal a status line shows the
-step in progress (``_cli._progress``). The report ends with the counts and OK or FAILED.
+step in progress (``_progress``). The report ends with the counts and OK or FAILED.
 
-``conformance PLUGIN`` runs :func:`cnilib.conformance.run_conformance` (``_cli_conformance``).
+``conformance PLUGIN`` runs :func:`cnilib.conformance.run_conformance` (``_conformance``).
 """
 
 from __future__ import annotations
