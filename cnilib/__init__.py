@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ._capabilities import Bandwidth, Capabilities, DNSCapability, IPRange, PortMapping
     from ._config import (
         ConfigDirectoryError,
+        DuplicateNetworkWarning,
         NetworkNotFoundError,
         load_conf_file,
         load_network,
@@ -149,6 +150,7 @@ _LAZY: dict[str, str] = {
     "CacheEntry": "._cache",
     "ResultCache": "._cache",
     "ConfigDirectoryError": "._config",
+    "DuplicateNetworkWarning": "._config",
     "NetworkNotFoundError": "._config",
     "load_conf_file": "._config",
     "load_network": "._config",
@@ -219,6 +221,7 @@ __all__ = [
     "ConfigError",
     "ConfiguredNetwork",
     "DNSCapability",
+    "DuplicateNetworkWarning",
     "ErrorCode",
     "ErrorInfo",
     "ExecError",

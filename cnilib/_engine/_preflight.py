@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 
 from .._errors import AlreadyAttachedError, NetnsPathError, ValidationError
-from .._nsprobe import LIVE, MISSING, UNKNOWN, _nsfs_device, is_gone, netns_state
+from .._nsprobe import LIVE, MISSING, UNKNOWN, _nsfs_device, is_gone, missing_hint, netns_state
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
@@ -91,10 +91,7 @@ def check_netns(path: str) -> None:
     if state in (LIVE, UNKNOWN):
         return
     if state == MISSING:
-        text = f"network namespace {path} does not exist"
-        hint = "/run/netns/" + os.path.basename(path)
-        if os.path.basename(path) and hint != path and netns_state(hint) == LIVE:
-            text += f" (did you mean {hint}?)"
+        text = f"network namespace {path} does not exist {missing_hint(path)}"
     else:
         text = f"network namespace path {path} {_what_is_at(path)}"
     raise NetnsPathError(text, path=path, state=state)
@@ -140,6 +137,6 @@ def with_cached_args(rt: RuntimeConfig, cached: CacheEntry | None) -> RuntimeCon
     merged = cached_args(rt, cached)
     if merged is None:
         return rt
-    import attrs
+    from .._models import cached_runtime  # (cached values go on as they are, like libcni's)
 
-    return attrs.evolve(rt, args=merged[0], capability_args=merged[1])
+    return cached_runtime(rt, args=merged[0], capability_args=merged[1])

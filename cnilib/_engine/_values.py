@@ -18,6 +18,7 @@ import attrs
 from .._cache._entry import CacheEntry
 from .._cache._format import CACHE_KIND, INTENT_KIND
 from .._lean._results import cached_result
+from .._models import cached_runtime
 from .._protocol import ExecOutcome, ExecRequest, build_request, decode_outcome
 from .._results import Result, parse_result
 from ._effects import Placeholder
@@ -154,7 +155,8 @@ class TypedValues:
         return with_cached_args(rt, cached)
 
     def with_netns(self, rt: RuntimeConfig, netns: str) -> RuntimeConfig:
-        return attrs.evolve(rt, netns=netns)
+        # (rt may hold cached arguments, which go on unchecked: see with_cached_args)
+        return cached_runtime(rt, netns=netns)
 
     def request_of(self, fields: dict[str, Any]) -> ExecRequest:
         return ExecRequest(**fields)
