@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from ._model._capabilities import Bandwidth, Capabilities, DNSCapability, IPRange, PortMapping
     from ._model._config import (
         ConfigDirectoryError,
+        DuplicateNetworkWarning,
         NetworkNotFoundError,
         load_conf_file,
         load_network,
@@ -149,6 +150,7 @@ _LAZY: dict[str, str] = {
     "CacheEntry": "._cache",
     "ResultCache": "._cache",
     "ConfigDirectoryError": "._model._config",
+    "DuplicateNetworkWarning": "._model._config",
     "NetworkNotFoundError": "._model._config",
     "load_conf_file": "._model._config",
     "load_network": "._model._config",
@@ -219,6 +221,7 @@ __all__ = [
     "ConfigError",
     "ConfiguredNetwork",
     "DNSCapability",
+    "DuplicateNetworkWarning",
     "ErrorCode",
     "ErrorInfo",
     "ExecError",

@@ -186,6 +186,10 @@ def test_a_namespace_name_gets_a_hint(
     cni = cnilib.CNI([PLUGIN_DIR], tmp_path / "cache")
     conflist = cnilib.NetworkConfigList.from_dict({"cniVersion": "1.0.0", "name": "lo", "type": "loopback"})
     monkeypatch.chdir(tmp_path)  # (nothing called like the namespace here)
+    # A name is no path: refused when the runtime configuration is made (issue 24)...
+    with pytest.raises(cnilib.NetnsPathError, match=f"is not absolute \\(did you mean {ctr.path}\\?\\)"):
+        cnilib.RuntimeConfig(container_id="hint", netns=name)
+    # ...and a path that names nothing gets the same hint from ADD.
     with pytest.raises(cnilib.NetnsPathError, match=f"does not exist \\(did you mean {ctr.path}\\?\\)"):
-        cni.add(conflist, cnilib.RuntimeConfig(container_id="hint", netns=name))
+        cni.add(conflist, cnilib.RuntimeConfig(container_id="hint", netns=str(tmp_path / name)))
     assert link_names(ctr.path) == ["lo"]

@@ -827,7 +827,18 @@ def test_gc_1_1_0_deletes_unkept_attachments_then_sends_gc(cli: CLI, tmp_path: P
     assert cli.run("add", "h", a).rc == 0  # another network: GC of g leaves it alone
     cli.clear()
     run = cli.run("gc", "g", a, "--keep", f"{cnitool_id(a)}:eth0", "--keep", "other:eth9")
-    assert (run.rc, run.out, run.err) == (0, "", "")
+    assert (run.rc, run.out) == (0, "")
+    # On stderr: what it removed (in the cache's order), and the --keep that matches nothing here.
+    removed, unmatched = run.err_lines
+    prefix = "cnilib: gc g: removed 2 cached attachment(s) not kept: "
+    assert removed.startswith(prefix)
+    assert sorted(removed[len(prefix) :].split(", ")) == sorted(
+        [f"{cnitool_id(b)}:eth0 (netns {b})", f"{cnitool_id(c)}:eth0 (netns {c})"]
+    )
+    assert unmatched == (
+        "cnilib: gc g: warning: --keep other:eth9 matches no attachment of network 'g' "
+        f"(kept: {cnitool_id(a)}:eth0)"
+    )
     recs = cli.records()
     dels = sorted(r.env["CNI_CONTAINERID"] for r in recs if r.verb == "DEL")
     assert dels == sorted([cnitool_id(b), cnitool_id(c)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,8 @@ def test_first_sorted_conflist_wins(tmp_path: Path) -> None:
     put(tmp_path, "20-a.conflist", conflist("net", "second"))
     put(tmp_path, "10-b.conflist", conflist("net", "first"))
     put(tmp_path, "05-other.conflist", conflist("other", "x"))
-    net = load_network(tmp_path, "net")
+    with pytest.warns(cnilib.DuplicateNetworkWarning, match="20-a.conflist is ignored"):
+        net = load_network(tmp_path, "net")
     assert types_of(net) == ["first"]
     assert net.source == str(tmp_path / "10-b.conflist")
     assert net.bytes == (tmp_path / "10-b.conflist").read_bytes()
@@ -97,13 +99,15 @@ def test_conflist_before_conf_and_json(tmp_path: Path) -> None:
     put(tmp_path, "00-net.conf", conf("net", "fromconf"))
     put(tmp_path, "00-net.json", conf("net", "fromjson"))
     put(tmp_path, "99-net.conflist", conflist("net", "fromlist"))
-    assert types_of(load_network(tmp_path, "net")) == ["fromlist"]
+    with pytest.warns(cnilib.DuplicateNetworkWarning, match="00-net.conf, .*00-net.json are ignored"):
+        assert types_of(load_network(tmp_path, "net")) == ["fromlist"]
 
 
 def test_conf_and_json_in_sorted_order_wrapped(tmp_path: Path) -> None:
     put(tmp_path, "20-net.conf", conf("net", "late"))
     put(tmp_path, "10-net.json", conf("net", "early", mtu=1400))
-    net = load_network(tmp_path, "net")
+    with pytest.warns(cnilib.DuplicateNetworkWarning, match="20-net.conf is ignored"):
+        net = load_network(tmp_path, "net")
     assert types_of(net) == ["early"]
     assert net.cni_version == "0.4.0"
     assert net.plugins[0].raw["mtu"] == 1400
@@ -128,7 +132,8 @@ def test_not_found(tmp_path: Path) -> None:
         load_network(tmp_path, "b")
     err = info.value
     assert isinstance(err, cnilib.ConfigError)
-    assert str(err) == f"no network named 'b' in {tmp_path}"
+    assert str(err) == f"no network named 'b' in {tmp_path} (networks there: a)"
+    assert err.available == ("a",)
     assert err.name == "b"
     assert err.confdir == str(tmp_path)
     assert not err.directory_missing
@@ -371,7 +376,9 @@ def test_consistency_between_scan_and_lookup(tmp_path: Path) -> None:
     put(tmp_path, "20-x.conf", conf("x", "two"))
     put(tmp_path, "30-y.json", conf("y", "three"))
     for net in load_networks(tmp_path):
-        assert load_network(tmp_path, net.name) == net
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cnilib.DuplicateNetworkWarning)  # (x is defined twice)
+            assert load_network(tmp_path, net.name) == net
 
 
 # -- single files -----------------------------------------------------------------------------

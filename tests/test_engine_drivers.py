@@ -28,6 +28,7 @@ from cnilib import (
     RuntimeConfig,
     ValidationError,
 )
+from cnilib._model._models import cached_runtime
 from cnilib.testing.plugins import RecordingPlugin, recording_plugin
 
 CID = "ctr1"
@@ -112,8 +113,11 @@ def test_a_missing_plugin_fails_before_anything_runs(front: Front) -> None:
 def test_an_unserializable_value_fails_before_anything_runs(front: Front) -> None:
     front.plugin("p1")
     front.plugin("p2")
+    nan = {"portMappings": [{"hostPort": float("nan")}]}
+    with pytest.raises(ValidationError, match="is nan"):
+        rt(capability_args=nan)  # refused at construction
     with pytest.raises(ValidationError, match="nothing was applied"):
-        front.call("add", two(), rt(capability_args={"portMappings": [{"hostPort": float("nan")}]}))
+        front.call("add", two(), cached_runtime(rt(), capability_args=nan))  # made otherwise
     assert front.calls() == []
 
 

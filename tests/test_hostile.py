@@ -38,6 +38,7 @@ from cnilib import (
 from cnilib._cli import parse_cap_args, parse_cni_args
 from cnilib._exec._protocol import ExecOutcome, ExecRequest, decode_outcome
 from cnilib._model._codec import MAX_DEPTH
+from cnilib._model._models import cached_runtime
 from cnilib.testing.plugins import exiting_plugin, flooding_plugin
 
 # -- the hostile payloads -------------------------------------------------------------------------
@@ -292,9 +293,12 @@ RUNTIME_CASES.append(("cap:very-deep", {"capability_args": {"x": _nested(5000)}}
 
 @pytest.mark.parametrize(("case", "fields"), RUNTIME_CASES, ids=[c for c, _ in RUNTIME_CASES])
 def test_hostile_runtime_value_is_a_validation_error(case: str, fields: dict[str, Any]) -> None:
-    rt = RuntimeConfig(**{"container_id": "ctr1", "netns": "/run/netns/x", **fields})
     with pytest.raises(ValidationError) as info:
-        rt.validate()
+        RuntimeConfig(**{"container_id": "ctr1", "netns": "/run/netns/x", **fields})  # at construction
+    _one_line(info.value)
+    made_otherwise = cached_runtime(RuntimeConfig("ctr1", "/run/netns/x"), **fields)
+    with pytest.raises(ValidationError) as info:
+        made_otherwise.validate()  # what every verb checks
     _one_line(info.value)
 
 

@@ -460,10 +460,9 @@ def test_runtime_config_capability_args_are_copied() -> None:
         {"args": [("", "v")]},
     ],
 )
-def test_runtime_config_validate_rejects(kwargs: dict[str, Any]) -> None:
-    rt = RuntimeConfig(**{"container_id": "ok", **kwargs})
+def test_runtime_config_rejects_at_construction(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
-        rt.validate()
+        RuntimeConfig(**{"container_id": "ok", **kwargs})
 
 
 @SETTINGS

@@ -47,6 +47,7 @@ from cnilib._engine._effects import (
 from cnilib._engine._plans import Planner
 from cnilib._engine._reports import RetryPolicy
 from cnilib._engine._values import TypedValues
+from cnilib._model._models import cached_runtime
 
 NET = conflist("1.0.0", [{"type": "p1"}, {"type": "p2"}, {"type": "p3"}])
 RT = RuntimeConfig(container_id="ctr1", netns="/run/netns/x", ifname="eth0")
@@ -209,19 +210,32 @@ def test_add_refuses_to_replace_another_attachments_entry_before_anything_runs()
     assert kinds(play.effects) == ["TakeLock", "ReadEntry"]
 
 
-@pytest.mark.parametrize(
-    ("rt", "match"),
-    [
-        (RuntimeConfig("ctr1", "/run/netns/a\0b", "eth0"), "control character"),
-        (RuntimeConfig("ctr1", "/run/netns/\udc80", "eth0"), "not valid Unicode"),
-        (RuntimeConfig("ctr1", "/x", "eth0", capability_args={"mtu": float("nan")}), "capability"),
-        (RuntimeConfig("ctr1", "/x", "eth0", capability_args={"a": [float("inf")]}), "capability"),
-        (RuntimeConfig("ctr1", "/x", "eth0", capability_args={"a": "\ud800"}), "capability"),
-        (RuntimeConfig("ctr1", "/x", "eth0", args=(("K", "a\x01b"),)), "control character"),
-        (RuntimeConfig("bad id", "/x", "eth0"), "container id"),
-    ],
-)
-def test_preflight_refuses_unserializable_values_before_any_effect(rt: RuntimeConfig, match: str) -> None:
+# What no verb takes (refused by RuntimeConfig's construction too) and what only ADD refuses.
+_EVERY_VERB_REFUSES = [
+    ({"netns": "/run/netns/a\0b"}, "control character"),
+    ({"capability_args": {"mtu": float("nan")}}, "capability"),
+    ({"capability_args": {"a": [float("inf")]}}, "capability"),
+    ({"capability_args": {"a": "\ud800"}}, "capability"),
+    ({"args": (("K", "a\x01b"),)}, "control character"),
+    ({"container_id": "bad id"}, "container id"),
+]
+_ADD_REFUSES = [({"netns": "/run/netns/\udc80"}, "not valid Unicode")]
+
+
+@pytest.mark.parametrize(("fields", "match"), _EVERY_VERB_REFUSES)
+def test_runtime_config_refuses_at_construction_what_every_verb_refuses(
+    fields: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ValidationError, match=match):
+        RuntimeConfig(**{"container_id": "ctr1", "netns": "/x", **fields})
+
+
+@pytest.mark.parametrize(("fields", "match"), _EVERY_VERB_REFUSES + _ADD_REFUSES)
+def test_preflight_refuses_unserializable_values_before_any_effect(
+    fields: dict[str, Any], match: str
+) -> None:
+    # (made without the construction's checks: pre-flight refuses whatever reaches it)
+    rt = cached_runtime(RuntimeConfig("ctr1", "/x"), **fields)
     play = Player(planner().add(NET, rt, timeout=None, rollback=True))
     with pytest.raises(ValidationError, match=match) as info:
         play.next()

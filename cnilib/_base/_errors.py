@@ -7,7 +7,7 @@ Every failure cnilib reports is a :class:`CNIError`, so callers can catch one ty
     │   └── ResultError        a plugin result / cached result cannot be parsed or converted
     ├── ValidationError        a container id, network name, ifname, CNI_ARGS entry or path is unusable
     │   ├── UnsafePermissionsError  (strict mode) a plugin or config path is writable by others
-    │   └── NetnsPathError     ADD's network namespace path is missing or not a network namespace
+    │   └── NetnsPathError     a netns path that is relative, or (ADD) missing or not a network namespace
     ├── VersionError           an unknown version, or a verb the version does not support
     ├── PluginNotFoundError    no executable named like the plugin type in any search directory
     ├── ExecError              the plugin ran but failed without a CNI error object (signal, garbage,
@@ -281,14 +281,18 @@ class UnsafePermissionsError(ValidationError, PermissionError):
 
 
 class CacheError(CNIError, OSError):
-    """The on-disk result cache could not be read or written."""
+    """The on-disk result cache could not be read or written. ``errno`` is that of the OS error
+    behind it, when there is one (``EACCES``/``EPERM``: this process may not use the cache
+    directory; the fix is another directory, or more privilege), else None."""
 
 
 class NetnsPathError(ValidationError):
-    """ADD was given a network namespace path that is empty, missing, or not a network namespace
-    (an empty file that a reboot left where a bind-mounted namespace was, a directory, another kind
-    of namespace). Raised before anything is applied. ``path`` is the path, ``state`` what is there
-    (``"missing"``, ``"not a network namespace"``; ``""`` for an empty path)."""
+    """A network namespace path that cannot be meant: ADD's that is empty, missing, or not a
+    network namespace (an empty file that a reboot left where a bind-mounted namespace was, a
+    directory, another kind of namespace), raised before anything is applied; or, for any verb and
+    at the construction of a :class:`~cnilib.RuntimeConfig`, one that is not absolute (a name given
+    for ``/run/netns/NAME``). ``path`` is the path, ``state`` what is there (``"missing"``, ``"not a
+    network namespace"``, ``"relative"``; ``""`` for an empty path)."""
 
     def __init__(self, message: str, *, path: str, state: str) -> None:
         self.path = path

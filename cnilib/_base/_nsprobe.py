@@ -16,7 +16,17 @@ from __future__ import annotations
 import errno
 import os
 
-__all__ = ["GONE", "LIVE", "MISSING", "NOT_NETNS", "UNKNOWN", "is_gone", "netns_state"]
+__all__ = [
+    "GONE",
+    "LIVE",
+    "MISSING",
+    "NOT_NETNS",
+    "RUN_NETNS",
+    "UNKNOWN",
+    "is_gone",
+    "missing_hint",
+    "netns_state",
+]
 
 #: The path is a network namespace.
 LIVE = "live"
@@ -29,6 +39,8 @@ NOT_NETNS = "not a network namespace"
 UNKNOWN = "unknown"
 #: The states that are evidence of a gone sandbox.
 GONE = frozenset({MISSING, NOT_NETNS})
+#: Where ``ip netns add NAME`` puts a namespace.
+RUN_NETNS = "/run/netns"
 
 _NS_GET_NSTYPE = 0xB703  # ioctl on a namespace file: its CLONE_NEW* type
 _CLONE_NEWNET = 0x40000000
@@ -87,3 +99,18 @@ def is_gone(path: str) -> bool:
     """True when there is evidence that ``path`` is no (longer a) network namespace: nothing is
     there, or something that is not one. An empty path is not evidence: say so with ``""``."""
     return bool(path) and netns_state(path) in GONE
+
+
+def missing_hint(path: str) -> str:
+    """Words, in parentheses, for a netns ``path`` that names no namespace (missing, or relative):
+    the namespace of its last component under ``/run/netns`` when there is one (a name given for a
+    path), else what a netns path looks like."""
+    name = os.path.basename(path.rstrip("/"))
+    if name in ("", ".", ".."):
+        name = "NAME"
+    candidate = f"{RUN_NETNS}/{name}"
+    if candidate != path and netns_state(candidate) == LIVE:
+        return f"(did you mean {candidate}?)"
+    if candidate == path:
+        return f"(`ip netns add {name}` makes it)"
+    return f"(a network namespace path is expected, such as {candidate} made by `ip netns add {name}`)"

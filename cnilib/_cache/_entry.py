@@ -127,10 +127,14 @@ class CacheEntry:
         return parsed
 
     def runtime_config(self) -> RuntimeConfig:
-        """The runtime configuration the attachment was made with (for GC's DEL and for CHECK)."""
+        """The runtime configuration the attachment was made with (for GC's DEL and for CHECK).
+
+        A netns path that is not absolute (no runtime writes one, but a file may hold anything)
+        is read as none: relative to a working directory nobody knows, it names nothing, and DEL
+        treats the sandbox as gone."""
         return RuntimeConfig(
             container_id=self.container_id,
-            netns=self.netns,
+            netns=self.netns if self.netns.startswith("/") else "",
             ifname=self.ifname,
             args=self.cni_args,
             capability_args=self.capability_args,

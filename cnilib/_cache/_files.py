@@ -19,6 +19,7 @@ __all__ = [
     "TEMP_PREFIX",
     "make_dir",
     "open_regular",
+    "os_failure",
     "read_regular",
     "attachment_tag",
     "sweep_temp_files",
@@ -34,6 +35,15 @@ TEMP_MAX_AGE = 3600.0
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 _MAX_FILE = 16 << 20  # no cache entry is anywhere near this; a bigger file is not one
+
+
+def os_failure(text: str, exc: OSError) -> CacheError:
+    """The :class:`~cnilib.CacheError` for ``exc`` (``text`` says what failed), keeping its
+    ``errno``: EACCES or EPERM tell a caller (the command line) that this process may not use the
+    cache, whose fix is another directory or more privilege."""
+    error = CacheError(f"{text}: {exc.strerror or exc}")
+    error.errno = exc.errno  # (no strerror or filename: str() stays the message)
+    return error
 
 
 def _kind(mode: int) -> str:
@@ -85,7 +95,7 @@ def read_regular(path: str, *, what: str = "cache file") -> bytes | None:
     except CacheError:
         raise
     except OSError as exc:
-        raise CacheError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+        raise os_failure(f"cannot read {what} {path}", exc) from None
     try:
         chunks: list[bytes] = []
         size = 0
@@ -96,7 +106,7 @@ def read_regular(path: str, *, what: str = "cache file") -> bytes | None:
                 raise CacheError(f"{what} {path} is larger than {_MAX_FILE} bytes")
         return b"".join(chunks)
     except OSError as exc:
-        raise CacheError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+        raise os_failure(f"cannot read {what} {path}", exc) from None
     finally:
         os.close(fd)
 
@@ -171,7 +181,7 @@ def write_atomic(
         if durable:
             fsync_dir(directory)
     except OSError as exc:
-        raise CacheError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+        raise os_failure(f"cannot write {what} {path}", exc) from None
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
@@ -189,7 +199,7 @@ def unlink(path: str, *, durable: bool, what: str = "cache file") -> bool:
         # A read-only filesystem says EROFS before it looks for the file: nothing there is no error.
         if exc.errno == errno.EROFS and not os.path.lexists(path):
             return False
-        raise CacheError(f"cannot remove {what} {path}: {exc.strerror or exc}") from None
+        raise os_failure(f"cannot remove {what} {path}", exc) from None
     if durable:
         with contextlib.suppress(OSError):
             fsync_dir(os.path.dirname(path))
@@ -223,7 +233,7 @@ def sweep_temp_files_of(directory: str, network: str, tag: str | None = None) ->
     except FileNotFoundError:
         return []
     except OSError as exc:
-        raise CacheError(f"cannot list cache directory {directory}: {exc.strerror}") from None
+        raise os_failure(f"cannot list cache directory {directory}", exc) from None
     removed: list[str] = []
     for name in names:
         # Exactly "<tag>-<token>" after the prefix: ".tmp-a-b-..." belongs to network "a-b", not "a".
@@ -246,7 +256,7 @@ def sweep_temp_files(directory: str, older_than: float) -> list[str]:
     except FileNotFoundError:
         return removed
     except OSError as exc:
-        raise CacheError(f"cannot list cache directory {directory}: {exc.strerror}") from None
+        raise os_failure(f"cannot list cache directory {directory}", exc) from None
     limit = time.time() - older_than
     for name in names:
         if not name.startswith(TEMP_PREFIX):
@@ -259,5 +269,5 @@ def sweep_temp_files(directory: str, older_than: float) -> list[str]:
         except FileNotFoundError:
             continue
         except OSError as exc:
-            raise CacheError(f"cannot remove temporary file {path}: {exc.strerror}") from None
+            raise os_failure(f"cannot remove temporary file {path}", exc) from None
     return sorted(removed)

@@ -30,7 +30,7 @@ import time
 from collections.abc import Generator
 
 from .._base._errors import CacheError, LockError
-from ._files import make_dir, open_regular
+from ._files import make_dir, open_regular, os_failure
 
 __all__ = ["HeldLock", "LockRequest", "acquire", "acquire_async"]
 
@@ -134,7 +134,7 @@ def _open(path: str) -> int | None:
         if exc.errno in _NO_ROOM:
             _warn(f"cannot open lock file {path} ({exc.strerror}): going on without the lock")
             return None
-        raise CacheError(f"cannot open lock file {path}: {exc.strerror or exc}") from None
+        raise os_failure(f"cannot open lock file {path}", exc) from None
 
 
 def _warn(text: str) -> None:

@@ -13,6 +13,7 @@ from .._spec._validate import validate_container_id, validate_ifname, validate_n
 from ._files import (
     TEMP_MAX_AGE,
     attachment_tag,
+    os_failure,
     read_regular,
     sweep_temp_files,
     sweep_temp_files_of,
@@ -185,7 +186,7 @@ class ResultCache:
         except FileNotFoundError:
             return self._scan_result([], [])
         except OSError as exc:
-            raise CacheError(f"cannot list cache directory {directory}: {exc.strerror}") from None
+            raise os_failure(f"cannot list cache directory {directory}", exc) from None
         if any(n.startswith(".") for n in names):
             with contextlib.suppress(CacheError):
                 sweep_temp_files(directory, TEMP_MAX_AGE)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Iterator, Sequence
     from types import FrameType
+    from typing import TextIO
 
 #: Every command's handler as (module in this package, function): a run imports only its own.
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -104,6 +105,35 @@ def _stop_signals() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+@contextlib.contextmanager
+def _warning_lines() -> Iterator[None]:
+    """cnilib's own warnings (a network defined twice, a file writable by others) as one line on
+    stderr each, like its errors, instead of Python's two lines with a source location."""
+    import warnings  # (the interpreter has it loaded by the time a command runs)
+
+    previous = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if not category.__module__.startswith("cnilib"):
+            previous(message, category, filename, lineno, file, line)
+            return
+        sys.stderr.write(f"{_PROG}: warning: {_one_line(str(message))}\n")
+        sys.stderr.flush()
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
 # -- entry point ----------------------------------------------------------------------------------
 
 
@@ -167,7 +197,7 @@ def run(args: list[str]) -> int:
     handler = _handler(ns.command)
     try:
         ns.timeout = _timeout(ns)  # a bad CNI_TIMEOUT is a usage error before anything runs
-        with _stop_signals():
+        with _stop_signals(), _warning_lines():
             return handler(ns)
     except _Usage as exc:
         sys.stderr.write(f"{_PROG} {ns.command}: error: {exc} (see {_PROG} --help)\n")
@@ -188,6 +218,10 @@ def run(args: list[str]) -> int:
         # anything else is a bug and keeps its traceback.
         from .._base._errors import CNIError
 
-        if isinstance(exc, (CNIError, OSError)):
+        if isinstance(exc, CNIError):
+            from ._hints import error_text
+
+            return _fail(f"{_context(ns)}: {error_text(exc, ns, _error_text(exc))}")
+        if isinstance(exc, OSError):
             return _fail(f"{_context(ns)}: {_error_text(exc)}")
         raise

@@ -183,14 +183,18 @@ def _add_options(
             metavar="ID:IFNAME",
             action="append",
             default=default(None),
-            help="an attachment GC must keep (repeatable); cnitool keeps none",
+            help="an attachment GC must keep (repeatable; one matching none is flagged); cnitool keeps none",
         )
 
 
 def _fill_cnitool(p: argparse.ArgumentParser) -> None:
     _add_options(p, sub=False, runtime=True, json_out=False)
-    p.add_argument("network", metavar="NETWORK", help="network name in the configuration directory")
-    p.add_argument("netns", metavar="NETNS", help="path of the network namespace")
+    p.add_argument(
+        "network",
+        metavar="NETWORK",
+        help="network name in the configuration directory, or a configuration file",
+    )
+    p.add_argument("netns", metavar="NETNS", help="path of the network namespace (/run/netns/NAME)")
 
 
 def _fill_gc(p: argparse.ArgumentParser) -> None:

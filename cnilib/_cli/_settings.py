@@ -175,8 +175,35 @@ def _valid_attachments(ns: argparse.Namespace) -> list[cnilib.GCAttachment]:
     return out
 
 
+#: What a configuration file given as NETWORK ends with (a name may too: a name is looked up first).
+_CONF_FILE_EXTENSIONS = (".conflist", ".conf", ".json")
+
+
 def _load(ns: argparse.Namespace) -> cnilib.NetworkConfigList:
-    return cnilib.load_network(_conf_dir(ns), ns.network)
+    """NETWORK's configuration: a name looked up in the configuration directory, or (cnilib's own
+    extension of cnitool) a configuration file: an argument with a ``/`` (no name has one), or
+    an existing ``.conflist``/``.conf``/``.json`` file when no network has its name."""
+    target: str = ns.network
+    if "/" in target:
+        conflist = _load_file(ns, target)
+    else:
+        try:
+            conflist = cnilib.load_network(_conf_dir(ns), target)
+        except cnilib.NetworkNotFoundError:
+            if not (target.endswith(_CONF_FILE_EXTENSIONS) and os.path.isfile(target)):
+                raise
+            conflist = _load_file(ns, target)
+    ns.config_source = conflist.source  # (named by the errors' hints: cnilib try FILE)
+    return conflist
+
+
+def _load_file(ns: argparse.Namespace, path: str) -> cnilib.NetworkConfigList:
+    if not os.path.lexists(path):
+        raise cnilib.ConfigError(
+            f"configuration file {path} does not exist (NETWORK is a network name in {_conf_dir(ns)}, "
+            "or the path of a configuration file)"
+        )
+    return cnilib.load_conf_file(path)
 
 
 def _engine(ns: argparse.Namespace) -> cnilib.CNI:

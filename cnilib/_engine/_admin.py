@@ -113,12 +113,13 @@ def _within(p: Planner, timeout: float | None, deadline: float | None) -> float 
 
 def gc(
     p: Planner, conflist: NetworkConfigList, valid: Sequence[GCAttachment], *, timeout: float | None
-) -> Plan[None]:
+) -> Plan[list[CacheEntry]]:
     """libcni's GC (stale-attachment DELs for every version, the GC verb from 1.1.0 on), plus the
-    unfinished ADDs (intent records): under the network's exclusive lock, so none is running."""
+    unfinished ADDs (intent records): under the network's exclusive lock, so none is running.
+    Returns the entries and intent records it DELeted."""
     version = p.check_list(conflist)
     if conflist.disable_gc:
-        return
+        return []
     deadline = p.deadline(Verb.GC, timeout)  # the whole GC, its lock's wait included
     yield TakeLock(conflist.name, None, exclusive=True, timeout=p.lock_wait(deadline))
     errors: dict[str, BaseException] = {}
@@ -127,6 +128,7 @@ def gc(
     yield from cache_step(SweepTemp(conflist.name), "cache: removing temporary files", errors)
     entries = yield ScanEntries(conflist.name)
     intents = yield ScanIntents(conflist.name)
+    removed: list[CacheEntry] = []
     for entry in _stale([entries, intents], valid):
         try:
             yield from p.delete_locked(
@@ -134,6 +136,8 @@ def gc(
             )
         except CNIError as exc:
             errors[f"DEL {entry.container_id}/{entry.ifname}"] = exc
+        else:
+            removed.append(entry)
     if version_at_least(version, "1.1.0"):
         for i, plugin in enumerate(conflist.plugins):
             req = build_gc_request(
@@ -149,6 +153,7 @@ def gc(
                 errors[f"GC {plugin.type} (plugins[{i}])"] = exc
     if errors:
         raise MultiError(f"GC of network {conflist.name!r} failed", errors)
+    return removed
 
 
 def _recover_one(

@@ -6,14 +6,12 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar, cast
 
-import attrs
-
 from .._base._defaults import DEFAULT_CACHE_DIR, DEFAULT_CONCURRENCY, plugin_dirs_from
 from .._base._errors import ValidationError
 from .._cache import CacheEntry, ResultCache
 from .._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, SubprocessExecutor
 from .._exec._tracing import operation_span
-from .._model._models import GCAttachment, NetworkConfigList, RuntimeConfig
+from .._model._models import GCAttachment, NetworkConfigList, RuntimeConfig, cached_runtime
 from .._model._results import AnyResult
 from .._spec._version import Verb
 from . import _admin
@@ -150,7 +148,7 @@ class Common(Generic[E]):
         entry = self.cache.read(*self._planner.lock_key(conflist, rt))
         if entry is None:
             return None
-        return entry.config, attrs.evolve(rt, args=entry.cni_args, capability_args=entry.capability_args)
+        return entry.config, cached_runtime(rt, args=entry.cni_args, capability_args=entry.capability_args)
 
     def cached_attachments(
         self, container_id: str | None = None, *, network: str | None = None
@@ -219,7 +217,7 @@ class Common(Generic[E]):
 
     def _gc(
         self, conflist: NetworkConfigList, valid: Sequence[GCAttachment], timeout: float | None
-    ) -> Plan[None]:
+    ) -> Plan[list[CacheEntry]]:
         return self._op(
             "gc", conflist, None, _admin.gc(self._planner, conflist, tuple(valid), timeout=timeout)
         )

@@ -85,16 +85,17 @@ class CNI(Common[Executor]):
         valid_attachments: Iterable[GCAttachment] = (),
         *,
         timeout: float | None = None,
-    ) -> None:
+    ) -> list[CacheEntry]:
         """GC: DEL every cached attachment and every unfinished ADD of the network not in
         ``valid_attachments`` (for any version, as libcni), then (>= 1.1.0) send GC to every plugin.
-        A no-op with ``disableGC``.
+        A no-op with ``disableGC``. Returns the cache entries and intent records (``is_intent``)
+        it DELeted.
 
         Holds the network's lock exclusively: it waits for every ADD/DEL/CHECK of the network in
         progress (in any process) and none starts meanwhile. Failures are collected in a
         :class:`~cnilib.MultiError`.
         """
-        self._driver.drive(self._gc(conflist, tuple(valid_attachments), timeout))
+        return self._driver.drive(self._gc(conflist, tuple(valid_attachments), timeout))
 
     def recover(
         self,
@@ -222,9 +223,9 @@ class AsyncCNI(Common[AsyncExecutor]):
         valid_attachments: Iterable[GCAttachment] = (),
         *,
         timeout: float | None = None,
-    ) -> None:
-        """GC (see :meth:`CNI.gc`)."""
-        await self._driver.drive(self._gc(conflist, tuple(valid_attachments), timeout))
+    ) -> list[CacheEntry]:
+        """GC (see :meth:`CNI.gc`); the entries and intent records it DELeted."""
+        return await self._driver.drive(self._gc(conflist, tuple(valid_attachments), timeout))
 
     async def recover(
         self,

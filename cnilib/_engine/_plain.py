@@ -70,7 +70,9 @@ class LeanConfList:
 
 
 class LeanRuntime:
-    """The runtime configuration (see :class:`~cnilib.RuntimeConfig`, whose checks it runs)."""
+    """The runtime configuration (see :class:`~cnilib.RuntimeConfig`, whose checks it runs, at
+    construction too; ``checked=False``: arguments read back from the cache, which go on as
+    they are, as :func:`cnilib._model._models.cached_runtime` lets them)."""
 
     __slots__ = ("args", "capability_args", "container_id", "ifname", "netns")
 
@@ -81,12 +83,16 @@ class LeanRuntime:
         ifname: str = "eth0",
         args: tuple[tuple[str, str], ...] = (),
         capability_args: Mapping[str, Any] | None = None,
+        *,
+        checked: bool = True,
     ) -> None:
         self.container_id = container_id
         self.netns = netns
         self.ifname = ifname
         self.args = tuple((k, v) for k, v in args)
         self.capability_args: Mapping[str, Any] = dict(capability_args or {})
+        if checked:
+            validate_runtime(self)
 
     def validate(self) -> None:
         """:meth:`cnilib.RuntimeConfig.validate`."""
@@ -341,10 +347,12 @@ class LeanValues:
         from ._preflight import cached_args  # (not at import: the loader needs no engine)
 
         merged = cached_args(rt, cached)
-        return rt if merged is None else LeanRuntime(rt.container_id, rt.netns, rt.ifname, *merged)
+        if merged is None:
+            return rt
+        return LeanRuntime(rt.container_id, rt.netns, rt.ifname, *merged, checked=False)
 
     def with_netns(self, rt: Runtime, netns: str) -> Runtime:
-        return LeanRuntime(rt.container_id, netns, rt.ifname, rt.args, rt.capability_args)
+        return LeanRuntime(rt.container_id, netns, rt.ifname, rt.args, rt.capability_args, checked=False)
 
     def request_of(self, fields: dict[str, Any]) -> LeanRequest:
         return LeanRequest(**fields)

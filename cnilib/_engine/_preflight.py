@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 
 from .._base._errors import AlreadyAttachedError, NetnsPathError, ValidationError
-from .._base._nsprobe import LIVE, MISSING, UNKNOWN, _nsfs_device, is_gone, netns_state
+from .._base._nsprobe import LIVE, MISSING, UNKNOWN, _nsfs_device, is_gone, missing_hint, netns_state
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
@@ -84,10 +84,7 @@ def check_netns(path: str) -> None:
     if state in (LIVE, UNKNOWN):
         return
     if state == MISSING:
-        text = f"network namespace {path} does not exist"
-        hint = "/run/netns/" + os.path.basename(path)
-        if os.path.basename(path) and hint != path and netns_state(hint) == LIVE:
-            text += f" (did you mean {hint}?)"
+        text = f"network namespace {path} does not exist {missing_hint(path)}"
     else:
         text = f"network namespace path {path} {_what_is_at(path)}"
     raise NetnsPathError(text, path=path, state=state)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, TypeVar
 from .._cache._entry import CacheEntry
 from .._cache._format import CACHE_KIND, INTENT_KIND, entry_fields
 from .._exec._protocol import ExecOutcome, ExecRequest, decode_outcome
-from .._model._models import RuntimeConfig
+from .._model._models import cached_runtime
 from .._model._results import AnyResult, Result, parse_result
 from .._spec._plain_results import cached_result
 from .._spec._wire import request_fields
@@ -159,10 +159,14 @@ class TypedValues:
 
     def with_cached_args(self, rt: Runtime, cached: Entry | None) -> Runtime:
         merged = cached_args(rt, cached)
-        return rt if merged is None else RuntimeConfig(rt.container_id, rt.netns, rt.ifname, *merged)
+        if merged is None:
+            return rt
+        # Cached values go on as they are (libcni's way): an odd one never blocks a DEL.
+        return cached_runtime(rt, args=merged[0], capability_args=merged[1])
 
     def with_netns(self, rt: Runtime, netns: str) -> Runtime:
-        return RuntimeConfig(rt.container_id, netns, rt.ifname, rt.args, rt.capability_args)
+        # (rt may hold cached arguments, which go on unchecked: see with_cached_args)
+        return cached_runtime(rt, netns=netns)
 
     def request_of(self, fields: dict[str, Any]) -> ExecRequest:
         return ExecRequest(**fields)

@@ -39,6 +39,7 @@ __all__ = [
     "LIST_EXTENSIONS",
     "ConfigDirectoryError",
     "ConfigScan",
+    "DuplicateNetworkWarning",
     "NetworkNotFoundError",
     "conf_files",
     "load_conf_file",
@@ -52,8 +53,11 @@ __all__ = [
 class NetworkNotFoundError(ConfigError):
     """No configuration file in the directory defines the network.
 
-    ``skipped`` holds the errors of files that were skipped because their network name could not
-    be read: one of them may be the configuration that was meant.
+    ``available`` holds the names of the networks the directory does define (sorted), and the
+    message the one closest to ``name`` ("did you mean"); ``skipped`` the errors of files that were
+    skipped because their network name could not be read: one of them may be the configuration
+    that was meant. ``directory_missing``: the directory does not exist; ``directory_empty``: it
+    holds no configuration file at all.
     """
 
     def __init__(
@@ -63,18 +67,45 @@ class NetworkNotFoundError(ConfigError):
         skipped: Sequence[ConfigError] = (),
         *,
         directory_missing: bool = False,
+        available: Sequence[str] = (),
+        directory_empty: bool = False,
     ) -> None:
         self.name = name
         self.confdir = confdir
         self.skipped = tuple(skipped)
         self.directory_missing = directory_missing
-        text = f"no network named {name!r} in {confdir}"
-        if directory_missing:
-            text += " (the directory does not exist)"
+        self.directory_empty = directory_empty
+        self.available = tuple(sorted(set(available)))
+        super().__init__(f"no network named {name!r} in {confdir}{self._details()}")
+
+    def _details(self) -> str:
+        if self.directory_missing:
+            return " (the directory does not exist)"
+        if self.directory_empty:
+            *first, last = (*LIST_EXTENSIONS, *CONF_EXTENSIONS)
+            return f" (the directory holds no {', '.join(first)} or {last} file)"
+        text = ""
+        close = _closest(self.name, self.available)
+        if close is not None:
+            text += f"; did you mean {close!r}?"
+        parts = [f"networks there: {', '.join(self.available) or 'none'}"]
         if self.skipped:
             listed = "; ".join(str(err) for err in self.skipped)
-            text += f" (skipped {len(self.skipped)} unreadable file(s): {listed})"
-        super().__init__(text)
+            parts.append(f"skipped {len(self.skipped)} unreadable file(s): {listed}")
+        return f"{text} ({'; '.join(parts)})"
+
+
+def _closest(name: str, names: Sequence[str]) -> str | None:
+    import difflib  # (only for an error)
+
+    matches = difflib.get_close_matches(name, names, n=1)
+    return matches[0] if matches else None
+
+
+class DuplicateNetworkWarning(UserWarning):
+    """More than one file of a configuration directory defines the network :func:`load_network`
+    was asked for: the first (libcni's order) is used, the others are ignored, as libcni does.
+    The message names every file (:class:`~cnilib.Networks` logs the files it skips instead)."""
 
 
 class ConfigDirectoryError(ConfigError):
@@ -184,12 +215,15 @@ def load_network(
     A file whose network name cannot be read is skipped (see the module docstring); with
     ``strict=True`` any invalid file met before the match is raised, as libcni does. A matching
     file that is invalid raises its :class:`~cnilib.ConfigError` (with the file and JSON path).
-    Nothing matching raises :class:`NetworkNotFoundError`. ``strict_permissions`` refuses a directory
+    Nothing matching raises :class:`NetworkNotFoundError` (naming the networks there). More than
+    one file defining ``name``: the first is used, as libcni does, with a
+    :class:`DuplicateNetworkWarning` naming them all. ``strict_permissions`` refuses a directory
     or file writable by group or other users (by default: a :class:`~cnilib.CNISecurityWarning`).
     """
     directory = validate_path(confdir, "configuration directory")
     skipped: list[ConfigError] = []
-    for cand in _candidates(directory, strict_permissions):
+    candidates = _candidates(directory, strict_permissions)
+    for i, cand in enumerate(candidates):
         if strict and cand.name != name:
             _build(cand, directory, drop_ins=False)  # libcni parses every file it passes
             continue
@@ -199,10 +233,32 @@ def load_network(
         if cand.name == name:
             found = _build(cand, directory, drop_ins, strict_permissions)
             _log_skipped(skipped)
+            twins = [c.path for c in candidates[i + 1 :] if c.name == name]
+            _warn_duplicates(name, directory, cand.path, twins)
             return found
     # Not found: the error names the skipped files (logging them too would say it twice).
-    missing = not os.path.isdir(directory)
-    raise NetworkNotFoundError(name, directory, skipped, directory_missing=missing)
+    raise NetworkNotFoundError(
+        name,
+        directory,
+        skipped,
+        directory_missing=not os.path.isdir(directory),
+        available=[c.name for c in candidates if c.name is not None],
+        directory_empty=not candidates,
+    )
+
+
+def _warn_duplicates(name: str, directory: str, used: str, ignored: Sequence[str]) -> None:
+    if not ignored:
+        return
+    import warnings
+
+    verb = "is" if len(ignored) == 1 else "are"
+    warnings.warn(
+        f"network {name!r} is defined by more than one file of {directory}: {used} is used, "
+        f"{', '.join(ignored)} {verb} ignored (libcni takes the first; rename or remove the others)",
+        DuplicateNetworkWarning,
+        stacklevel=3,
+    )
 
 
 def _log_skipped(skipped: Sequence[ConfigError]) -> None:

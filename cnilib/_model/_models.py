@@ -23,6 +23,7 @@ from ._codec import decode_object, json_field, json_type, structure
 from ._elements import DNS
 
 if TYPE_CHECKING:
+    from .._spec._seam import Runtime
     from ._capabilities import Capabilities
 
 __all__ = [
@@ -243,6 +244,12 @@ class RuntimeConfig:
     ``args`` become ``CNI_ARGS`` (ordered pairs or a mapping); ``capability_args`` (a mapping or a
     :class:`~cnilib.Capabilities`) are offered to plugins as ``runtimeConfig`` for the capabilities
     they enable.
+
+    What every verb refuses is refused here, at construction, with the
+    :class:`~cnilib.ValidationError` :meth:`validate` raises: an invalid container id or interface
+    name, a netns path that is not absolute (:class:`~cnilib.NetnsPathError`, which points a name
+    at ``/run/netns/NAME``) or holds a control character, an unusable ``CNI_ARGS`` entry or
+    capability argument. An empty netns is allowed (DEL, GC and STATUS run without one).
     """
 
     container_id: str
@@ -251,15 +258,35 @@ class RuntimeConfig:
     args: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_to_pairs)
     capability_args: Mapping[str, Any] = attrs.field(factory=dict, converter=_to_dict)
 
+    def __attrs_post_init__(self) -> None:
+        validate_runtime(self)
+
     def validate(self) -> None:
         """Raise :class:`~cnilib.ValidationError` for an unusable container id, ifname, netns path,
-        CNI_ARGS entry or capability argument (see :func:`~cnilib.validate_capability_args`)."""
+        CNI_ARGS entry or capability argument (see :func:`~cnilib.validate_capability_args`): what
+        construction checks, for a configuration made otherwise (``cached_runtime``)."""
         validate_runtime(self)
 
     @property
     def cni_args(self) -> str:
         """The ``CNI_ARGS`` value: ``K=V;K2=V2``."""
         return cni_args_text(self.args)
+
+
+def cached_runtime(rt: Runtime, **changes: Any) -> RuntimeConfig:
+    """``attrs.evolve(rt, **changes)`` without the construction checks: for arguments read back
+    from the cache (a DEL's, a CHECK's), which libcni passes on as they are, so that an odd value
+    written by another runtime never blocks the DEL of its attachment."""
+    fields = {name: changes.get(name, getattr(rt, name)) for name in _RUNTIME_FIELDS}
+    fields["args"] = _to_pairs(fields["args"])
+    fields["capability_args"] = _to_dict(fields["capability_args"])
+    new = object.__new__(RuntimeConfig)
+    for name, value in fields.items():
+        object.__setattr__(new, name, value)  # (frozen: the way attrs' own __init__ sets them)
+    return new
+
+
+_RUNTIME_FIELDS = ("container_id", "netns", "ifname", "args", "capability_args")
 
 
 def _freeze_str(value: Iterable[str]) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from .._base._errors import ValidationError
 
@@ -23,6 +23,7 @@ __all__ = [
     "validate_cni_args",
     "validate_container_id",
     "validate_ifname",
+    "validate_netns",
     "validate_network_name",
     "validate_path",
     "cni_args_text",
@@ -81,32 +82,75 @@ def validate_capability_args(args: Mapping[str, Any]) -> None:
     are not JSON (NaN, infinities, sets, objects), lone surrogates, nesting deeper than ``MAX_DEPTH``."""
     if not isinstance(args, Mapping):
         raise ValidationError(f"capability args must be a mapping, not {type(args).__name__}")
-    stack: list[tuple[Any, str, int]] = [(args, "capability args", 0)]
+    if type(args) is dict and _plainly_json(args, 0):
+        return  # (every RuntimeConfig is checked when made: the common case must cost little)
+    # Each value with the way to it as (parent's way, key): the words are made only for an error.
+    stack: list[tuple[Any, Any, int]] = [(args, None, 0)]
     while stack:
-        value, where, depth = stack.pop()
+        value, way, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise ValidationError(f"{where} is nested more than {MAX_DEPTH} levels deep")
+            raise ValidationError(f"{_where(way)} is nested more than {MAX_DEPTH} levels deep")
         problem = _json_problem(value)
         if problem:
-            raise ValidationError(f"{where} {problem}")
+            raise ValidationError(f"{_where(way)} {problem}")
         if isinstance(value, Mapping):
             for key, item in value.items():
-                if not isinstance(key, str) or _has_lone_surrogate(key):
-                    raise ValidationError(f"{where} has a key that is not valid text: {key!r}")
-                stack.append((item, f"{where}[{key!r}]", depth + 1))
+                if type(key) is not str or (not key.isascii() and _has_lone_surrogate(key)):
+                    raise ValidationError(f"{_where(way)} has a key that is not valid text: {key!r}")
+                stack.append((item, (way, key), depth + 1))
         elif isinstance(value, (list, tuple)):
-            stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+            stack.extend((item, (way, i), depth + 1) for i, item in enumerate(value))
+
+
+def _plainly_json(value: Any, depth: int) -> bool:
+    """True for what is JSON at a glance (ASCII text, finite numbers, dicts and lists not too
+    deep); False: :func:`validate_capability_args` looks closer and says what is wrong, if anything."""
+    kind = type(value)
+    if kind is dict:
+        return depth < MAX_DEPTH and all(
+            type(key) is str and key.isascii() and _plainly_json(item, depth + 1)
+            for key, item in value.items()
+        )
+    if kind is list:
+        return depth < MAX_DEPTH and all(_plainly_json(item, depth + 1) for item in value)
+    leaf = _PLAIN_LEAVES.get(kind)
+    return leaf is not None and leaf(value)
+
+
+_MAX_INT = 2**1023
+_PLAIN_LEAVES: dict[type, Callable[[Any], bool]] = {
+    str: str.isascii,  # (other text may hold a lone surrogate: looked at closer)
+    int: lambda value: -_MAX_INT <= value <= _MAX_INT,
+    float: math.isfinite,
+    bool: lambda _: True,
+    type(None): lambda _: True,
+}
+
+
+def _where(way: Any) -> str:
+    keys = []
+    while way is not None:
+        way, key = way
+        keys.append(f"[{key!r}]")
+    return "capability args" + "".join(reversed(keys))
 
 
 def _json_problem(value: Any) -> str:
-    if value is None or isinstance(value, (bool, Mapping, list, tuple)):
+    kind = type(value)
+    if kind is str:  # (the common leaves first: this runs for every value)
+        return (
+            ""
+            if value.isascii() or not _has_lone_surrogate(value)
+            else "is not valid text (a lone surrogate)"
+        )
+    if value is None or kind is bool or kind is dict or kind is list or isinstance(value, (Mapping, tuple)):
         return ""
     if isinstance(value, str):
         return "is not valid text (a lone surrogate)" if _has_lone_surrogate(value) else ""
     if isinstance(value, float):
         return "" if math.isfinite(value) else f"is {value!r}, which JSON cannot express"
     if isinstance(value, int):
-        return "" if abs(value) <= 2**1023 else "is an integer too large for a JSON number"
+        return "" if abs(value) <= _MAX_INT else "is an integer too large for a JSON number"
     return f"is a {type(value).__name__}, which JSON cannot express"
 
 
@@ -168,12 +212,27 @@ def validate_cni_args(args: Iterable[tuple[str, str]]) -> None:
         validate_runtime_value(value, f"CNI_ARGS value of {key!r}")
 
 
+def validate_netns(netns: str) -> None:
+    """Reject a netns path holding a control character, or one that is not absolute (empty is
+    allowed: DEL, GC and STATUS run without a namespace). A relative path means nothing to a
+    plugin, whose working directory is not the caller's concern; a bare name is what a user gives
+    for ``/run/netns/NAME``, and the error says so (:class:`~cnilib.NetnsPathError`)."""
+    validate_runtime_value(netns, "netns path")
+    if netns and not netns.startswith("/"):
+        from .._base._errors import NetnsPathError
+        from .._base._nsprobe import missing_hint  # (only for the error)
+
+        raise NetnsPathError(
+            f"netns path {netns!r} is not absolute {missing_hint(netns)}", path=netns, state="relative"
+        )
+
+
 def validate_runtime(rt: Any) -> None:
     """:meth:`cnilib.RuntimeConfig.validate` for anything with its fields (the command line's fast
     path has a plain runtime configuration)."""
     validate_container_id(rt.container_id)
     validate_ifname(rt.ifname)
-    validate_runtime_value(rt.netns, "netns path")
+    validate_netns(rt.netns)
     validate_cni_args(rt.args)
     validate_capability_args(rt.capability_args)
 

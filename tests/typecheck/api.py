@@ -32,7 +32,8 @@ def sync_api(conflist: cnilib.NetworkConfigList) -> None:
         assert_type(result.all_addresses, tuple[str, ...])
     cni.check(conflist, rt)
     cni.delete(conflist, rt)
-    cni.gc(conflist, valid_attachments=[cnilib.GCAttachment(container_id="abc", ifname="eth0")])
+    removed = cni.gc(conflist, valid_attachments=[cnilib.GCAttachment(container_id="abc", ifname="eth0")])
+    assert_type(removed, list[cnilib.CacheEntry])
     cni.status(conflist)
     assert_type(cni.version_info("bridge"), cnilib.VersionInfo)
     report = cni.validate(conflist)
@@ -66,6 +67,7 @@ async def async_api(conflist: cnilib.NetworkConfigList, rt: cnilib.RuntimeConfig
         await acni.add(conflist, rt)
         await acni.delete(conflist, rt)
         assert_type(await acni.version_info("loopback"), cnilib.VersionInfo)
+        assert_type(await acni.gc(conflist), list[cnilib.CacheEntry])
 
 
 def errors(conflist: cnilib.NetworkConfigList, rt: cnilib.RuntimeConfig) -> None:

@@ -3,8 +3,9 @@ for the lists this module can judge exactly; None for anything else (the caller 
 the typed way, which also gives the error, the warning or the log line that case deserves).
 
 Nothing here warns or logs: a directory or file the permission check would warn about, a file
-whose name cannot be read (the typed loader logs it), a single ``.conf``, drop-in plugins,
-``cniVersions``: all go to the typed loader.
+whose name cannot be read (the typed loader logs it), a network that more than one file defines
+(the typed loader warns), a single ``.conf``, drop-in plugins, ``cniVersions``: all go to the
+typed loader.
 """
 
 from __future__ import annotations
@@ -47,15 +48,26 @@ def _find(confdir: str, name: str) -> LeanConfList | None:
     # The typed loader checks every file's permissions before it looks at names.
     if any(writable_by_others(path) for path in (*lists, *others)):
         raise _Unsure("permissions")
-    for path in lists:
+    for i, path in enumerate(lists):
         data = read_config(path, "network configuration")  # (its permission check: passed above, silently)
         obj = decode_object(data, what="network configuration", error=ConfigError, source=path)
         found = obj.get("name")
         if type(found) is not str:
             raise _Unsure(path)  # skipped with a log line by the typed loader
         if found == name:
+            if any(_name_of(other) == name for other in (*lists[i + 1 :], *others)):
+                raise _Unsure("defined twice")  # the typed loader warns
             return _build(obj, data, path, directory)
     return None  # a .conf/.json or nothing: the typed loader
+
+
+def _name_of(path: str) -> Any:
+    """The network name a later file gives (None when there is none to read)."""
+    try:
+        data = read_config(path, "network configuration", permissions=False)
+        return decode_object(data, what="network configuration", error=ConfigError, source=path).get("name")
+    except CNIError:
+        return None  # (after the match, the typed loader skips it without a word)
 
 
 def _build(obj: dict[str, Any], data: bytes, path: str, directory: str) -> LeanConfList:
