@@ -51,22 +51,29 @@ def _absent(stderr: str) -> bool:
     return any(words in text for words in _ABSENT)
 
 
-def _jumps_to(words: Sequence[str], chain: str) -> bool:
-    return any(w in ("-j", "--jump", "-g", "--goto") and n == chain for w, n in itertools.pairwise(words))
+def option(words: Sequence[str], *names: str) -> str:
+    """The value of a rule's first option among ``names`` ("" when it has none)."""
+    return next((n for w, n in itertools.pairwise(words) if w in names), "")
+
+
+def target(words: Sequence[str]) -> str:
+    """The chain (or target) a rule jumps or goes to ("" when none)."""
+    return option(words, "-j", "--jump", "-g", "--goto")
 
 
 def _source(words: Sequence[str]) -> str:
-    for w, n in itertools.pairwise(words):
-        if w in ("-s", "--source"):
-            return n.removesuffix("/32").removesuffix("/128")
-    return ""
+    return option(words, "-s", "--source").removesuffix("/32").removesuffix("/128")
 
 
 def parse_rules(listing: str) -> tuple[set[str], list[list[str]]]:
-    """``iptables -S`` output: the chains it declares and every ``-A`` rule as words."""
+    """``iptables -S`` (or ``iptables-save``) output: the chains it declares and every ``-A``
+    rule as words (the chain first)."""
     chains: set[str] = set()
     rules: list[list[str]] = []
     for line in listing.splitlines():
+        if line.startswith(":"):  # iptables-save's declaration: ":CHAIN POLICY [packets:bytes]"
+            chains.add(line[1:].split(" ", 1)[0])
+            continue
         words = shlex.split(line)
         if len(words) >= 2 and words[0] in ("-N", "-P"):
             chains.add(words[1])
@@ -94,7 +101,7 @@ def remove_chain(item: Mapping[str, Any]) -> None:
     sources = set(item.get("sources") or ())
     kept = False
     for words in rules:
-        if not _jumps_to(words, chain):
+        if target(words) != chain:
             continue
         if words[0] not in item["parents"] or (sources and _source(words) not in sources):
             kept = True  # another attachment's (same network and container, another interface)
