@@ -8,7 +8,8 @@ on the container's interface, and skip that teardown without it; tuning restores
 removes) its backup file inside the namespace. :func:`leftovers` is that knowledge, as a table of
 the Debian plugins (1.1.1; checked by running them, see ``docs/behaviour.md``, "Node failures"):
 given one plugin's configuration, the network name, the attachment and its cached result, what
-the plugin may leave. ``cnilib doctor`` reuses it to find orphans.
+the plugin may leave. ``cnilib doctor`` reuses it to find orphans, with the way back from a rule
+to its attachment (:func:`comment_owner`) and the form of a per-attachment chain's name.
 
 Each item says whether it is **owned**: identified by a name derived from the network and the
 container id (a chain, an ifb device), by its MAC address (a veth) or by its content (a host-local

@@ -214,7 +214,7 @@ class Guard:
     def holds(self, key: Key) -> Plan[bool]:
         """Under the lock: True when the records are the expected ones (DEL goes on), False when
         neither is left (what the caller saw is gone: nothing to DEL); :class:`RecordChanged`
-        otherwise. Records are compared by content (equal entries: the same file's bytes)."""
+        otherwise. Records are compared by what they hold (every field of the file, parsed)."""
         entry, problem = yield ReadEntry(key)
         intent = yield ReadIntent(key)
         if problem is None and entry == self.entry and intent == self.intent:

@@ -166,6 +166,8 @@ class _Decider:
         out = []
         for entry, path, state in self.facts.items:
             q = (entry.container_id, entry.ifname)
+            if entry.is_intent and self.facts.records[entry.key][0] is not None:
+                continue  # the attachment's entry says what it is (as recover() reads it): judged by it
             if state in GONE:
                 evidence = [_netns_evidence(entry, path, str(state))]
             elif state != LIVE and self.verdicts.get(q) == Liveness.GONE:
