@@ -5,10 +5,11 @@ empty: their sandbox is gone, so no plugin may enter whatever the path names now
 removes what the plugins leave without it, ``cnilib._leftovers``), concurrently and bounded. Each
 is a guarded DEL: under the attachment's lock, it runs only while the attachment's cache entry and
 intent record are still what the examination read (none, for a reservation), so a runtime's DEL
-and re-ADD of the same attachment meanwhile is never touched. Orphan NAT chains go by the same
-sweep program through the engine's executor, and veths by ``ip link del``, afterwards, each
-re-checked under the network's exclusive lock (GC's). Just before acting, each repair also asks
-again whether the namespace is live or a source now knows the container: then it is left alone.
+and re-ADD of the same attachment meanwhile is never touched. Orphan NAT chains and veths go
+afterwards, by the same sweep program through the engine's executor, each re-checked under the
+network's exclusive lock (GC's): the doctor itself removes nothing. Just before acting, each
+repair also asks again whether the namespace is live or a source now knows the container: then it
+is left alone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import attrs
 
 from .._engine._teardown import Guard, RecordChanged
 from .._errors import CNIError
+from .._leftover_items import Link
 from .._models import RuntimeConfig
 from .._nsprobe import LIVE, netns_state
 from ._examine import Context, Subject
@@ -120,7 +122,8 @@ def _fix_chain(ctx: Context, f: Finding, timeout: float | None, lock_timeout: fl
     return _DONE
 
 
-def _fix_veth(ctx: Context, f: Finding, lock_timeout: float | None) -> Outcome:
+def _fix_veth(ctx: Context, f: Finding, timeout: float | None, lock_timeout: float | None) -> Outcome:
+    """The veth, by the engine's sweep program (its peer goes with it), if it is still the same."""
     veth = f._subject.veth  # noqa: SLF001 - the package's own payload
     with ctx.cache.lock(f.network, exclusive=True, timeout=lock_timeout):
         now = {v.name: v for v in bridge_veths(ctx.host, [veth.master]) or ()}
@@ -131,11 +134,8 @@ def _fix_veth(ctx: Context, f: Finding, lock_timeout: float | None) -> Outcome:
         reachable = reachable_nsids(ctx.host)
         if reachable is None or veth.peer_nsid in reachable:
             raise _Skip("its peer's namespace is reachable now: not touched")
-        proc = ctx.host.run(["ip", "link", "del", veth.name])
-        if proc.returncode != 0 and veth.name in {
-            v.name for v in bridge_veths(ctx.host, [veth.master]) or ()
-        }:
-            return False, f"ip link del {veth.name}: {proc.stderr.strip()}"
+        link = Link("bridge", veth.name, veth.mac)  # (the sweep checks the MAC address again)
+        ctx.cni._remove_leftovers((f.network, f.container_id, f.ifname), [link], timeout=timeout)  # noqa: SLF001
     return _DONE
 
 
@@ -187,7 +187,7 @@ def repair(
         if f.fixable and f.kind == Kind.ORPHAN_CHAIN:
             outcomes[i] = _guarded(_fix_chain, ctx, f, timeout, lock_timeout)
         elif f.fixable and f.kind == Kind.ORPHAN_INTERFACE:
-            outcomes[i] = _guarded(_fix_veth, ctx, f, lock_timeout)
+            outcomes[i] = _guarded(_fix_veth, ctx, f, timeout, lock_timeout)
     findings = tuple(
         attrs.evolve(f, fixed=outcomes[i][0], error=outcomes[i][1])
         if i in outcomes
