@@ -110,9 +110,9 @@ class Node:
 
     def nat_of(self, network: str, container_id: str) -> list[str]:
         """Every nat rule and chain that names the container or its chains."""
-        from cnilib.doctor._netfilter import container_chains
+        from cnilib._spec._leftovers import chain_name
 
-        names = container_chains(network, container_id)
+        names = (chain_name(network, container_id), chain_name(network, container_id, "DN-"))
         return sorted(
             line
             for line in nat_rules(self.host.path)

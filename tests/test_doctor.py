@@ -164,6 +164,16 @@ def test_an_unfinished_add_whose_sandbox_is_gone_is_undone(files: Files, tmp_pat
     assert files.held() == {}
 
 
+def test_an_intent_next_to_a_live_entry_is_the_entrys_business(files: Files, tmp_path: Path) -> None:
+    # A re-ADD killed after its intent record, in a sandbox since gone, of an attachment whose
+    # entry is live: DEL would take the live one down (it DELs what the entry records).
+    entry = files.attach("c-live")
+    files.cni().cache.write_intent(attrs.evolve(entry.as_intent(), netns=str(tmp_path / "gone")))
+    assert files.diagnose().ok
+    os.unlink(files.cache_dir / "results" / "lonet-c-live-eth0")  # without the entry: unfinished
+    assert kinds(files.diagnose()) == [("unfinished_add", "c-live")]
+
+
 def test_an_orphan_reservation_is_released_after_the_grace_period(files: Files) -> None:
     files.attach("c-killed")
     os.unlink(files.cache_dir / "results" / "lonet-c-killed-eth0")  # a runtime killed before writing it

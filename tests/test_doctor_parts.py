@@ -1,6 +1,6 @@
 """The doctor's parts on their own: liveness sources (a fake ``podman`` executable, Docker without an
-engine, the valid list), the plugins' NAT naming against what the real plugins wrote, and the
-reports (the OpenMetrics file parsed by prometheus_client)."""
+engine, the valid list), the leftover chains (``cnilib._spec._leftovers``) found in what the real plugins
+wrote, and the reports (the OpenMetrics file parsed by prometheus_client)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus
 
 from cnilib import doctor
+from cnilib._spec._leftovers import chain_name, list_leftovers
 from cnilib.doctor import Checked, Diagnosis, Finding, Kind, Liveness, RepairReport, SourceError
-from cnilib.doctor._netfilter import chain_name, container_chains, parse_save, tie_owners, ties
+from cnilib.doctor._netfilter import attachment_chains, owners, parse_table, present
 from cnilib.doctor._sources import combine
 from cnilib.testing.plugins import write_plugin
 
@@ -140,32 +141,45 @@ def test_docker_that_cannot_be_reached_is_a_source_error(tmp_path: Path) -> None
         doctor.DockerSource("tcp://127.0.0.1:2375").check()
 
 
-# -- the plugins' NAT naming ----------------------------------------------------------------------
+# -- the plugins' NAT state, read with the leftovers' knowledge -----------------------------------
 
 # What Debian's bridge and portmap 1.1.1 wrote for network "expnet", container "ctr-abc", port
 # 18080 (iptables-save -t nat in a sandbox namespace), trimmed to the relevant lines.
 _SAVED = (Path(__file__).parent / "data" / "iptables-save-bridge-portmap.txt").read_text()
+_BRIDGE = {"type": "bridge", "ipMasq": True, "ipam": {"type": "host-local"}}
+_PORTMAP = {"type": "portmap", "capabilities": {"portMappings": True}}
 
 
-def test_chain_names_are_the_plugins() -> None:
-    assert container_chains("expnet", "ctr-abc") == (
-        "CNI-49ad84885322968ce20c0579",
-        "CNI-DN-49ad84885322968ce20c0",
-    )
-    assert chain_name("cvnet", "ctr-abc") == "CNI-8df61aa98b3b6a10cef534bc"  # node-notes.md's check
-    assert len(chain_name("n", "c", "DN-")) == 28
-
-
-def test_saved_rules_tie_chains_to_their_container() -> None:
-    table = parse_save(_SAVED, 4)
-    assert tie_owners([table]) == {("expnet", "ctr-abc")}
-    [tie] = ties([table], {("expnet", "ctr-abc"), ("expnet", "someone-else")})[("expnet", "ctr-abc")]
+def test_the_saved_rules_name_their_container_and_its_chains_are_the_leftovers() -> None:
+    table = parse_table(_SAVED, "ipv4")
+    assert owners([table]) == {("expnet", "ctr-abc")}  # from the comments, bridge's and portmap's
+    assert attachment_chains([table]) == 2  # not CNI-HOSTPORT-*
+    items = list_leftovers([_BRIDGE, _PORTMAP], "expnet", "ctr-abc", "eth0", None)
+    [tie] = present([table], "expnet", "ctr-abc", items)
+    assert tie.chains == (chain_name("expnet", "ctr-abc"), chain_name("expnet", "ctr-abc", "DN-"))
     assert tie.chains == ("CNI-49ad84885322968ce20c0579", "CNI-DN-49ad84885322968ce20c0")
-    assert [r.chain for r in tie.rules] == [
-        "POSTROUTING",
-        "CNI-HOSTPORT-DNAT",
-    ]  # the jumps, not the shared rules
-    assert "2 rule(s)" in tie.describe()
+    assert {(i.plugin, i.parents) for i in tie.items} == {  # type: ignore[attr-defined]
+        ("bridge", ("POSTROUTING",)),
+        ("portmap", ("CNI-HOSTPORT-DNAT",)),
+    }  # what the sweep removes, and from where
+    assert tie.jumps == 2  # POSTROUTING's and CNI-HOSTPORT-DNAT's jumps, not the shared rules
+    assert tie.describe() == (
+        "iptables nat: CNI-49ad84885322968ce20c0579, CNI-DN-49ad84885322968ce20c0; "
+        "2 rule(s) elsewhere pointing at them"
+    )
+    someone_else = list_leftovers([_BRIDGE, _PORTMAP], "expnet", "other", "eth0", None)
+    assert present([table], "expnet", "other", someone_else) == []
+    # Only what the network's plugins make: without ipMasq, bridge's chain is nobody's leftover.
+    [portmap_only] = present(
+        [table], "expnet", "ctr-abc", list_leftovers([_PORTMAP], "expnet", "ctr-abc", "", None)
+    )
+    assert portmap_only.chains == ("CNI-DN-49ad84885322968ce20c0",)
+    # With the cached result's addresses (IPv4 only), bridge's chain is looked for in IPv4 only.
+    result = {"cniVersion": "1.0.0", "ips": [{"address": "10.99.7.2/24"}]}
+    cached = list_leftovers([_BRIDGE], "expnet", "ctr-abc", "eth0", result)
+    assert [t.family for t in present([table, parse_table(_SAVED, "ipv6")], "expnet", "ctr-abc", cached)] == [
+        "ipv4"
+    ]
 
 
 # -- reports --------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from cnilib import netns
+from cnilib._spec._leftovers import chain_name
 from cnilib.testing.dockerd import INDEX_HTML
 from cnilib.testing.podman import (
     NODE_CACHE_DIR,
@@ -260,6 +261,7 @@ def test_doctor_finds_and_frees_only_the_crashed_attachment(scene: Scene) -> Non
     assert finding["detail"]
     assert finding["evidence"]
     assert node.reservations(net)[victim.address] == (victim.id, "eth0")  # without --fix: nothing done
+    assert chain_name(net.name, victim.id) in _nat_rules(scene)  # its masquerade chain, too
 
     _code, fixed = _doctor(scene, "--fix")  # 1: found (and fixed); the findings say what was done
     assert {f["container_id"] for f in fixed["findings"]} == {victim.id}
@@ -269,7 +271,13 @@ def test_doctor_finds_and_frees_only_the_crashed_attachment(scene: Scene) -> Non
     assert not node.cache_entry(victim).exists()
     assert reservations[web.address] == (web.id, "eth0")
     assert node.cache_entry(web).is_file()
-    assert f'id: \\"{web.id}\\"' in _nat_rules(scene)  # its masquerade rules untouched
+    rules = _nat_rules(scene)
+    assert f'id: \\"{web.id}\\"' in rules  # its masquerade rules untouched
+    # The crashed one's masquerade chain and rules, which bridge's DEL leaves without the namespace,
+    # went with the engine's DEL (its sweep of the leftovers).
+    assert f'id: \\"{victim.id}\\"' not in rules
+    assert chain_name(net.name, victim.id) not in rules
+    assert chain_name(net.name, web.id) in rules
     _assert_serves(scene, web)
 
     assert node.remove_container(victim) in (1, 2)  # podman can still remove it

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cnilib import ExecRequest
-from cnilib._engine._sweep import parse_rules
+from cnilib._engine._sweep import option, parse_rules, target
 from cnilib._spec._leftovers import (
     SWEEP_PROGRAM,
     Chain,
@@ -22,6 +22,8 @@ from cnilib._spec._leftovers import (
     Reservations,
     Rule,
     chain_name,
+    comment_owner,
+    is_attachment_chain,
     leftovers,
     list_leftovers,
     sandbox_of,
@@ -50,6 +52,26 @@ def test_chain_names_are_the_plugins() -> None:
     # Seen on the node: bridge's and portmap's chains of network gxnet, container gxctr1.
     assert chain_name("gxnet", "gxctr1") == "CNI-3d246fc9949fe8cde32d4e31"
     assert chain_name("gxnet", "gxctr1", "DN-") == "CNI-DN-3d246fc9949fe8cde32d4"
+
+
+def test_the_way_back_from_a_rule_to_its_attachment() -> None:
+    # utils.FormatComment (Go's %q), as bridge writes it, and after "dnat " as portmap does.
+    assert comment_owner('name: "gxnet" id: "gxctr1"') == ("gxnet", "gxctr1")
+    assert comment_owner('dnat name: "gxnet" id: "gxctr1"') == ("gxnet", "gxctr1")
+    assert comment_owner('snat name: "n" id: ""') == ("n", "")
+    for other in (
+        "CNI portfwd requiring masquerade",
+        'name: "gxnet"',
+        'name: "a\\"b" id: "c"',  # an escaped quote: not a name the engine accepts
+        'name: "gxnet" id: "gxctr1" and more',
+        'masq name: "gxnet" id: "gxctr1"',
+    ):
+        assert comment_owner(other) is None, other
+    assert is_attachment_chain(chain_name("gxnet", "gxctr1"))
+    assert is_attachment_chain(chain_name("gxnet", "gxctr1", "DN-"))
+    assert is_attachment_chain(chain_name("gxnet", "gxctr1", "SN-"))
+    for shared in ("CNI-HOSTPORT-DNAT", "CNI-FORWARD", "CNI-" + "x" * 24, "cni-" + "a" * 24, "POSTROUTING"):
+        assert not is_attachment_chain(shared), shared
 
 
 def test_bridge_leaves_its_masquerade_chains_its_veth_and_its_reservations() -> None:
@@ -194,6 +216,20 @@ def test_parse_rules_unquotes_what_iptables_quotes() -> None:
         "POSTROUTING", "-s", "10.77.0.2/32", "-m", "comment", "--comment", 'name: "n" id: "c"',
         "-j", "CNI-abc",
     ]  # fmt: skip
+
+
+def test_parse_rules_reads_iptables_save_too() -> None:
+    rules_only = [line for line in NAT.splitlines() if line.startswith("-A ")]
+    saved = "\n".join(["*nat", ":POSTROUTING ACCEPT [0:0]", ":CNI-abc - [0:0]", *rules_only, "COMMIT"])
+    chains, rules = parse_rules(saved)
+    assert chains == {"POSTROUTING", "CNI-abc"}
+    assert rules == parse_rules(NAT)[1]
+    assert (target(rules[1]), option(rules[1], "-s"), option(rules[1], "--comment")) == (
+        "CNI-abc",
+        "10.77.0.2/32",
+        'name: "n" id: "c"',
+    )
+    assert (target(["X", "-d", "10.0.0.1"]), option(["X"], "-s")) == ("", "")
 
 
 def test_a_chain_goes_with_the_rules_that_jump_to_it(tmp_path: Path) -> None:

@@ -14,11 +14,14 @@ from .._exec import AsyncExecutor, AsyncSubprocessExecutor, Executor, Subprocess
 from .._exec._tracing import AsyncTracingExecutor, TracingExecutor
 from .._model._models import GCAttachment, NetworkConfigList, RuntimeConfig, VersionInfo
 from .._model._results import AnyResult
+from .._spec._leftover_items import Leftover
 from .._spec._schemas import SchemaSource, catalog_from
-from . import _admin
+from .._spec._version import Verb
+from . import _admin, _teardown
 from ._common import Common
 from ._drivers import AsyncDriver, SyncDriver
 from ._reports import ValidationReport
+from ._teardown import Guard
 
 __all__ = ["CNI", "AsyncCNI"]
 
@@ -161,6 +164,26 @@ class CNI(Common[Executor]):
     ) -> None:
         """DEL one container from several networks concurrently; failures aggregated."""
         self._driver.drive(self._networks(networks, rt, ifnames, None, timeout), bounded=False)
+
+    # -- cnilib.doctor's (private) --
+
+    def _delete_guarded(
+        self, conflist: NetworkConfigList, rt: RuntimeConfig, guard: Guard, *, timeout: float | None = None
+    ) -> bool:
+        """:meth:`delete` only while the attachment's cache records are what ``guard`` expects
+        (``_teardown.Guard``, checked under the attachment's lock): False when neither is left,
+        ``_teardown.RecordChanged`` when they changed; nothing runs then."""
+        plan = _teardown.guarded_delete(self._planner, conflist, rt, guard, timeout=timeout)
+        return self._driver.drive(self._op("delete", conflist, rt, plan))
+
+    def _remove_leftovers(
+        self, key: tuple[str, str, str], items: Sequence[Leftover], *, timeout: float | None = None
+    ) -> None:
+        """Remove the owned ``items`` (``cnilib._spec._leftovers``) of the attachment ``key`` (network,
+        container id, ifname) with the sweep program, through the executor, as DEL does for a gone
+        sandbox (the caller holds the lock it needs); a failure raises."""
+        p = self._planner
+        self._driver.drive(_teardown.remove(p, items, key, p.deadline(Verb.DEL, timeout)))
 
 
 class AsyncCNI(Common[AsyncExecutor]):

@@ -15,18 +15,17 @@ name. Prints nothing on success; on failure, one line per problem on stderr and 
 from __future__ import annotations
 
 import itertools
-import json
 import os
-import shlex
-import shutil
 import stat
-import subprocess
 import sys
-from collections.abc import Mapping, Sequence
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any
+
+# It runs once per DEL of a gone sandbox, mostly for files alone (host-local's, tuning's): the
+# modules only chains and links need (shlex, shutil, subprocess) are imported when they are.
 
 _PATH = os.pathsep.join(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin"])
 _ABSENT = ("does not exist", "no chain/target/match", "bad rule", "can't initialize", "cannot find device")
@@ -38,10 +37,14 @@ class SweepError(Exception):
 
 
 def _tool(name: str) -> str | None:
+    import shutil
+
     return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), _PATH]))
 
 
 def _run(argv: Sequence[str]) -> tuple[int, str, str]:
+    import subprocess
+
     proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)
     return proc.returncode, proc.stdout, proc.stderr.strip()
 
@@ -51,22 +54,31 @@ def _absent(stderr: str) -> bool:
     return any(words in text for words in _ABSENT)
 
 
-def _jumps_to(words: Sequence[str], chain: str) -> bool:
-    return any(w in ("-j", "--jump", "-g", "--goto") and n == chain for w, n in itertools.pairwise(words))
+def option(words: Sequence[str], *names: str) -> str:
+    """The value of a rule's first option among ``names`` ("" when it has none)."""
+    return next((n for w, n in itertools.pairwise(words) if w in names), "")
+
+
+def target(words: Sequence[str]) -> str:
+    """The chain (or target) a rule jumps or goes to ("" when none)."""
+    return option(words, "-j", "--jump", "-g", "--goto")
 
 
 def _source(words: Sequence[str]) -> str:
-    for w, n in itertools.pairwise(words):
-        if w in ("-s", "--source"):
-            return n.removesuffix("/32").removesuffix("/128")
-    return ""
+    return option(words, "-s", "--source").removesuffix("/32").removesuffix("/128")
 
 
 def parse_rules(listing: str) -> tuple[set[str], list[list[str]]]:
-    """``iptables -S`` output: the chains it declares and every ``-A`` rule as words."""
+    """``iptables -S`` (or ``iptables-save``) output: the chains it declares and every ``-A``
+    rule as words (the chain first)."""
+    import shlex
+
     chains: set[str] = set()
     rules: list[list[str]] = []
     for line in listing.splitlines():
+        if line.startswith(":"):  # iptables-save's declaration: ":CHAIN POLICY [packets:bytes]"
+            chains.add(line[1:].split(" ", 1)[0])
+            continue
         words = shlex.split(line)
         if len(words) >= 2 and words[0] in ("-N", "-P"):
             chains.add(words[1])
@@ -94,13 +106,15 @@ def remove_chain(item: Mapping[str, Any]) -> None:
     sources = set(item.get("sources") or ())
     kept = False
     for words in rules:
-        if not _jumps_to(words, chain):
+        if target(words) != chain:
             continue
         if words[0] not in item["parents"] or (sources and _source(words) not in sources):
             kept = True  # another attachment's (same network and container, another interface)
             continue
         status, _, err = _run([*base, "-D", *words])
         if status != 0 and not _absent(err):
+            import shlex
+
             raise SweepError(f"cannot delete rule {shlex.join(words)}: {err}")
     if kept:
         return
@@ -200,6 +214,8 @@ def sweep(items: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def main() -> int:
     """Read the document on stdin, remove its leftovers; 0, or 1 with the problems on stderr."""
+    import json
+
     try:
         doc = json.loads(sys.stdin.buffer.read())
         items = doc["leftovers"]

@@ -9,6 +9,9 @@ be written. Plans (generators of effects), like the rest of ``_plans``; no I/O h
   run through the executor like a plugin.
 - **The cache.** A read-only or full cache never stops the plugins: a cache write that fails is
   collected, and reported once every plugin's DEL has run (the entry stays for a later DEL).
+- **A guarded DEL** (:class:`Guard`, ``cnilib doctor``'s repair): a caller that decided from the
+  cache's records that an attachment is stale DELs it only while, under the attachment's lock,
+  they are still what it read; a runtime's DEL and re-ADD in between is never DELeted.
 """
 
 from __future__ import annotations
@@ -18,15 +21,29 @@ import time
 
 from .._base._errors import CacheError, CNIError
 from .._base._nsprobe import GONE
-from ._effects import Cancelled, DeleteEntry, DropIntent, ProbeNetns, Run, Simulated, SweepTemp
+from ._effects import (
+    Cancelled,
+    DeleteEntry,
+    DropIntent,
+    ProbeNetns,
+    ReadEntry,
+    ReadIntent,
+    Run,
+    Simulated,
+    SweepTemp,
+    TakeLock,
+)
 from ._notes import _cnilib_logger
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any, Protocol
 
+    from .._spec._leftover_items import Leftover
     from .._spec._seam import ConfList, Entry, Runtime
     from ._effects import CacheWrite, Plan
+    from ._plans import Planner
     from ._values import Values
 
     class _Planner(Protocol):
@@ -36,7 +53,21 @@ if TYPE_CHECKING:
         plugin_dirs: tuple[str, ...]
 
 
-__all__ = ["DROP_ENTRY", "LEFTOVERS", "cache_failure", "cache_step", "forget", "sandbox", "sweep"]
+__all__ = [
+    "DROP_ENTRY",
+    "LEFTOVERS",
+    "Guard",
+    "RecordChanged",
+    "cache_failure",
+    "cache_step",
+    "forget",
+    "guarded_delete",
+    "remove",
+    "sandbox",
+    "sweep",
+]
+
+Key = tuple[str, str, str]
 
 #: The key of the sweep's failure among DEL's failures.
 LEFTOVERS = "leftovers of the gone sandbox"
@@ -130,7 +161,7 @@ def sweep(
 def _sweep(
     p: _Planner, conflist: ConfList, rt: Runtime, recorded: Entry, deadline: float | None
 ) -> Plan[None]:
-    from .._spec._leftovers import list_leftovers, sweep_request_fields
+    from .._spec._leftovers import list_leftovers
 
     items = list_leftovers(
         [plugin.raw for plugin in conflist.plugins],
@@ -139,12 +170,17 @@ def _sweep(
         rt.ifname,
         recorded.result,
     )
+    yield from remove(p, items, (conflist.name, rt.container_id, rt.ifname), deadline)
+
+
+def remove(p: _Planner, items: Iterable[Leftover], key: Key, deadline: float | None) -> Plan[None]:
+    """Run the sweep program on the owned ``items`` of the attachment ``key`` (nothing when none
+    is owned), through the executor, under ``deadline``; its failure raises."""
+    from .._spec._leftovers import sweep_request_fields
+
+    network, container_id, ifname = key
     fields = sweep_request_fields(
-        items,
-        network=conflist.name,
-        container_id=rt.container_id,
-        ifname=rt.ifname,
-        search_path=p.plugin_dirs,
+        items, network=network, container_id=container_id, ifname=ifname, search_path=p.plugin_dirs
     )
     if fields is None:
         return
@@ -158,6 +194,60 @@ def _sweep(
             return  # a dry run
         outcome = answer
     p.values.decode(req, outcome)
+
+
+# -- a guarded DEL (``cnilib doctor``'s) ----------------------------------------------------------
+
+
+class RecordChanged(CNIError):
+    """A guarded DEL refused: the attachment's cache entry or intent record is not what the caller
+    read (a runtime DELeted and ADDed it again meanwhile, say). Nothing ran."""
+
+
+class Guard:
+    """What a guarded DEL expects under the attachment's lock: its cache entry and its intent
+    record as the caller read them (None: absent), and how long to wait for the lock. The caller
+    decided from them that the attachment is stale; they are what it decided about."""
+
+    __slots__ = ("entry", "intent", "lock_timeout")
+
+    def __init__(self, entry: Entry | None, intent: Entry | None, *, lock_timeout: float | None) -> None:
+        self.entry = entry
+        self.intent = intent
+        self.lock_timeout = lock_timeout
+
+    def lock(self, key: Key) -> TakeLock:
+        """The attachment's lock, as DEL takes it, waiting at most ``lock_timeout``."""
+        return TakeLock(key[0], (key[1], key[2]), exclusive=False, timeout=self.lock_timeout)
+
+    def holds(self, key: Key) -> Plan[bool]:
+        """Under the lock: True when the records are the expected ones (DEL goes on), False when
+        neither is left (what the caller saw is gone: nothing to DEL); :class:`RecordChanged`
+        otherwise. Records are compared by what they hold (every field of the file, parsed)."""
+        entry, problem = yield ReadEntry(key)
+        intent = yield ReadIntent(key)
+        if problem is None and entry == self.entry and intent == self.intent:
+            return True
+        if problem is None and entry is None and intent is None:
+            return False
+        raise RecordChanged(
+            f"DEL of {key[1]}/{key[2]} from network {key[0]!r} refused: its cache entry or intent "
+            "record changed since it was read (nothing was run)"
+        )
+
+
+def guarded_delete(
+    p: Planner, conflist: ConfList, rt: Runtime, guard: Guard, *, timeout: float | None
+) -> Plan[bool]:
+    """``Planner.delete`` under ``guard``: True when the DEL ran, False when neither record is left
+    (nothing to DEL), :class:`RecordChanged` when they are not the expected ones."""
+    p.check_list(conflist)
+    key = p.lock_key(conflist, rt)
+    yield guard.lock(key)
+    if not (yield from guard.holds(key)):
+        return False
+    yield from p.delete_locked(conflist, rt, timeout=timeout)
+    return True
 
 
 def cache_step(effect: CacheWrite, what: str, errors: dict[str, BaseException]) -> Plan[None]:

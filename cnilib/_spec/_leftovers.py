@@ -8,7 +8,8 @@ on the container's interface, and skip that teardown without it; tuning restores
 removes) its backup file inside the namespace. :func:`leftovers` is that knowledge, as a table of
 the Debian plugins (1.1.1; checked by running them, see ``docs/behaviour.md``, "Node failures"):
 given one plugin's configuration, the network name, the attachment and its cached result, what
-the plugin may leave. ``cnilib doctor`` reuses it to find orphans.
+the plugin may leave. ``cnilib doctor`` reuses it to find orphans, with the way back from a rule
+to its attachment (:func:`comment_owner`) and the form of a per-attachment chain's name.
 
 Each item says whether it is **owned**: identified by a name derived from the network and the
 container id (a chain, an ifb device), by its MAC address (a veth) or by its content (a host-local
@@ -25,6 +26,7 @@ import sys
 from collections.abc import Iterable, Mapping
 
 from .._base._digest import sha512_digest
+from ._leftover_items import Chain, File, Leftover, Link, Reservations, Rule
 
 TYPE_CHECKING = False  # (not typing's: the command line's fast path never imports typing)
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ __all__ = [
     "Reservations",
     "Rule",
     "chain_name",
+    "comment_owner",
+    "is_attachment_chain",
     "leftovers",
     "list_leftovers",
     "sweep_request_fields",
@@ -59,114 +63,36 @@ def _hashed(length: int, prefix: str, text: str) -> str:
     return (prefix + sha512_digest(text.encode()).hex())[:length]
 
 
-class Leftover:
-    """One thing a plugin may leave for an attachment; ``plugin`` is its type. Subclasses say what."""
-
-    __slots__ = ("plugin",)
-    kind = ""
-    #: Removing it can never touch another container's state (see the module docstring).
-    owned = True
-
-    def __init__(self, plugin: str) -> None:
-        self.plugin = plugin
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form (what the sweep program reads)."""
-        out: dict[str, Any] = {"kind": self.kind, "plugin": self.plugin}
-        for cls in type(self).__mro__:
-            for name in getattr(cls, "__slots__", ()):
-                if name != "plugin":
-                    value = getattr(self, name)
-                    out[name] = list(value) if isinstance(value, tuple) else value
-        return out
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Leftover) and type(other) is type(self) and self.to_dict() == other.to_dict()
-
-    def __hash__(self) -> int:
-        return hash(repr(self))
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k != "kind")
-        return f"{type(self).__name__}({fields})"
+#: What :func:`chain_name` puts after ``CNI-``: bridge's and ptp's masquerade chain, portmap's DNAT
+#: chain and (older versions) its SNAT chain.
+_CHAIN_PREFIXES = ("DN-", "SN-", "")
+#: What precedes the plugins' ``utils.FormatComment`` on their rules (portmap's jumps).
+_COMMENT_PREFIXES = ("dnat ", "snat ", "")
+_HEX = frozenset("0123456789abcdef")
 
 
-class Chain(Leftover):
-    """An iptables chain of this attachment (``family`` ``ipv4``/``ipv6``), with the rules of
-    ``parents`` that jump to it. ``sources``: the addresses whose jump rules are this
-    attachment's (empty: every rule jumping to the chain is, its name being the attachment's)."""
-
-    __slots__ = ("family", "name", "parents", "sources", "table")
-    kind = "chain"
-
-    def __init__(
-        self,
-        plugin: str,
-        family: str,
-        table: str,
-        name: str,
-        parents: Iterable[str],
-        sources: Iterable[str] = (),
-    ) -> None:
-        super().__init__(plugin)
-        self.family = family
-        self.table = table
-        self.name = name
-        self.parents = tuple(parents)
-        self.sources = tuple(sources)
+def is_attachment_chain(name: str) -> bool:
+    """Whether ``name`` has the form of a :func:`chain_name` (one attachment's chain)."""
+    if len(name) != 28 or not name.startswith("CNI-"):
+        return False
+    tail = name[4:]
+    prefix = next(p for p in _CHAIN_PREFIXES if tail.startswith(p))
+    return set(tail[len(prefix) :]) <= _HEX
 
 
-class Rule(Leftover):
-    """An iptables rule (``spec``, as given to ``-A chain``) that names only an address: never
-    owned (another container may hold the same address later); its plugin removes it."""
-
-    __slots__ = ("chain", "family", "spec", "table")
-    kind = "rule"
-    owned = False
-
-    def __init__(self, plugin: str, family: str, table: str, chain: str, spec: Iterable[str]) -> None:
-        super().__init__(plugin)
-        self.family = family
-        self.table = table
-        self.chain = chain
-        self.spec = tuple(spec)
-
-
-class Link(Leftover):
-    """A link in the plugins' (host) namespace; ``mac``, when known, must match for it to be ours."""
-
-    __slots__ = ("mac", "name")
-    kind = "link"
-
-    def __init__(self, plugin: str, name: str, mac: str = "") -> None:
-        super().__init__(plugin)
-        self.name = name
-        self.mac = mac
-
-
-class File(Leftover):
-    """A file whose name is the attachment's."""
-
-    __slots__ = ("path",)
-    kind = "file"
-
-    def __init__(self, plugin: str, path: str) -> None:
-        super().__init__(plugin)
-        self.path = path
-
-
-class Reservations(Leftover):
-    """host-local's reservations: files of ``directory`` (named by address) holding exactly the
-    container id and the interface name."""
-
-    __slots__ = ("container_id", "directory", "ifname")
-    kind = "reservations"
-
-    def __init__(self, plugin: str, directory: str, container_id: str, ifname: str) -> None:
-        super().__init__(plugin)
-        self.directory = directory
-        self.container_id = container_id
-        self.ifname = ifname
+def comment_owner(comment: str) -> tuple[str, str] | None:
+    """The ``(network, container id)`` a plugin's rule comment names (``utils.FormatComment``:
+    ``name: "<network>" id: "<id>"``, on bridge's and ptp's masquerade rules, after ``dnat `` on
+    portmap's jumps), or None: the way back from a rule to the attachment it was made for, when
+    nothing else records it (``cnilib doctor``'s orphans)."""
+    for prefix in _COMMENT_PREFIXES:
+        if comment.startswith(prefix + 'name: "'):
+            network, sep, rest = comment[len(prefix) + 7 :].partition('" id: "')
+            cid = rest[:-1]
+            if sep and rest.endswith('"') and not {'"', "\\"} & set(network + cid):
+                return network, cid
+            return None
+    return None
 
 
 # -- reading a cached result (raw, of any version) -------------------------------------------------

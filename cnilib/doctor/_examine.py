@@ -20,17 +20,20 @@ from .._base._nsprobe import GONE, LIVE, MISSING, netns_state
 from .._cache import CacheEntry, ResultCache
 from .._engine import CNI
 from .._model._models import NetworkConfigList
+from .._spec._leftover_items import Leftover
+from .._spec._leftovers import list_leftovers, sandbox_of
 from ._confhealth import examine_config
 from ._host import Host
 from ._links import Veth, bridge_veths, reachable_nsids
 from ._model import Checked, Diagnosis, Finding, Kind
-from ._netfilter import NatTable, NatTie, read_nat, tie_owners, ties
+from ._netfilter import NatTable, NatTie, attachment_chains, owners, present, read_nat
 from ._reservations import Reservation, host_local_dirs, read_store
 from ._sources import Liveness, Query, Source, combine
 
 __all__ = ["Context", "Subject", "examine", "netns_of"]
 
 Owner = tuple[str, str]
+Key = tuple[str, str, str]
 
 
 @attrs.define
@@ -53,22 +56,19 @@ class Subject:
     entry: CacheEntry | None = None
     conflist: NetworkConfigList | None = None
     netns: str = ""
+    #: The attachment's cache entry and intent record at the examination: its DEL runs only while
+    #: they are still these (``cnilib._engine._teardown.Guard``).
+    seen: tuple[CacheEntry | None, CacheEntry | None] = (None, None)
     reservations: tuple[Reservation, ...] = ()
-    nat: tuple[NatTie, ...] = ()
+    #: An orphan's leftover chains (``cnilib._spec._leftovers``) that exist: what the sweep removes.
+    chains: tuple[Leftover, ...] = ()
     veth: Veth | None = None
 
 
 def netns_of(entry: CacheEntry) -> str:
     """The attachment's namespace path: the entry's ``netns``, or (libcni 1.1.2 and Podman 4 write
-    none) the ``sandbox`` of an interface of the cached result."""
-    if entry.netns:
-        return entry.netns
-    interfaces = (entry.result or {}).get("interfaces")
-    for iface in interfaces if isinstance(interfaces, list) else ():
-        sandbox = iface.get("sandbox") if isinstance(iface, dict) else None
-        if isinstance(sandbox, str) and sandbox:
-            return sandbox
-    return ""
+    none) the ``sandbox`` of the cached result's interface, as the engine's DEL reads it."""
+    return entry.netns or sandbox_of(entry.result, entry.ifname)
 
 
 def _netns_evidence(entry: CacheEntry, path: str, state: str) -> str:
@@ -94,9 +94,12 @@ class _Facts:
         intents = ctx.cache.scan_intents()
         self.problems = entries.problems + intents.problems
         self.items: list[tuple[CacheEntry, str, str | None]] = []
+        self.records: dict[Key, tuple[CacheEntry | None, CacheEntry | None]] = {}
         for entry in (*entries.entries, *intents.entries):
             path = netns_of(entry)
             self.items.append((entry, path, netns_state(path) if path else None))
+            seen = self.records.get(entry.key, (None, None))
+            self.records[entry.key] = (seen[0], entry) if entry.is_intent else (entry, seen[1])
         self.attached: set[Owner] = {(e.network_name, e.container_id) for e, _, _ in self.items}
         self.live_ids = {e.container_id for e, _, state in self.items if state == LIVE}
         self.reservations = [
@@ -111,12 +114,17 @@ class _Facts:
         }
         self.bridges = bridges
         self.veths: list[Veth] | None = bridge_veths(ctx.host, bridges)
+        # Each known network's list: its file's, else (no file defines it any more) a cached one.
+        self.lists = dict(ctx.networks)
+        for entry, _, _ in self.items:
+            if entry.network_name not in self.lists and (cached := _cached_list(entry)) is not None:
+                self.lists[entry.network_name] = cached
         self.known_networks = set(ctx.networks) | {e.network_name for e, _, _ in self.items}
 
     def queries(self) -> set[Query]:
         out: set[Query] = {(e.container_id, e.ifname) for e, _, state in self.items if state != LIVE}
         out |= {(r.container_id, r.ifname or None) for r in self.reservations}
-        out |= {(cid, None) for _, cid in tie_owners(self.nat or ())}
+        out |= {(cid, None) for _, cid in owners(self.nat or ())}
         return out
 
 
@@ -134,21 +142,32 @@ class _Decider:
         self.young: set[Owner] = {
             (r.network, r.container_id) for r in facts.reservations if self.now - r.mtime < ctx.grace
         }
-        nat = facts.nat or []
-        self.owners = {o for o in tie_owners(nat) if o[0] in facts.known_networks}
+        self.owners = {o for o in owners(facts.nat or ()) if o[0] in facts.known_networks}
 
     def evidence(self, q: Query) -> list[str]:
         return _source_evidence(self.facts.ctx.sources, self.answers, q)
+
+    def tied(
+        self, conflist: NetworkConfigList | None, cid: str, entry: CacheEntry | None = None
+    ) -> list[NatTie]:
+        """The container's chains among what the list's plugins may leave for it (``cnilib._spec._leftovers``,
+        with the entry's result when there is one) that exist."""
+        if conflist is None or not self.facts.nat:
+            return []
+        raw = [plugin.raw for plugin in conflist.plugins]
+        ifname, result = (entry.ifname, entry.result) if entry is not None else ("", None)
+        return present(
+            self.facts.nat, conflist.name, cid, list_leftovers(raw, conflist.name, cid, ifname, result)
+        )
 
     # -- attachments --
 
     def attachments(self) -> list[Finding]:
         out = []
-        nat_of = ties(
-            self.facts.nat or (), {(e.network_name, e.container_id) for e, _, _ in self.facts.items}
-        )
         for entry, path, state in self.facts.items:
             q = (entry.container_id, entry.ifname)
+            if entry.is_intent and self.facts.records[entry.key][0] is not None:
+                continue  # the attachment's entry says what it is (as recover() reads it): judged by it
             if state in GONE:
                 evidence = [_netns_evidence(entry, path, str(state))]
             elif state != LIVE and self.verdicts.get(q) == Liveness.GONE:
@@ -159,20 +178,20 @@ class _Decider:
                 continue
             if entry.is_intent and _add_running(self.facts.ctx.cache, entry):
                 continue  # an ADD in progress holds its attachment's lock: not unfinished
-            evidence += self.evidence(q)
-            tied = nat_of.get((entry.network_name, entry.container_id), [])
-            evidence += [f"still present: {t.describe()}" for t in tied]
-            out.append(self._stale(entry, evidence, tied))
+            out.append(self._stale(entry, evidence + self.evidence(q)))
         return out
 
-    def _stale(self, entry: CacheEntry, evidence: list[str], tied: list[NatTie]) -> Finding:
+    def _stale(self, entry: CacheEntry, evidence: list[str]) -> Finding:
         conflist = _cached_list(entry) or self.facts.ctx.networks.get(entry.network_name)
+        # What the engine's DEL sweeps after the plugins' (the chains bridge 1.1.1 leaves), if there.
+        evidence += [f"still present: {t.describe()}" for t in self.tied(conflist, entry.container_id, entry)]
         kind = Kind.UNFINISHED_ADD if entry.is_intent else Kind.STALE_ATTACHMENT
         what = "an ADD that never finished" if entry.is_intent else "a cached attachment"
         action = (
             "DEL with the cached configuration and arguments, CNI_NETNS empty (the sandbox is gone); "
             "then the cache entry, the intent record and any NAT chain the plugins leave go"
         )
+        seen = self.facts.records[entry.key]
         return Finding(
             kind,
             entry.network_name,
@@ -182,7 +201,7 @@ class _Decider:
             ifname=entry.ifname,
             fixable=conflist is not None,
             action=action if conflist is not None else "none: no usable configuration (cached or current)",
-            subject=Subject(entry=entry, conflist=conflist, netns=netns_of(entry), nat=tuple(tied)),
+            subject=Subject(entry=entry, conflist=conflist, netns=netns_of(entry), seen=seen),
         )
 
     # -- what no entry names --
@@ -231,7 +250,10 @@ class _Decider:
         # A reservation being released may also have chains without a comment left to find them by.
         candidates |= {(f.network, f.container_id) for f in orphan_reservations}
         out = []
-        for (network, cid), tied in sorted(ties(self.facts.nat, candidates).items()):
+        for network, cid in sorted(candidates):
+            tied = self.tied(self.facts.lists.get(network), cid)
+            if not tied:
+                continue
             out.append(
                 Finding(
                     Kind.ORPHAN_CHAIN,
@@ -245,7 +267,7 @@ class _Decider:
                     container_id=cid,
                     fixable=True,
                     action="delete the rules that jump to the chains, flush and delete the chains",
-                    subject=Subject(nat=tuple(tied)),
+                    subject=Subject(chains=tuple(item for t in tied for item in t.items)),
                 )
             )
         return out
@@ -349,7 +371,7 @@ def examine(ctx: Context, *, sources_checked: bool = False) -> Diagnosis:
         attachments=sum(1 for e, _, _ in facts.items if not e.is_intent),
         unfinished_adds=sum(1 for e, _, _ in facts.items if e.is_intent),
         reservations=len(facts.reservations),
-        chains=sum(1 for t in facts.nat or () for c in t.chains if c.startswith("CNI-") and len(c) == 28),
+        chains=attachment_chains(facts.nat or ()),
         interfaces=len(facts.veths or ()),
         sources=("netns", *(s.name for s in ctx.sources)),
         duration_seconds=round(time.monotonic() - started, 3),

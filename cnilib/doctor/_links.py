@@ -33,6 +33,8 @@ class Veth:
     master: str
     #: The host's id of the peer's namespace (None: the peer is in the host's own namespace).
     peer_nsid: int | None
+    #: Its MAC address, lower case ("" when ``ip`` shows none).
+    mac: str = ""
 
 
 def bridge_veths(host: Host, bridges: Iterable[str]) -> list[Veth] | None:
@@ -61,6 +63,7 @@ def bridge_veths(host: Host, bridges: Iterable[str]) -> list[Veth] | None:
                 ifindex=int(link.get("ifindex", 0)),
                 master=str(link["master"]),
                 peer_nsid=nsid if isinstance(nsid, int) and nsid >= 0 else None,
+                mac=str(link.get("address") or "").lower(),
             )
         )
     return out

@@ -1,167 +1,106 @@
-"""The NAT state the plugins keep per container, found by its names and comments, and removed.
+"""The node's NAT tables, read once, and which per-attachment chains of ``cnilib._spec._leftovers`` they hold.
 
-The reference plugins name a container's chains after a hash of the network name and container id
-(their ``utils.FormatChainName``: ``CNI-`` + the first hex digits of SHA-512(network + id), 28
-characters in all) and comment the rules with ``name: "<network>" id: "<id>"``:
-
-* bridge and ptp (``ipMasq``): the chain ``CNI-<hash>`` in ``nat``, and a jump to it from
-  ``POSTROUTING`` for the container's address;
-* portmap: the chain ``CNI-DN-<hash>`` in ``nat``, and a jump to it from ``CNI-HOSTPORT-DNAT``
-  (comment ``dnat name: ...``).
-
-Only the minimum the doctor needs; the engine's table of what each plugin leaves is separate.
+What the plugins name and comment per attachment is ``cnilib._spec._leftovers``' knowledge (the chain
+names, and the way back from a rule's comment to its network and container); what removes it is
+the sweep program (``cnilib._engine._sweep``, whose parser reads the tables here too). This module only
+reads the node's state: ``iptables-save -t nat`` of each family.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-import shlex
 from collections.abc import Iterable
 
 import attrs
 
+from .._engine._sweep import option, parse_rules, target
+from .._spec._leftover_items import Chain, Leftover
+from .._spec._leftovers import comment_owner, is_attachment_chain
 from ._host import Host
 from ._model import DoctorError
 
-__all__ = ["NatRule", "NatTable", "NatTie", "chain_name", "read_nat", "remove_tie", "ties", "tie_owners"]
-
-_CHAIN_LENGTH = 28
-_OWNER = re.compile(r'(?:dnat )?name: "(?P<net>[^"\\]*)" id: "(?P<cid>[^"\\]*)"')
-_TOOLS = {4: ("iptables-save", "iptables-restore"), 6: ("ip6tables-save", "ip6tables-restore")}
+__all__ = ["NatTable", "NatTie", "attachment_chains", "owners", "parse_table", "present", "read_nat"]
 
 Owner = tuple[str, str]
-
-
-def chain_name(network: str, container_id: str, prefix: str = "") -> str:
-    """The plugins' chain name for a container of a network: ``CNI-`` + ``prefix`` + hash."""
-    digest = hashlib.sha512((network + container_id).encode()).hexdigest()
-    return f"CNI-{prefix}{digest}"[:_CHAIN_LENGTH]
-
-
-def container_chains(network: str, container_id: str) -> tuple[str, str]:
-    """bridge's (and ptp's) ipMasq chain and portmap's DNAT chain for the container."""
-    return chain_name(network, container_id), chain_name(network, container_id, "DN-")
-
-
-@attrs.frozen
-class NatRule:
-    """One rule of the ``nat`` table, as ``iptables-save`` prints it."""
-
-    chain: str
-    #: The ``-A CHAIN ...`` line (what ``iptables-restore`` reads back).
-    line: str
-    #: The ``-j`` target ("" when none).
-    target: str
-    #: ``(network, container id)`` from a plugin's comment, if it has one.
-    owner: Owner | None
+_SAVE = {"ipv4": "iptables-save", "ipv6": "ip6tables-save"}
 
 
 @attrs.frozen
 class NatTable:
-    """The ``nat`` table of one family (4 or 6)."""
+    """The ``nat`` table of one family (``ipv4``/``ipv6``, as the leftovers spell it)."""
 
-    family: int
+    family: str
     chains: frozenset[str]
-    rules: tuple[NatRule, ...]
+    #: Every rule as its words, the chain first (``-A`` left out).
+    rules: tuple[tuple[str, ...], ...]
 
 
 @attrs.frozen
 class NatTie:
-    """What ties the NAT state of one family to one container of a network."""
+    """The leftover chains of one container of a network that exist in one family's table."""
 
     network: str
     container_id: str
-    family: int
-    #: The container's own chains that exist.
-    chains: tuple[str, ...]
-    #: Rules in other chains that jump to them or carry the container's comment.
-    rules: tuple[NatRule, ...]
+    family: str
+    #: The leftovers (``cnilib._spec._leftovers.Chain``) whose chain exists: what the sweep removes.
+    items: tuple[Chain, ...]
+    #: How many rules outside those chains jump to them.
+    jumps: int
+
+    @property
+    def chains(self) -> tuple[str, ...]:
+        """The chains' names, sorted."""
+        return tuple(sorted({item.name for item in self.items}))
 
     def describe(self) -> str:
-        """The chains and the number of rules, for the report."""
-        what = ", ".join(self.chains) or "no chain"
-        ip = "iptables" if self.family == 4 else "ip6tables"
-        return f"{ip} nat: {what}; {len(self.rules)} rule(s) elsewhere pointing at them"
-
-
-def _rule(line: str) -> NatRule | None:
-    try:
-        words = shlex.split(line)
-    except ValueError:
-        return None
-    if len(words) < 2:
-        return None
-    target = comment = ""
-    for i, word in enumerate(words[:-1]):
-        if word in ("-j", "--jump"):
-            target = words[i + 1]
-        elif word == "--comment":
-            comment = words[i + 1]
-    match = _OWNER.fullmatch(comment)
-    return NatRule(words[1], line, target, (match["net"], match["cid"]) if match else None)
-
-
-def parse_save(text: str, family: int) -> NatTable:
-    """The ``nat`` table from ``iptables-save -t nat`` output."""
-    chains: set[str] = set()
-    rules: list[NatRule] = []
-    for line in text.splitlines():
-        if line.startswith(":"):
-            chains.add(line[1:].split(" ", 1)[0])
-        elif line.startswith("-A "):
-            rule = _rule(line)
-            if rule is not None:
-                rules.append(rule)
-    return NatTable(family, frozenset(chains), tuple(rules))
+        """The chains and the rules jumping to them, for the report."""
+        ip = "iptables" if self.family == "ipv4" else "ip6tables"
+        return f"{ip} nat: {', '.join(self.chains)}; {self.jumps} rule(s) elsewhere pointing at them"
 
 
 def read_nat(host: Host) -> list[NatTable] | None:
     """Both families' ``nat`` tables (a family whose tools are missing is left out; None when
     iptables cannot be read at all)."""
     tables = []
-    for family, (save, _) in _TOOLS.items():
+    for family, save in _SAVE.items():
         try:
             proc = host.run([save, "-t", "nat"])
         except DoctorError:
             continue  # not installed
         if proc.returncode != 0:
-            if family == 4:
+            if family == "ipv4":
                 return None
             continue  # no IPv6 on this node
-        tables.append(parse_save(proc.stdout, family))
+        tables.append(parse_table(proc.stdout, family))
     return tables or None
 
 
-def tie_owners(tables: Iterable[NatTable]) -> set[Owner]:
-    """Every ``(network, container id)`` a rule's comment names."""
-    return {r.owner for t in tables for r in t.rules if r.owner is not None}
+def parse_table(text: str, family: str) -> NatTable:
+    """A table from ``iptables-save`` output (the sweep program's parser)."""
+    chains, rules = parse_rules(text)
+    return NatTable(family, frozenset(chains), tuple(tuple(r) for r in rules))
 
 
-def ties(tables: Iterable[NatTable], owners: Iterable[Owner]) -> dict[Owner, list[NatTie]]:
-    """The NAT state of each of ``owners`` that exists (owners without any are left out)."""
-    out: dict[Owner, list[NatTie]] = {}
-    tables = list(tables)
-    for owner in set(owners):
-        mine = set(container_chains(*owner))
-        for table in tables:
-            chains = tuple(sorted(mine & table.chains))
-            rules = tuple(
-                r for r in table.rules if r.chain not in mine and (r.target in mine or r.owner == owner)
-            )
-            if chains or rules:
-                out.setdefault(owner, []).append(NatTie(*owner, table.family, chains, rules))
+def owners(tables: Iterable[NatTable]) -> set[Owner]:
+    """Every ``(network, container id)`` a plugin's rule comment names."""
+    found = (comment_owner(option(r, "--comment")) for t in tables for r in t.rules)
+    return {o for o in found if o is not None}
+
+
+def attachment_chains(tables: Iterable[NatTable]) -> int:
+    """How many chains have the form of one attachment's (``CNI-`` and a hash)."""
+    return sum(1 for t in tables for c in t.chains if is_attachment_chain(c))
+
+
+def present(
+    tables: Iterable[NatTable], network: str, container_id: str, items: Iterable[Leftover]
+) -> list[NatTie]:
+    """Which ``nat`` chains among the leftovers ``items`` of the container exist, per family."""
+    chains = [i for i in items if isinstance(i, Chain) and i.table == "nat"]
+    out = []
+    for table in tables:
+        found = tuple(c for c in chains if c.family == table.family and c.name in table.chains)
+        names = {c.name for c in found}
+        if found:
+            jumps = sum(1 for r in table.rules if r[0] not in names and target(r) in names)
+            out.append(NatTie(network, container_id, table.family, found, jumps))
     return out
-
-
-def remove_tie(host: Host, tie: NatTie) -> None:
-    """Delete the rules, flush and delete the chains, in one ``iptables-restore`` transaction."""
-    lines = ["*nat"]
-    lines += ["-D" + rule.line[2:] for rule in tie.rules]
-    lines += [f"-F {chain}" for chain in tie.chains]
-    lines += [f"-X {chain}" for chain in tie.chains]
-    lines.append("COMMIT")
-    restore = _TOOLS[tie.family][1]
-    proc = host.run([restore, "--noflush", "-w", "10"], stdin="\n".join(lines) + "\n")
-    if proc.returncode != 0:
-        raise DoctorError(f"{restore} could not remove {tie.describe()}: {proc.stderr.strip()}")

@@ -1,11 +1,15 @@
 """The repair: each finding fixed through the engine and the plugins' own code, under the locks.
 
-Every repair first re-checks its finding under the lock the engine's verbs take (an attachment's
-lock for a DEL, the network's exclusive lock, GC's, for NAT chains and veths): an entry that
-changed, a namespace that is live again, a container a source now knows, or an attachment that
-appeared is left alone. Stale attachments and orphan reservations go through :meth:`CNI.delete`
-(with CNI_NETNS empty: their sandbox is gone, so no plugin may enter whatever the path names now),
-concurrently and bounded; NAT chains and veths are removed afterwards, one network lock at a time.
+Stale attachments, unfinished ADDs and orphan reservations go through the engine's DEL (CNI_NETNS
+empty: their sandbox is gone, so no plugin may enter whatever the path names now; the engine then
+removes what the plugins leave without it, ``cnilib._spec._leftovers``), concurrently and bounded. Each
+is a guarded DEL: under the attachment's lock, it runs only while the attachment's cache entry and
+intent record are still what the examination read (none, for a reservation), so a runtime's DEL
+and re-ADD of the same attachment meanwhile is never touched. Orphan NAT chains and veths go
+afterwards, by the same sweep program through the engine's executor, each re-checked under the
+network's exclusive lock (GC's): the doctor itself removes nothing. Just before acting, each
+repair also asks again whether the namespace is live or a source now knows the container: then it
+is left alone.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ import attrs
 
 from .._base._errors import CNIError
 from .._base._nsprobe import LIVE, netns_state
+from .._engine._teardown import Guard, RecordChanged
 from .._model._models import RuntimeConfig
+from .._spec._leftover_items import Link
 from ._examine import Context, Subject
 from ._links import bridge_veths, reachable_nsids
 from ._model import Diagnosis, DoctorError, Finding, Kind, RepairReport
-from ._netfilter import read_nat, remove_tie, ties
 from ._reservations import read_store
 from ._sources import Liveness, combine
 
@@ -47,40 +52,36 @@ def _has_attachment(ctx: Context, network: str, container_id: str) -> bool:
     return any(i.container_id == container_id for i in ctx.cache.scan_intents(network).entries)
 
 
-def _recheck_stale(ctx: Context, f: Finding, subject: Subject, lock_timeout: float | None) -> bool:
-    """Under the attachment's lock: is the finding still what was examined? False: already gone."""
-    entry = subject.entry
-    assert entry is not None
-    with ctx.cache.lock(*entry.key, timeout=lock_timeout):
-        if entry.is_intent:
-            current = ctx.cache.read_intent(*entry.key)
-        else:
-            current, _ = ctx.cache.read_tolerant(*entry.key)
-        if current is None:
-            return False
-        if current != entry:
-            raise _Skip("the attachment changed since the examination: not touched")
-        if subject.netns and netns_state(subject.netns) == LIVE:
-            raise _Skip(f"netns {subject.netns} is live again: not touched")
-        if not subject.netns and _alive_now(ctx, f.container_id, f.ifname):
-            raise _Skip("a source now knows the container: not touched")
-    return True
+def _guarded_delete(
+    ctx: Context, subject: Subject, rt: RuntimeConfig, limits: tuple[float | None, float | None], changed: str
+) -> None:
+    """DEL only while the attachment's records are what the examination read; one that is gone
+    meanwhile (DELeted by its runtime, or GC) counts as fixed. ``limits``: the DEL's timeout and
+    the lock's; ``changed``: what to say when they changed."""
+    timeout, lock_timeout = limits
+    assert subject.conflist is not None
+    guard = Guard(*subject.seen, lock_timeout=lock_timeout)
+    try:
+        ctx.cni._delete_guarded(subject.conflist, rt, guard, timeout=timeout)  # noqa: SLF001 - cnilib's own
+    except RecordChanged:
+        raise _Skip(changed) from None
 
 
 def _fix_stale(ctx: Context, f: Finding, timeout: float | None, lock_timeout: float | None) -> Outcome:
     subject: Subject = f._subject  # noqa: SLF001 - the package's own payload
     assert subject.entry is not None
-    assert subject.conflist is not None
-    if not _recheck_stale(ctx, f, subject, lock_timeout):
-        return _DONE  # DELeted meanwhile (by its runtime, or GC)
+    if subject.netns and netns_state(subject.netns) == LIVE:
+        raise _Skip(f"netns {subject.netns} is live again: not touched")
+    if not subject.netns and _alive_now(ctx, f.container_id, f.ifname):
+        raise _Skip("a source now knows the container: not touched")
     rt = attrs.evolve(subject.entry.runtime_config(), netns="")
-    ctx.cni.delete(subject.conflist, rt, timeout=timeout)
+    changed = "the attachment changed since the examination: not touched"
+    _guarded_delete(ctx, subject, rt, (timeout, lock_timeout), changed)
     return _DONE
 
 
 def _fix_reservation(ctx: Context, f: Finding, timeout: float | None, lock_timeout: float | None) -> Outcome:
     subject: Subject = f._subject  # noqa: SLF001 - the package's own payload
-    assert subject.conflist is not None
     ifname = f.ifname or "eth0"  # a file of an older host-local names no interface: it releases by id
 
     def still_held() -> list[str]:
@@ -91,46 +92,38 @@ def _fix_reservation(ctx: Context, f: Finding, timeout: float | None, lock_timeo
             if r.container_id == f.container_id and r.ifname == f.ifname
         ]
 
-    with ctx.cache.lock(f.network, f.container_id, ifname, timeout=lock_timeout):
-        if not still_held():
-            return _DONE
-        if _has_attachment(ctx, f.network, f.container_id):
-            raise _Skip("the container has an attachment now: not touched")
-        if _alive_now(ctx, f.container_id, f.ifname or None):
-            raise _Skip("a source now knows the container: not touched")
+    if not still_held():
+        return _DONE
+    if _has_attachment(ctx, f.network, f.container_id):
+        raise _Skip("the container has an attachment now: not touched")
+    if _alive_now(ctx, f.container_id, f.ifname or None):
+        raise _Skip("a source now knows the container: not touched")
+    # Nothing recorded: the DEL is made from the network's list, and the engine sweeps nothing.
     rt = RuntimeConfig(container_id=f.container_id, netns="", ifname=ifname)
-    ctx.cni.delete(subject.conflist, rt, timeout=timeout)
+    _guarded_delete(
+        ctx, subject, rt, (timeout, lock_timeout), "the container has an attachment now: not touched"
+    )
     left = still_held()
     if left:
         return False, f"host-local's DEL left {', '.join(left)} reserved"
     return _DONE
 
 
-def _remove_nat(
-    ctx: Context, network: str, container_id: str, lock_timeout: float | None, *, sweep: bool = False
-) -> Outcome:
-    """Whatever NAT state of the container is left, under the network's exclusive lock. A sweep
-    after a DEL leaves it to the container's other attachment on the network, if one is left."""
-    with ctx.cache.lock(network, exclusive=True, timeout=lock_timeout):
-        if _has_attachment(ctx, network, container_id):
-            if sweep:
-                return _DONE
+def _fix_chain(ctx: Context, f: Finding, timeout: float | None, lock_timeout: float | None) -> Outcome:
+    """The orphan's chains and the rules jumping to them, by the engine's sweep program."""
+    if _alive_now(ctx, f.container_id, None):
+        raise _Skip("a source now knows the container: not touched")
+    chains = f._subject.chains  # noqa: SLF001 - the package's own payload
+    with ctx.cache.lock(f.network, exclusive=True, timeout=lock_timeout):
+        if _has_attachment(ctx, f.network, f.container_id):
             raise _Skip("the container has an attachment now: not touched")
-        tables = read_nat(ctx.host)
-        if tables is None:
-            return False, "iptables cannot be read"
-        for tie in ties(tables, {(network, container_id)}).get((network, container_id), []):
-            remove_tie(ctx.host, tie)
+        key = (f.network, f.container_id, f.ifname)
+        ctx.cni._remove_leftovers(key, chains, timeout=timeout)  # noqa: SLF001 - cnilib's own
     return _DONE
 
 
-def _fix_chain(ctx: Context, f: Finding, lock_timeout: float | None) -> Outcome:
-    if _alive_now(ctx, f.container_id, None):
-        raise _Skip("a source now knows the container: not touched")
-    return _remove_nat(ctx, f.network, f.container_id, lock_timeout)
-
-
-def _fix_veth(ctx: Context, f: Finding, lock_timeout: float | None) -> Outcome:
+def _fix_veth(ctx: Context, f: Finding, timeout: float | None, lock_timeout: float | None) -> Outcome:
+    """The veth, by the engine's sweep program (its peer goes with it), if it is still the same."""
     veth = f._subject.veth  # noqa: SLF001 - the package's own payload
     with ctx.cache.lock(f.network, exclusive=True, timeout=lock_timeout):
         now = {v.name: v for v in bridge_veths(ctx.host, [veth.master]) or ()}
@@ -141,11 +134,8 @@ def _fix_veth(ctx: Context, f: Finding, lock_timeout: float | None) -> Outcome:
         reachable = reachable_nsids(ctx.host)
         if reachable is None or veth.peer_nsid in reachable:
             raise _Skip("its peer's namespace is reachable now: not touched")
-        proc = ctx.host.run(["ip", "link", "del", veth.name])
-        if proc.returncode != 0 and veth.name in {
-            v.name for v in bridge_veths(ctx.host, [veth.master]) or ()
-        }:
-            return False, f"ip link del {veth.name}: {proc.stderr.strip()}"
+        link = Link("bridge", veth.name, veth.mac)  # (the sweep checks the MAC address again)
+        ctx.cni._remove_leftovers((f.network, f.container_id, f.ifname), [link], timeout=timeout)  # noqa: SLF001
     return _DONE
 
 
@@ -193,20 +183,11 @@ def repair(
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cnilib-doctor") as pool:
         outcomes.update(zip(dels, pool.map(fix, dels.values()), strict=True))
-    # What the plugins leave without the namespace (Debian's bridge 1.1.1: its ipMasq chain); a
-    # DEL only removes NAT state, so only what held some at the examination is looked at again.
-    swept: set[tuple[str, str]] = set()
-    for i, f in dels.items():
-        owner = (f.network, f.container_id)
-        held_nat = f.kind != Kind.ORPHAN_RESERVATION and f._subject.nat  # noqa: SLF001 - the package's own
-        if outcomes[i][0] and held_nat and owner not in swept:
-            swept.add(owner)
-            outcomes[i] = _guarded(_remove_nat, ctx, *owner, lock_timeout, sweep=True)
     for i, f in enumerate(diagnosis.findings):
         if f.fixable and f.kind == Kind.ORPHAN_CHAIN:
-            outcomes[i] = _guarded(_fix_chain, ctx, f, lock_timeout)
+            outcomes[i] = _guarded(_fix_chain, ctx, f, timeout, lock_timeout)
         elif f.fixable and f.kind == Kind.ORPHAN_INTERFACE:
-            outcomes[i] = _guarded(_fix_veth, ctx, f, lock_timeout)
+            outcomes[i] = _guarded(_fix_veth, ctx, f, timeout, lock_timeout)
     findings = tuple(
         attrs.evolve(f, fixed=outcomes[i][0], error=outcomes[i][1])
         if i in outcomes

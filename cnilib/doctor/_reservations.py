@@ -17,12 +17,12 @@ from collections.abc import Iterable
 import attrs
 
 from .._model._models import NetworkConfigList
+from .._spec._leftover_items import Reservations
+from .._spec._leftovers import list_leftovers
 from ._model import DoctorError
 
-__all__ = ["DEFAULT_DATA_DIR", "Reservation", "host_local_dirs", "read_store"]
+__all__ = ["Reservation", "host_local_dirs", "read_store"]
 
-#: host-local's default ``dataDir``.
-DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 _MAX_FILE = 4096
 
 
@@ -41,18 +41,10 @@ class Reservation:
 
 
 def host_local_dirs(conflist: NetworkConfigList) -> list[str]:
-    """The store directories the list's host-local IPAM configurations use (absolute only)."""
-    dirs: list[str] = []
-    for plugin in conflist.plugins:
-        ipam = plugin.raw.get("ipam")
-        if not isinstance(ipam, dict) or ipam.get("type") != "host-local":
-            continue
-        data_dir = ipam.get("dataDir") or DEFAULT_DATA_DIR
-        if isinstance(data_dir, str) and os.path.isabs(data_dir):
-            path = os.path.join(data_dir, conflist.name)
-            if path not in dirs:
-                dirs.append(path)
-    return dirs
+    """The store directories the list's host-local IPAM configurations use (absolute only), as
+    ``cnilib._spec._leftovers`` knows them."""
+    items = list_leftovers([p.raw for p in conflist.plugins], conflist.name, "", "", None)
+    return [i.directory for i in items if isinstance(i, Reservations) and os.path.isabs(i.directory)]
 
 
 def _read_small(path: str) -> tuple[bytes, float] | None:
