@@ -1,4 +1,4 @@
-"""The guarded DEL (``_teardown.guarded_delete``, ``cnilib doctor``'s): under the attachment's lock, DEL
+"""The guarded DEL (``_guarded.guarded_delete``, ``cnilib doctor``'s): under the attachment's lock, DEL
 only while its cache entry and intent record are what the caller read. The plan is played by hand
 (as in ``test_plans.py``); the front end runs it with a fake executor, and runs the sweep program's
 request for an orphan's leftovers (``CNI._remove_leftovers``) the same way.
@@ -11,15 +11,15 @@ from typing import Any
 
 import attrs
 import pytest
-from cnilib._nsprobe import MISSING
 from engine_support import conflist
 from test_gone import NET, PY, entry, probing
 from test_plans import Player, kinds, planner
 
 from cnilib import CNI, RuntimeConfig
+from cnilib._base._nsprobe import MISSING
 from cnilib._cache import CacheProblem
 from cnilib._engine._effects import ReadEntry, ReadIntent, TakeLock
-from cnilib._engine._teardown import Guard, RecordChanged, guarded_delete
+from cnilib._engine._guarded import Guard, RecordChanged, guarded_delete
 from cnilib._spec._leftovers import chain_name, list_leftovers
 from cnilib.testing.fake import FakeExecutor
 

@@ -20,8 +20,8 @@ from .._spec._version import Verb
 from . import _admin, _teardown
 from ._common import Common
 from ._drivers import AsyncDriver, SyncDriver
+from ._guarded import Guard, guarded_delete
 from ._reports import ValidationReport
-from ._teardown import Guard
 
 __all__ = ["CNI", "AsyncCNI"]
 
@@ -171,9 +171,9 @@ class CNI(Common[Executor]):
         self, conflist: NetworkConfigList, rt: RuntimeConfig, guard: Guard, *, timeout: float | None = None
     ) -> bool:
         """:meth:`delete` only while the attachment's cache records are what ``guard`` expects
-        (``_teardown.Guard``, checked under the attachment's lock): False when neither is left,
-        ``_teardown.RecordChanged`` when they changed; nothing runs then."""
-        plan = _teardown.guarded_delete(self._planner, conflist, rt, guard, timeout=timeout)
+        (``_guarded.Guard``, checked under the attachment's lock): False when neither is left,
+        ``_guarded.RecordChanged`` when they changed; nothing runs then."""
+        plan = guarded_delete(self._planner, conflist, rt, guard, timeout=timeout)
         return self._driver.drive(self._op("delete", conflist, rt, plan))
 
     def _remove_leftovers(

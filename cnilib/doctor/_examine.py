@@ -57,7 +57,7 @@ class Subject:
     conflist: NetworkConfigList | None = None
     netns: str = ""
     #: The attachment's cache entry and intent record at the examination: its DEL runs only while
-    #: they are still these (``cnilib._engine._teardown.Guard``).
+    #: they are still these (``cnilib._engine._guarded.Guard``).
     seen: tuple[CacheEntry | None, CacheEntry | None] = (None, None)
     reservations: tuple[Reservation, ...] = ()
     #: An orphan's leftover chains (``cnilib._spec._leftovers``) that exist: what the sweep removes.

@@ -23,7 +23,7 @@ import attrs
 
 from .._base._errors import CNIError
 from .._base._nsprobe import LIVE, netns_state
-from .._engine._teardown import Guard, RecordChanged
+from .._engine._guarded import Guard, RecordChanged
 from .._model._models import RuntimeConfig
 from .._spec._leftover_items import Link
 from ._examine import Context, Subject
