@@ -36,6 +36,7 @@ from cnilib._cache._locks import LockRequest, acquire
 from cnilib._engine import _admin
 from cnilib._engine._effects import (
     DeleteEntry,
+    ProbeLeftovers,
     ProbeNetns,
     ReadEntry,
     Run,
@@ -86,7 +87,7 @@ def test_a_gone_sandbox_gets_an_empty_netns_then_the_sweep(state: str) -> None:
     play.run_all(probing(state))
     assert kinds(play.effects) == [
         "TakeLock", "ReadEntry", "ReadIntent", "ProbeNetns",
-        "Run DEL portmap", "Run DEL bridge", f"Run DEL {PY}",
+        "Run DEL portmap", "Run DEL bridge", "ProbeLeftovers", f"Run DEL {PY}",
         "DeleteEntry", "DropIntent",
     ]  # fmt: skip
     assert play.effects[3].path == SANDBOX
@@ -378,3 +379,77 @@ def test_where_the_plugins_see_other_paths_a_path_is_passed_on_unjudged() -> Non
     play.run_all(probing(MISSING))
     assert "ProbeNetns" not in kinds(play.effects)
     assert {e.request.env["CNI_NETNS"] for e in play.effects if isinstance(e, Run)} == {SANDBOX}
+
+
+# -- no sweep process for what is provably gone ------------------------------------------------------
+
+
+def test_nothing_left_to_look_for_means_no_sweep_process() -> None:
+    # The plugins' own DEL removed the files: the node read says so, and no process is started.
+    play = Player(planner().delete(NET, RT, timeout=10))
+    play.run_all(probing(MISSING, {ProbeLeftovers: []}))
+    assert kinds(play.effects) == [
+        "TakeLock", "ReadEntry", "ReadIntent", "ProbeNetns",
+        "Run DEL portmap", "Run DEL bridge", "ProbeLeftovers",
+        "DeleteEntry", "DropIntent",
+    ]  # fmt: skip
+
+
+def test_where_paths_mean_something_else_the_sweep_decides() -> None:
+    # (a rootless sandbox's files are not this process's: nothing is judged here)
+    play = Player(planner(local_netns=False).delete(NET, RuntimeConfig("ctr1", "", "eth0"), timeout=10))
+    play.run_all(probing(MISSING))
+    assert "ProbeLeftovers" not in kinds(play.effects)
+    assert kinds(play.effects)[-3] == f"Run DEL {PY}"
+
+
+def test_a_gone_del_spawns_the_sweep_only_for_what_is_there(tmp_path: Path) -> None:
+    from cnilib import SubprocessExecutor
+    from cnilib.testing.plugins import recording_plugin
+
+    started: list[str] = []
+
+    class Counting(SubprocessExecutor):
+        def run(self, request: Any, *, timeout: float | None = None) -> Any:
+            started.append(request.plugin)
+            return super().run(request, timeout=timeout)
+
+    net, backup = _tuning(tmp_path)
+    recording_plugin(tmp_path / "bin", "tuning", stdout={"ADD": result_for("1.0.0", "10.0.0.2/24")})
+    cni = CNI([str(tmp_path / "bin")], tmp_path / "cache", executor=Counting())
+    rt = RuntimeConfig("ctr1", "/proc/self/ns/net", "eth0")
+    gone = RuntimeConfig("ctr1", str(tmp_path / "gone"), "eth0")
+    for left in (False, True):
+        cni.add(net, rt)
+        if left:
+            backup.write_text("{}")  # what tuning leaves when it cannot see the interface
+        assert [c.plugin for c in cni.explain("DEL", net, gone)] == ["tuning", *([PY] if left else [])]
+        started.clear()
+        cni.delete(net, gone)
+        assert started == ["tuning", *([PY] if left else [])]
+        assert not backup.exists()
+        assert cni.cached_attachments() == []
+
+
+@pytest.mark.parametrize(
+    ("item", "there"),
+    [
+        ({"kind": "file", "path": "{d}/backup.json"}, True),
+        ({"kind": "file", "path": "{d}/nothing.json"}, False),
+        ({"kind": "reservations", "directory": "{d}", "container_id": "ctr1", "ifname": "eth0"}, True),
+        ({"kind": "reservations", "directory": "{d}", "container_id": "ctr2", "ifname": "eth0"}, False),
+        ({"kind": "reservations", "directory": "{d}/none", "container_id": "ctr1", "ifname": "eth0"}, False),
+        ({"kind": "chain", "table": "nat", "name": "CNI-x"}, True),  # (iptables would have to say)
+        ({"kind": "link", "name": "veth1"}, True),
+        ({"kind": "file"}, True),  # unreadable: no evidence, the sweep decides
+    ],
+)
+def test_what_may_remain(tmp_path: Path, item: dict[str, Any], there: bool) -> None:
+    from cnilib._engine._sweep import may_remain
+
+    (tmp_path / "backup.json").write_text("{}")
+    (tmp_path / "10.0.0.2").write_text("ctr1\neth0")
+    (tmp_path / "last_reserved_ip.0").write_text("10.0.0.2")
+    (tmp_path / "lock").touch()
+    filled = {k: v.format(d=tmp_path) if isinstance(v, str) else v for k, v in item.items()}
+    assert may_remain(filled) is there

@@ -46,7 +46,7 @@ def test_the_records_as_read_the_del_runs_under_the_guards_lock_wait() -> None:
     )
     assert kinds(p.effects) == [
         "TakeLock", "ReadEntry", "ReadIntent",  # the guard
-        "ReadEntry", "ReadIntent", "Run DEL portmap", "Run DEL bridge", f"Run DEL {PY}",  # DEL, gone
+        "ReadEntry", "ReadIntent", "Run DEL portmap", "Run DEL bridge", "ProbeLeftovers", f"Run DEL {PY}",  # DEL, gone
         "DeleteEntry", "DropIntent",
     ]  # fmt: skip
 

@@ -34,6 +34,7 @@ from cnilib._engine._effects import (
     DeleteEntry,
     DropIntent,
     Gather,
+    ProbeLeftovers,
     ReadEntry,
     ReadIntent,
     Run,
@@ -109,6 +110,8 @@ def answers(runs: dict[tuple[str, str], ExecOutcome], reads: dict[type, Any] | N
         if isinstance(effect, Run):
             verb = effect.request.verb.value
             return runs.get((effect.request.plugin, verb), ok({}) if verb == "ADD" else ok())
+        if isinstance(effect, ProbeLeftovers) and ProbeLeftovers not in (reads or {}):
+            return list(effect.items)  # (by default every leftover may still be there)
         if isinstance(effect, CacheRead):
             return (reads or {}).get(type(effect), (None, None) if isinstance(effect, ReadEntry) else None)
         return None

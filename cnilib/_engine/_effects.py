@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeAlias, TypeVar
 
     from .._cache import CacheEntry, CacheProblem, CacheScan, ResultCache
+    from .._spec._leftover_items import Leftover
     from .._spec._seam import Entry, Request
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Effect",
     "Gather",
     "Placeholder",
+    "ProbeLeftovers",
     "Plan",
     "ProbeNetns",
     "ReadEntry",
@@ -182,6 +184,24 @@ class ProbeNetns(CacheRead):
         from .._base._nsprobe import netns_state
 
         return netns_state(self.path)
+
+
+class ProbeLeftovers(CacheRead):
+    """Which of ``items`` (owned leftovers of a gone sandbox) may still be on the node: files and
+    host-local's reservations are looked at, chains and links may be (``_sweep.may_remain``). A
+    read of the node, like one of the cache to a driver (a worker thread on asyncio: a
+    reservation directory is listed), and performed by dry runs too."""
+
+    __slots__ = ("items",)
+    quick = False
+
+    def __init__(self, items: Sequence[Leftover]) -> None:
+        self.items = tuple(items)
+
+    def apply(self, store: ResultCache) -> list[Leftover]:  # noqa: ARG002 (the node, not the store)
+        from ._sweep import may_remain
+
+        return [item for item in self.items if may_remain(item.to_dict())]
 
 
 class ScanEntries(CacheRead):

@@ -172,22 +172,41 @@ def _holds(path: str, want: list[str]) -> bool:
     return data.decode("utf-8", "replace").split() == want
 
 
-def remove_reservations(item: Mapping[str, Any]) -> None:
-    """Remove host-local's files that reserve an address for exactly this container and interface."""
+def _reservation_files(item: Mapping[str, Any]) -> list[str]:
+    """host-local's files of ``item["directory"]`` that reserve an address for exactly this
+    container and interface."""
     directory = item["directory"]
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
-        return
+        return []
     except OSError as exc:
         raise SweepError(f"cannot list {directory}: {exc.strerror}") from None
     want = [item["container_id"], item["ifname"]]
-    for name in names:
-        if name == "lock" or name.startswith("last_reserved_ip"):
-            continue
-        path = os.path.join(directory, name)
-        if _holds(path, want):
-            _unlink(path)
+    paths = (
+        os.path.join(directory, n) for n in names if n != "lock" and not n.startswith("last_reserved_ip")
+    )
+    return [path for path in paths if _holds(path, want)]
+
+
+def remove_reservations(item: Mapping[str, Any]) -> None:
+    """Remove host-local's files that reserve an address for exactly this container and interface."""
+    for path in _reservation_files(item):
+        _unlink(path)
+
+
+def may_remain(item: Mapping[str, Any]) -> bool:
+    """Whether ``item`` may still be there, judged without a tool (as the caller sees the files):
+    a file or a reservation is looked at; a chain or a link needs iptables or ip, so it may."""
+    kind = item.get("kind")
+    try:
+        if kind == "file":
+            return os.path.lexists(item["path"])
+        if kind == "reservations":
+            return bool(_reservation_files(item))
+    except (SweepError, OSError, KeyError):
+        return True  # no evidence that it is gone: the sweep process decides
+    return True
 
 
 _REMOVERS = {

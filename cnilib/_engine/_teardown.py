@@ -25,6 +25,7 @@ from ._effects import (
     Cancelled,
     DeleteEntry,
     DropIntent,
+    ProbeLeftovers,
     ProbeNetns,
     Run,
     Simulated,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
         values: Values[Any]
         plugin_dirs: tuple[str, ...]
+        local_netns: bool
 
 
 __all__ = [
@@ -172,8 +174,13 @@ def remove(p: _Planner, items: Iterable[Leftover], key: Key, deadline: float | N
     from .._spec._leftovers import sweep_request_fields
 
     network, container_id, ifname = key
+    owned: list[Leftover] = [item for item in items if item.owned]
+    if owned and p.local_netns:
+        # The files are seen here as the plugins see them: what is provably gone (the plugins'
+        # own DEL mostly removed it) needs no sweep process; chains and links may be there.
+        owned = yield ProbeLeftovers(owned)
     fields = sweep_request_fields(
-        items, network=network, container_id=container_id, ifname=ifname, search_path=p.plugin_dirs
+        owned, network=network, container_id=container_id, ifname=ifname, search_path=p.plugin_dirs
     )
     if fields is None:
         return
