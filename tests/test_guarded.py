@@ -46,7 +46,8 @@ def test_the_records_as_read_the_del_runs_under_the_guards_lock_wait() -> None:
     )
     assert kinds(p.effects) == [
         "TakeLock", "ReadEntry", "ReadIntent",  # the guard
-        "ReadEntry", "ReadIntent", "Run DEL portmap", "Run DEL bridge", "ProbeLeftovers", f"Run DEL {PY}",  # DEL, gone
+        "ReadEntry", "ReadIntent", "Run DEL portmap", "Run DEL bridge",  # DEL, the sandbox gone
+        "ProbeLeftovers", f"Run DEL {PY}",
         "DeleteEntry", "DropIntent",
     ]  # fmt: skip
 
