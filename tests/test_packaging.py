@@ -354,11 +354,13 @@ def test_fresh_venv_runs_cnilib_try_as_nobody(kind: str, checkout: Checkout, bui
         assert proc.stdout.rstrip().endswith("OK")
         assert checkout.changes() == []
         # Installed without extras, `cnilib docker watch` names the one it needs.
+        cache = base / "cache"
         proc = subprocess.run(
-            [str(cnilib_cmd), "docker", "watch", "--once"],
+            [str(cnilib_cmd), "docker", "watch", "--once", "--cache-dir", str(cache)],
             capture_output=True, text=True, check=False, cwd=base, env=env, timeout=60,
         )  # fmt: skip
         assert proc.returncode == 1
         assert "pip install cnilib[docker]" in proc.stderr, proc.stderr
+        assert not cache.exists()  # said before the watcher made any state
     finally:
         shutil.rmtree(base, ignore_errors=True)

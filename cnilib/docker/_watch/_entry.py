@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from cnilib import CNIError
-from cnilib.docker._api import EXIT_FAILURE, EXIT_LOCKED, EXIT_OK
+from cnilib.docker._api import EXIT_FAILURE, EXIT_LOCKED, EXIT_OK, _httpx
 
 from ..._base._defaults import DEFAULT_CACHE_DIR
 from ._state import ReconcileReport, _log, _one_line
@@ -86,6 +86,7 @@ def watch(
     """
     kwargs = _watcher_kwargs(locals())
     try:
+        _httpx()  # without the ``docker`` extra: the one line that says so, before any state is made
         if once:
             report = reconcile(**kwargs)
             return EXIT_OK if report.ok else EXIT_FAILURE
