@@ -67,12 +67,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
             report.longrepr = f"real-component test was skipped on CI: {report.longrepr}"
 
 
+# The machine's own CNI state: every test works in directories of its own, so a run must leave
+# these as it found them (a default path slipping into a test would otherwise go unnoticed).
+_MACHINE_STATE = ("/var/lib/cni", "/etc/cni/net.d", "/run/netns")
+
+
+def _machine_state() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for top in _MACHINE_STATE:
+        found[top] = {str(p) for p in Path(top).rglob("*")} if os.path.isdir(top) else set()
+    return found
+
+
+_STATE_BEFORE = _machine_state()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # A CI run in which no real-component test passed proves nothing: fail it.
     selective = session.config.option.collectonly or session.config.getoption("keyword")
     if _real_required() and exitstatus == 0 and session.testscollected and not _REAL_PASSED and not selective:
         session.exitstatus = 1
         print("\nERROR: no test needing root and the real plugins ran", flush=True)
+    after = _machine_state()
+    left = sorted(path for top, paths in after.items() for path in paths - _STATE_BEFORE[top])
+    if left and session.testscollected:
+        session.exitstatus = 1
+        print("\nERROR: the run left this in the machine's own CNI state:", *left, sep="\n  ", flush=True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
