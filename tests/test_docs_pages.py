@@ -134,3 +134,17 @@ def test_the_sphinx_build_renders_the_box_as_a_warning(tmp_path: Path) -> None:
     assert "[!WARNING]" not in html
     assert "&gt; [!NOTE]\n&gt; shown as written" in html  # in a code block, as written
     assert "<blockquote>" in html  # the plain quote
+
+
+# MyST fills `[](page.md)` with the page's title, GitHub shows an empty link: every link has text.
+_EMPTY_LINK = re.compile(r"(?<!!)\[\]\(([^)]*)\)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_link_shows_its_text_on_github_too(page: Path) -> None:
+    empty = [m.group(0) for m in _EMPTY_LINK.finditer(page.read_text())]
+    assert empty == [], f"links without text (empty on GitHub): {empty}"
+
+
+def test_the_empty_link_detector_finds_what_it_is_for() -> None:
+    assert _EMPTY_LINK.findall("see [](cli.md) and [the CLI](cli.md), ![](x.png)") == ["cli.md"]
