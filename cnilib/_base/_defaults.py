@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 #: cnilib's version, defined here only (``pyproject.toml`` reads it, ``cnilib.__version__`` re-exports it).
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: libcni's default cache directory (``results/`` inside it is libcni's format).
 DEFAULT_CACHE_DIR = "/var/lib/cni"
