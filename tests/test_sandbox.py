@@ -245,6 +245,31 @@ def test_bad_names_and_commands() -> None:
         assert sb.containers == ()
 
 
+def test_remove_container_returns_when_the_host_ends_of_its_veths_are_gone() -> None:
+    # The kernel removes a deleted namespace's interfaces only when its last user is gone, and
+    # then in a work queue, a moment after `ip netns del`: a DEL run right after remove_container()
+    # must see the container gone (conformance's del-netns-gone check failed now and then on a
+    # loaded machine because the host end still answered). A process holding the namespace for
+    # half a second makes that moment long enough to see every time.
+    with Sandbox() as sb:
+        ctr = sb.container("v1")
+        sb.run(["ip", "link", "add", "hostend", "type", "veth", "peer", "name", "ctrend", "netns", ctr.path])
+        sb.run(["sh", "-c", f"nsenter --net={ctr.path} sleep 0.5 >/dev/null 2>&1 &"])
+        sb.remove_container(ctr)
+        assert "hostend" not in sb.run(["ip", "-o", "link", "show"]).stdout
+
+
+def test_links_of_ip_link_show() -> None:
+    from cnilib.sandbox._sandbox import _links
+
+    text = (
+        "1: lo: <LOOPBACK> mtu 65536 qdisc noop\\    link/loopback 00:00:00:00:00:00\n"
+        "3: a1@if2: <BROADCAST,MULTICAST> mtu 1500 qdisc noop\\    link/ether 8a:97 link-netns zz2\n"
+        "7: vlan7@eth0: <BROADCAST> mtu 1500\n"
+    )
+    assert _links(text) == {1: None, 3: 2, 7: None}
+
+
 def test_cnilib_sandbox_fixture_fails_a_test_that_leaves_something(tmp_path: Path) -> None:
     (tmp_path / "test_user.py").write_text(
         textwrap.dedent(

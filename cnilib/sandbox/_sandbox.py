@@ -35,6 +35,12 @@ if TYPE_CHECKING:
 __all__ = ["Sandbox"]
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+_LINK_RE = re.compile(r"^(\d+): [^:@\s]+(?:@if(\d+)|@[^:\s]+)?:", re.MULTILINE)
+
+
+def _links(text: str) -> dict[int, int | None]:
+    """Each interface of ``ip -o link show`` output: its index, and its peer's index if shown."""
+    return {int(m[1]): int(m[2]) if m[2] else None for m in _LINK_RE.finditer(text)}
 
 
 class Sandbox:
@@ -236,8 +242,24 @@ class Sandbox:
     def remove_container(self, ctr: Container | str) -> None:
         """Delete a container namespace (what a runtime does when the container is gone)."""
         ctr = self._container(ctr)
+        # The kernel destroys a namespace's interfaces after `ip netns del` returns (in a work
+        # queue), so the host ends of its veths linger for a moment: wait until they are gone,
+        # or what runs next (a DEL, an inventory) would see a half-removed container.
+        ends = self._host_veth_ends(ctr)
         self.run(["ip", "netns", "del", ctr.name])
         del self._containers[ctr.name]
+        deadline = time.monotonic() + 5.0
+        while ends and time.monotonic() < deadline:
+            ends &= set(_links(self.run(["ip", "-o", "link", "show"], check=False).stdout))
+            if ends:
+                time.sleep(0.01)
+
+    def _host_veth_ends(self, ctr: Container) -> set[int]:
+        """The host namespace's ifindexes of veths whose peer is in ``ctr`` (each end names the
+        other's index: ``fk12@if2`` on the host, ``eth0@if12`` in the container)."""
+        host = _links(self.run(["ip", "-o", "link", "show"], check=False).stdout)
+        inside = _links(self.run(["ip", "-o", "link", "show"], netns=ctr, check=False).stdout)
+        return {index for index, peer in host.items() if peer is not None and inside.get(peer) == index}
 
     # -- inventory -------------------------------------------------------------------------------
 
