@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CNILIB_REQUIRE_REAL=1
 PY=.venv/bin/python
-# Branch coverage of cnilib measured in the pytest process (87% when the floor was set); raise the
-# floor as it rises. Child processes (the CLI run as a process, sandboxes, the watcher) are not counted.
-COVERAGE_FLOOR=${COVERAGE_FLOOR:-85}
+# Branch coverage of cnilib, in the pytest process and in the Python processes it starts (the CLI
+# run as a process, the sweep helper, the doctor; `patch = ["subprocess"]` in pyproject.toml), then
+# combined (92% when the floor was set). Raise the floor as it rises.
+COVERAGE_FLOOR=${COVERAGE_FLOOR:-90}
 
 echo "== ruff"
 LINT_PATHS=(cnilib tests benchmarks examples scripts conftest.py docs/conf.py)
@@ -26,6 +27,7 @@ for ex in examples/*.py; do
 done
 echo "== pytest (tests/, then every sample of README.md and docs/*.md, run by Sybil: see conftest.py)"
 echo "   under branch coverage, floor ${COVERAGE_FLOOR}%"
-rm -f .coverage
+rm -f .coverage .coverage.*
 "$PY" -m coverage run -m pytest -p no:cacheprovider "$@"
+"$PY" -m coverage combine -q
 "$PY" -m coverage report --fail-under="$COVERAGE_FLOOR" | grep -E '^TOTAL'  # e.g. 87% (branch) here

@@ -303,7 +303,10 @@ def modules_loaded_by(cli: CLI, *args: str) -> set[str]:
     ``-X importtime`` would miss the engine: the package loads it with importlib.import_module.
     """
     proc = subprocess.run(
-        [sys.executable, "-c", _MODULES_AFTER, *args], capture_output=True, env=cli.env(), check=False
+        [sys.executable, "-c", _MODULES_AFTER, *args],
+        capture_output=True,
+        env=cli.env({"COVERAGE_PROCESS_CONFIG": None}),  # the test run's coverage imports its own
+        check=False,
     )
     marker = proc.stderr.decode().rsplit("\nMODULES ", 1)[1]
     return set(json.loads(marker))
@@ -343,7 +346,7 @@ def test_help_imports_logged_by_importtime(cli: CLI) -> None:
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "cnilib", "--help"],
         capture_output=True,
-        env=cli.env(),
+        env=cli.env({"COVERAGE_PROCESS_CONFIG": None}),
         check=False,
     )
     assert proc.returncode == 0
