@@ -250,16 +250,20 @@ class Sandbox:
         del self._containers[ctr.name]
         deadline = time.monotonic() + 5.0
         while ends and time.monotonic() < deadline:
-            ends &= set(_links(self.run(["ip", "-o", "link", "show"], check=False).stdout))
+            ends &= set(self._links())
             if ends:
                 time.sleep(0.01)
 
     def _host_veth_ends(self, ctr: Container) -> set[int]:
         """The host namespace's ifindexes of veths whose peer is in ``ctr`` (each end names the
         other's index: ``fk12@if2`` on the host, ``eth0@if12`` in the container)."""
-        host = _links(self.run(["ip", "-o", "link", "show"], check=False).stdout)
-        inside = _links(self.run(["ip", "-o", "link", "show"], netns=ctr, check=False).stdout)
+        inside = self._links(ctr)
+        host = self._links()
         return {index for index, peer in host.items() if peer is not None and inside.get(peer) == index}
+
+    def _links(self, netns: Container | None = None) -> dict[int, int | None]:
+        """The interfaces of the host namespace, or of ``netns``: see :func:`_links`."""
+        return _links(self.run(["ip", "-o", "link", "show"], netns=netns, check=False).stdout)
 
     # -- inventory -------------------------------------------------------------------------------
 
